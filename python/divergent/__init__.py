@@ -1,0 +1,42 @@
+"""divergent: divergences, distances and samplers for probability distributions.
+
+Estimate how far apart two distributions are from samples (MMD, energy distance, and
+more to come), with a Rust core that is multi-threaded, SIMD-vectorised and exact to
+~1e-14, and with pure-NumPy references in :mod:`divergent.reference`.
+"""
+
+from divergent import _core, reference
+from divergent._validation import check_positive_int
+from divergent.kernel import energy_distance, median_bandwidth, mmd
+
+__version__ = _core.__version__
+
+__all__ = [
+    "__version__",
+    "mmd",
+    "energy_distance",
+    "median_bandwidth",
+    "set_num_threads",
+    "get_num_threads",
+    "reference",
+]
+
+
+def set_num_threads(n: int) -> None:
+    """Set the number of threads divergent's Rust core uses.
+
+    Results do not depend on it (reductions run in a fixed order). The default is the
+    value of the environment variable ``DIVERGENT_NUM_THREADS`` if set, else the number
+    of available cores.
+
+    Parameters
+    ----------
+    n : int
+        Number of worker threads, at least 1.
+    """
+    _core.set_num_threads(check_positive_int(n, "n"))
+
+
+def get_num_threads() -> int:
+    """Return the number of threads divergent's Rust core uses."""
+    return _core.get_num_threads()

@@ -1,0 +1,44 @@
+"""Type stubs for the Rust extension module ``divergent._core``.
+
+These are low-level entry points: arrays must already be validated float64 2-D arrays
+(any memory order). Use the public functions of :mod:`divergent` instead.
+"""
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def mmd(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    kernel: str,
+    bandwidth: float | None,
+    estimator: str,
+) -> float: ...
+def energy_distance(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> float: ...
+def kernel_sum(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    kernel: str,
+    bandwidth: float | None = None,
+    wx: npt.NDArray[np.float64] | None = None,
+    wy: npt.NDArray[np.float64] | None = None,
+) -> float: ...
+def kernel_self_sum(
+    x: npt.NDArray[np.float64],
+    kernel: str,
+    bandwidth: float | None = None,
+    w: npt.NDArray[np.float64] | None = None,
+) -> float: ...
+def kernel_row_sums(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    kernel: str,
+    bandwidth: float | None = None,
+    v: npt.NDArray[np.float64] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def median_pairwise_distance(z: npt.NDArray[np.float64]) -> float: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def simd_level() -> str: ...

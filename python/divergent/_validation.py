@@ -1,0 +1,99 @@
+"""Input validation shared by the public API and the references.
+
+Messages follow scikit-learn's style: say what was expected, what was received, and how
+to fix it, naming the argument.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["as_samples", "check_same_dim", "check_positive_int", "check_choice", "check_bandwidth"]
+
+
+def as_samples(x, name: str, *, min_samples: int = 1) -> np.ndarray:
+    """Return `x` as a float64 array of shape (n, d), validated.
+
+    A 1-D array of length n means n samples in d = 1. float32 input is converted once;
+    float64 input in C or Fortran order (or a strided view) is returned without a copy.
+    """
+    arr = np.asarray(x)
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(
+            f"{name} has complex dtype {arr.dtype}; divergences are defined for real "
+            f"samples: pass the real part or stack real and imaginary parts as features"
+        )
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a numeric array, got dtype {arr.dtype}; convert it with "
+            f"np.asarray({name}, dtype=float)"
+        )
+    if arr.ndim == 0:
+        raise ValueError(
+            f"{name} must be a 1-D or 2-D array of samples, got a scalar; "
+            f"pass an array of shape (n_samples, n_features)"
+        )
+    if arr.ndim == 1:
+        arr = arr.reshape(-1, 1)
+    elif arr.ndim > 2:
+        raise ValueError(
+            f"{name} must be a 1-D or 2-D array of samples, got a {arr.ndim}-D array with "
+            f"shape {arr.shape}; reshape it to (n_samples, n_features)"
+        )
+    n, d = arr.shape
+    if n == 0 or d == 0:
+        raise ValueError(
+            f"{name} is empty (shape {arr.shape}); at least {min_samples} sample(s) with "
+            f"at least one feature are needed"
+        )
+    if n < min_samples:
+        raise ValueError(f"{name} has {n} sample(s); this estimator needs at least {min_samples}")
+    arr = arr.astype(np.float64, copy=False)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row = int(np.argwhere(~finite)[0, 0])
+        raise ValueError(
+            f"{name} contains NaN or infinity (first in row {row}); remove or impute "
+            f"those samples first"
+        )
+    return arr
+
+
+def check_same_dim(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: str = "y") -> None:
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(
+            f"{xname} and {yname} must have the same number of features, got "
+            f"{xname}.shape={x.shape} and {yname}.shape={y.shape}"
+        )
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def check_choice(value, name: str, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"unknown {name} {value!r}; expected one of {options}")
+    return value
+
+
+def check_bandwidth(bandwidth, *, allowed_strings=("median",)):
+    """A positive finite float, or one of `allowed_strings`."""
+    if isinstance(bandwidth, str):
+        return check_choice(bandwidth, "bandwidth", allowed_strings)
+    if isinstance(bandwidth, (bool, np.bool_)) or not isinstance(bandwidth, numbers.Real):
+        raise TypeError(
+            f"bandwidth must be a positive float or one of {allowed_strings}, got {bandwidth!r}"
+        )
+    h = float(bandwidth)
+    if not (np.isfinite(h) and h > 0):
+        raise ValueError(f"bandwidth must be a positive finite float, got {bandwidth!r}")
+    return h

@@ -1,0 +1,199 @@
+"""Kernel discrepancies between samples: MMD and energy distance.
+
+All pairwise sums run in the Rust core (tiled, SIMD, multi-threaded, with compensated
+summation); no n x m matrix is ever formed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from divergent import _core
+from divergent._bandwidth import check_median, median_pool
+from divergent._validation import as_samples, check_bandwidth, check_choice, check_same_dim
+
+__all__ = ["mmd", "energy_distance", "median_bandwidth", "KERNELS", "ESTIMATORS"]
+
+KERNELS = ("gaussian", "laplace", "imq", "energy")
+ESTIMATORS = ("unbiased", "biased", "linear")
+
+
+def median_bandwidth(x, y=None) -> float:
+    """Median heuristic bandwidth: the median of |z_i - z_j|, i < j, over z = [x; y].
+
+    Exact when the pooled sample has at most 5000 points, else computed on a subset of
+    5000 points drawn with a fixed seed (``np.random.default_rng(0)``), so the result is
+    a deterministic function of the data.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d) or (n,)
+    y : array_like, shape (m, d) or (m,), optional
+
+    Returns
+    -------
+    float
+        The median pairwise Euclidean distance.
+
+    References
+    ----------
+    Gretton, A. et al. (2012). A kernel two-sample test. JMLR 13, 723-773.
+    Garreau, D., Jitkrittum, W., Kanagawa, M. (2017). Large sample analysis of the median
+    heuristic. arXiv:1707.07269.
+    """
+    x = as_samples(x, "x")
+    if y is not None:
+        y = as_samples(y, "y")
+        check_same_dim(x, y)
+    z = median_pool(x, y)
+    if z.shape[0] < 2:
+        raise ValueError("the median heuristic needs at least 2 points in the pooled sample")
+    return check_median(_core.median_pairwise_distance(z))
+
+
+def _mmd_inputs(x, y, kernel, bandwidth, estimator, median):
+    """Validate mmd's arguments; return (x, y, bandwidth or None for energy)."""
+    kernel = check_choice(kernel, "kernel", KERNELS)
+    estimator = check_choice(estimator, "estimator", ESTIMATORS)
+    min_samples = 1 if estimator == "biased" else 2
+    x = as_samples(x, "x", min_samples=min_samples)
+    y = as_samples(y, "y", min_samples=min_samples)
+    check_same_dim(x, y)
+    if estimator == "linear" and x.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"the linear estimator pairs x[i] with y[i], so x and y need the same number of "
+            f"samples, got {x.shape[0]} and {y.shape[0]}; use estimator='unbiased' instead"
+        )
+    if kernel == "energy":
+        if not (isinstance(bandwidth, str) and bandwidth == "median"):
+            raise ValueError(
+                f"the energy kernel -|x - y| has no bandwidth, got bandwidth={bandwidth!r}; "
+                f"leave bandwidth at its default"
+            )
+        return x, y, None
+    h = check_bandwidth(bandwidth)
+    if h == "median":
+        z = median_pool(x, y)
+        h = check_median(median(z))
+    return x, y, h
+
+
+def _finite(value: float, what: str) -> float:
+    if not math.isfinite(value):
+        raise FloatingPointError(
+            f"{what} is not finite: squared distances overflow float64 for these samples; "
+            f"rescale the data (e.g. standardise each feature)"
+        )
+    return float(value)
+
+
+def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") -> float:
+    r"""Squared maximum mean discrepancy between two samples.
+
+    .. math::
+
+        \mathrm{MMD}^2 = \mathbb{E}\,k(X, X') + \mathbb{E}\,k(Y, Y') - 2\,\mathbb{E}\,k(X, Y)
+
+    estimated from x_1..x_n ~ P and y_1..y_m ~ Q by
+
+    * ``"unbiased"`` (U-statistic):
+      :math:`\frac{1}{n(n-1)}\sum_{i\ne j}k(x_i,x_j) + \frac{1}{m(m-1)}\sum_{i\ne j}k(y_i,y_j)
+      - \frac{2}{nm}\sum_{i,j}k(x_i,y_j)`. Unbiased; can be negative when P = Q.
+      Variance O(1/n) when P != Q, O(1/n^2) when P = Q.
+    * ``"biased"`` (V-statistic): all pairs, normalised by n^2 and m^2; non-negative for
+      the characteristic kernels, biased upwards by O(1/n).
+    * ``"linear"``: the linear-time estimate of Gretton et al. (2012, Lemma 14), the mean
+      of :math:`k(x_{2i-1},x_{2i}) + k(y_{2i-1},y_{2i}) - k(x_{2i-1},y_{2i}) -
+      k(x_{2i},y_{2i-1})` over floor(n/2) disjoint pairs. Needs n == m; O(n) time,
+      variance O(1/n) even when P = Q.
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d) or (n,)
+        Sample from P. float32 or float64, any memory order.
+    y : array_like, shape (m, d) or (m,)
+        Sample from Q, with the same d.
+    kernel : {"gaussian", "laplace", "imq", "energy"}, default "gaussian"
+        ``gaussian`` exp(-|x-y|^2 / (2 h^2)), ``laplace`` exp(-|x-y| / h),
+        ``imq`` (1 + |x-y|^2 / h^2)^(-1/2), ``energy`` -|x-y| (no bandwidth).
+    bandwidth : float or "median", default "median"
+        h > 0, or the median heuristic (see :func:`median_bandwidth`). Must be left at
+        its default for the energy kernel.
+    estimator : {"unbiased", "biased", "linear"}, default "unbiased"
+
+    Returns
+    -------
+    float
+        The estimate of MMD^2.
+
+    Raises
+    ------
+    ValueError
+        For samples of the wrong shape, too few samples, NaN/inf values, a non-positive
+        bandwidth, unknown names, or a median distance of zero.
+    TypeError
+        For complex, object or string arrays.
+
+    Notes
+    -----
+    Computed in O((n + m)^2 d) time and O((n + m) d) memory in the Rust core, with each
+    pair within a sample evaluated once and compensated summation (relative error
+    ~1e-14 at n = m = 10^6). The result does not depend on the number of threads.
+
+    References
+    ----------
+    Gretton, A., Borgwardt, K. M., Rasch, M. J., Schoelkopf, B., Smola, A. (2012).
+    A kernel two-sample test. Journal of Machine Learning Research 13, 723-773.
+
+    Examples
+    --------
+    >>> import numpy as np, divergent as dv
+    >>> rng = np.random.default_rng(0)
+    >>> x, y = rng.normal(size=(500, 2)), rng.normal(0.5, 1, size=(500, 2))
+    >>> dv.mmd(x, y) > dv.mmd(x, rng.normal(size=(500, 2)))
+    True
+    """
+    x, y, h = _mmd_inputs(x, y, kernel, bandwidth, estimator, _core.median_pairwise_distance)
+    return _finite(_core.mmd(x, y, kernel, h, estimator), "MMD^2")
+
+
+def energy_distance(x, y) -> float:
+    r"""Energy distance between two samples (Szekely and Rizzo).
+
+    .. math::
+
+        \mathcal{E}(P, Q) = 2\,\mathbb{E}|X - Y| - \mathbb{E}|X - X'| - \mathbb{E}|Y - Y'|
+
+    with every expectation replaced by its V-statistic (mean over all pairs, diagonals
+    included), as in ``dcor.energy_distance`` and ``scipy.stats.energy_distance`` (the
+    latter returns the square root of this quantity, in 1-D). Equal to
+    ``mmd(x, y, kernel="energy", estimator="biased")``. Non-negative; zero iff the
+    empirical distributions coincide. The V-statistics bias it upwards by
+    (E|X - X'| / n + E|Y - Y'| / m).
+
+    Parameters
+    ----------
+    x : array_like, shape (n, d) or (n,)
+    y : array_like, shape (m, d) or (m,)
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    Szekely, G. J., Rizzo, M. L. (2013). Energy statistics: a class of statistics based on
+    distances. Journal of Statistical Planning and Inference 143(8), 1249-1272.
+
+    Examples
+    --------
+    >>> import numpy as np, divergent as dv
+    >>> dv.energy_distance(np.zeros(3), np.ones(3))
+    2.0
+    """
+    x = as_samples(x, "x")
+    y = as_samples(y, "y")
+    check_same_dim(x, y)
+    return _finite(_core.energy_distance(x, y), "energy distance")

@@ -1,0 +1,26 @@
+//! divergent-core: the numerical engine of the `divergent` Python package.
+//!
+//! Pure Rust, no Python: routines take `ndarray` views and return numbers or vectors.
+//! Parallel routines run on the Rayon pool they are called from (the binding installs
+//! its own) and give bitwise identical results for any number of threads.
+
+pub mod control;
+pub mod error;
+pub mod exp;
+pub mod kernels;
+pub mod median;
+pub mod mmd;
+pub mod pairsum;
+pub mod simd;
+pub mod sum;
+
+#[cfg(test)]
+mod test_util;
+
+pub use control::Control;
+pub use error::{CoreError, Result};
+pub use kernels::Kernel;
+pub use median::median_pairwise_distance;
+pub use mmd::{energy_distance, mmd_squared, MmdEstimator};
+pub use pairsum::{cross_sum, row_sums, self_sum_offdiag};
+pub use simd::Isa;

@@ -1,0 +1,239 @@
+//! The median heuristic for kernel bandwidths.
+
+use ndarray::ArrayView2;
+use rayon::prelude::*;
+
+use crate::control::Control;
+use crate::error::{invalid, Result};
+use crate::pairsum::{PackedPoints, LANES};
+use crate::simd::{dispatch, Isa, IsaJob};
+
+/// Pairs sampled to bracket the median before the exact counting pass.
+const SAMPLE_PAIRS: usize = 1 << 16;
+/// Half-width of the bracket in rank fraction: ~5 standard deviations of the sample
+/// median's rank (sqrt(0.25 / 2^16) = 0.002).
+const BRACKET: f64 = 0.01;
+
+/// Median of the Euclidean distances |z_i - z_j| over all pairs i < j.
+///
+/// Exact (the two middle values are averaged when the number of pairs is even, as
+/// `numpy.median` does) and stores no array of pair distances: a deterministic sample
+/// of pairs brackets the median in squared distance, one parallel pass counts the pairs
+/// below the bracket and keeps those inside it (~2% of them), and the median is
+/// selected among those. If the bracket misses (heavy ties), the pass is repeated with
+/// the bracket widened to everything, which is still exact.
+pub fn median_pairwise_distance(z: ArrayView2<'_, f64>, ctl: &Control) -> Result<f64> {
+    let (n, d) = z.dim();
+    if n < 2 {
+        return invalid(format!("the median heuristic needs at least 2 points, got {n}"));
+    }
+    if d == 0 {
+        return invalid("the points have zero features");
+    }
+    let pairs = n * (n - 1) / 2;
+    let rows: Vec<f64> = z.rows().into_iter().flatten().copied().collect();
+    let packed = PackedPoints::pack(z, None);
+    let sqdist = |i: usize, j: usize| -> f64 {
+        let (a, b) = (&rows[i * d..(i + 1) * d], &rows[j * d..(j + 1) * d]);
+        a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum()
+    };
+    // Ranks (0-based) of the middle value(s).
+    let hi_rank = pairs / 2;
+    let lo_rank = if pairs % 2 == 1 { hi_rank } else { hi_rank - 1 };
+
+    let (lo2, hi2) = if pairs <= SAMPLE_PAIRS {
+        (f64::NEG_INFINITY, f64::INFINITY)
+    } else {
+        let mut sample = sample_pairs(n, SAMPLE_PAIRS)
+            .into_iter()
+            .map(|(i, j)| sqdist(i, j))
+            .collect::<Vec<_>>();
+        sample.sort_unstable_by(f64::total_cmp);
+        let at = |q: f64| sample[((q * SAMPLE_PAIRS as f64) as usize).min(SAMPLE_PAIRS - 1)];
+        (at(0.5 - BRACKET), at(0.5 + BRACKET))
+    };
+    select_median(&rows, &packed, (lo2, hi2), (lo_rank, hi_rank), ctl)
+}
+
+/// The exact median from one counting pass with the squared-distance bracket `lo2..=hi2`
+/// (a second pass over everything if the bracket misses the middle ranks).
+fn select_median(
+    rows: &[f64],
+    packed: &PackedPoints,
+    (lo2, hi2): (f64, f64),
+    (lo_rank, hi_rank): (usize, usize),
+    ctl: &Control,
+) -> Result<f64> {
+    let mut found = count_and_keep(rows, packed, lo2, hi2, ctl)?;
+    if !(found.0 <= lo_rank && hi_rank < found.0 + found.1.len()) {
+        found = count_and_keep(rows, packed, f64::NEG_INFINITY, f64::INFINITY, ctl)?;
+    }
+    let (below, mut kept) = found;
+    let (lower, upper, _) = kept.select_nth_unstable_by(hi_rank - below, f64::total_cmp);
+    let upper = *upper;
+    if lo_rank == hi_rank {
+        Ok(upper.sqrt())
+    } else {
+        let lower = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Ok((lower.sqrt() + upper.sqrt()) / 2.0)
+    }
+}
+
+/// Deterministic pseudo-random pairs i < j (SplitMix64 from a fixed seed).
+fn sample_pairs(n: usize, count: usize) -> Vec<(usize, usize)> {
+    let mut state: u64 = 0x5EED_0F_D1_5C0;
+    let mut next = move || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut v = state;
+        v = (v ^ (v >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        v = (v ^ (v >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        v ^ (v >> 31)
+    };
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let i = (next() % n as u64) as usize;
+        let j = (next() % n as u64) as usize;
+        if i != j {
+            out.push((i.min(j), i.max(j)));
+        }
+    }
+    out
+}
+
+/// Over all pairs i < j: how many squared distances are < lo2, and those in [lo2, hi2].
+///
+/// The distances come from the pair engine's packed blocks (16 lanes at a time); the
+/// sequential `sqdist` of the sampling step computes the same sums in the same order.
+/// Pairs (i, j > i) of one row, counted and filtered, as a job for [`dispatch`].
+struct CountRow<'a> {
+    rows: &'a [f64],
+    packed: &'a PackedPoints,
+    i: usize,
+    lo2: f64,
+    hi2: f64,
+}
+
+impl IsaJob for CountRow<'_> {
+    type Output = (usize, Vec<f64>);
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> (usize, Vec<f64>) {
+        let CountRow { rows, packed, i, lo2, hi2 } = self;
+        let d = packed.dim();
+        let n = rows.len() / d;
+        let xrow = &rows[i * d..(i + 1) * d];
+        let (mut below, mut kept) = (0, Vec::new());
+        for b in (i + 1) / LANES..packed.n_blocks() {
+            let d2 = packed.block_sqdist::<FMA>(xrow, b);
+            let first = (i + 1).saturating_sub(b * LANES);
+            let last = LANES.min(n - b * LANES);
+            // Branch-free over all lanes so it vectorises; the few in-bracket lanes are
+            // then picked from a bit mask.
+            let mut mask = 0u32;
+            for (j, &v) in d2.iter().enumerate() {
+                let valid = (j >= first) & (j < last);
+                below += usize::from(valid & (v < lo2));
+                mask |= u32::from(valid & (v >= lo2) & (v <= hi2)) << j;
+            }
+            while mask != 0 {
+                kept.push(d2[mask.trailing_zeros() as usize]);
+                mask &= mask - 1;
+            }
+        }
+        (below, kept)
+    }
+}
+
+fn count_and_keep(
+    rows: &[f64],
+    packed: &PackedPoints,
+    lo2: f64,
+    hi2: f64,
+    ctl: &Control,
+) -> Result<(usize, Vec<f64>)> {
+    let d = packed.dim();
+    let n = rows.len() / d;
+    let parts: Vec<(usize, Vec<f64>)> = (0..n - 1)
+        .into_par_iter()
+        .map(|i| {
+            if ctl.is_cancelled() {
+                return (0, Vec::new());
+            }
+            dispatch(Isa::current(), CountRow { rows, packed, i, lo2, hi2 })
+        })
+        .collect();
+    ctl.check()?;
+    let below = parts.iter().map(|p| p.0).sum();
+    let kept = parts.into_iter().flat_map(|p| p.1).collect();
+    Ok((below, kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::random_points;
+
+    fn brute(z: &ndarray::Array2<f64>) -> f64 {
+        let n = z.nrows();
+        let mut v = Vec::new();
+        for i in 0..n {
+            for j in i + 1..n {
+                v.push(z.row(i).iter().zip(z.row(j)).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt());
+            }
+        }
+        v.sort_by(f64::total_cmp);
+        let m = v.len();
+        if m % 2 == 1 { v[m / 2] } else { (v[m / 2 - 1] + v[m / 2]) / 2.0 }
+    }
+
+    /// Equal up to the rounding of the squared-distance sums (FMA or not).
+    fn same(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 4.0 * f64::EPSILON * b.abs()
+    }
+
+    #[test]
+    fn matches_sorting() {
+        let ctl = Control::new();
+        for n in [2, 3, 4, 5, 37, 100] {
+            let z = random_points(n, 3, n as u64);
+            assert!(same(median_pairwise_distance(z.view(), &ctl).unwrap(), brute(&z)));
+            let zt = z.t().to_owned();
+            assert!(same(median_pairwise_distance(zt.t(), &ctl).unwrap(), brute(&z)));
+        }
+    }
+
+    #[test]
+    fn bracketed_path_is_exact_and_ties_fall_back() {
+        // Above SAMPLE_PAIRS pairs the bracketed selection runs; ties at integer
+        // coordinates make many equal distances.
+        let ctl = Control::new();
+        for n in [400, 401] {
+            let z = random_points(n, 2, 3).mapv(|v| (3.0 * v).round());
+            assert!(same(median_pairwise_distance(z.view(), &ctl).unwrap(), brute(&z)));
+            let z = random_points(n, 5, 4);
+            assert!(same(median_pairwise_distance(z.view(), &ctl).unwrap(), brute(&z)));
+        }
+        // All points equal but one: nearly every distance is 0.
+        let mut z = ndarray::Array2::<f64>::zeros((500, 3));
+        z[[7, 1]] = 1.0;
+        assert_eq!(median_pairwise_distance(z.view(), &ctl).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn a_bracket_that_misses_falls_back_to_exact() {
+        let ctl = Control::new();
+        let z = random_points(60, 3, 9);
+        let rows: Vec<f64> = z.iter().copied().collect();
+        let packed = PackedPoints::pack(z.view(), None);
+        let pairs = 60 * 59 / 2;
+        let ranks = (pairs / 2 - 1, pairs / 2);
+        for bracket in [(1e6, 2e6), (0.0, 0.0), (-1.0, -0.5)] {
+            assert!(same(select_median(&rows, &packed, bracket, ranks, &ctl).unwrap(), brute(&z)));
+        }
+    }
+
+    #[test]
+    fn too_few_points() {
+        let z = random_points(1, 3, 0);
+        assert!(median_pairwise_distance(z.view(), &Control::new()).is_err());
+    }
+}

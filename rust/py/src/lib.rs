@@ -1,0 +1,149 @@
+//! `divergent._core`: conversion, validation and error mapping around divergent-core.
+//!
+//! The public Python API (python/divergent) validates user input first and calls these
+//! functions with float64 arrays; the checks here are the last line against misuse.
+
+mod run;
+mod threads;
+
+use divergent_core as core;
+use divergent_core::{Kernel, MmdEstimator};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::run::detached;
+
+fn kernel_from(name: &str, bandwidth: Option<f64>) -> PyResult<Kernel> {
+    Kernel::from_name(name, bandwidth).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+fn cost(rows: usize, cols: usize, d: usize) -> f64 {
+    rows as f64 * cols as f64 * d.max(1) as f64
+}
+
+/// Squared MMD of x (n, d) and y (m, d); see `divergent.kernel.mmd`.
+#[pyfunction]
+#[pyo3(signature = (x, y, kernel, bandwidth, estimator))]
+fn mmd(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray2<'_, f64>,
+    kernel: &str,
+    bandwidth: Option<f64>,
+    estimator: &str,
+) -> PyResult<f64> {
+    let kernel = kernel_from(kernel, bandwidth)?;
+    let estimator = MmdEstimator::from_name(estimator).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let (x, y) = (x.as_array(), y.as_array());
+    let work = cost(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
+    detached(py, work, |ctl| core::mmd_squared(x, y, kernel, estimator, ctl))
+}
+
+/// Energy distance of x and y (V-statistics).
+#[pyfunction]
+fn energy_distance(py: Python<'_>, x: PyReadonlyArray2<'_, f64>, y: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
+    let (x, y) = (x.as_array(), y.as_array());
+    let work = cost(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
+    detached(py, work, |ctl| core::energy_distance(x, y, ctl))
+}
+
+/// sum_ij wx_i wy_j k(x_i, y_j).
+#[pyfunction]
+#[pyo3(signature = (x, y, kernel, bandwidth=None, wx=None, wy=None))]
+fn kernel_sum(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray2<'_, f64>,
+    kernel: &str,
+    bandwidth: Option<f64>,
+    wx: Option<PyReadonlyArray1<'_, f64>>,
+    wy: Option<PyReadonlyArray1<'_, f64>>,
+) -> PyResult<f64> {
+    let kernel = kernel_from(kernel, bandwidth)?;
+    let (x, y) = (x.as_array(), y.as_array());
+    let (wx, wy) = (wx.as_ref().map(|w| w.as_array()), wy.as_ref().map(|w| w.as_array()));
+    let work = cost(x.nrows(), y.nrows(), x.ncols());
+    detached(py, work, |ctl| core::cross_sum(x, wx, y, wy, kernel, ctl))
+}
+
+/// sum_{i != j} w_i w_j k(x_i, x_j).
+#[pyfunction]
+#[pyo3(signature = (x, kernel, bandwidth=None, w=None))]
+fn kernel_self_sum(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    kernel: &str,
+    bandwidth: Option<f64>,
+    w: Option<PyReadonlyArray1<'_, f64>>,
+) -> PyResult<f64> {
+    let kernel = kernel_from(kernel, bandwidth)?;
+    let x = x.as_array();
+    let w = w.as_ref().map(|w| w.as_array());
+    let work = cost(x.nrows(), x.nrows() / 2, x.ncols());
+    detached(py, work, |ctl| core::self_sum_offdiag(x, w, kernel, ctl))
+}
+
+/// (K v)_i = sum_j v_j k(x_i, y_j), as a float64 array of length n.
+#[pyfunction]
+#[pyo3(signature = (x, y, kernel, bandwidth=None, v=None))]
+fn kernel_row_sums<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    kernel: &str,
+    bandwidth: Option<f64>,
+    v: Option<PyReadonlyArray1<'py, f64>>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let kernel = kernel_from(kernel, bandwidth)?;
+    let (xa, ya) = (x.as_array(), y.as_array());
+    let va = v.as_ref().map(|v| v.as_array());
+    let work = cost(xa.nrows(), ya.nrows(), xa.ncols());
+    let sums = detached(py, work, |ctl| core::row_sums(xa, ya, va, kernel, ctl))?;
+    Ok(sums.into_pyarray(py))
+}
+
+/// Median of |z_i - z_j| over pairs i < j (exact).
+#[pyfunction]
+fn median_pairwise_distance(py: Python<'_>, z: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
+    let z = z.as_array();
+    let work = cost(z.nrows(), z.nrows() / 2, z.ncols());
+    detached(py, work, |ctl| core::median_pairwise_distance(z, ctl))
+}
+
+/// Set the number of worker threads used by divergent (n >= 1).
+#[pyfunction]
+fn set_num_threads(n: usize) -> PyResult<()> {
+    threads::set_num_threads(n)
+}
+
+/// The number of worker threads divergent uses.
+#[pyfunction]
+fn get_num_threads() -> usize {
+    threads::num_threads()
+}
+
+/// The SIMD level the pair loops run with on this CPU: "avx512", "avx2" or "baseline".
+#[pyfunction]
+fn simd_level() -> &'static str {
+    match core::Isa::detect() {
+        core::Isa::Avx512 => "avx512",
+        core::Isa::Avx2Fma => "avx2",
+        core::Isa::Baseline => "baseline",
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(mmd, m)?)?;
+    m.add_function(wrap_pyfunction!(energy_distance, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_sum, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_self_sum, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_row_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(median_pairwise_distance, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_level, m)?)?;
+    Ok(())
+}

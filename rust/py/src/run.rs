@@ -1,0 +1,88 @@
+//! Running core routines off the GIL, interruptibly, with panics contained.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use divergent_core::{Control, CoreError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::{PyErr, PyResult, Python};
+
+use crate::threads;
+
+/// Below this many pair-coordinate operations a call takes ~10 ms or less: run it
+/// directly instead of paying for a watcher thread.
+const WATCH_ABOVE: f64 = 2e7;
+/// How often a long call looks for Ctrl-C.
+const SIGNAL_POLL: Duration = Duration::from_millis(50);
+
+fn to_pyerr(e: CoreError) -> PyErr {
+    match e {
+        CoreError::InvalidInput(msg) => PyValueError::new_err(msg),
+        CoreError::Cancelled => PyKeyboardInterrupt::new_err("computation cancelled"),
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+type Caught<T> = std::thread::Result<Result<T, CoreError>>;
+
+/// Run `f` on the extension's pool with the GIL released.
+///
+/// `work` estimates the cost (pairs x dimensions); long calls poll for signals every
+/// 50 ms and cancel the computation on KeyboardInterrupt. A panic in the core becomes a
+/// RuntimeError rather than aborting or unwinding into Python.
+pub fn detached<T, F>(py: Python<'_>, work: f64, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Control) -> Result<T, CoreError> + Send,
+{
+    let pool = threads::pool()?;
+    let ctl = Control::new();
+    let (caught, interrupt): (Caught<T>, Option<PyErr>) = py.detach(|| {
+        let call = || catch_unwind(AssertUnwindSafe(|| pool.install(|| f(&ctl))));
+        if work < WATCH_ABOVE {
+            return (call(), None);
+        }
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel();
+            scope.spawn(move || {
+                let _ = tx.send(call());
+            });
+            let mut interrupt = None;
+            loop {
+                match rx.recv_timeout(SIGNAL_POLL) {
+                    Ok(done) => return (done, interrupt),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if interrupt.is_none() {
+                            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                                ctl.cancel();
+                                interrupt = Some(e);
+                            }
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        let lost: Caught<T> = Err(Box::new("worker thread ended without a result"));
+                        return (lost, interrupt);
+                    }
+                }
+            }
+        })
+    });
+    if let Some(e) = interrupt {
+        return Err(e);
+    }
+    match caught {
+        Ok(result) => result.map_err(to_pyerr),
+        Err(payload) => Err(PyRuntimeError::new_err(format!(
+            "internal error in divergent's Rust core (please report it): {}",
+            panic_message(payload)
+        ))),
+    }
+}
