@@ -1,0 +1,5 @@
+import sys
+
+from divergent.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""The `divergent` command line."""
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+
+import divergent as dv
+from divergent import cli
+
+
+def table_values(text):
+    """{label: value} from the printed table."""
+    values = {}
+    for row in cli.ROWS:
+        line = next(line for line in text.splitlines() if line.startswith(row.label))
+        values[row.label] = float(line[len(row.label) :].split()[0])
+    return values
+
+
+def test_demo_prints_every_row_with_the_library_values(capsys):
+    assert cli.main(["demo", "--n", "400", "--d", "3", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    x, y = cli.demo_samples(400, 3, 0.1, 5)
+    values = table_values(out)
+    assert values["energy distance"] == pytest.approx(dv.energy_distance(x, y), rel=1e-5)
+    assert values["MMD^2 gaussian (unbiased, median h)"] == pytest.approx(dv.mmd(x, y), rel=1e-5)
+    assert "ms" in out
+
+
+@pytest.mark.parametrize("fmt", ["npy", "csv", "csv-header"])
+def test_compare_reads_files(tmp_path, capsys, fmt, rng):
+    x, y = rng.normal(size=(120, 2)), rng.normal(size=(90, 2)) + 1
+    paths = []
+    for name, arr in (("x", x), ("y", y)):
+        if fmt == "npy":
+            p = tmp_path / f"{name}.npy"
+            np.save(p, arr)
+        else:
+            p = tmp_path / f"{name}.csv"
+            header = "a,b" if fmt == "csv-header" else ""
+            np.savetxt(p, arr, delimiter=",", header=header, comments="")
+        paths.append(str(p))
+    assert cli.main(["compare", *paths]) == 0
+    values = table_values(capsys.readouterr().out)
+    assert values["energy distance"] == pytest.approx(dv.energy_distance(x, y), rel=1e-5)
+
+
+def test_compare_errors_are_reported_not_raised(tmp_path, capsys):
+    assert cli.main(["compare", str(tmp_path / "missing.npy"), "y.npy"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    bad = tmp_path / "x.json"
+    bad.write_text("[]")
+    assert cli.main(["compare", str(bad), str(bad)]) == 2
+    assert ".npy or .csv" in capsys.readouterr().err
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, np.zeros((5, 2)))
+    np.save(b, np.zeros((5, 3)))
+    assert cli.main(["compare", str(a), str(b)]) == 2
+    assert "same number of features" in capsys.readouterr().err
+
+
+def test_threads_option(capsys):
+    before = dv.get_num_threads()
+    try:
+        assert cli.main(["--threads", "1", "demo", "--n", "50"]) == 0
+        assert "1 threads" in capsys.readouterr().out
+    finally:
+        dv.set_num_threads(before)
+
+
+def test_module_entry_point_and_console_script():
+    proc = subprocess.run(
+        [sys.executable, "-m", "divergent", "demo", "--n", "200"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "energy distance" in proc.stdout
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("divergent") == "divergent.cli:main"

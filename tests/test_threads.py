@@ -1,0 +1,69 @@
+"""Thread-count control and independence of results from it."""
+
+import multiprocessing
+
+import numpy as np
+import pytest
+
+import divergent as dv
+
+
+@pytest.fixture
+def restore_threads():
+    before = dv.get_num_threads()
+    yield
+    dv.set_num_threads(before)
+
+
+def compute_all(x, y):
+    return [
+        *(dv.mmd(x, y, kernel=k) for k in ("gaussian", "laplace", "imq", "energy")),
+        dv.mmd(x, y[: len(x)], estimator="linear"),
+        dv.energy_distance(x, y),
+        dv.median_bandwidth(x, y),
+    ]
+
+
+def test_results_are_bitwise_identical_for_1_2_and_3_threads(restore_threads, rng):
+    x = rng.normal(size=(3000, 3))
+    y = rng.normal(size=(3100, 3)) + 0.1
+    dv.set_num_threads(1)
+    one = compute_all(x, y)
+    for n in (2, 3):
+        dv.set_num_threads(n)
+        assert dv.get_num_threads() == n
+        assert compute_all(x, y) == one
+
+
+@pytest.mark.parametrize("bad", [0, -2])
+def test_set_num_threads_rejects_non_positive(bad):
+    with pytest.raises(ValueError, match="positive integer"):
+        dv.set_num_threads(bad)
+
+
+@pytest.mark.parametrize("bad", [1.5, "2", True, None])
+def test_set_num_threads_rejects_non_integers(bad):
+    with pytest.raises(TypeError, match="positive integer"):
+        dv.set_num_threads(bad)
+
+
+def _child(x, y, queue):
+    queue.put(dv.mmd(x, y))
+
+
+def test_works_in_a_forked_child(rng):
+    # The parent's pool threads do not survive fork; the child must build its own.
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    x, y = rng.normal(size=(400, 2)), rng.normal(size=(400, 2))
+    want = dv.mmd(x, y)  # the parent's pool exists now
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(x, y, queue))
+    proc.start()
+    proc.join(60)
+    alive = proc.is_alive()
+    if alive:
+        proc.kill()
+    assert not alive, "child deadlocked"
+    assert queue.get(timeout=5) == want
