@@ -43,6 +43,11 @@ def median_bandwidth(x, y=None) -> float:
     Garreau, D., Jitkrittum, W., Kanagawa, M. (2017). Large sample analysis of the median
     heuristic. arXiv:1707.07269.
     """
+    return _median_bandwidth(x, y, _core.median_pairwise_distance)
+
+
+def _median_bandwidth(x, y, median) -> float:
+    """Validate, pool and take `median` (a function of the pooled points)."""
     x = as_samples(x, "x")
     if y is not None:
         y = as_samples(y, "y")
@@ -50,7 +55,7 @@ def median_bandwidth(x, y=None) -> float:
     z = median_pool(x, y)
     if z.shape[0] < 2:
         raise ValueError("the median heuristic needs at least 2 points in the pooled sample")
-    return check_median(_core.median_pairwise_distance(z))
+    return check_median(median(z))
 
 
 def _mmd_inputs(x, y, kernel, bandwidth, estimator, median):

@@ -11,9 +11,8 @@ import math
 
 import numpy as np
 
-from divergent._bandwidth import check_median, median_pool
 from divergent._validation import as_samples, check_same_dim
-from divergent.kernel import _finite, _mmd_inputs
+from divergent.kernel import _finite, _median_bandwidth, _mmd_inputs
 
 __all__ = ["mmd", "energy_distance", "median_bandwidth", "kernel_matrix"]
 
@@ -68,14 +67,7 @@ def _median_distance(z: np.ndarray) -> float:
 
 def median_bandwidth(x, y=None) -> float:
     """Reference for :func:`divergent.kernel.median_bandwidth`."""
-    x = as_samples(x, "x")
-    if y is not None:
-        y = as_samples(y, "y")
-        check_same_dim(x, y)
-    z = median_pool(x, y)
-    if z.shape[0] < 2:
-        raise ValueError("the median heuristic needs at least 2 points in the pooled sample")
-    return check_median(_median_distance(z))
+    return _median_bandwidth(x, y, _median_distance)
 
 
 def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") -> float:

@@ -81,7 +81,7 @@ fn select_median(
 
 /// Deterministic pseudo-random pairs i < j (SplitMix64 from a fixed seed).
 fn sample_pairs(n: usize, count: usize) -> Vec<(usize, usize)> {
-    let mut state: u64 = 0x5EED_0F_D1_5C0;
+    let mut state: u64 = 0x5EED_0FD1_5C00;
     let mut next = move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut v = state;

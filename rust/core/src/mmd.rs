@@ -14,7 +14,7 @@ use rayon::prelude::*;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernels::Kernel;
-use crate::pairsum::{cross_sum, self_sum_offdiag};
+use crate::pairsum::{check_same_dim, cross_sum, self_sum_offdiag};
 use crate::sum::neumaier_sum;
 
 /// Which MMD^2 estimator.
@@ -47,13 +47,7 @@ pub fn mmd_squared(
     ctl: &Control,
 ) -> Result<f64> {
     let (n, m) = (x.nrows(), y.nrows());
-    if x.ncols() != y.ncols() {
-        return invalid(format!(
-            "x and y must have the same number of features, got {} and {}",
-            x.ncols(),
-            y.ncols()
-        ));
-    }
+    check_same_dim(&x, &y)?;
     let min_points = if estimator == MmdEstimator::Biased { 1 } else { 2 };
     if n < min_points || m < min_points {
         return invalid(format!(

@@ -295,7 +295,7 @@ fn check_points(name: &str, x: &ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f6
     Ok(())
 }
 
-fn check_same_dim(x: &ArrayView2<'_, f64>, y: &ArrayView2<'_, f64>) -> Result<()> {
+pub(crate) fn check_same_dim(x: &ArrayView2<'_, f64>, y: &ArrayView2<'_, f64>) -> Result<()> {
     if x.ncols() != y.ncols() {
         return invalid(format!(
             "x and y must have the same number of features, got {} and {}",
