@@ -56,7 +56,7 @@ mod tests {
     #[test]
     fn many_small_terms() {
         let n = 1_000_000;
-        let s = neumaier_sum(std::iter::repeat(0.1).take(n));
+        let s = neumaier_sum(std::iter::repeat_n(0.1, n));
         assert!((s - 100_000.0).abs() < 1e-9);
     }
 }
