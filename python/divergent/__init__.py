@@ -1,13 +1,24 @@
 """divergent: divergences, distances and samplers for probability distributions.
 
-Estimate how far apart two distributions are from samples (MMD, energy distance, and
-more to come), with a Rust core that is multi-threaded, SIMD-vectorised and exact to
+Estimate how far apart two distributions are from samples (MMD and its permutation
+test, energy distance, kernel Stein discrepancy and its test, Gaussian KDE,
+Cauchy-Schwarz divergence, and more to come), with a Rust core that is multi-threaded, SIMD-vectorised and exact to
 ~1e-14, and with pure-NumPy references in :mod:`divergent.reference`.
 """
 
 from divergent import _core, reference
 from divergent._validation import check_positive_int
-from divergent.kernel import energy_distance, median_bandwidth, mmd
+from divergent._results import TestResult
+from divergent.kernel import (
+    cauchy_schwarz_divergence,
+    energy_distance,
+    kde_logpdf,
+    ksd,
+    ksd_test,
+    median_bandwidth,
+    mmd,
+    mmd_test,
+)
 
 __version__ = _core.__version__
 
@@ -16,6 +27,12 @@ __all__ = [
     "mmd",
     "energy_distance",
     "median_bandwidth",
+    "mmd_test",
+    "ksd",
+    "ksd_test",
+    "kde_logpdf",
+    "cauchy_schwarz_divergence",
+    "TestResult",
     "set_num_threads",
     "get_num_threads",
     "reference",

@@ -38,6 +38,31 @@ def kernel_row_sums(
     bandwidth: float | None = None,
     v: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def mmd_permutation_null(
+    z: npt.NDArray[np.float64],
+    in_x: npt.NDArray[np.bool_],
+    kernel: str,
+    bandwidth: float | None = None,
+) -> npt.NDArray[np.float64]: ...
+def ksd(
+    x: npt.NDArray[np.float64],
+    s: npt.NDArray[np.float64],
+    kernel: str,
+    bandwidth: float,
+    unbiased: bool,
+) -> float: ...
+def ksd_wild_bootstrap(
+    x: npt.NDArray[np.float64],
+    s: npt.NDArray[np.float64],
+    kernel: str,
+    bandwidth: float,
+    signs: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
+def gaussian_logsumexp(
+    points: npt.NDArray[np.float64],
+    z: npt.NDArray[np.float64],
+    log_w: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]: ...
 def median_pairwise_distance(z: npt.NDArray[np.float64]) -> float: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...

@@ -10,7 +10,15 @@ import numbers
 
 import numpy as np
 
-__all__ = ["as_samples", "check_same_dim", "check_positive_int", "check_choice", "check_bandwidth"]
+__all__ = [
+    "as_samples",
+    "check_same_dim",
+    "check_positive_int",
+    "check_choice",
+    "check_bandwidth",
+    "check_weights",
+    "check_seed",
+]
 
 
 def as_samples(x, name: str, *, min_samples: int = 1) -> np.ndarray:
@@ -87,13 +95,43 @@ def check_choice(value, name: str, choices) -> str:
 
 def check_bandwidth(bandwidth, *, allowed_strings=("median",)):
     """A positive finite float, or one of `allowed_strings`."""
-    if isinstance(bandwidth, str):
+    if isinstance(bandwidth, str) and allowed_strings:
         return check_choice(bandwidth, "bandwidth", allowed_strings)
+    if isinstance(bandwidth, str):
+        raise TypeError(f"bandwidth must be a positive float, got {bandwidth!r}")
     if isinstance(bandwidth, (bool, np.bool_)) or not isinstance(bandwidth, numbers.Real):
-        raise TypeError(
-            f"bandwidth must be a positive float or one of {allowed_strings}, got {bandwidth!r}"
-        )
+        also = f" or one of {allowed_strings}" if allowed_strings else ""
+        raise TypeError(f"bandwidth must be a positive float{also}, got {bandwidth!r}")
     h = float(bandwidth)
     if not (np.isfinite(h) and h > 0):
         raise ValueError(f"bandwidth must be a positive finite float, got {bandwidth!r}")
     return h
+
+
+def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
+    """Non-negative finite weights of length n, not all zero, normalised to sum to 1."""
+    w = np.asarray(weights)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a numeric array, got dtype {w.dtype}")
+    w = w.astype(np.float64, copy=False)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"{name} must be a 1-D array of length {n} (one per sample), got shape {w.shape}")
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    if (w < 0).any():
+        raise ValueError(f"{name} must be non-negative; found {w.min()!r}")
+    total = w.sum()
+    if not total > 0:
+        raise ValueError(f"{name} are all zero; at least one sample needs positive weight")
+    return w / total
+
+
+def check_seed(seed):
+    """A seed for np.random.default_rng: None, an int >= 0, a SeedSequence or a Generator."""
+    if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be None, a non-negative integer or a numpy Generator, got {seed!r}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    return int(seed)

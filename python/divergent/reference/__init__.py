@@ -5,6 +5,28 @@ the equivalence tests and the baseline of the benchmarks: correct and readable, 
 memory bounded by blocking, but not fast.
 """
 
-from divergent.reference.kernel import energy_distance, kernel_matrix, median_bandwidth, mmd
+from divergent.reference.kernel import (
+    cauchy_schwarz_divergence,
+    energy_distance,
+    kde_logpdf,
+    kernel_matrix,
+    ksd,
+    ksd_test,
+    median_bandwidth,
+    mmd,
+    mmd_test,
+    stein_kernel_matrix,
+)
 
-__all__ = ["mmd", "energy_distance", "median_bandwidth", "kernel_matrix"]
+__all__ = [
+    "mmd",
+    "energy_distance",
+    "median_bandwidth",
+    "kernel_matrix",
+    "mmd_test",
+    "ksd",
+    "ksd_test",
+    "stein_kernel_matrix",
+    "kde_logpdf",
+    "cauchy_schwarz_divergence",
+]

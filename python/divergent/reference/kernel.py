@@ -12,9 +12,24 @@ import math
 import numpy as np
 
 from divergent._validation import as_samples, check_same_dim
-from divergent.kernel import _finite, _median_bandwidth, _mmd_inputs
+from divergent._results import TestResult, monte_carlo_pvalue
+from divergent.kernel._density import KdeSetup, cs_inputs
+from divergent.kernel._mmd import _finite, _median_bandwidth, _mmd_inputs
+from divergent.kernel._stein import rademacher_signs, stein_inputs
+from divergent.kernel._two_sample import _test_inputs, kernel_scale, permutation_masks
 
-__all__ = ["mmd", "energy_distance", "median_bandwidth", "kernel_matrix"]
+__all__ = [
+    "mmd",
+    "energy_distance",
+    "median_bandwidth",
+    "kernel_matrix",
+    "mmd_test",
+    "ksd",
+    "ksd_test",
+    "stein_kernel_matrix",
+    "kde_logpdf",
+    "cauchy_schwarz_divergence",
+]
 
 _BLOCK_ELEMENTS = 1 << 22  # ~32 MiB of float64 per temporary
 
@@ -103,3 +118,111 @@ def energy_distance(x, y) -> float:
     exx = _pair_sum(x, x, "energy", None) / n**2
     eyy = _pair_sum(y, y, "energy", None) / m**2
     return _finite(exx + eyy - 2.0 * exy, "energy distance")
+
+
+def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999, seed=None) -> TestResult:
+    """Reference for :func:`divergent.kernel.mmd_test`: the dense pooled kernel matrix,
+    re-summed over the index sets of each permutation (same permutations for a seed)."""
+    x, y, h, n_permutations, seed = _test_inputs(x, y, kernel, bandwidth, n_permutations, seed, _median_distance)
+    statistic = mmd(x, y, kernel=kernel, bandwidth=h if h is not None else "median")
+    z = np.concatenate([x, y])
+    n, m = x.shape[0], y.shape[0]
+    K = kernel_matrix(z, z, kernel=kernel, bandwidth=h)
+    np.fill_diagonal(K, 0.0)
+    null = np.empty(n_permutations)
+    for p, mask in enumerate(permutation_masks(n, n + m, n_permutations, seed)):
+        xi, yi = np.flatnonzero(mask), np.flatnonzero(~mask)
+        sxx = K[np.ix_(xi, xi)].sum()
+        syy = K[np.ix_(yi, yi)].sum()
+        sxy = K[np.ix_(xi, yi)].sum()
+        null[p] = sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2 * sxy / (n * m)
+    return TestResult(statistic, monte_carlo_pvalue(statistic, null, kernel_scale(kernel, z)), null)
+
+
+def _stein_rows(x, s, i0, i1, kernel, h):
+    """Rows i0:i1 of the Stein kernel matrix, written term by term:
+    s.s' k + s.grad_x' k + s'.grad_x k + tr grad_x grad_x' k."""
+    d = x.shape[1]
+    delta = x[i0:i1, None, :] - x[None, :, :]
+    t = np.einsum("ijk,ijk->ij", delta, delta)
+    h2 = h * h
+    if kernel == "imq":
+        a = 1.0 + t / h2
+        phi, dphi, ddphi = a**-0.5, -0.5 / h2 * a**-1.5, 0.75 / h2**2 * a**-2.5
+    else:
+        phi = np.exp(-t / (2 * h2))
+        dphi, ddphi = -phi / (2 * h2), phi / (4 * h2 * h2)
+    grad_x = 2 * dphi[:, :, None] * delta  # d k / d x_i
+    grad_y = -grad_x  # d k / d x_j
+    ss = s[i0:i1] @ s.T
+    term_x = np.einsum("ik,ijk->ij", s[i0:i1], grad_y)  # s_i . grad_{x_j} k
+    term_y = np.einsum("jk,ijk->ij", s, grad_x)  # s_j . grad_{x_i} k
+    trace = -4 * t * ddphi - 2 * d * dphi
+    return ss * phi + term_x + term_y + trace
+
+
+def _stein_row_blocks(x, s, kernel, h):
+    rows = max(1, _BLOCK_ELEMENTS // (x.shape[0] * x.shape[1]))
+    for i0 in range(0, x.shape[0], rows):
+        yield i0, _stein_rows(x, s, i0, min(i0 + rows, x.shape[0]), kernel, h)
+
+
+def stein_kernel_matrix(x, s, *, kernel="imq", bandwidth=1.0) -> np.ndarray:
+    """The dense Stein kernel matrix u_p(x_i, x_j) from samples x and scores s (n, d)."""
+    return np.concatenate([blk for _, blk in _stein_row_blocks(x, s, kernel, bandwidth)])
+
+
+def ksd(x, score, *, kernel="imq", bandwidth=1.0, estimator="unbiased") -> float:
+    """Reference for :func:`divergent.kernel.ksd` (Stein kernel rows in blocks)."""
+    if estimator not in ("unbiased", "biased"):
+        raise ValueError(f"unknown estimator {estimator!r}; expected one of 'unbiased', 'biased'")
+    x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2 if estimator == "unbiased" else 1)
+    n = x.shape[0]
+    total, diag = [], []
+    for i0, blk in _stein_row_blocks(x, s, kernel, h):
+        total.append(float(blk.sum()))
+        diag.append(float(blk[np.arange(len(blk)), np.arange(i0, i0 + len(blk))].sum()))
+    if estimator == "unbiased":
+        return _finite((math.fsum(total) - math.fsum(diag)) / (n * (n - 1)), "KSD^2")
+    return _finite(math.fsum(total) / n**2, "KSD^2")
+
+
+def ksd_test(x, score, *, kernel="imq", bandwidth=1.0, n_bootstrap=999, seed=None) -> TestResult:
+    """Reference for :func:`divergent.kernel.ksd_test` (dense; same signs for a seed)."""
+    from divergent._validation import check_positive_int, check_seed
+
+    n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
+    seed = check_seed(seed)
+    x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2)
+    U = stein_kernel_matrix(x, s, kernel=kernel, bandwidth=h)
+    n = x.shape[0]
+    statistic = U.sum() / n**2
+    w = rademacher_signs(n, n_bootstrap, seed)
+    null = np.einsum("ip,ij,jp->p", w, U, w) / n**2
+    return TestResult(float(statistic), monte_carlo_pvalue(statistic, null), null)
+
+
+def kde_logpdf(data, points, *, bandwidth="scott", weights=None) -> np.ndarray:
+    """Reference for :func:`divergent.kernel.kde_logpdf`: all exponents, then a
+    max-shifted log-sum-exp per point."""
+    kde = KdeSetup(data, points, bandwidth, weights)
+    out = np.empty(kde.points.shape[0])
+    for i0, d2 in _sqdist_blocks(kde.points, kde.data):
+        e = kde.log_w[None, :] - 0.5 * d2
+        mx = e.max(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            out[i0 : i0 + len(e)] = (mx + np.log(np.exp(e - mx).sum(axis=1, keepdims=True)))[:, 0]
+    return out + kde.log_norm
+
+
+def cauchy_schwarz_divergence(x, y, *, bandwidth=1.0) -> float:
+    """Reference for :func:`divergent.kernel.cauchy_schwarz_divergence` (dense means)."""
+    x, y, h = cs_inputs(x, y, bandwidth)
+
+    def log_mean(a, b):
+        d2 = np.concatenate([blk for _, blk in _sqdist_blocks(a, b)])
+        e = -d2 / (4 * h * h)
+        mx = e.max()
+        return mx + math.log(np.exp(e - mx).mean())
+
+    return float(-2 * log_mean(x, y) + log_mean(x, x) + log_mean(y, y))

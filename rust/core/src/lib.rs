@@ -7,11 +7,15 @@
 pub mod control;
 pub mod error;
 pub mod exp;
+pub(crate) mod kernel_product;
 pub mod kernels;
+pub mod logsumexp;
 pub mod median;
 pub mod mmd;
+pub mod mmd_null;
 pub mod pairsum;
 pub mod simd;
+pub mod stein;
 pub mod sum;
 
 #[cfg(test)]
@@ -21,6 +25,9 @@ pub use control::Control;
 pub use error::{CoreError, Result};
 pub use kernels::Kernel;
 pub use median::median_pairwise_distance;
+pub use logsumexp::gaussian_logsumexp;
 pub use mmd::{energy_distance, mmd_squared, MmdEstimator};
+pub use mmd_null::mmd_permutation_null;
+pub use stein::{ksd_squared, ksd_wild_bootstrap, SteinBase};
 pub use pairsum::{cross_sum, row_sums, self_sum_offdiag};
 pub use simd::Isa;

@@ -51,12 +51,17 @@ pub(crate) struct PackedPoints {
 }
 
 impl PackedPoints {
-    /// Pack `x` (any strides) with weights `w` (default 1).
+    /// Pack `x` (any strides) with weights `w` (default 1); padding lanes weigh 0.
     pub(crate) fn pack(x: ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>) -> Self {
+        Self::pack_padded(x, w, 0.0)
+    }
+
+    /// Pack with `pad` as the weight of the padding lanes.
+    pub(crate) fn pack_padded(x: ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>, pad: f64) -> Self {
         let (n, d) = x.dim();
         let n_blocks = n.div_ceil(LANES);
         let mut coords = vec![0.0; n_blocks * d * LANES];
-        let mut weights = vec![0.0; n_blocks * LANES];
+        let mut weights = vec![pad; n_blocks * LANES];
         if d > 0 {
             coords
                 .par_chunks_mut(d * LANES)
@@ -93,7 +98,7 @@ impl PackedPoints {
     }
 
     #[inline(always)]
-    fn block(&self, b: usize) -> (&[f64], &[f64; LANES]) {
+    pub(crate) fn block(&self, b: usize) -> (&[f64], &[f64; LANES]) {
         let c = &self.coords[b * self.d * LANES..(b + 1) * self.d * LANES];
         let w = self.weights[b * LANES..(b + 1) * LANES].try_into().unwrap();
         (c, w)
@@ -111,7 +116,7 @@ enum Pairs {
 
 /// Pairwise (fixed tree) sum of the lanes.
 #[inline(always)]
-fn hsum(acc: &[f64; LANES]) -> f64 {
+pub(crate) fn hsum(acc: &[f64; LANES]) -> f64 {
     let mut v = *acc;
     let mut width = LANES / 2;
     while width > 0 {
@@ -125,7 +130,7 @@ fn hsum(acc: &[f64; LANES]) -> f64 {
 
 /// d2_j += |x - y_j|^2 for the `LANES` points of one block.
 #[inline(always)]
-fn block_sqdist_into<const FMA: bool>(xrow: &[f64], coords: &[f64], d2: &mut [f64; LANES]) {
+pub(crate) fn block_sqdist_into<const FMA: bool>(xrow: &[f64], coords: &[f64], d2: &mut [f64; LANES]) {
     for (yk, &xk) in coords.chunks_exact(LANES).zip(xrow) {
         let yk: &[f64; LANES] = yk.try_into().unwrap();
         for j in 0..LANES {
@@ -279,7 +284,7 @@ fn weighted_total(tiles: &[Vec<f64>], w: Option<ArrayView1<'_, f64>>) -> f64 {
     }))
 }
 
-fn check_points(name: &str, x: &ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>) -> Result<()> {
+pub(crate) fn check_points(name: &str, x: &ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>) -> Result<()> {
     if x.ncols() == 0 {
         return invalid(format!("{name} has zero features (columns)"));
     }

@@ -44,6 +44,10 @@ impl Isa {
 
 /// A hot loop to be compiled per instruction set. `FMA` says whether fused multiply-add
 /// is available (use [`crate::exp::fma`]); implementations must be `#[inline(always)]`.
+///
+/// Write the hot code as plain loops, not closures passed to iterator adapters: a
+/// closure is a function of its own that does not inherit the wrapper's target
+/// features, and with `FMA = true` its `mul_add` would become a slow software call.
 pub trait IsaJob {
     type Output;
     fn run<const FMA: bool>(self) -> Self::Output;

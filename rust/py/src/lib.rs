@@ -7,7 +7,7 @@ mod run;
 mod threads;
 
 use divergent_core as core;
-use divergent_core::{Kernel, MmdEstimator};
+use divergent_core::{Kernel, MmdEstimator, SteinBase};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -111,6 +111,75 @@ fn median_pairwise_distance(py: Python<'_>, z: PyReadonlyArray2<'_, f64>) -> PyR
     detached(py, work, |ctl| core::median_pairwise_distance(z, ctl))
 }
 
+/// Unbiased MMD^2 of every split of the pooled sample z given by the rows of `in_x`
+/// (P, N) booleans: True marks the x group.
+#[pyfunction]
+#[pyo3(signature = (z, in_x, kernel, bandwidth=None))]
+fn mmd_permutation_null<'py>(
+    py: Python<'py>,
+    z: PyReadonlyArray2<'py, f64>,
+    in_x: PyReadonlyArray2<'py, bool>,
+    kernel: &str,
+    bandwidth: Option<f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let kernel = kernel_from(kernel, bandwidth)?;
+    let (za, ma) = (z.as_array(), in_x.as_array());
+    let work = cost(za.nrows(), za.nrows(), za.ncols() + ma.nrows());
+    let null = detached(py, work, |ctl| core::mmd_permutation_null(za, ma, kernel, ctl))?;
+    Ok(null.into_pyarray(py))
+}
+
+fn stein_base(kernel: &str, bandwidth: f64) -> PyResult<SteinBase> {
+    SteinBase::from_name(kernel, bandwidth).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// Squared KSD (U-statistic if `unbiased`, else V-statistic) of x with scores s.
+#[pyfunction]
+fn ksd(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    s: PyReadonlyArray2<'_, f64>,
+    kernel: &str,
+    bandwidth: f64,
+    unbiased: bool,
+) -> PyResult<f64> {
+    let base = stein_base(kernel, bandwidth)?;
+    let (xa, sa) = (x.as_array(), s.as_array());
+    let work = cost(xa.nrows(), xa.nrows(), 3 * xa.ncols());
+    detached(py, work, |ctl| core::ksd_squared(xa, sa, base, unbiased, ctl))
+}
+
+/// Wild-bootstrap replicates of the KSD^2 V-statistic for the sign columns of `signs` (n, P).
+#[pyfunction]
+fn ksd_wild_bootstrap<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    s: PyReadonlyArray2<'py, f64>,
+    kernel: &str,
+    bandwidth: f64,
+    signs: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let base = stein_base(kernel, bandwidth)?;
+    let (xa, sa, wa) = (x.as_array(), s.as_array(), signs.as_array());
+    let work = cost(xa.nrows(), xa.nrows(), 3 * xa.ncols() + wa.ncols());
+    let boot = detached(py, work, |ctl| core::ksd_wild_bootstrap(xa, sa, base, wa, ctl))?;
+    Ok(boot.into_pyarray(py))
+}
+
+/// log sum_j exp(log_w[j] - |p_i - z_j|^2 / 2) for every row p_i of `points`.
+#[pyfunction]
+fn gaussian_logsumexp<'py>(
+    py: Python<'py>,
+    points: PyReadonlyArray2<'py, f64>,
+    z: PyReadonlyArray2<'py, f64>,
+    log_w: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (pa, za, wa) = (points.as_array(), z.as_array(), log_w.as_array());
+    let work = cost(pa.nrows(), 2 * za.nrows(), za.ncols());
+    let out = detached(py, work, |ctl| core::gaussian_logsumexp(pa, za, wa, ctl))?;
+    Ok(out.into_pyarray(py))
+}
+
 /// Set the number of worker threads used by divergent (n >= 1).
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
@@ -142,6 +211,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_self_sum, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_row_sums, m)?)?;
     m.add_function(wrap_pyfunction!(median_pairwise_distance, m)?)?;
+    m.add_function(wrap_pyfunction!(mmd_permutation_null, m)?)?;
+    m.add_function(wrap_pyfunction!(ksd, m)?)?;
+    m.add_function(wrap_pyfunction!(ksd_wild_bootstrap, m)?)?;
+    m.add_function(wrap_pyfunction!(gaussian_logsumexp, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;

@@ -1,4 +1,4 @@
-"""Kernel discrepancies between samples: MMD and energy distance.
+"""MMD, energy distance and the median heuristic.
 
 All pairwise sums run in the Rust core (tiled, SIMD, multi-threaded, with compensated
 summation); no n x m matrix is ever formed.
