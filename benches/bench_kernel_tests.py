@@ -45,8 +45,12 @@ def bench_mmd_test_reference(benchmark, n, perms):
 
 @pytest.mark.parametrize("n, perms", [(2_000, 999), (10_000, 99)])
 @pytest.mark.benchmark(group="mmd_test-999-permutations-d10")
+@pytest.mark.filterwarnings("ignore:The number of replications is low:RuntimeWarning")
 def bench_mmd_test_hyppo(benchmark, n, perms):
     ksample = pytest.importorskip("hyppo.ksample")
+    if n > 5_000:
+        # Measured: hyppo 0.5.2 at n = m = 10,000 grew past 24 GiB and was OOM-killed.
+        pytest.skip("hyppo needs more than 24 GiB at n = m = 10,000")
     x, y = samples(n)
     benchmark.extra_info["permutations"] = perms
     test = ksample.MMD(compute_kernel="gaussian")

@@ -2,9 +2,11 @@
 //!
 //! The log-density of a Gaussian KDE (after whitening) and the log of Gaussian kernel
 //! means are of this form. Summing exp directly underflows to 0 (log = -inf) for points
-//! far in the tails; here each row makes two passes over the packed data: the first
-//! finds the row's largest exponent M, the second sums exp(exponent - M) <= 1, so the
-//! result M + log(sum) is finite whenever one term is representable in log space.
+//! far in the tails. No exponent exceeds M0 = max_j a_j (the squared distance is >= 0),
+//! so one pass sums exp(exponent - M0) <= 1 without overflow. Where that sum underflows
+//! (points far from all data) the row is redone with its own largest exponent M as the
+//! shift, so the result M + log(sum) is finite whenever one term is representable in
+//! log space.
 
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
@@ -17,52 +19,108 @@ use crate::simd::{dispatch, Isa, IsaJob};
 use crate::sum::Neumaier;
 
 const ROW_TILE: usize = 64;
+/// Bytes of packed data visited per chunk (fits L1 with room for the rows).
+const CHUNK_BYTES: usize = 24 * 1024;
+
+/// A shifted sum below this is recomputed with the row's own maximum as the shift: the
+/// terms clamped by `exp` (<= 2.3e-308 each) stay below 1e-16 of it for any n < 10^12.
+const UNDERFLOW: f64 = 1e-280;
 
 struct LseTile<'a> {
     rows: &'a [f64],
     packed: &'a PackedPoints,
+    /// max_j log_w[j]: no exponent exceeds it, since |p - z|^2 >= 0.
+    max_log_w: f64,
+}
+
+/// Each row's largest exponent max_j (a_j - |x - z_j|^2 / 2).
+#[inline(always)]
+fn row_maxima<const FMA: bool>(rows: &[f64], packed: &PackedPoints, chunk: usize) -> Vec<f64> {
+    let d = packed.dim();
+    let n_blocks = packed.n_blocks();
+    let mut mx = vec![[f64::NEG_INFINITY; LANES]; rows.len() / d];
+    let mut b0 = 0;
+    while b0 < n_blocks {
+        let b1 = (b0 + chunk).min(n_blocks);
+        for (xrow, m) in rows.chunks_exact(d).zip(mx.iter_mut()) {
+            for b in b0..b1 {
+                let d2 = packed.block_sqdist::<FMA>(xrow, b);
+                let (_, a) = packed.block(b);
+                for j in 0..LANES {
+                    let e = a[j] - 0.5 * d2[j];
+                    m[j] = if e > m[j] { e } else { m[j] };
+                }
+            }
+        }
+        b0 = b1;
+    }
+    let mut out = Vec::with_capacity(mx.len());
+    for m in &mx {
+        out.push(m.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    }
+    out
+}
+
+/// Each row's sum_j exp(a_j - |x - z_j|^2 / 2 - shift): lane partials over an L1-sized
+/// chunk of the data, folded into a compensated per-row sum.
+#[inline(always)]
+fn shifted_sums<const FMA: bool>(rows: &[f64], packed: &PackedPoints, shifts: &[f64], chunk: usize) -> Vec<f64> {
+    let d = packed.dim();
+    let n_blocks = packed.n_blocks();
+    let mut acc = vec![Neumaier::new(); shifts.len()];
+    let mut b0 = 0;
+    while b0 < n_blocks {
+        let b1 = (b0 + chunk).min(n_blocks);
+        for ((xrow, &m), row_acc) in rows.chunks_exact(d).zip(shifts).zip(acc.iter_mut()) {
+            let mut lanes = [0.0f64; LANES];
+            for b in b0..b1 {
+                let d2 = packed.block_sqdist::<FMA>(xrow, b);
+                let (_, a) = packed.block(b);
+                for j in 0..LANES {
+                    // Padding lanes carry a = -inf; exp clamps to <= 2.3e-308.
+                    lanes[j] += exp::<FMA>(a[j] - 0.5 * d2[j] - m);
+                }
+            }
+            row_acc.add(hsum(&lanes));
+        }
+        b0 = b1;
+    }
+    acc.iter().map(Neumaier::value).collect()
 }
 
 impl IsaJob for LseTile<'_> {
     type Output = Vec<f64>;
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Vec<f64> {
-        let LseTile { rows, packed } = self;
+        let LseTile { rows, packed, max_log_w } = self;
         let d = packed.dim();
-        let n_blocks = packed.n_blocks();
-        // A plain loop, not an iterator closure: closures are separate functions that
-        // would not inherit the target features of `dispatch`'s wrapper (see simd.rs).
-        let mut out = Vec::with_capacity(rows.len() / d);
-        for xrow in rows.chunks_exact(d) {
-            // Pass 1: the largest exponent, lane-wise then across lanes.
-            let mut mx = [f64::NEG_INFINITY; LANES];
-            for b in 0..n_blocks {
-                let d2 = packed.block_sqdist::<FMA>(xrow, b);
-                let (_, a) = packed.block(b);
-                for j in 0..LANES {
-                    let e = a[j] - 0.5 * d2[j];
-                    mx[j] = if e > mx[j] { e } else { mx[j] };
-                }
+        let n_rows = rows.len() / d;
+        if max_log_w == f64::NEG_INFINITY {
+            return vec![f64::NEG_INFINITY; n_rows]; // every weight is zero
+        }
+        // Rows visit the data in chunks that stay in L1, as in the pair engine. Hot code
+        // is in plain loops, not closures, so the target features apply (simd.rs).
+        let chunk = (CHUNK_BYTES / (d * LANES * 8)).max(1);
+        let mut shifts = vec![max_log_w; n_rows];
+        let mut sums = shifted_sums::<FMA>(rows, packed, &shifts, chunk);
+        // Far from all data every term underflows against max_log_w: redo those rows
+        // shifted by their own maximum (a second, exact pass).
+        let far: Vec<usize> = (0..n_rows).filter(|&r| sums[r] < UNDERFLOW).collect();
+        if !far.is_empty() {
+            let mut far_rows = Vec::with_capacity(far.len() * d);
+            for &r in &far {
+                far_rows.extend_from_slice(&rows[r * d..(r + 1) * d]);
             }
-            let m = mx.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            if m == f64::NEG_INFINITY {
-                out.push(m); // every weight is zero
-                continue;
+            let maxima = row_maxima::<FMA>(&far_rows, packed, chunk);
+            let far_sums = shifted_sums::<FMA>(&far_rows, packed, &maxima, chunk);
+            for ((&r, &m), &s) in far.iter().zip(&maxima).zip(&far_sums) {
+                shifts[r] = m;
+                sums[r] = s;
             }
-            // Pass 2: sum of exp(exponent - M), each term in [0, 1].
-            let mut acc = Neumaier::new();
-            for b in 0..n_blocks {
-                let d2 = packed.block_sqdist::<FMA>(xrow, b);
-                let (_, a) = packed.block(b);
-                let mut lanes = [0.0f64; LANES];
-                for j in 0..LANES {
-                    // Padding lanes carry a = -inf; exp clamps to <= 2.3e-308, which is
-                    // below the rounding of a sum that is >= 1.
-                    lanes[j] = exp::<FMA>(a[j] - 0.5 * d2[j] - m);
-                }
-                acc.add(hsum(&lanes));
-            }
-            out.push(m + acc.value().ln());
+        }
+        let mut out = Vec::with_capacity(n_rows);
+        for (m, s) in shifts.iter().zip(&sums) {
+            out.push(m + s.ln());
         }
         out
     }
@@ -91,6 +149,7 @@ pub fn gaussian_logsumexp(
         return invalid("log-weights must be finite or -inf");
     }
     let packed = PackedPoints::pack_padded(z, Some(log_w), f64::NEG_INFINITY);
+    let max_log_w = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let m = points.nrows();
     let tiles: Vec<Vec<f64>> = (0..m.div_ceil(ROW_TILE))
         .into_par_iter()
@@ -101,7 +160,7 @@ pub fn gaussian_logsumexp(
             let rows: Vec<f64> = (t * ROW_TILE..((t + 1) * ROW_TILE).min(m))
                 .flat_map(|i| points.row(i).to_vec())
                 .collect();
-            dispatch(Isa::current(), LseTile { rows: &rows, packed: &packed })
+            dispatch(Isa::current(), LseTile { rows: &rows, packed: &packed, max_log_w })
         })
         .collect();
     ctl.check()?;
