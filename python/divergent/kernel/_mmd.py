@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from divergent import _core
 from divergent._bandwidth import check_median, median_pool
 from divergent._validation import as_samples, check_bandwidth, check_choice, check_same_dim

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from divergent._validation import as_samples, check_same_dim
+from divergent._validation import as_samples, check_positive_int, check_same_dim, check_seed
 from divergent._results import TestResult, monte_carlo_pvalue
 from divergent.kernel._density import KdeSetup, cs_inputs
 from divergent.kernel._mmd import _finite, _median_bandwidth, _mmd_inputs
@@ -189,8 +189,6 @@ def ksd(x, score, *, kernel="imq", bandwidth=1.0, estimator="unbiased") -> float
 
 def ksd_test(x, score, *, kernel="imq", bandwidth=1.0, n_bootstrap=999, seed=None) -> TestResult:
     """Reference for :func:`divergent.kernel.ksd_test` (dense; same signs for a seed)."""
-    from divergent._validation import check_positive_int, check_seed
-
     n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
     seed = check_seed(seed)
     x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2)
