@@ -20,6 +20,11 @@ def compute_all(x, y):
         dv.mmd(x, y[: len(x)], estimator="linear"),
         dv.energy_distance(x, y),
         dv.median_bandwidth(x, y),
+        *dv.mmd_test(x[:300], y[:300], n_permutations=20, seed=0).null_distribution,
+        dv.ksd(x, -x),
+        *dv.ksd_test(x[:300], -x[:300], n_bootstrap=20, seed=0).null_distribution,
+        *dv.kde_logpdf(x, y[:200]),
+        dv.cauchy_schwarz_divergence(x, y),
     ]
 
 
