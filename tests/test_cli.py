@@ -82,3 +82,19 @@ def test_module_entry_point_and_console_script():
     assert "energy distance" in proc.stdout
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
     assert scripts.get("divergent") == "divergent.cli:main"
+
+
+def test_gaussian_command(tmp_path, capsys):
+    files = {"m0": np.zeros(2), "S0": np.eye(2), "m1": np.ones(2), "S1": np.array([2.0, 0.5])}
+    for name, arr in files.items():
+        np.save(tmp_path / f"{name}.npy", arr)
+    paths = [str(tmp_path / f"{k}.npy") for k in files]
+    assert cli.main(["gaussian", *paths]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("KL(P || Q)"))
+    # 0.5 (tr S1^-1 + D' S1^-1 D - d + log det S1) = 0.5 (2.5 + 2.5 - 2 + 0) = 1.5
+    assert float(line.split()[-1]) == pytest.approx(1.5)
+    assert "2-Wasserstein distance" in out
+    np.save(tmp_path / "bad.npy", np.array([[1.0, 2.0], [2.0, 1.0]]))
+    assert cli.main(["gaussian", paths[0], str(tmp_path / "bad.npy"), paths[2], paths[3]]) == 2
+    assert "S0 is not positive definite" in capsys.readouterr().err

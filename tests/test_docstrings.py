@@ -5,6 +5,8 @@ import doctest
 import pytest
 
 import divergent
+import divergent.discrete
+import divergent.gaussian
 import divergent.kernel._density
 import divergent.kernel._mmd
 import divergent.kernel._stein
@@ -15,6 +17,8 @@ MODULES = [
     divergent.kernel._two_sample,
     divergent.kernel._stein,
     divergent.kernel._density,
+    divergent.discrete,
+    divergent.gaussian,
 ]
 
 

@@ -6,7 +6,7 @@ Cauchy-Schwarz divergence, and more to come), with a Rust core that is multi-thr
 ~1e-14, and with pure-NumPy references in :mod:`divergent.reference`.
 """
 
-from divergent import _core, reference
+from divergent import _core, discrete, gaussian, reference
 from divergent._validation import check_positive_int
 from divergent._results import TestResult
 from divergent.kernel import (
@@ -33,6 +33,8 @@ __all__ = [
     "kde_logpdf",
     "cauchy_schwarz_divergence",
     "TestResult",
+    "gaussian",
+    "discrete",
     "set_num_threads",
     "get_num_threads",
     "reference",

@@ -2,7 +2,8 @@
 
 ``divergent demo`` prints the divergences between two built-in example samples with the
 time each took; ``divergent compare X Y`` does the same for samples in .npy or .csv
-files. Every estimator the package has appears as one row of the table (see `ROWS`).
+files; ``divergent gaussian m0 S0 m1 S1`` prints closed-form divergences between two
+Gaussians. Every estimator the package has appears as one row of the table (see `ROWS`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ ROWS: list[Row] = [
 
 def load_samples(path: str) -> np.ndarray:
     """Samples from a .npy file or a comma-separated .csv file (one header line allowed)."""
+    return load_array(path, ndmin=2)
+
+
+def load_array(path: str, ndmin: int = 1) -> np.ndarray:
+    """An array from a .npy file or a comma-separated .csv file (one header line allowed)."""
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"no such file: {path}")
@@ -52,9 +58,9 @@ def load_samples(path: str) -> np.ndarray:
         return np.load(p, allow_pickle=False)
     if suffix in (".csv", ".txt"):
         try:
-            return np.loadtxt(p, delimiter=",", ndmin=2)
+            return np.loadtxt(p, delimiter=",", ndmin=ndmin)
         except ValueError:
-            return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=1)
+            return np.loadtxt(p, delimiter=",", ndmin=ndmin, skiprows=1)
     raise ValueError(f"cannot read {path}: expected a .npy or .csv file")
 
 
@@ -84,6 +90,29 @@ def print_table(x: np.ndarray, y: np.ndarray, out=None) -> None:
         print(f"{row.label:<{width}}  {value:>12.5e}  {_fmt_time(elapsed):>10}", file=out)
 
 
+def print_gaussian_table(params, bandwidth: float, out=None) -> None:
+    """Closed-form divergences between P = N(m0, S0) and Q = N(m1, S1)."""
+    out = sys.stdout if out is None else out
+    m0, S0, m1, S1 = params
+    g = dv.gaussian
+    rows = [
+        ("KL(P || Q)", lambda: g.kl(m0, S0, m1, S1)),
+        ("KL(Q || P)", lambda: g.kl(m1, S1, m0, S0)),
+        ("Renyi divergence, alpha = 0.5", lambda: g.renyi(m0, S0, m1, S1, 0.5)),
+        ("Bhattacharyya distance", lambda: g.bhattacharyya(m0, S0, m1, S1)),
+        ("Hellinger distance", lambda: g.hellinger(m0, S0, m1, S1)),
+        ("2-Wasserstein distance", lambda: g.wasserstein2(m0, S0, m1, S1)),
+        (f"MMD^2, Gaussian kernel h = {bandwidth:g}", lambda: g.mmd(m0, S0, m1, S1, bandwidth)),
+        ("Cauchy-Schwarz divergence", lambda: g.cauchy_schwarz(m0, S0, m1, S1)),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print(f"P = N(m0, S0), Q = N(m1, S1), d = {np.atleast_1d(m0).shape[-1]}", file=out)
+    for label, compute in rows:
+        value = np.asarray(compute())
+        text = f"{float(value):>12.6g}" if value.ndim == 0 else np.array2string(value, precision=6)
+        print(f"{label:<{width}}  {text}", file=out)
+
+
 def _fmt_time(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.2f} s"
 
@@ -108,6 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--d", type=_positive_int, default=5, help="dimension (5)")
     demo.add_argument("--shift", type=float, default=0.1, help="mean shift of y along axis 0 (0.1)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    gauss = sub.add_parser("gaussian", help="closed-form divergences between two Gaussians")
+    for name, what in (("m0", "mean of P"), ("S0", "covariance of P"), ("m1", "mean of Q"), ("S1", "covariance of Q")):
+        gauss.add_argument(name, help=f"{what}: .npy or .csv (covariance: (d, d), or (d,) variances)")
+    gauss.add_argument("--bandwidth", type=float, default=1.0, help="Gaussian-kernel width for MMD (1.0)")
     compare = sub.add_parser("compare", help="compare samples from two files")
     compare.add_argument("x", help="samples of P: .npy or .csv, shape (n, d) or (n,)")
     compare.add_argument("y", help="samples of Q: .npy or .csv, shape (m, d) or (m,)")
@@ -120,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.threads is not None:
             dv.set_num_threads(args.threads)
+        if args.command == "gaussian":
+            print_gaussian_table([load_array(getattr(args, k)) for k in ("m0", "S0", "m1", "S1")], args.bandwidth)
+            return 0
         if args.command == "demo":
             x, y = demo_samples(args.n, args.d, args.shift, args.seed)
             print(f"x ~ N(0, I_{args.d}), y ~ N({args.shift} e_1, I_{args.d})")

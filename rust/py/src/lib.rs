@@ -180,6 +180,44 @@ fn gaussian_logsumexp<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// float32 or float64 logits, read without conversion.
+#[derive(FromPyObject)]
+enum Logits<'py> {
+    F64(PyReadonlyArray2<'py, f64>),
+    F32(PyReadonlyArray2<'py, f32>),
+}
+
+/// Row-wise "kl", "reverse_kl" or "js" between softmax(a) and softmax(b), both (B, V)
+/// of the same float dtype.
+#[pyfunction]
+fn rowwise_logits_divergence<'py>(
+    py: Python<'py>,
+    a: Logits<'py>,
+    b: Logits<'py>,
+    which: &str,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let which = match which {
+        "kl" => core::LogitDivergence::Kl,
+        "reverse_kl" => core::LogitDivergence::ReverseKl,
+        "js" => core::LogitDivergence::Js,
+        _ => return Err(PyValueError::new_err(format!("unknown divergence {which:?}"))),
+    };
+    let out = match (&a, &b) {
+        (Logits::F64(a), Logits::F64(b)) => {
+            let (a, b) = (a.as_array(), b.as_array());
+            let work = cost(a.nrows(), a.ncols(), 4);
+            detached(py, work, |ctl| core::rowwise_from_logits(a, b, which, ctl))?
+        }
+        (Logits::F32(a), Logits::F32(b)) => {
+            let (a, b) = (a.as_array(), b.as_array());
+            let work = cost(a.nrows(), a.ncols(), 4);
+            detached(py, work, |ctl| core::rowwise_from_logits(a, b, which, ctl))?
+        }
+        _ => return Err(pyo3::exceptions::PyTypeError::new_err("logits must both be float32 or both float64")),
+    };
+    Ok(out.into_pyarray(py))
+}
+
 /// Set the number of worker threads used by divergent (n >= 1).
 #[pyfunction]
 fn set_num_threads(n: usize) -> PyResult<()> {
@@ -215,6 +253,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ksd, m)?)?;
     m.add_function(wrap_pyfunction!(ksd_wild_bootstrap, m)?)?;
     m.add_function(wrap_pyfunction!(gaussian_logsumexp, m)?)?;
+    m.add_function(wrap_pyfunction!(rowwise_logits_divergence, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
