@@ -66,24 +66,26 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Self::Output {
         let RowJob { a, b, which } = self;
-        let n = a.len();
-        let full = n / W * W;
+
+        // Fixed-size lane arrays from chunks_exact: no bounds checks, so each pass
+        // vectorises.
+        let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
+        let (ra, rb) = (ca.remainder(), cb.remainder());
 
         // Pass 1: maxima, and whether every logit is finite.
         let (mut ma, mut mb) = ([f64::NEG_INFINITY; W], [f64::NEG_INFINITY; W]);
         let mut finite = true;
-        let mut i = 0;
-        while i < full {
+        for (xa, xb) in ca.clone().zip(cb.clone()) {
+            let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
             for j in 0..W {
-                let (x, y) = (a[i + j].widen(), b[i + j].widen());
+                let (x, y) = (xa[j].widen(), xb[j].widen());
                 finite &= x.is_finite() & y.is_finite();
                 ma[j] = if x > ma[j] { x } else { ma[j] };
                 mb[j] = if y > mb[j] { y } else { mb[j] };
             }
-            i += W;
         }
-        for k in full..n {
-            let (x, y) = (a[k].widen(), b[k].widen());
+        for (x, y) in ra.iter().zip(rb) {
+            let (x, y) = (x.widen(), y.widen());
             finite &= x.is_finite() & y.is_finite();
             ma[0] = ma[0].max(x);
             mb[0] = mb[0].max(y);
@@ -96,20 +98,19 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
 
         // Pass 2: S_a, S_b, T_a = sum e_a (a - b), T_b = sum e_b (b - a).
         let (mut sa, mut sb, mut ta, mut tb) = ([0.0; W], [0.0; W], [0.0; W], [0.0; W]);
-        let mut i = 0;
-        while i < full {
+        for (xa, xb) in ca.clone().zip(cb.clone()) {
+            let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
             for j in 0..W {
-                let (x, y) = (a[i + j].widen(), b[i + j].widen());
+                let (x, y) = (xa[j].widen(), xb[j].widen());
                 let (ea, eb) = (exp::<FMA>(x - ma), exp::<FMA>(y - mb));
                 sa[j] += ea;
                 sb[j] += eb;
                 ta[j] = fma::<FMA>(ea, x - y, ta[j]);
                 tb[j] = fma::<FMA>(eb, y - x, tb[j]);
             }
-            i += W;
         }
-        for k in full..n {
-            let (x, y) = (a[k].widen(), b[k].widen());
+        for (x, y) in ra.iter().zip(rb) {
+            let (x, y) = (x.widen(), y.widen());
             let (ea, eb) = (exp::<FMA>(x - ma), exp::<FMA>(y - mb));
             sa[0] += ea;
             sb[0] += eb;
@@ -127,15 +128,14 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
         // Pass 3 (JS): sum p ln(2p / (p + q)) + q ln(2q / (p + q)).
         let (isa, isb) = (1.0 / sa, 1.0 / sb);
         let mut acc = [0.0; W];
-        let mut i = 0;
-        while i < full {
+        for (xa, xb) in ca.zip(cb) {
+            let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
             for j in 0..W {
-                acc[j] += js_term::<FMA>(a[i + j].widen() - ma, b[i + j].widen() - mb, isa, isb);
+                acc[j] += js_term::<FMA>(xa[j].widen() - ma, xb[j].widen() - mb, isa, isb);
             }
-            i += W;
         }
-        for k in full..n {
-            acc[0] += js_term::<FMA>(a[k].widen() - ma, b[k].widen() - mb, isa, isb);
+        for (x, y) in ra.iter().zip(rb) {
+            acc[0] += js_term::<FMA>(x.widen() - ma, y.widen() - mb, isa, isb);
         }
         Ok(0.5 * neumaier_sum(acc))
     }
