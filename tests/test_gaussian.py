@@ -106,7 +106,7 @@ def test_batches_broadcast(rng):
     np.testing.assert_allclose(got, [G.kl(m, S, np.zeros(3), np.eye(3)) for m in means], rtol=1e-13)
     covs = np.stack([spd(rng, 3) for _ in range(5)])
     w = G.wasserstein2(means, covs, np.zeros(3), S)
-    np.testing.assert_allclose(w, [G.wasserstein2(m, c, np.zeros(3), S) for m, c in zip(means, covs)], rtol=1e-12)
+    np.testing.assert_allclose(w, [G.wasserstein2(m, c, np.zeros(3), S) for m, c in zip(means, covs, strict=True)], rtol=1e-12)
 
 
 @pytest.mark.parametrize(
