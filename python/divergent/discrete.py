@@ -158,6 +158,11 @@ def kl(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
         fused = _fused(p, q, axis, "kl")
         if fused is not None:
             return _out(fused, base)
+    return kl_numpy(p, q, axis=axis, from_logits=from_logits, normalize=normalize, base=base)
+
+
+def kl_numpy(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
+    """:func:`kl` in NumPy only (the reference of the fused logits kernel)."""
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
     return _out(_plogr(p, logp, logq).sum(axis=-1), base)
 
@@ -185,6 +190,11 @@ def js(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
         fused = _fused(p, q, axis, "js")
         if fused is not None:
             return _out(fused, base)
+    return js_numpy(p, q, base=base, axis=axis, from_logits=from_logits, normalize=normalize)
+
+
+def js_numpy(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
+    """:func:`js` in NumPy only (the reference of the fused logits kernel)."""
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
     m = 0.5 * (p + q)
     with np.errstate(divide="ignore"):

@@ -5,6 +5,7 @@ the equivalence tests and the baseline of the benchmarks: correct and readable, 
 memory bounded by blocking, but not fast.
 """
 
+from divergent.reference import discrete
 from divergent.reference.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -19,6 +20,7 @@ from divergent.reference.kernel import (
 )
 
 __all__ = [
+    "discrete",
     "mmd",
     "energy_distance",
     "median_bandwidth",
