@@ -35,10 +35,17 @@ pub(crate) trait TileSource: Sync {
 }
 
 /// U = K V for V of shape (n_cols, p); U has shape (n_rows, p).
-pub(crate) fn kernel_times<S: TileSource>(src: &S, v: ArrayView2<'_, f64>, ctl: &Control) -> Result<Array2<f64>> {
+pub(crate) fn kernel_times<S: TileSource>(
+    src: &S,
+    v: ArrayView2<'_, f64>,
+    ctl: &Control,
+) -> Result<Array2<f64>> {
     let (n, m, p) = (src.n_rows(), src.n_cols(), v.ncols());
     if v.nrows() != m {
-        return invalid(format!("the dense factor has {} rows, expected {m}", v.nrows()));
+        return invalid(format!(
+            "the dense factor has {} rows, expected {m}",
+            v.nrows()
+        ));
     }
     let mut u = Array2::<f64>::zeros((n, p));
     if n == 0 || p == 0 {
@@ -48,42 +55,45 @@ pub(crate) fn kernel_times<S: TileSource>(src: &S, v: ArrayView2<'_, f64>, ctl: 
     let (v_rs, v_cs) = (v_std.strides()[0], v_std.strides()[1]);
     let vptr = v_std.as_slice().expect("standard layout");
     let u_slice = u.as_slice_mut().expect("fresh array");
-    u_slice.par_chunks_mut(ROWS * p).enumerate().for_each(|(t, u_tile)| {
-        if ctl.is_cancelled() {
-            return;
-        }
-        let r0 = t * ROWS;
-        let r1 = (r0 + ROWS).min(n);
-        let rows = r1 - r0;
-        let mut k_tile = vec![0.0f64; ROWS * COLS];
-        let mut c0 = 0;
-        while c0 < m {
-            let c1 = (c0 + COLS).min(m);
-            let cols = c1 - c0;
-            src.fill(r0..r1, c0..c1, &mut k_tile[..rows * cols]);
-            // SAFETY: the pointers and strides describe k_tile (rows x cols, row-major),
-            // the rows c0..c1 of v_std, and u_tile (rows x p, row-major), all in bounds.
-            unsafe {
-                matrixmultiply::dgemm(
-                    rows,
-                    cols,
-                    p,
-                    1.0,
-                    k_tile.as_ptr(),
-                    cols as isize,
-                    1,
-                    vptr.as_ptr().offset(c0 as isize * v_rs),
-                    v_rs,
-                    v_cs,
-                    1.0,
-                    u_tile.as_mut_ptr(),
-                    p as isize,
-                    1,
-                );
+    u_slice
+        .par_chunks_mut(ROWS * p)
+        .enumerate()
+        .for_each(|(t, u_tile)| {
+            if ctl.is_cancelled() {
+                return;
             }
-            c0 = c1;
-        }
-    });
+            let r0 = t * ROWS;
+            let r1 = (r0 + ROWS).min(n);
+            let rows = r1 - r0;
+            let mut k_tile = vec![0.0f64; ROWS * COLS];
+            let mut c0 = 0;
+            while c0 < m {
+                let c1 = (c0 + COLS).min(m);
+                let cols = c1 - c0;
+                src.fill(r0..r1, c0..c1, &mut k_tile[..rows * cols]);
+                // SAFETY: the pointers and strides describe k_tile (rows x cols, row-major),
+                // the rows c0..c1 of v_std, and u_tile (rows x p, row-major), all in bounds.
+                unsafe {
+                    matrixmultiply::dgemm(
+                        rows,
+                        cols,
+                        p,
+                        1.0,
+                        k_tile.as_ptr(),
+                        cols as isize,
+                        1,
+                        vptr.as_ptr().offset(c0 as isize * v_rs),
+                        v_rs,
+                        v_cs,
+                        1.0,
+                        u_tile.as_mut_ptr(),
+                        p as isize,
+                        1,
+                    );
+                }
+                c0 = c1;
+            }
+        });
     ctl.check()?;
     Ok(u)
 }

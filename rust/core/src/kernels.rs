@@ -87,7 +87,9 @@ pub struct Gaussian {
 }
 impl Gaussian {
     pub fn new(h: f64) -> Self {
-        Self { neg_inv_2h2: -1.0 / (2.0 * h * h) }
+        Self {
+            neg_inv_2h2: -1.0 / (2.0 * h * h),
+        }
     }
 }
 impl Radial for Gaussian {
@@ -103,7 +105,9 @@ pub struct Laplace {
 }
 impl Laplace {
     pub fn new(h: f64) -> Self {
-        Self { neg_inv_h: -1.0 / h }
+        Self {
+            neg_inv_h: -1.0 / h,
+        }
     }
 }
 impl Radial for Laplace {
@@ -119,7 +123,9 @@ pub struct Imq {
 }
 impl Imq {
     pub fn new(h: f64) -> Self {
-        Self { inv_h2: 1.0 / (h * h) }
+        Self {
+            inv_h2: 1.0 / (h * h),
+        }
     }
 }
 impl Radial for Imq {

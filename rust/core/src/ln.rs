@@ -42,9 +42,21 @@ pub fn ln<const FMA: bool>(x: f64) -> f64 {
     }
     let r = fma::<FMA>(k, LN2, 2.0 * fma::<FMA>(s * s2, p, s));
     // Special values, as selects so the loop stays vectorised.
-    let r = if x < f64::MIN_POSITIVE { if x >= 0.0 { f64::NEG_INFINITY } else { f64::NAN } } else { r };
+    let r = if x < f64::MIN_POSITIVE {
+        if x >= 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::NAN
+        }
+    } else {
+        r
+    };
     let r = if x == f64::INFINITY { x } else { r };
-    if x.is_nan() { x } else { r }
+    if x.is_nan() {
+        x
+    } else {
+        r
+    }
 }
 
 #[cfg(test)]
@@ -67,7 +79,9 @@ mod tests {
             let x = 10f64.powf(-300.0 + 600.0 * i as f64 / 200_000.0);
             let y = 1.0 + (i as f64 - 100_000.0) * 1e-6;
             for v in [x, y] {
-                worst = worst.max(ulps(ln::<false>(v), v.ln())).max(ulps(ln::<true>(v), v.ln()));
+                worst = worst
+                    .max(ulps(ln::<false>(v), v.ln()))
+                    .max(ulps(ln::<true>(v), v.ln()));
             }
         }
         assert!(worst <= 2.0, "worst {worst} ulp");

@@ -151,8 +151,16 @@ fn js_term<const FMA: bool>(x: f64, y: f64, inv_sa: f64, inv_sb: f64) -> f64 {
     let q = exp::<FMA>(y) * inv_sb;
     let half_m = 0.5 * (p + q);
     let (wp, wq) = (p / half_m, q / half_m);
-    let tp = if wp < f64::MIN_POSITIVE { 0.0 } else { p * ln::<FMA>(wp) };
-    let tq = if wq < f64::MIN_POSITIVE { 0.0 } else { q * ln::<FMA>(wq) };
+    let tp = if wp < f64::MIN_POSITIVE {
+        0.0
+    } else {
+        p * ln::<FMA>(wp)
+    };
+    let tq = if wq < f64::MIN_POSITIVE {
+        0.0
+    } else {
+        q * ln::<FMA>(wq)
+    };
     tp + tq
 }
 
@@ -164,7 +172,11 @@ pub fn rowwise_from_logits<T: Logit>(
     ctl: &Control,
 ) -> Result<Vec<f64>> {
     if a.dim() != b.dim() {
-        return invalid(format!("logits have shapes {:?} and {:?}; they must match", a.dim(), b.dim()));
+        return invalid(format!(
+            "logits have shapes {:?} and {:?}; they must match",
+            a.dim(),
+            b.dim()
+        ));
     }
     if a.ncols() == 0 {
         return invalid("logits have an empty class axis");
@@ -180,7 +192,14 @@ pub fn rowwise_from_logits<T: Logit>(
                 (Some(x), Some(y)) => dispatch(Isa::current(), RowJob { a: x, b: y, which }),
                 _ => {
                     let (x, y) = (ra.to_vec(), rb.to_vec());
-                    dispatch(Isa::current(), RowJob { a: &x, b: &y, which })
+                    dispatch(
+                        Isa::current(),
+                        RowJob {
+                            a: &x,
+                            b: &y,
+                            which,
+                        },
+                    )
                 }
             }
         })
@@ -205,12 +224,21 @@ mod tests {
 
     fn naive(a: &[f64], b: &[f64], which: LogitDivergence) -> f64 {
         let (la, lb) = (log_softmax(a), log_softmax(b));
-        let kl = |l1: &[f64], l2: &[f64]| l1.iter().zip(l2).map(|(x, y)| x.exp() * (x - y)).sum::<f64>();
+        let kl = |l1: &[f64], l2: &[f64]| {
+            l1.iter()
+                .zip(l2)
+                .map(|(x, y)| x.exp() * (x - y))
+                .sum::<f64>()
+        };
         match which {
             LogitDivergence::Kl => kl(&la, &lb),
             LogitDivergence::ReverseKl => kl(&lb, &la),
             LogitDivergence::Js => {
-                let lm: Vec<f64> = la.iter().zip(&lb).map(|(x, y)| ((x.exp() + y.exp()) / 2.0).ln()).collect();
+                let lm: Vec<f64> = la
+                    .iter()
+                    .zip(&lb)
+                    .map(|(x, y)| ((x.exp() + y.exp()) / 2.0).ln())
+                    .collect();
                 0.5 * kl(&la, &lm) + 0.5 * kl(&lb, &lm)
             }
         }
@@ -222,11 +250,22 @@ mod tests {
         for v in [1, 5, 16, 37, 1000] {
             let a = random_points(7, v, 1) * 3.0;
             let b = random_points(7, v, 2) * 3.0;
-            for which in [LogitDivergence::Kl, LogitDivergence::ReverseKl, LogitDivergence::Js] {
+            for which in [
+                LogitDivergence::Kl,
+                LogitDivergence::ReverseKl,
+                LogitDivergence::Js,
+            ] {
                 let got = rowwise_from_logits(a.view(), b.view(), which, &ctl).unwrap();
                 for (r, g) in got.iter().enumerate() {
-                    let want = naive(a.row(r).as_slice().unwrap(), b.row(r).as_slice().unwrap(), which);
-                    assert!((g - want).abs() < 1e-13 * want.abs().max(1.0), "{which:?} V={v}: {g} vs {want}");
+                    let want = naive(
+                        a.row(r).as_slice().unwrap(),
+                        b.row(r).as_slice().unwrap(),
+                        which,
+                    );
+                    assert!(
+                        (g - want).abs() < 1e-13 * want.abs().max(1.0),
+                        "{which:?} V={v}: {g} vs {want}"
+                    );
                 }
             }
         }
@@ -240,14 +279,26 @@ mod tests {
         let kl = rowwise_from_logits(a.view(), b.view(), LogitDivergence::Kl, &ctl).unwrap();
         assert!((kl[0] - 2e4).abs() < 1e-9 && kl[1] == 0.0, "{kl:?}");
         let js = rowwise_from_logits(a.view(), b.view(), LogitDivergence::Js, &ctl).unwrap();
-        assert!((js[0] - std::f64::consts::LN_2).abs() < 1e-15 && js[1].abs() < 1e-16, "{js:?}");
+        assert!(
+            (js[0] - std::f64::consts::LN_2).abs() < 1e-15 && js[1].abs() < 1e-16,
+            "{js:?}"
+        );
         let a32 = a.mapv(|v| v as f32);
         let b32 = b.mapv(|v| v as f32);
-        assert_eq!(rowwise_from_logits(a32.view(), b32.view(), LogitDivergence::Kl, &ctl).unwrap(), kl);
+        assert_eq!(
+            rowwise_from_logits(a32.view(), b32.view(), LogitDivergence::Kl, &ctl).unwrap(),
+            kl
+        );
         let mut bad = a.clone();
         bad[[1, 2]] = f64::NAN;
         let err = rowwise_from_logits(bad.view(), b.view(), LogitDivergence::Kl, &ctl).unwrap_err();
         assert!(err.to_string().contains("row 1"));
-        assert!(rowwise_from_logits(a.view(), b.slice(ndarray::s![..1, ..]), LogitDivergence::Kl, &ctl).is_err());
+        assert!(rowwise_from_logits(
+            a.view(),
+            b.slice(ndarray::s![..1, ..]),
+            LogitDivergence::Kl,
+            &ctl
+        )
+        .is_err());
     }
 }

@@ -64,7 +64,12 @@ fn row_maxima<const FMA: bool>(rows: &[f64], packed: &PackedPoints, chunk: usize
 /// Each row's sum_j exp(a_j - |x - z_j|^2 / 2 - shift): lane partials over an L1-sized
 /// chunk of the data, folded into a compensated per-row sum.
 #[inline(always)]
-fn shifted_sums<const FMA: bool>(rows: &[f64], packed: &PackedPoints, shifts: &[f64], chunk: usize) -> Vec<f64> {
+fn shifted_sums<const FMA: bool>(
+    rows: &[f64],
+    packed: &PackedPoints,
+    shifts: &[f64],
+    chunk: usize,
+) -> Vec<f64> {
     let d = packed.dim();
     let n_blocks = packed.n_blocks();
     let mut acc = vec![Neumaier::new(); shifts.len()];
@@ -92,7 +97,11 @@ impl IsaJob for LseTile<'_> {
     type Output = Vec<f64>;
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Vec<f64> {
-        let LseTile { rows, packed, max_log_w } = self;
+        let LseTile {
+            rows,
+            packed,
+            max_log_w,
+        } = self;
         let d = packed.dim();
         let n_rows = rows.len() / d;
         if max_log_w == f64::NEG_INFINITY {
@@ -137,13 +146,20 @@ pub fn gaussian_logsumexp(
 ) -> Result<Vec<f64>> {
     let d = z.ncols();
     if points.ncols() != d {
-        return invalid(format!("points have {} features but the data have {d}", points.ncols()));
+        return invalid(format!(
+            "points have {} features but the data have {d}",
+            points.ncols()
+        ));
     }
     if d == 0 || z.nrows() == 0 {
         return invalid("the data are empty");
     }
     if log_w.len() != z.nrows() {
-        return invalid(format!("{} log-weights for {} data points", log_w.len(), z.nrows()));
+        return invalid(format!(
+            "{} log-weights for {} data points",
+            log_w.len(),
+            z.nrows()
+        ));
     }
     if log_w.iter().any(|w| w.is_nan() || *w == f64::INFINITY) {
         return invalid("log-weights must be finite or -inf");
@@ -160,7 +176,14 @@ pub fn gaussian_logsumexp(
             let rows: Vec<f64> = (t * ROW_TILE..((t + 1) * ROW_TILE).min(m))
                 .flat_map(|i| points.row(i).to_vec())
                 .collect();
-            dispatch(Isa::current(), LseTile { rows: &rows, packed: &packed, max_log_w })
+            dispatch(
+                Isa::current(),
+                LseTile {
+                    rows: &rows,
+                    packed: &packed,
+                    max_log_w,
+                },
+            )
         })
         .collect();
     ctl.check()?;
@@ -174,7 +197,15 @@ mod tests {
 
     fn naive(p: &[f64], z: &ndarray::Array2<f64>, lw: &[f64]) -> f64 {
         let e: Vec<f64> = (0..z.nrows())
-            .map(|j| lw[j] - 0.5 * z.row(j).iter().zip(p).map(|(a, b)| (a - b).powi(2)).sum::<f64>())
+            .map(|j| {
+                lw[j]
+                    - 0.5
+                        * z.row(j)
+                            .iter()
+                            .zip(p)
+                            .map(|(a, b)| (a - b).powi(2))
+                            .sum::<f64>()
+            })
             .collect();
         let m = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         m + e.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
@@ -187,10 +218,14 @@ mod tests {
         let lw: Vec<f64> = random_points(75, 1, 2).iter().map(|v| v - 3.0).collect();
         let mut p = random_points(90, 2, 3);
         p[[0, 0]] = 1e3; // exp(-5e5) underflows, its log does not
-        let got = gaussian_logsumexp(p.view(), z.view(), ndarray::ArrayView1::from(&lw), &ctl).unwrap();
+        let got =
+            gaussian_logsumexp(p.view(), z.view(), ndarray::ArrayView1::from(&lw), &ctl).unwrap();
         for (i, g) in got.iter().enumerate() {
             let want = naive(p.row(i).as_slice().unwrap(), &z, &lw);
-            assert!((g - want).abs() <= 1e-13 * want.abs().max(1.0), "{i}: {g} vs {want}");
+            assert!(
+                (g - want).abs() <= 1e-13 * want.abs().max(1.0),
+                "{i}: {g} vs {want}"
+            );
         }
         assert!(got[0].is_finite() && got[0] < -4e5);
     }

@@ -25,7 +25,9 @@ const BRACKET: f64 = 0.01;
 pub fn median_pairwise_distance(z: ArrayView2<'_, f64>, ctl: &Control) -> Result<f64> {
     let (n, d) = z.dim();
     if n < 2 {
-        return invalid(format!("the median heuristic needs at least 2 points, got {n}"));
+        return invalid(format!(
+            "the median heuristic needs at least 2 points, got {n}"
+        ));
     }
     if d == 0 {
         return invalid("the points have zero features");
@@ -117,7 +119,13 @@ impl IsaJob for CountRow<'_> {
     type Output = (usize, Vec<f64>);
     #[inline(always)]
     fn run<const FMA: bool>(self) -> (usize, Vec<f64>) {
-        let CountRow { rows, packed, i, lo2, hi2 } = self;
+        let CountRow {
+            rows,
+            packed,
+            i,
+            lo2,
+            hi2,
+        } = self;
         let d = packed.dim();
         let n = rows.len() / d;
         let xrow = &rows[i * d..(i + 1) * d];
@@ -158,7 +166,16 @@ fn count_and_keep(
             if ctl.is_cancelled() {
                 return (0, Vec::new());
             }
-            dispatch(Isa::current(), CountRow { rows, packed, i, lo2, hi2 })
+            dispatch(
+                Isa::current(),
+                CountRow {
+                    rows,
+                    packed,
+                    i,
+                    lo2,
+                    hi2,
+                },
+            )
         })
         .collect();
     ctl.check()?;
@@ -177,12 +194,23 @@ mod tests {
         let mut v = Vec::new();
         for i in 0..n {
             for j in i + 1..n {
-                v.push(z.row(i).iter().zip(z.row(j)).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt());
+                v.push(
+                    z.row(i)
+                        .iter()
+                        .zip(z.row(j))
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum::<f64>()
+                        .sqrt(),
+                );
             }
         }
         v.sort_by(f64::total_cmp);
         let m = v.len();
-        if m % 2 == 1 { v[m / 2] } else { (v[m / 2 - 1] + v[m / 2]) / 2.0 }
+        if m % 2 == 1 {
+            v[m / 2]
+        } else {
+            (v[m / 2 - 1] + v[m / 2]) / 2.0
+        }
     }
 
     /// Equal up to the rounding of the squared-distance sums (FMA or not).
@@ -195,9 +223,15 @@ mod tests {
         let ctl = Control::new();
         for n in [2, 3, 4, 5, 37, 100] {
             let z = random_points(n, 3, n as u64);
-            assert!(same(median_pairwise_distance(z.view(), &ctl).unwrap(), brute(&z)));
+            assert!(same(
+                median_pairwise_distance(z.view(), &ctl).unwrap(),
+                brute(&z)
+            ));
             let zt = z.t().to_owned();
-            assert!(same(median_pairwise_distance(zt.t(), &ctl).unwrap(), brute(&z)));
+            assert!(same(
+                median_pairwise_distance(zt.t(), &ctl).unwrap(),
+                brute(&z)
+            ));
         }
     }
 
@@ -208,9 +242,15 @@ mod tests {
         let ctl = Control::new();
         for n in [400, 401] {
             let z = random_points(n, 2, 3).mapv(|v| (3.0 * v).round());
-            assert!(same(median_pairwise_distance(z.view(), &ctl).unwrap(), brute(&z)));
+            assert!(same(
+                median_pairwise_distance(z.view(), &ctl).unwrap(),
+                brute(&z)
+            ));
             let z = random_points(n, 5, 4);
-            assert!(same(median_pairwise_distance(z.view(), &ctl).unwrap(), brute(&z)));
+            assert!(same(
+                median_pairwise_distance(z.view(), &ctl).unwrap(),
+                brute(&z)
+            ));
         }
         // All points equal but one: nearly every distance is 0.
         let mut z = ndarray::Array2::<f64>::zeros((500, 3));
@@ -227,7 +267,10 @@ mod tests {
         let pairs = 60 * 59 / 2;
         let ranks = (pairs / 2 - 1, pairs / 2);
         for bracket in [(1e6, 2e6), (0.0, 0.0), (-1.0, -0.5)] {
-            assert!(same(select_median(&rows, &packed, bracket, ranks, &ctl).unwrap(), brute(&z)));
+            assert!(same(
+                select_median(&rows, &packed, bracket, ranks, &ctl).unwrap(),
+                brute(&z)
+            ));
         }
     }
 

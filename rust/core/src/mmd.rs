@@ -48,7 +48,11 @@ pub fn mmd_squared(
 ) -> Result<f64> {
     let (n, m) = (x.nrows(), y.nrows());
     check_same_dim(&x, &y)?;
-    let min_points = if estimator == MmdEstimator::Biased { 1 } else { 2 };
+    let min_points = if estimator == MmdEstimator::Biased {
+        1
+    } else {
+        2
+    };
     if n < min_points || m < min_points {
         return invalid(format!(
             "the {estimator:?} estimator needs at least {min_points} points in x and in y, got {n} and {m}"
@@ -73,11 +77,20 @@ pub fn mmd_squared(
 }
 
 /// Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| as V-statistics.
-pub fn energy_distance(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, ctl: &Control) -> Result<f64> {
+pub fn energy_distance(
+    x: ArrayView2<'_, f64>,
+    y: ArrayView2<'_, f64>,
+    ctl: &Control,
+) -> Result<f64> {
     mmd_squared(x, y, Kernel::Energy, MmdEstimator::Biased, ctl)
 }
 
-fn linear_mmd(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, kernel: Kernel, ctl: &Control) -> Result<f64> {
+fn linear_mmd(
+    x: ArrayView2<'_, f64>,
+    y: ArrayView2<'_, f64>,
+    kernel: Kernel,
+    ctl: &Control,
+) -> Result<f64> {
     if x.nrows() != y.nrows() {
         return invalid(format!(
             "the linear estimator needs as many points in x as in y, got {} and {}",
@@ -127,8 +140,10 @@ mod tests {
             let u = kxx / (n * (n - 1.0)) + kyy / (m * (m - 1.0)) - 2.0 * kxy / (n * m);
             let k0 = kernel.at_zero();
             let b = (kxx + n * k0) / (n * n) + (kyy + m * k0) / (m * m) - 2.0 * kxy / (n * m);
-            let got_u = mmd_squared(x.view(), y.view(), kernel, MmdEstimator::Unbiased, &ctl).unwrap();
-            let got_b = mmd_squared(x.view(), y.view(), kernel, MmdEstimator::Biased, &ctl).unwrap();
+            let got_u =
+                mmd_squared(x.view(), y.view(), kernel, MmdEstimator::Unbiased, &ctl).unwrap();
+            let got_b =
+                mmd_squared(x.view(), y.view(), kernel, MmdEstimator::Biased, &ctl).unwrap();
             assert!((got_u - u).abs() < 1e-12 * u.abs().max(1e-3));
             assert!((got_b - b).abs() < 1e-12 * b.abs().max(1e-3));
         }
@@ -163,8 +178,22 @@ mod tests {
         let k = Kernel::Energy;
         assert!(mmd_squared(one.view(), many.view(), k, MmdEstimator::Unbiased, &ctl).is_err());
         assert!(mmd_squared(one.view(), many.view(), k, MmdEstimator::Biased, &ctl).is_ok());
-        assert!(mmd_squared(many.view(), random_points(6, 2, 1).view(), k, MmdEstimator::Linear, &ctl).is_err());
-        assert!(mmd_squared(many.view(), random_points(5, 3, 1).view(), k, MmdEstimator::Biased, &ctl).is_err());
+        assert!(mmd_squared(
+            many.view(),
+            random_points(6, 2, 1).view(),
+            k,
+            MmdEstimator::Linear,
+            &ctl
+        )
+        .is_err());
+        assert!(mmd_squared(
+            many.view(),
+            random_points(5, 3, 1).view(),
+            k,
+            MmdEstimator::Biased,
+            &ctl
+        )
+        .is_err());
         assert!(MmdEstimator::from_name("quadratic").is_err());
     }
 

@@ -37,7 +37,13 @@ impl RadialTiles {
     pub(crate) fn new(z: ArrayView2<'_, f64>, kernel: Kernel) -> Self {
         let (n, d) = z.dim();
         let rows = z.rows().into_iter().flatten().copied().collect();
-        Self { kernel, rows, d, n, packed: PackedPoints::pack(z, None) }
+        Self {
+            kernel,
+            rows,
+            d,
+            n,
+            packed: PackedPoints::pack(z, None),
+        }
     }
 }
 
@@ -53,7 +59,13 @@ impl<K: Radial> IsaJob for FillRadial<'_, K> {
     type Output = ();
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        let FillRadial { k, src, rows, cols, out } = self;
+        let FillRadial {
+            k,
+            src,
+            rows,
+            cols,
+            out,
+        } = self;
         let (d, width) = (src.d, cols.len());
         for (a, i) in rows.enumerate() {
             let xrow = &src.rows[i * d..(i + 1) * d];
@@ -83,7 +95,16 @@ impl TileSource for RadialTiles {
         self.n
     }
     fn fill(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) {
-        with_radial!(self.kernel, |k| dispatch(Isa::current(), FillRadial { k: &k, src: self, rows, cols, out }))
+        with_radial!(self.kernel, |k| dispatch(
+            Isa::current(),
+            FillRadial {
+                k: &k,
+                src: self,
+                rows,
+                cols,
+                out
+            }
+        ))
     }
 }
 
@@ -102,23 +123,35 @@ pub fn mmd_permutation_null(
         return invalid("the pooled sample has zero features");
     }
     if in_x.ncols() != big_n {
-        return invalid(format!("group masks have {} columns but there are {big_n} pooled points", in_x.ncols()));
+        return invalid(format!(
+            "group masks have {} columns but there are {big_n} pooled points",
+            in_x.ncols()
+        ));
     }
-    let counts: Vec<usize> = in_x.rows().into_iter().map(|r| r.iter().filter(|&&b| b).count()).collect();
+    let counts: Vec<usize> = in_x
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().filter(|&&b| b).count())
+        .collect();
     let n = counts.first().copied().unwrap_or(0);
     if counts.iter().any(|&c| c != n) {
         return invalid("every permutation must put the same number of points in the x group");
     }
     let m = big_n - n;
     if n < 2 || m < 2 {
-        return invalid(format!("each group needs at least 2 points, got {n} and {m}"));
+        return invalid(format!(
+            "each group needs at least 2 points, got {n} and {m}"
+        ));
     }
     let tiles = RadialTiles::new(z, kernel);
     let per_batch = (BATCH_BYTES / (16 * big_n)).clamp(1, in_x.nrows().max(1));
     let (nf, mf) = (n as f64, m as f64);
     let mut null = Vec::with_capacity(in_x.nrows());
     for first in (0..in_x.nrows()).step_by(per_batch) {
-        let batch = in_x.slice(ndarray::s![first..(first + per_batch).min(in_x.nrows()), ..]);
+        let batch = in_x.slice(ndarray::s![
+            first..(first + per_batch).min(in_x.nrows()),
+            ..
+        ]);
         let mut v = Array2::<f64>::zeros((big_n, batch.nrows() + 1));
         v.column_mut(0).fill(1.0);
         for (q, mask) in batch.rows().into_iter().enumerate() {
@@ -141,7 +174,8 @@ pub fn mmd_permutation_null(
                 }
             }
             null.push(
-                sxx.value() / (nf * (nf - 1.0)) + syy.value() / (mf * (mf - 1.0)) - 2.0 * sxy.value() / (nf * mf),
+                sxx.value() / (nf * (nf - 1.0)) + syy.value() / (mf * (mf - 1.0))
+                    - 2.0 * sxy.value() / (nf * mf),
             );
         }
     }
@@ -159,7 +193,11 @@ mod tests {
         let ctl = Control::new();
         let z = random_points(300, 3, 1);
         let (n, big_n) = (130, 300);
-        for kernel in [Kernel::Gaussian { bandwidth: 0.9 }, Kernel::Energy, Kernel::Imq { bandwidth: 2.0 }] {
+        for kernel in [
+            Kernel::Gaussian { bandwidth: 0.9 },
+            Kernel::Energy,
+            Kernel::Imq { bandwidth: 2.0 },
+        ] {
             // Identity split, a reversed split, and an interleaved one.
             let masks = ndarray::Array2::from_shape_fn((3, big_n), |(p, i)| match p {
                 0 => i < n,
@@ -172,8 +210,13 @@ mod tests {
                 let yi: Vec<usize> = (0..big_n).filter(|&i| !mask[i]).collect();
                 let x = z.select(ndarray::Axis(0), &xi);
                 let y = z.select(ndarray::Axis(0), &yi);
-                let want = mmd_squared(x.view(), y.view(), kernel, MmdEstimator::Unbiased, &ctl).unwrap();
-                assert!((null[p] - want).abs() < 1e-12, "{kernel:?} perm {p}: {} vs {want}", null[p]);
+                let want =
+                    mmd_squared(x.view(), y.view(), kernel, MmdEstimator::Unbiased, &ctl).unwrap();
+                assert!(
+                    (null[p] - want).abs() < 1e-12,
+                    "{kernel:?} perm {p}: {} vs {want}",
+                    null[p]
+                );
             }
         }
     }

@@ -57,7 +57,11 @@ impl PackedPoints {
     }
 
     /// Pack with `pad` as the weight of the padding lanes.
-    pub(crate) fn pack_padded(x: ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>, pad: f64) -> Self {
+    pub(crate) fn pack_padded(
+        x: ArrayView2<'_, f64>,
+        w: Option<ArrayView1<'_, f64>>,
+        pad: f64,
+    ) -> Self {
         let (n, d) = x.dim();
         let n_blocks = n.div_ceil(LANES);
         let mut coords = vec![0.0; n_blocks * d * LANES];
@@ -130,7 +134,11 @@ pub(crate) fn hsum(acc: &[f64; LANES]) -> f64 {
 
 /// d2_j += |x - y_j|^2 for the `LANES` points of one block.
 #[inline(always)]
-pub(crate) fn block_sqdist_into<const FMA: bool>(xrow: &[f64], coords: &[f64], d2: &mut [f64; LANES]) {
+pub(crate) fn block_sqdist_into<const FMA: bool>(
+    xrow: &[f64],
+    coords: &[f64],
+    d2: &mut [f64; LANES],
+) {
     for (yk, &xk) in coords.chunks_exact(LANES).zip(xrow) {
         let yk: &[f64; LANES] = yk.try_into().unwrap();
         for j in 0..LANES {
@@ -242,7 +250,14 @@ impl<K: Radial> IsaJob for TileJob<'_, '_, K> {
     type Output = Vec<f64>;
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Vec<f64> {
-        tile_rows::<K, FMA>(self.k, self.x, self.rows.start, self.rows.end, self.cols, self.pairs)
+        tile_rows::<K, FMA>(
+            self.k,
+            self.x,
+            self.rows.start,
+            self.rows.end,
+            self.cols,
+            self.pairs,
+        )
     }
 }
 
@@ -264,7 +279,16 @@ fn all_row_sums(
             }
             let r0 = t * ROW_TILE;
             let r1 = (r0 + ROW_TILE).min(n);
-            with_radial!(kernel, |k| dispatch(isa, TileJob { k: &k, x: &x, rows: r0..r1, cols, pairs }))
+            with_radial!(kernel, |k| dispatch(
+                isa,
+                TileJob {
+                    k: &k,
+                    x: &x,
+                    rows: r0..r1,
+                    cols,
+                    pairs
+                }
+            ))
         })
         .collect();
     ctl.check()?;
@@ -284,7 +308,11 @@ fn weighted_total(tiles: &[Vec<f64>], w: Option<ArrayView1<'_, f64>>) -> f64 {
     }))
 }
 
-pub(crate) fn check_points(name: &str, x: &ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>) -> Result<()> {
+pub(crate) fn check_points(
+    name: &str,
+    x: &ArrayView2<'_, f64>,
+    w: Option<ArrayView1<'_, f64>>,
+) -> Result<()> {
     if x.ncols() == 0 {
         return invalid(format!("{name} has zero features (columns)"));
     }
@@ -326,7 +354,11 @@ pub(crate) fn cross_sum_isa(
     kernel.validate()?;
     // The kernel is symmetric: tile over the larger side so that small-by-large
     // problems still split into many tasks. The choice depends on shapes only.
-    let (rows, wr, cols, wc) = if x.nrows() >= y.nrows() { (x, wx, y, wy) } else { (y, wy, x, wx) };
+    let (rows, wr, cols, wc) = if x.nrows() >= y.nrows() {
+        (x, wx, y, wy)
+    } else {
+        (y, wy, x, wx)
+    };
     let packed = PackedPoints::pack(cols, wc);
     let tiles = all_row_sums(isa, kernel, rows, &packed, Pairs::All, ctl)?;
     Ok(weighted_total(&tiles, wr))
@@ -405,17 +437,40 @@ mod tests {
     #[test]
     fn cross_sum_matches_naive_for_every_isa() {
         let ctl = Control::new();
-        for &(n, m, d) in &[(1, 1, 1), (17, 5, 3), (64, 65, 2), (130, 77, 11), (5, 200, 40)] {
+        for &(n, m, d) in &[
+            (1, 1, 1),
+            (17, 5, 3),
+            (64, 65, 2),
+            (130, 77, 11),
+            (5, 200, 40),
+        ] {
             let x = random_points(n, d, 1);
             let y = random_points(m, d, 2);
             let wx = random_points(n, 1, 3).column(0).mapv(f64::abs);
             let wy = random_points(m, 1, 4).column(0).mapv(f64::abs);
             for kernel in KERNELS {
-                let want = naive_cross(&x.view(), Some(wx.view()), &y.view(), Some(wy.view()), kernel);
+                let want = naive_cross(
+                    &x.view(),
+                    Some(wx.view()),
+                    &y.view(),
+                    Some(wy.view()),
+                    kernel,
+                );
                 for isa in Isa::available() {
-                    let got = cross_sum_isa(isa, x.view(), Some(wx.view()), y.view(), Some(wy.view()), kernel, &ctl)
-                        .unwrap();
-                    assert!(close(got, want, 1e-12), "{isa:?} {kernel:?} {n}x{m}x{d}: {got} vs {want}");
+                    let got = cross_sum_isa(
+                        isa,
+                        x.view(),
+                        Some(wx.view()),
+                        y.view(),
+                        Some(wy.view()),
+                        kernel,
+                        &ctl,
+                    )
+                    .unwrap();
+                    assert!(
+                        close(got, want, 1e-12),
+                        "{isa:?} {kernel:?} {n}x{m}x{d}: {got} vs {want}"
+                    );
                 }
             }
         }
@@ -430,8 +485,12 @@ mod tests {
             for kernel in KERNELS {
                 let want = naive_self(&x.view(), Some(w.view()), kernel);
                 for isa in Isa::available() {
-                    let got = self_sum_offdiag_isa(isa, x.view(), Some(w.view()), kernel, &ctl).unwrap();
-                    assert!(close(got, want, 1e-12), "{isa:?} {kernel:?} n={n} d={d}: {got} vs {want}");
+                    let got =
+                        self_sum_offdiag_isa(isa, x.view(), Some(w.view()), kernel, &ctl).unwrap();
+                    assert!(
+                        close(got, want, 1e-12),
+                        "{isa:?} {kernel:?} n={n} d={d}: {got} vs {want}"
+                    );
                 }
             }
         }
@@ -445,7 +504,13 @@ mod tests {
         for kernel in KERNELS {
             let got = row_sums(x.view(), y.view(), None, kernel, &ctl).unwrap();
             for (i, g) in got.iter().enumerate() {
-                let want = naive_cross(&x.slice(ndarray::s![i..i + 1, ..]), None, &y.view(), None, kernel);
+                let want = naive_cross(
+                    &x.slice(ndarray::s![i..i + 1, ..]),
+                    None,
+                    &y.view(),
+                    None,
+                    kernel,
+                );
                 assert!(close(*g, want, 1e-12));
             }
         }
@@ -473,7 +538,10 @@ mod tests {
         let y = random_points(700, 3, 11);
         let k = Kernel::Laplace { bandwidth: 0.9 };
         let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             pool.install(|| {
                 let ctl = Control::new();
                 (

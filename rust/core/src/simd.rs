@@ -38,7 +38,10 @@ impl Isa {
     /// Every level this CPU can run (for tests that compare them).
     pub fn available() -> Vec<Isa> {
         let best = Isa::detect();
-        [Isa::Baseline, Isa::Avx2Fma, Isa::Avx512].into_iter().filter(|&i| i <= best).collect()
+        [Isa::Baseline, Isa::Avx2Fma, Isa::Avx512]
+            .into_iter()
+            .filter(|&i| i <= best)
+            .collect()
     }
 }
 
@@ -68,7 +71,10 @@ unsafe fn run_avx2<J: IsaJob>(job: J) -> J::Output {
 /// Run `job` compiled for `isa`, which must be one of [`Isa::available`].
 #[inline]
 pub fn dispatch<J: IsaJob>(isa: Isa, job: J) -> J::Output {
-    assert!(isa <= Isa::current(), "{isa:?} is not supported by this CPU");
+    assert!(
+        isa <= Isa::current(),
+        "{isa:?} is not supported by this CPU"
+    );
     match isa {
         // SAFETY: the assertion above checked that the CPU supports these features.
         #[cfg(target_arch = "x86_64")]

@@ -33,12 +33,16 @@ pub enum SteinBase {
 impl SteinBase {
     pub fn from_name(name: &str, bandwidth: f64) -> Result<Self> {
         if !(bandwidth.is_finite() && bandwidth > 0.0) {
-            return invalid(format!("bandwidth must be finite and positive, got {bandwidth}"));
+            return invalid(format!(
+                "bandwidth must be finite and positive, got {bandwidth}"
+            ));
         }
         match name {
             "imq" => Ok(SteinBase::Imq { bandwidth }),
             "gaussian" => Ok(SteinBase::Gaussian { bandwidth }),
-            _ => invalid(format!("unknown Stein base kernel {name:?}; expected \"imq\" or \"gaussian\"")),
+            _ => invalid(format!(
+                "unknown Stein base kernel {name:?}; expected \"imq\" or \"gaussian\""
+            )),
         }
     }
 
@@ -73,15 +77,25 @@ struct SteinTiles {
 }
 
 impl SteinTiles {
-    fn new(x: ArrayView2<'_, f64>, s: ArrayView2<'_, f64>, base: SteinBase, include_diagonal: bool) -> Result<Self> {
+    fn new(
+        x: ArrayView2<'_, f64>,
+        s: ArrayView2<'_, f64>,
+        base: SteinBase,
+        include_diagonal: bool,
+    ) -> Result<Self> {
         let (n, d) = x.dim();
         if s.dim() != (n, d) {
-            return invalid(format!("scores have shape {:?}, expected {:?} like the sample", s.dim(), (n, d)));
+            return invalid(format!(
+                "scores have shape {:?}, expected {:?} like the sample",
+                s.dim(),
+                (n, d)
+            ));
         }
         if d == 0 {
             return invalid("the sample has zero features");
         }
-        let flat = |a: ArrayView2<'_, f64>| a.rows().into_iter().flatten().copied().collect::<Vec<_>>();
+        let flat =
+            |a: ArrayView2<'_, f64>| a.rows().into_iter().flatten().copied().collect::<Vec<_>>();
         Ok(Self {
             base,
             x: flat(x),
@@ -106,7 +120,12 @@ impl IsaJob for FillStein<'_> {
     type Output = ();
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        let FillStein { src, rows, cols, out } = self;
+        let FillStein {
+            src,
+            rows,
+            cols,
+            out,
+        } = self;
         let (d, width) = (src.d, cols.len());
         let df = d as f64;
         for (a, i) in rows.enumerate() {
@@ -154,7 +173,15 @@ impl TileSource for SteinTiles {
         self.n
     }
     fn fill(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) {
-        dispatch(Isa::current(), FillStein { src: self, rows, cols, out })
+        dispatch(
+            Isa::current(),
+            FillStein {
+                src: self,
+                rows,
+                cols,
+                out,
+            },
+        )
     }
 }
 
@@ -178,7 +205,11 @@ pub fn ksd_squared(
     let rows = kernel_times(&tiles, ones.view(), ctl)?;
     let total = neumaier_sum(rows.iter().copied());
     let nf = n as f64;
-    Ok(if unbiased { total / (nf * (nf - 1.0)) } else { total / (nf * nf) })
+    Ok(if unbiased {
+        total / (nf * (nf - 1.0))
+    } else {
+        total / (nf * nf)
+    })
 }
 
 /// Wild-bootstrap replicates of the KSD^2 V-statistic: for each column w of `signs`
@@ -215,7 +246,11 @@ mod tests {
         let (phi, dphi, ddphi) = match base {
             SteinBase::Imq { bandwidth: h } => {
                 let a = 1.0 + t / (h * h);
-                (a.powf(-0.5), -0.5 / (h * h) * a.powf(-1.5), 0.75 / h.powi(4) * a.powf(-2.5))
+                (
+                    a.powf(-0.5),
+                    -0.5 / (h * h) * a.powf(-1.5),
+                    0.75 / h.powi(4) * a.powf(-2.5),
+                )
             }
             SteinBase::Gaussian { bandwidth: h } => {
                 let p = (-t / (2.0 * h * h)).exp();
@@ -236,7 +271,10 @@ mod tests {
         let ctl = Control::new();
         let x = random_points(70, 3, 1);
         let s = random_points(70, 3, 2);
-        for base in [SteinBase::Imq { bandwidth: 1.3 }, SteinBase::Gaussian { bandwidth: 0.8 }] {
+        for base in [
+            SteinBase::Imq { bandwidth: 1.3 },
+            SteinBase::Gaussian { bandwidth: 0.8 },
+        ] {
             let (mut off, mut diag) = (0.0, 0.0);
             for i in 0..70 {
                 for j in 0..70 {
@@ -247,7 +285,11 @@ mod tests {
                         s.row(i).as_slice().unwrap(),
                         s.row(j).as_slice().unwrap(),
                     );
-                    if i == j { diag += u } else { off += u }
+                    if i == j {
+                        diag += u
+                    } else {
+                        off += u
+                    }
                 }
             }
             let u = ksd_squared(x.view(), s.view(), base, true, &ctl).unwrap();

@@ -13,7 +13,10 @@ pub struct Neumaier {
 
 impl Neumaier {
     pub const fn new() -> Self {
-        Self { sum: 0.0, comp: 0.0 }
+        Self {
+            sum: 0.0,
+            comp: 0.0,
+        }
     }
 
     #[inline]

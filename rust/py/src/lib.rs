@@ -34,15 +34,22 @@ fn mmd(
     estimator: &str,
 ) -> PyResult<f64> {
     let kernel = kernel_from(kernel, bandwidth)?;
-    let estimator = MmdEstimator::from_name(estimator).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let estimator =
+        MmdEstimator::from_name(estimator).map_err(|e| PyValueError::new_err(e.to_string()))?;
     let (x, y) = (x.as_array(), y.as_array());
     let work = cost(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
-    detached(py, work, |ctl| core::mmd_squared(x, y, kernel, estimator, ctl))
+    detached(py, work, |ctl| {
+        core::mmd_squared(x, y, kernel, estimator, ctl)
+    })
 }
 
 /// Energy distance of x and y (V-statistics).
 #[pyfunction]
-fn energy_distance(py: Python<'_>, x: PyReadonlyArray2<'_, f64>, y: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
+fn energy_distance(
+    py: Python<'_>,
+    x: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray2<'_, f64>,
+) -> PyResult<f64> {
     let (x, y) = (x.as_array(), y.as_array());
     let work = cost(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
     detached(py, work, |ctl| core::energy_distance(x, y, ctl))
@@ -62,7 +69,10 @@ fn kernel_sum(
 ) -> PyResult<f64> {
     let kernel = kernel_from(kernel, bandwidth)?;
     let (x, y) = (x.as_array(), y.as_array());
-    let (wx, wy) = (wx.as_ref().map(|w| w.as_array()), wy.as_ref().map(|w| w.as_array()));
+    let (wx, wy) = (
+        wx.as_ref().map(|w| w.as_array()),
+        wy.as_ref().map(|w| w.as_array()),
+    );
     let work = cost(x.nrows(), y.nrows(), x.ncols());
     detached(py, work, |ctl| core::cross_sum(x, wx, y, wy, kernel, ctl))
 }
@@ -125,7 +135,9 @@ fn mmd_permutation_null<'py>(
     let kernel = kernel_from(kernel, bandwidth)?;
     let (za, ma) = (z.as_array(), in_x.as_array());
     let work = cost(za.nrows(), za.nrows(), za.ncols() + ma.nrows());
-    let null = detached(py, work, |ctl| core::mmd_permutation_null(za, ma, kernel, ctl))?;
+    let null = detached(py, work, |ctl| {
+        core::mmd_permutation_null(za, ma, kernel, ctl)
+    })?;
     Ok(null.into_pyarray(py))
 }
 
@@ -146,7 +158,9 @@ fn ksd(
     let base = stein_base(kernel, bandwidth)?;
     let (xa, sa) = (x.as_array(), s.as_array());
     let work = cost(xa.nrows(), xa.nrows(), 3 * xa.ncols());
-    detached(py, work, |ctl| core::ksd_squared(xa, sa, base, unbiased, ctl))
+    detached(py, work, |ctl| {
+        core::ksd_squared(xa, sa, base, unbiased, ctl)
+    })
 }
 
 /// Wild-bootstrap replicates of the KSD^2 V-statistic for the sign columns of `signs` (n, P).
@@ -162,7 +176,9 @@ fn ksd_wild_bootstrap<'py>(
     let base = stein_base(kernel, bandwidth)?;
     let (xa, sa, wa) = (x.as_array(), s.as_array(), signs.as_array());
     let work = cost(xa.nrows(), xa.nrows(), 3 * xa.ncols() + wa.ncols());
-    let boot = detached(py, work, |ctl| core::ksd_wild_bootstrap(xa, sa, base, wa, ctl))?;
+    let boot = detached(py, work, |ctl| {
+        core::ksd_wild_bootstrap(xa, sa, base, wa, ctl)
+    })?;
     Ok(boot.into_pyarray(py))
 }
 
@@ -200,7 +216,11 @@ fn rowwise_logits_divergence<'py>(
         "kl" => core::LogitDivergence::Kl,
         "reverse_kl" => core::LogitDivergence::ReverseKl,
         "js" => core::LogitDivergence::Js,
-        _ => return Err(PyValueError::new_err(format!("unknown divergence {which:?}"))),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown divergence {which:?}"
+            )))
+        }
     };
     let out = match (&a, &b) {
         (Logits::F64(a), Logits::F64(b)) => {
@@ -213,7 +233,11 @@ fn rowwise_logits_divergence<'py>(
             let work = cost(a.nrows(), a.ncols(), 4);
             detached(py, work, |ctl| core::rowwise_from_logits(a, b, which, ctl))?
         }
-        _ => return Err(pyo3::exceptions::PyTypeError::new_err("logits must both be float32 or both float64")),
+        _ => {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "logits must both be float32 or both float64",
+            ))
+        }
     };
     Ok(out.into_pyarray(py))
 }

@@ -52,7 +52,9 @@ pub fn set_num_threads(n: usize) -> PyResult<()> {
 pub fn pool() -> PyResult<Arc<ThreadPool>> {
     let want = num_threads();
     let pid = std::process::id();
-    let mut state = STATE.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut state = STATE
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(s) = state.as_ref() {
         if s.pid == pid && s.threads == want {
             return Ok(Arc::clone(&s.pool));
@@ -69,8 +71,14 @@ pub fn pool() -> PyResult<Arc<ThreadPool>> {
         .num_threads(want)
         .thread_name(|i| format!("divergent-{i}"))
         .build()
-        .map_err(|e| PyRuntimeError::new_err(format!("could not start {want} worker threads: {e}")))?;
+        .map_err(|e| {
+            PyRuntimeError::new_err(format!("could not start {want} worker threads: {e}"))
+        })?;
     let pool = Arc::new(pool);
-    *state = Some(PoolState { pid, threads: want, pool: Arc::clone(&pool) });
+    *state = Some(PoolState {
+        pid,
+        threads: want,
+        pool: Arc::clone(&pool),
+    });
     Ok(pool)
 }
