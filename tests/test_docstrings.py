@@ -7,6 +7,7 @@ import pytest
 import divergent
 import divergent.discrete
 import divergent.gaussian
+import divergent.ot
 import divergent.kernel._density
 import divergent.kernel._mmd
 import divergent.kernel._stein
@@ -19,6 +20,7 @@ MODULES = [
     divergent.kernel._density,
     divergent.discrete,
     divergent.gaussian,
+    divergent.ot,
 ]
 
 

@@ -25,6 +25,7 @@ def compute_all(x, y):
         *dv.ksd_test(x[:300], -x[:300], n_bootstrap=20, seed=0).null_distribution,
         *dv.kde_logpdf(x, y[:200]),
         dv.cauchy_schwarz_divergence(x, y),
+        dv.ot.sliced_wasserstein(x, y, seed=0),
     ]
 
 

@@ -6,7 +6,7 @@ Cauchy-Schwarz divergence, and more to come), with a Rust core that is multi-thr
 ~1e-14, and with pure-NumPy references in :mod:`divergent.reference`.
 """
 
-from divergent import _core, discrete, gaussian, reference
+from divergent import _core, discrete, gaussian, ot, reference
 from divergent._validation import check_positive_int
 from divergent._results import TestResult
 from divergent.kernel import (
@@ -35,6 +35,7 @@ __all__ = [
     "TestResult",
     "gaussian",
     "discrete",
+    "ot",
     "set_num_threads",
     "get_num_threads",
     "reference",

@@ -68,6 +68,19 @@ def rowwise_logits_divergence(
     b: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     which: str,
 ) -> npt.NDArray[np.float64]: ...
+def wasserstein_1d_pow(
+    u: npt.NDArray[np.float64],
+    v: npt.NDArray[np.float64],
+    p: float,
+    u_weights: npt.NDArray[np.float64] | None = None,
+    v_weights: npt.NDArray[np.float64] | None = None,
+) -> float: ...
+def sliced_wasserstein_pow(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    directions: npt.NDArray[np.float64],
+    p: float,
+) -> npt.NDArray[np.float64]: ...
 def median_pairwise_distance(z: npt.NDArray[np.float64]) -> float: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...

@@ -40,6 +40,7 @@ ROWS: list[Row] = [
         lambda x, y: dv.mmd_test(x[:TEST_POINTS], y[:TEST_POINTS], seed=0).pvalue,
     ),
     Row("Cauchy-Schwarz divergence (h = 1)", dv.cauchy_schwarz_divergence),
+    Row("sliced Wasserstein (p = 2, 200 directions)", lambda x, y: dv.ot.sliced_wasserstein(x, y, seed=0)),
 ]
 
 

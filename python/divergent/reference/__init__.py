@@ -5,7 +5,7 @@ the equivalence tests and the baseline of the benchmarks: correct and readable, 
 memory bounded by blocking, but not fast.
 """
 
-from divergent.reference import discrete
+from divergent.reference import discrete, ot
 from divergent.reference.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -21,6 +21,7 @@ from divergent.reference.kernel import (
 
 __all__ = [
     "discrete",
+    "ot",
     "mmd",
     "energy_distance",
     "median_bandwidth",

@@ -19,6 +19,7 @@ pub mod pairsum;
 pub mod simd;
 pub mod stein;
 pub mod sum;
+pub mod wasserstein1d;
 
 #[cfg(test)]
 mod test_util;
@@ -34,3 +35,4 @@ pub use mmd_null::mmd_permutation_null;
 pub use pairsum::{cross_sum, row_sums, self_sum_offdiag};
 pub use simd::Isa;
 pub use stein::{ksd_squared, ksd_wild_bootstrap, SteinBase};
+pub use wasserstein1d::{sliced_wasserstein_pow, wasserstein_1d_pow};

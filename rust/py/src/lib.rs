@@ -196,6 +196,42 @@ fn gaussian_logsumexp<'py>(
     Ok(out.into_pyarray(py))
 }
 
+/// W_p^p between 1-D samples u and v (optionally weighted).
+#[pyfunction]
+#[pyo3(signature = (u, v, p, u_weights=None, v_weights=None))]
+fn wasserstein_1d_pow(
+    py: Python<'_>,
+    u: PyReadonlyArray1<'_, f64>,
+    v: PyReadonlyArray1<'_, f64>,
+    p: f64,
+    u_weights: Option<PyReadonlyArray1<'_, f64>>,
+    v_weights: Option<PyReadonlyArray1<'_, f64>>,
+) -> PyResult<f64> {
+    let (ua, va) = (u.as_array(), v.as_array());
+    let (uw, vw) = (
+        u_weights.as_ref().map(|w| w.as_array()),
+        v_weights.as_ref().map(|w| w.as_array()),
+    );
+    detached(py, 0.0, |_| core::wasserstein_1d_pow(ua, uw, va, vw, p))
+}
+
+/// W_p^p between the projections of x and y on each row of `directions`.
+#[pyfunction]
+fn sliced_wasserstein_pow<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    directions: PyReadonlyArray2<'py, f64>,
+    p: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (xa, ya, da) = (x.as_array(), y.as_array(), directions.as_array());
+    let work = cost(da.nrows(), xa.nrows() + ya.nrows(), 20);
+    let out = detached(py, work, |ctl| {
+        core::sliced_wasserstein_pow(xa, ya, da, p, ctl)
+    })?;
+    Ok(out.into_pyarray(py))
+}
+
 /// float32 or float64 logits, read without conversion.
 #[derive(FromPyObject)]
 enum Logits<'py> {
@@ -278,6 +314,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ksd_wild_bootstrap, m)?)?;
     m.add_function(wrap_pyfunction!(gaussian_logsumexp, m)?)?;
     m.add_function(wrap_pyfunction!(rowwise_logits_divergence, m)?)?;
+    m.add_function(wrap_pyfunction!(wasserstein_1d_pow, m)?)?;
+    m.add_function(wrap_pyfunction!(sliced_wasserstein_pow, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;
