@@ -61,18 +61,35 @@ fn merge_sorted(u: &[f64], cu: &[f64], v: &[f64], cv: &[f64], p: f64) -> f64 {
 }
 
 /// Sorted values with cumulative weights (weights normalised; uniform when `None`).
-fn sorted_with_cdf(x: ArrayView1<'_, f64>, w: Option<ArrayView1<'_, f64>>) -> (Vec<f64>, Vec<f64>) {
+///
+/// `parallel` sorts with Rayon. Pairs are ordered by (value, weight), a total order, so
+/// ties between equal values sort the same way for any number of threads.
+fn sorted_with_cdf(
+    x: ArrayView1<'_, f64>,
+    w: Option<ArrayView1<'_, f64>>,
+    parallel: bool,
+) -> (Vec<f64>, Vec<f64>) {
     let n = x.len();
     match w {
         None => {
             let mut v: Vec<f64> = x.to_vec();
-            v.sort_unstable_by(f64::total_cmp);
+            if parallel {
+                v.par_sort_unstable_by(f64::total_cmp);
+            } else {
+                v.sort_unstable_by(f64::total_cmp);
+            }
             let c = (1..=n).map(|k| k as f64 / n as f64).collect();
             (v, c)
         }
         Some(w) => {
             let mut pairs: Vec<(f64, f64)> = x.iter().copied().zip(w.iter().copied()).collect();
-            pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+            let order =
+                |a: &(f64, f64), b: &(f64, f64)| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1));
+            if parallel {
+                pairs.par_sort_unstable_by(order);
+            } else {
+                pairs.sort_unstable_by(order);
+            }
             let total: f64 = w.sum();
             let mut acc = Neumaier::new();
             let c = pairs
@@ -126,8 +143,8 @@ pub fn wasserstein_1d_pow(
     }
     check_weights("u", &u, u_weights)?;
     check_weights("v", &v, v_weights)?;
-    let (su, cu) = sorted_with_cdf(u, u_weights);
-    let (sv, cv) = sorted_with_cdf(v, v_weights);
+    let (su, cu) = sorted_with_cdf(u, u_weights, true);
+    let (sv, cv) = sorted_with_cdf(v, v_weights, true);
     Ok(merge_sorted(&su, &cu, &sv, &cv, p))
 }
 
@@ -165,8 +182,9 @@ pub fn sliced_wasserstein_pow(
             }
             let px = x.dot(&theta);
             let py = y.dot(&theta);
-            let (su, cu) = sorted_with_cdf(px.view(), None);
-            let (sv, cv) = sorted_with_cdf(py.view(), None);
+            // Sequential sorts: the directions are already spread over the threads.
+            let (su, cu) = sorted_with_cdf(px.view(), None, false);
+            let (sv, cv) = sorted_with_cdf(py.view(), None, false);
             merge_sorted(&su, &cu, &sv, &cv, p)
         })
         .collect();
