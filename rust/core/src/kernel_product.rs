@@ -103,3 +103,19 @@ pub(crate) fn kernel_times<S: TileSource>(
 pub(crate) fn blocks_of(cols: &Range<usize>) -> Range<usize> {
     cols.start / LANES..cols.end.div_ceil(LANES)
 }
+
+/// Copy the lane values of block `b` into a tile row, clipped to the tile's columns.
+#[inline(always)]
+pub(crate) fn store_block(out_row: &mut [f64], cols: &Range<usize>, b: usize, vals: &[f64; LANES]) {
+    let start = b * LANES - cols.start;
+    let count = LANES.min(cols.len() - start);
+    out_row[start..start + count].copy_from_slice(&vals[..count]);
+}
+
+/// Set K[i, i] to zero in the tile row of point i, if column i lies in the tile.
+#[inline(always)]
+pub(crate) fn zero_diagonal(out_row: &mut [f64], cols: &Range<usize>, i: usize) {
+    if cols.contains(&i) {
+        out_row[i - cols.start] = 0.0;
+    }
+}

@@ -15,7 +15,7 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel_product::{blocks_of, kernel_times, TileSource};
+use crate::kernel_product::{blocks_of, kernel_times, store_block, zero_diagonal, TileSource};
 use crate::kernels::{with_radial, Kernel, Radial};
 use crate::pairsum::{PackedPoints, LANES};
 use crate::simd::{dispatch, Isa, IsaJob};
@@ -76,13 +76,9 @@ impl<K: Radial> IsaJob for FillRadial<'_, K> {
                 for j in 0..LANES {
                     vals[j] = k.eval::<FMA>(d2[j]);
                 }
-                let start = b * LANES - cols.start;
-                let count = LANES.min(width - start);
-                out_row[start..start + count].copy_from_slice(&vals[..count]);
+                store_block(out_row, &cols, b, &vals);
             }
-            if cols.contains(&i) {
-                out_row[i - cols.start] = 0.0;
-            }
+            zero_diagonal(out_row, &cols, i);
         }
     }
 }

@@ -16,7 +16,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::exp::{exp, fma};
-use crate::kernel_product::{blocks_of, kernel_times, TileSource};
+use crate::kernel_product::{blocks_of, kernel_times, store_block, zero_diagonal, TileSource};
 use crate::pairsum::{PackedPoints, LANES};
 use crate::simd::{dispatch, Isa, IsaJob};
 use crate::sum::neumaier_sum;
@@ -154,12 +154,10 @@ impl IsaJob for FillStein<'_> {
                     let v = phi * ss[j] + 2.0 * dphi * sd[j];
                     vals[j] = v - 2.0 * df * dphi - 4.0 * t[j] * ddphi;
                 }
-                let start = b * LANES - cols.start;
-                let count = LANES.min(width - start);
-                out_row[start..start + count].copy_from_slice(&vals[..count]);
+                store_block(out_row, &cols, b, &vals);
             }
-            if !src.include_diagonal && cols.contains(&i) {
-                out_row[i - cols.start] = 0.0;
+            if !src.include_diagonal {
+                zero_diagonal(out_row, &cols, i);
             }
         }
     }
