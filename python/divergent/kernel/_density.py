@@ -19,19 +19,21 @@ def logsumexp(v: np.ndarray) -> float:
     return m + math.log(float(np.sum(np.exp(v - m))))
 
 
-def _well_conditioned_cholesky(cov: np.ndarray) -> bool:
-    """Whether cov has a Cholesky factor with condition number below ~1e14.
+def _well_conditioned_cholesky(cov: np.ndarray) -> np.ndarray | None:
+    """The Cholesky factor of cov, or None if cov is singular: not finite, not positive
+    definite, or with condition number above ~1e14.
 
     Rank-deficient covariances can pass Cholesky on round-off with pivots ~sqrt(eps)
     times the largest; a pivot ratio under 1e-7 counts as singular.
     """
     if not np.isfinite(cov).all():
-        return False
+        return None
     try:
-        pivots = np.diag(np.linalg.cholesky(cov))
+        chol = np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
-        return False
-    return bool(pivots.min() > 1e-7 * pivots.max())
+        return None
+    pivots = np.diag(chol)
+    return chol if pivots.min() > 1e-7 * pivots.max() else None
 
 
 class KdeSetup:
@@ -61,13 +63,14 @@ class KdeSetup:
         else:
             raise TypeError(f"bandwidth must be 'scott', 'silverman' or a positive float, got {bandwidth!r}")
         cov = np.atleast_2d(np.cov(data.T, rowvar=True, bias=False, aweights=w))
-        if not _well_conditioned_cholesky(cov):
+        chol = _well_conditioned_cholesky(cov)
+        if chol is None:
             raise ValueError(
                 f"the weighted covariance of data (n={n}, d={d}) is singular, so the Gaussian "
                 f"KDE is undefined; add a little jitter to the data, drop constant or collinear "
                 f"features (reduce d), or use more samples than dimensions"
             )
-        chol = np.linalg.cholesky(cov) * factor
+        chol = chol * factor
         inv = np.linalg.inv(chol)
         self.factor = factor
         self.data = data @ inv.T
