@@ -16,7 +16,8 @@ def table_values(text):
     values = {}
     for row in cli.ROWS:
         line = next(line for line in text.splitlines() if line.startswith(row.label))
-        values[row.label] = float(line[len(row.label) :].split()[0])
+        field = line[len(row.label) :].split()[0]
+        values[row.label] = None if field == "n/a" else float(field)
     return values
 
 
@@ -27,6 +28,12 @@ def test_demo_prints_every_row_with_the_library_values(capsys):
     values = table_values(out)
     assert values["energy distance"] == pytest.approx(dv.energy_distance(x, y), rel=1e-5)
     assert values["MMD^2 gaussian (unbiased, median h)"] == pytest.approx(dv.mmd(x, y), rel=1e-5)
+    assert values["KL(x || y), k-NN (k = 1)"] == pytest.approx(dv.kl_divergence(x, y), rel=1e-5)
+    assert values["Jensen-Shannon, k-NN (k = 3)"] == pytest.approx(dv.js_divergence(x, y), rel=1e-5)
+    assert values["mutual information of paired rows, KSG (k = 3)"] == pytest.approx(
+        dv.mutual_information(x, y), rel=1e-5
+    )
+    assert all(v is not None for v in values.values())
     assert "ms" in out
 
 
@@ -44,8 +51,12 @@ def test_compare_reads_files(tmp_path, capsys, fmt, rng):
             np.savetxt(p, arr, delimiter=",", header=header, comments="")
         paths.append(str(p))
     assert cli.main(["compare", *paths]) == 0
-    values = table_values(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    values = table_values(out)
     assert values["energy distance"] == pytest.approx(dv.energy_distance(x, y), rel=1e-5)
+    # 120 vs 90 rows cannot be paired: that row says why, the others are unaffected.
+    assert values["mutual information of paired rows, KSG (k = 3)"] is None
+    assert "same number of samples" in out
 
 
 def test_compare_errors_are_reported_not_raised(tmp_path, capsys):

@@ -7,6 +7,7 @@ import pytest
 import divergent
 import divergent.discrete
 import divergent.gaussian
+import divergent.knn
 import divergent.ot
 import divergent.kernel._density
 import divergent.kernel._mmd
@@ -20,6 +21,7 @@ MODULES = [
     divergent.kernel._density,
     divergent.discrete,
     divergent.gaussian,
+    divergent.knn,
     divergent.ot,
 ]
 

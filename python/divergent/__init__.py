@@ -2,11 +2,13 @@
 
 Estimate how far apart two distributions are from samples (MMD and its permutation
 test, energy distance, kernel Stein discrepancy and its test, Gaussian KDE,
-Cauchy-Schwarz divergence, and more to come), with a Rust core that is multi-threaded, SIMD-vectorised and exact to
-~1e-14, and with pure-NumPy references in :mod:`divergent.reference`.
+Cauchy-Schwarz divergence, k-nearest-neighbour entropy, KL, Renyi and Jensen-Shannon
+divergences and mutual information, exact and sliced Wasserstein distances), with a
+Rust core that is multi-threaded, SIMD-vectorised and exact to ~1e-14, and with
+pure-NumPy references in :mod:`divergent.reference`.
 """
 
-from divergent import _core, discrete, gaussian, ot, reference
+from divergent import _core, discrete, gaussian, knn, ot, reference
 from divergent._validation import check_positive_int
 from divergent._results import TestResult
 from divergent.kernel import (
@@ -18,6 +20,14 @@ from divergent.kernel import (
     median_bandwidth,
     mmd,
     mmd_test,
+)
+from divergent.knn import (
+    conditional_mutual_information,
+    entropy,
+    js_divergence,
+    kl_divergence,
+    mutual_information,
+    renyi_divergence,
 )
 
 __version__ = _core.__version__
@@ -32,9 +42,16 @@ __all__ = [
     "ksd_test",
     "kde_logpdf",
     "cauchy_schwarz_divergence",
+    "entropy",
+    "kl_divergence",
+    "renyi_divergence",
+    "js_divergence",
+    "mutual_information",
+    "conditional_mutual_information",
     "TestResult",
     "gaussian",
     "discrete",
+    "knn",
     "ot",
     "set_num_threads",
     "get_num_threads",

@@ -17,6 +17,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 import divergent as dv
+from divergent._validation import as_samples, check_same_dim
 
 
 class Row(NamedTuple):
@@ -41,6 +42,9 @@ ROWS: list[Row] = [
     ),
     Row("Cauchy-Schwarz divergence (h = 1)", dv.cauchy_schwarz_divergence),
     Row("sliced Wasserstein (p = 2, 200 directions)", lambda x, y: dv.ot.sliced_wasserstein(x, y, seed=0)),
+    Row("KL(x || y), k-NN (k = 1)", dv.kl_divergence),
+    Row("Jensen-Shannon, k-NN (k = 3)", dv.js_divergence),
+    Row("mutual information of paired rows, KSG (k = 3)", dv.mutual_information),
 ]
 
 
@@ -76,6 +80,7 @@ def demo_samples(n: int, d: int, shift: float, seed: int) -> tuple[np.ndarray, n
 
 def print_table(x: np.ndarray, y: np.ndarray, out=None) -> None:
     out = sys.stdout if out is None else out
+    check_same_dim(as_samples(x, "x"), as_samples(y, "y"))
     width = max(len(r.label) for r in ROWS)
     print(
         f"divergent {dv.__version__}: x {x.shape[0]} x {x.shape[1]}, y {y.shape[0]} x "
@@ -84,11 +89,20 @@ def print_table(x: np.ndarray, y: np.ndarray, out=None) -> None:
     )
     print(f"{'divergence':<{width}}  {'value':>12}  {'time':>10}", file=out)
     print("-" * (width + 26), file=out)
+    notes = []
     for row in ROWS:
         start = time.perf_counter()
-        value = row.compute(x, y)
+        try:
+            value = f"{row.compute(x, y):>12.5e}"
+        except ValueError as exc:
+            # One estimator not applying (unpaired rows for MI, duplicates for k-NN)
+            # should not hide the others.
+            notes.append(f"[{len(notes) + 1}] {row.label}: {exc}")
+            value = f"{'n/a [' + str(len(notes)) + ']':>12}"
         elapsed = time.perf_counter() - start
-        print(f"{row.label:<{width}}  {value:>12.5e}  {_fmt_time(elapsed):>10}", file=out)
+        print(f"{row.label:<{width}}  {value}  {_fmt_time(elapsed):>10}", file=out)
+    for note in notes:
+        print(note, file=out)
 
 
 def print_gaussian_table(params, bandwidth: float, out=None) -> None:

@@ -5,7 +5,7 @@ the equivalence tests and the baseline of the benchmarks: correct and readable, 
 memory bounded by blocking, but not fast.
 """
 
-from divergent.reference import discrete, ot
+from divergent.reference import discrete, knn, ot
 from divergent.reference.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -18,10 +18,19 @@ from divergent.reference.kernel import (
     mmd_test,
     stein_kernel_matrix,
 )
+from divergent.reference.knn import (
+    conditional_mutual_information,
+    entropy,
+    js_divergence,
+    kl_divergence,
+    mutual_information,
+    renyi_divergence,
+)
 
 # Listed explicitly (not derived from kernel.__all__) so static tools see the re-exports.
 __all__ = [
     "discrete",
+    "knn",
     "ot",
     "mmd",
     "energy_distance",
@@ -33,4 +42,10 @@ __all__ = [
     "stein_kernel_matrix",
     "kde_logpdf",
     "cauchy_schwarz_divergence",
+    "entropy",
+    "kl_divergence",
+    "renyi_divergence",
+    "js_divergence",
+    "mutual_information",
+    "conditional_mutual_information",
 ]

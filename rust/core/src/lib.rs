@@ -7,8 +7,10 @@
 pub mod control;
 pub mod error;
 pub mod exp;
+pub mod kdtree;
 pub(crate) mod kernel_product;
 pub mod kernels;
+pub mod knn;
 pub mod ln;
 pub mod logits;
 pub mod logsumexp;
@@ -26,7 +28,9 @@ mod test_util;
 
 pub use control::Control;
 pub use error::{CoreError, Result};
+pub use kdtree::{KdTree, Metric, Neighbours};
 pub use kernels::Kernel;
+pub use knn::{ksg_counts, kth_self_and_cross, KsgRadius};
 pub use logits::{rowwise_from_logits, LogitDivergence};
 pub use logsumexp::gaussian_logsumexp;
 pub use median::median_pairwise_distance;
