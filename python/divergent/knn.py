@@ -369,9 +369,9 @@ def js_divergence(x, y, *, k=3, jitter=None, seed=None) -> float:
 
 
 def paired_inputs(arrays, names, k, jitter, seed):
-    samples = [as_samples(a, name, min_samples=2) for a, name in zip(arrays, names)]
+    samples = [as_samples(a, name, min_samples=2) for a, name in zip(arrays, names, strict=True)]
     n = samples[0].shape[0]
-    for s, name in zip(samples[1:], names[1:]):
+    for s, name in zip(samples[1:], names[1:], strict=True):
         if s.shape[0] != n:
             raise ValueError(
                 f"{names[0]} and {name} must have the same number of samples (paired "

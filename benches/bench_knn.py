@@ -1,0 +1,99 @@
+"""k-NN estimators against a scipy cKDTree(workers=2) implementation of the same
+estimator and scikit-learn's KSG (and NPEET where installed).
+
+    pytest benches/bench_knn.py --benchmark-only --benchmark-json=benches/knn.json
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial import cKDTree
+from scipy.special import digamma
+
+import divergent as dv
+
+
+@pytest.fixture(autouse=True, scope="module")
+def two_threads():
+    dv.set_num_threads(2)
+
+
+def kl_scipy(x, y, k):
+    """Wang-Kulkarni-Verdu KL with scipy's tree, as users write it (2 workers)."""
+    n, d = x.shape
+    rho = cKDTree(x).query(x, k + 1, workers=2)[0][:, -1]
+    nu = cKDTree(y).query(x, [k], workers=2)[0][:, -1]
+    return d * np.mean(np.log(nu) - np.log(rho)) + math.log(y.shape[0] / (n - 1))
+
+
+def entropy_scipy(x, k):
+    n, d = x.shape
+    eps = cKDTree(x).query(x, k + 1, workers=2)[0][:, -1]
+    log_vd = 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
+    return digamma(n) - digamma(k) + log_vd + d * np.mean(np.log(eps))
+
+
+def gaussians(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)), rng.standard_normal((n, d)) * 1.2 + 0.3
+
+
+@pytest.mark.parametrize("n", [100_000, 1_000_000])
+@pytest.mark.benchmark(group="kl-d5-k5")
+def bench_kl_divergent(benchmark, n):
+    x, y = gaussians(n, 5)
+    rounds = 3 if n <= 100_000 else 1
+    got = benchmark.pedantic(dv.kl_divergence, args=(x, y), kwargs={"k": 5}, rounds=rounds, iterations=1)
+    benchmark.extra_info["value"] = got
+
+
+@pytest.mark.parametrize("n", [100_000, 1_000_000])
+@pytest.mark.benchmark(group="kl-d5-k5")
+def bench_kl_scipy(benchmark, n):
+    x, y = gaussians(n, 5)
+    rounds = 3 if n <= 100_000 else 1
+    got = benchmark.pedantic(kl_scipy, args=(x, y, 5), rounds=rounds, iterations=1)
+    assert got == pytest.approx(dv.kl_divergence(x, y, k=5), rel=1e-12)
+
+
+@pytest.mark.benchmark(group="entropy-n1e6-d3-k3")
+def bench_entropy_divergent(benchmark):
+    x, _ = gaussians(1_000_000, 3)
+    benchmark.pedantic(dv.entropy, args=(x,), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="entropy-n1e6-d3-k3")
+def bench_entropy_scipy(benchmark):
+    x, _ = gaussians(1_000_000, 3)
+    got = benchmark.pedantic(entropy_scipy, args=(x, 3), rounds=1, iterations=1)
+    assert got == pytest.approx(dv.entropy(x), rel=1e-12)
+
+
+def mi_data(n=100_000):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal(n)
+    return x, 0.8 * x + 0.6 * rng.standard_normal(n)
+
+
+@pytest.mark.benchmark(group="mi-ksg1-n1e5-k3")
+def bench_mi_divergent(benchmark):
+    x, y = mi_data()
+    benchmark.pedantic(dv.mutual_information, args=(x / x.std(), y / y.std()), rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="mi-ksg1-n1e5-k3")
+def bench_mi_sklearn(benchmark):
+    fs = pytest.importorskip("sklearn.feature_selection")
+    x, y = mi_data()
+    got = benchmark.pedantic(
+        fs.mutual_info_regression, args=(x[:, None], y), kwargs={"n_neighbors": 3, "random_state": 0}, rounds=1, iterations=1
+    )[0]
+    assert got == pytest.approx(dv.mutual_information(x / x.std(), y / y.std()), abs=1e-6)
+
+
+@pytest.mark.benchmark(group="mi-ksg1-n1e5-k3")
+def bench_mi_npeet(benchmark):
+    ee = pytest.importorskip("npeet.entropy_estimators")
+    x, y = mi_data()
+    benchmark.pedantic(ee.mi, args=(x[:, None], y[:, None]), kwargs={"k": 3}, rounds=1, iterations=1)
