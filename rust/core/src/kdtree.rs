@@ -588,45 +588,19 @@ fn offer(dist: &mut [f64], idx: &mut [u32], d: f64, i: u32) {
 
 /// Calls `$body` with `$D` a constant equal to the dimension for d <= 8 (loops over
 /// coordinates unroll and the bounds checks vanish), else 0 (read at run time).
+#[rustfmt::skip]
 macro_rules! with_dim {
     ($d:expr, $D:ident => $body:expr) => {
         match $d {
-            1 => {
-                const $D: usize = 1;
-                $body
-            }
-            2 => {
-                const $D: usize = 2;
-                $body
-            }
-            3 => {
-                const $D: usize = 3;
-                $body
-            }
-            4 => {
-                const $D: usize = 4;
-                $body
-            }
-            5 => {
-                const $D: usize = 5;
-                $body
-            }
-            6 => {
-                const $D: usize = 6;
-                $body
-            }
-            7 => {
-                const $D: usize = 7;
-                $body
-            }
-            8 => {
-                const $D: usize = 8;
-                $body
-            }
-            _ => {
-                const $D: usize = 0;
-                $body
-            }
+            1 => { const $D: usize = 1; $body }
+            2 => { const $D: usize = 2; $body }
+            3 => { const $D: usize = 3; $body }
+            4 => { const $D: usize = 4; $body }
+            5 => { const $D: usize = 5; $body }
+            6 => { const $D: usize = 6; $body }
+            7 => { const $D: usize = 7; $body }
+            8 => { const $D: usize = 8; $body }
+            _ => { const $D: usize = 0; $body }
         }
     };
 }
