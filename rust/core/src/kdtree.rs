@@ -14,9 +14,11 @@
 //!   exceeds the distance of a point inside the box and pruning is exact.
 //! - Ties are broken by the original index: the k nearest neighbours are the k smallest
 //!   (distance, index) pairs, as a stable sort of the distances would give.
-//! - Queries run in the tree order of a spatially coherent point set, in chunks over
-//!   Rayon, so neighbouring queries hit the same leaves in cache. Every query is
-//!   independent, so results do not depend on the thread count.
+//! - k-NN queries are the points of the leaves of a query tree, searched a leaf at a
+//!   time (one traversal per leaf, see [`KdTree::knn`]); radius counts run one query at
+//!   a time in a spatially coherent order. Either way neighbouring queries hit the same
+//!   leaves in cache, and every query is independent, so results do not depend on the
+//!   thread count.
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
@@ -251,37 +253,20 @@ impl KdTree {
         }
     }
 
-    /// Lower bound of the distance (squared for Euclidean) from q to node's box.
+    /// The lower and upper corners of node's box.
     #[inline(always)]
-    fn box_near<const CHEB: bool, const D: usize>(&self, node: usize, q: &[f64]) -> f64 {
-        let b = &self.bounds[node * 2 * self.d_of::<D>()..(node + 1) * 2 * self.d_of::<D>()];
-        let (lo, hi) = b.split_at(self.d_of::<D>());
-        let mut acc = 0.0f64;
-        for j in 0..self.d_of::<D>() {
-            // At most one side is positive; max picks it without a branch.
-            let g = fmax(fmax(lo[j] - q[j], q[j] - hi[j]), 0.0);
-            if CHEB {
-                acc = fmax(acc, g);
-            } else {
-                acc += g * g;
-            }
-        }
-        acc
+    fn node_box<const D: usize>(&self, node: usize) -> (&[f64], &[f64]) {
+        let d = self.d_of::<D>();
+        self.bounds[node * 2 * d..(node + 1) * 2 * d].split_at(d)
     }
 
     /// Upper bound of the distance (squared for Euclidean) from q to node's box.
     #[inline(always)]
     fn box_far<const CHEB: bool, const D: usize>(&self, node: usize, q: &[f64]) -> f64 {
-        let b = &self.bounds[node * 2 * self.d_of::<D>()..(node + 1) * 2 * self.d_of::<D>()];
-        let (lo, hi) = b.split_at(self.d_of::<D>());
+        let (lo, hi) = self.node_box::<D>(node);
         let mut acc = 0.0f64;
         for j in 0..self.d_of::<D>() {
-            let g = fmax((q[j] - lo[j]).abs(), (hi[j] - q[j]).abs());
-            if CHEB {
-                acc = fmax(acc, g);
-            } else {
-                acc += g * g;
-            }
+            acc = accumulate::<CHEB>(acc, fmax((q[j] - lo[j]).abs(), (hi[j] - q[j]).abs()));
         }
         acc
     }
@@ -301,20 +286,16 @@ impl KdTree {
             let at = node.off + j * width + c * LANES;
             let col: &[f64; LANES] = self.coords[at..at + LANES].try_into().unwrap();
             for l in 0..LANES {
-                let t = col[l] - qj;
-                if CHEB {
-                    acc[l] = fmax(acc[l], t.abs());
-                } else {
-                    acc[l] += t * t;
-                }
+                acc[l] = accumulate::<CHEB>(acc[l], (col[l] - qj).abs());
             }
         }
         acc
     }
 
     /// Lower bound of the distance (squared for Euclidean) between node's box and the
-    /// box [qlo, qhi]: per dimension the gap between the boxes, accumulated like a
-    /// point distance, so it never exceeds the distance of two points inside them.
+    /// box [qlo, qhi] (a point q when both are q): per dimension the gap between the
+    /// boxes, accumulated like a point distance, so it never exceeds the distance of
+    /// two points inside them.
     #[inline(always)]
     fn box_box<const CHEB: bool, const D: usize>(
         &self,
@@ -322,17 +303,11 @@ impl KdTree {
         qlo: &[f64],
         qhi: &[f64],
     ) -> f64 {
-        let d = self.d_of::<D>();
-        let b = &self.bounds[node * 2 * d..(node + 1) * 2 * d];
-        let (lo, hi) = b.split_at(d);
+        let (lo, hi) = self.node_box::<D>(node);
         let mut acc = 0.0f64;
-        for j in 0..d {
-            let g = fmax(fmax(lo[j] - qhi[j], qlo[j] - hi[j]), 0.0);
-            if CHEB {
-                acc = fmax(acc, g);
-            } else {
-                acc += g * g;
-            }
+        for j in 0..self.d_of::<D>() {
+            // At most one gap is positive; max picks it without a branch.
+            acc = accumulate::<CHEB>(acc, fmax(fmax(lo[j] - qhi[j], qlo[j] - hi[j]), 0.0));
         }
         acc
     }
@@ -371,7 +346,7 @@ impl KdTree {
 
     /// Lower bounds of the distances (squared for Euclidean) from each of the `LEAF`
     /// queries in `qcols` (coordinate-major) to node's box, computed as in
-    /// [`KdTree::box_near`] but across queries in SIMD lanes. Returns whether any query
+    /// [`KdTree::box_box`] but across queries in SIMD lanes. Returns whether any query
     /// has its bound within its current k-th distance `worst`.
     #[inline(always)]
     fn reaches<const CHEB: bool, const D: usize>(
@@ -381,20 +356,13 @@ impl KdTree {
         worst: &[f64; LEAF],
         near: &mut [f64; LEAF],
     ) -> bool {
-        let d = self.d_of::<D>();
-        let b = &self.bounds[node * 2 * d..(node + 1) * 2 * d];
-        let (lo, hi) = b.split_at(d);
+        let (lo, hi) = self.node_box::<D>(node);
         let mut acc = [0.0f64; LEAF];
-        for j in 0..d {
+        for j in 0..self.d_of::<D>() {
             let col: &[f64; LEAF] = qcols[j * LEAF..(j + 1) * LEAF].try_into().unwrap();
             let (l, h) = (lo[j], hi[j]);
             for s in 0..LEAF {
-                let g = fmax(fmax(l - col[s], col[s] - h), 0.0);
-                if CHEB {
-                    acc[s] = fmax(acc[s], g);
-                } else {
-                    acc[s] += g * g;
-                }
+                acc[s] = accumulate::<CHEB>(acc[s], fmax(fmax(l - col[s], col[s] - h), 0.0));
             }
         }
         let mut any = false;
@@ -446,8 +414,7 @@ impl KdTree {
         let mut worst = [f64::NEG_INFINITY; LEAF];
         worst[..nq].fill(f64::INFINITY);
         let mut near = [0.0f64; LEAF];
-        let qb = &queries.bounds[ql * 2 * d..(ql + 1) * 2 * d];
-        let (qlo, qhi) = qb.split_at(d);
+        let (qlo, qhi) = queries.node_box::<D>(ql);
         stack.clear();
         stack.push(0);
         while let Some(node) = stack.pop() {
@@ -490,13 +457,13 @@ impl KdTree {
         q: &[f64],
         r: f64,
         skip: usize,
-        stack: &mut Vec<(usize, f64)>,
+        stack: &mut Vec<usize>,
     ) -> u64 {
         let mut count = 0u64;
         stack.clear();
-        stack.push((0, 0.0));
-        while let Some((node, _)) = stack.pop() {
-            if !within::<CHEB, STRICT>(self.box_near::<CHEB, D>(node, q), r) {
+        stack.push(0);
+        while let Some(node) = stack.pop() {
+            if !within::<CHEB, STRICT>(self.box_box::<CHEB, D>(node, q, q), r) {
                 continue;
             }
             let nd = self.nodes[node];
@@ -518,8 +485,8 @@ impl KdTree {
                     }
                 }
             } else {
-                stack.push((nd.right, 0.0));
-                stack.push((node + 1, 0.0));
+                stack.push(nd.right);
+                stack.push(node + 1);
             }
         }
         count
@@ -542,6 +509,18 @@ fn fmin(a: f64, b: f64) -> f64 {
         a
     } else {
         b
+    }
+}
+
+/// Fold the coordinate difference `t >= 0` into an accumulated distance: the running
+/// sum of squares (Euclidean) or maximum (Chebyshev), in coordinate order, as the
+/// naive distance loop does.
+#[inline(always)]
+fn accumulate<const CHEB: bool>(acc: f64, t: f64) -> f64 {
+    if CHEB {
+        fmax(acc, t)
+    } else {
+        acc + t * t
     }
 }
 
@@ -749,6 +728,20 @@ pub struct Neighbours {
     pub indices: Option<Vec<u32>>,
 }
 
+/// One radius per query, each non-negative (+inf allowed: it counts every point).
+fn check_radii(radii: &[f64], queries: usize) -> Result<()> {
+    if radii.len() != queries {
+        return invalid(format!(
+            "need one radius per query: {} radii for {queries} queries",
+            radii.len()
+        ));
+    }
+    if radii.iter().any(|r| r.is_nan() || *r < 0.0) {
+        return invalid("radii must be non-negative and not NaN");
+    }
+    Ok(())
+}
+
 /// Scatter values computed in query order `order` back to the queries' original rows.
 fn scatter<T: Copy + Default + Send + Sync>(tmp: &[T], order: &[u32], width: usize) -> Vec<T> {
     let mut out = vec![T::default(); tmp.len()];
@@ -858,16 +851,7 @@ impl KdTree {
         ctl: &Control,
     ) -> Result<Vec<u64>> {
         self.check_queries(&queries, own)?;
-        if radii.len() != queries.nrows() {
-            return invalid(format!(
-                "need one radius per query: {} radii for {} queries",
-                radii.len(),
-                queries.nrows()
-            ));
-        }
-        if radii.iter().any(|r| r.is_nan() || *r < 0.0) {
-            return invalid("radii must be non-negative and not NaN");
-        }
+        check_radii(radii, queries.nrows())?;
         if order.len() != queries.nrows() || (own && order != self.order()) {
             return invalid("order must be a permutation of the query rows");
         }
@@ -942,8 +926,66 @@ pub fn count_self(
     strict: bool,
     ctl: &Control,
 ) -> Result<Vec<u64>> {
+    // In 1-D the max-norm distance is |x_j - x_i| itself and sorted values beat a tree.
+    // (The Euclidean sqrt((x_j - x_i)^2) may round differently, so it keeps the tree.)
+    if metric == Metric::Chebyshev && points.ncols() == 1 {
+        return count_self_1d(&points.column(0).to_vec(), radii, strict, ctl);
+    }
     let tree = KdTree::new(points)?;
     tree.count_within(points, tree.order(), true, radii, metric, strict, ctl)
+}
+
+/// For 1-D values: the number of other values within `radii[i]` of value i, |x_j - x_i|
+/// `<` (strict) or `<=` r. The computed |x_j - x_i| is monotone in x_j on each side of
+/// x_i (rounding is monotone), so the values within r form one run of the sorted values
+/// around x_i, and the count equals the naive one exactly. Each run's ends are found by
+/// galloping out from x_i's sorted position: O(log count) steps, all in cache.
+fn count_self_1d(values: &[f64], radii: &[f64], strict: bool, ctl: &Control) -> Result<Vec<u64>> {
+    let n = values.len();
+    check_radii(radii, n)?;
+    if values.iter().any(|v| !v.is_finite()) {
+        return invalid("points contain NaN or infinity");
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
+    let sorted: Vec<f64> = order.iter().map(|&i| values[i as usize]).collect();
+    ctl.check()?;
+    let count = |p: usize| -> u64 {
+        let (xi, r) = (sorted[p], radii[order[p] as usize]);
+        let within = |t: f64| if strict { t < r } else { t <= r };
+        if !within(0.0) {
+            return 0;
+        }
+        // Above p: values v >= xi, inside while within(v - xi). above() holds at
+        // p + step / 2 and fails at p + step (or that is past the end).
+        let above = |v: f64| v <= xi || within(v - xi);
+        let mut step = 1;
+        while p + step < n && above(sorted[p + step]) {
+            step *= 2;
+        }
+        let (from, to) = (p + step / 2 + 1, (p + step).min(n));
+        let hi = from + sorted[from..to].partition_point(|&v| above(v));
+        // Below p: values v <= xi, inside while within(xi - v).
+        let below = |v: f64| v >= xi || within(xi - v);
+        let mut step = 1;
+        while step <= p && below(sorted[p - step]) {
+            step *= 2;
+        }
+        // below() holds at p - step / 2 and fails at p - step (or that is before 0).
+        let from = if step > p { 0 } else { p - step + 1 };
+        let lo = from + sorted[from..=p - step / 2].partition_point(|&v| !below(v));
+        (hi - lo - 1) as u64
+    };
+    let by_rank: Vec<u64> = (0..n)
+        .into_par_iter()
+        .with_min_len(1024)
+        .map(count)
+        .collect();
+    let mut out = vec![0u64; n];
+    for (p, &i) in order.iter().enumerate() {
+        out[i as usize] = by_rank[p];
+    }
+    Ok(out)
 }
 
 /// Number of points of `data` within `radii[i]` of row i of `queries`.

@@ -4,11 +4,10 @@
 //! digammas, evaluated by the caller); everything O(n log n) and up happens here.
 
 use ndarray::{Array2, ArrayView2, Axis};
-use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kdtree::{KdTree, Metric};
+use crate::kdtree::{count_self, KdTree, Metric, Neighbours};
 
 /// For every point x_i: rho_i, the distance to its k-th nearest neighbour among the
 /// other points of x, and nu_i, the distance to its k-th nearest neighbour in y (Wang,
@@ -67,110 +66,44 @@ pub fn ksg_counts(
     }
     let tree = KdTree::new(joint)?;
     let all = radius == KsgRadius::Neighbours;
-    let nb = tree.knn(&tree, true, k, Metric::Chebyshev, all, ctl)?;
-    let eps: Vec<f64> = match &nb.indices {
-        Some(_) => (0..n).map(|i| nb.distances[i * k + k - 1]).collect(),
-        None => nb.distances.clone(),
+    let Neighbours {
+        distances, indices, ..
+    } = tree.knn(&tree, true, k, Metric::Chebyshev, all, ctl)?;
+    let eps: Vec<f64> = match &indices {
+        Some(_) => distances.chunks_exact(k).map(|row| row[k - 1]).collect(),
+        None => distances,
     };
+    let strict = radius == KsgRadius::Joint;
     let mut counts = Vec::with_capacity(subspaces.len());
     for cols in subspaces {
-        let radii = match &nb.indices {
-            None => eps.clone(),
-            Some(idx) => (0..n)
-                .map(|i| {
-                    let mut r = 0.0f64;
-                    for &j in &idx[i * k..(i + 1) * k] {
-                        for &c in cols {
-                            r = r.max((joint[[i, c]] - joint[[j as usize, c]]).abs());
-                        }
-                    }
-                    r
-                })
-                .collect(),
-        };
-        let strict = radius == KsgRadius::Joint;
-        if let [c] = cols[..] {
-            counts.push(count_self_1d(
-                &joint.column(c).to_vec(),
-                &radii,
-                strict,
-                ctl,
-            )?);
-            continue;
-        }
         let sub: Array2<f64> = joint.select(Axis(1), cols);
-        let st = KdTree::new(sub.view())?;
-        counts.push(st.count_within(
+        let radii: Vec<f64>;
+        let radii: &[f64] = match &indices {
+            None => &eps,
+            Some(idx) => {
+                radii = (0..n)
+                    .map(|i| {
+                        let mut r = 0.0f64;
+                        for &j in &idx[i * k..(i + 1) * k] {
+                            for (&a, &b) in sub.row(i).iter().zip(sub.row(j as usize).iter()) {
+                                r = r.max((a - b).abs());
+                            }
+                        }
+                        r
+                    })
+                    .collect();
+                &radii
+            }
+        };
+        counts.push(count_self(
             sub.view(),
-            st.order(),
-            true,
-            &radii,
+            radii,
             Metric::Chebyshev,
             strict,
             ctl,
         )?);
     }
     Ok((eps, counts))
-}
-
-/// For 1-D values: the number of other values within `radii[i]` of value i, |x_j - x_i|
-/// `<` (strict) or `<=` r. The computed |x_j - x_i| is monotone in x_j on each side of
-/// x_i (rounding is monotone), so the values within r form one run of the sorted values
-/// around x_i, and the count equals the naive one exactly. Each run's ends are found by
-/// galloping out from x_i's sorted position: O(log count) steps, all in cache.
-pub fn count_self_1d(
-    values: &[f64],
-    radii: &[f64],
-    strict: bool,
-    ctl: &Control,
-) -> Result<Vec<u64>> {
-    let n = values.len();
-    if n != radii.len() {
-        return invalid("need one radius per value");
-    }
-    if values.iter().chain(radii).any(|v| !v.is_finite()) || radii.iter().any(|&r| r < 0.0) {
-        return invalid("values and radii must be finite, radii non-negative");
-    }
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.par_sort_unstable_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
-    let sorted: Vec<f64> = order.iter().map(|&i| values[i as usize]).collect();
-    ctl.check()?;
-    let count = |p: usize| -> u64 {
-        let (xi, r) = (sorted[p], radii[order[p] as usize]);
-        let within = |t: f64| if strict { t < r } else { t <= r };
-        if !within(0.0) {
-            return 0;
-        }
-        // Above p: values v >= xi, inside while within(v - xi). above() holds at
-        // p + step / 2 and fails at p + step (or that is past the end).
-        let above = |v: f64| v <= xi || within(v - xi);
-        let mut step = 1;
-        while p + step < n && above(sorted[p + step]) {
-            step *= 2;
-        }
-        let (from, to) = (p + step / 2 + 1, (p + step).min(n));
-        let hi = from + sorted[from..to].partition_point(|&v| above(v));
-        // Below p: values v <= xi, inside while within(xi - v).
-        let below = |v: f64| v >= xi || within(xi - v);
-        let mut step = 1;
-        while step <= p && below(sorted[p - step]) {
-            step *= 2;
-        }
-        // below() holds at p - step / 2 and fails at p - step (or that is before 0).
-        let from = if step > p { 0 } else { p - step + 1 };
-        let lo = from + sorted[from..=p - step / 2].partition_point(|&v| !below(v));
-        (hi - lo - 1) as u64
-    };
-    let by_rank: Vec<u64> = (0..n)
-        .into_par_iter()
-        .with_min_len(1024)
-        .map(count)
-        .collect();
-    let mut out = vec![0u64; n];
-    for (p, &i) in order.iter().enumerate() {
-        out[i as usize] = by_rank[p];
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -193,7 +126,7 @@ mod tests {
             .map(|i| [0.0, 0.125, 0.3, 1.0, 1e-9][i % 5])
             .collect();
         for strict in [true, false] {
-            let got = count_self_1d(&v, &radii, strict, &ctl).unwrap();
+            let got = count_self(x.view(), &radii, Metric::Chebyshev, strict, &ctl).unwrap();
             for i in 0..v.len() {
                 let want = (0..v.len())
                     .filter(|&j| j != i)
