@@ -9,6 +9,9 @@ import divergent.discrete
 import divergent.gaussian
 import divergent.knn
 import divergent.ot
+import divergent.diagnostics
+import divergent.sampling
+import divergent.targets
 import divergent.kernel._density
 import divergent.kernel._mmd
 import divergent.kernel._stein
@@ -23,6 +26,9 @@ MODULES = [
     divergent.gaussian,
     divergent.knn,
     divergent.ot,
+    divergent.diagnostics,
+    divergent.sampling,
+    divergent.targets,
 ]
 
 

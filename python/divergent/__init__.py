@@ -3,12 +3,13 @@
 Estimate how far apart two distributions are from samples (MMD and its permutation
 test, energy distance, kernel Stein discrepancy and its test, Gaussian KDE,
 Cauchy-Schwarz divergence, k-nearest-neighbour entropy, KL, Renyi and Jensen-Shannon
-divergences and mutual information, exact and sliced Wasserstein distances), with a
+divergences and mutual information, exact and sliced Wasserstein distances), and sample from unnormalised densities
+(ULA, MALA and underdamped Langevin on many chains, SVGD), with a
 Rust core that is multi-threaded, SIMD-vectorised and exact to ~1e-14, and with
 pure-NumPy references in :mod:`divergent.reference`.
 """
 
-from divergent import _core, discrete, gaussian, knn, ot, reference
+from divergent import _core, diagnostics, discrete, gaussian, knn, ot, reference, sampling, targets
 from divergent._validation import check_positive_int
 from divergent._results import TestResult
 from divergent.kernel import (
@@ -21,6 +22,7 @@ from divergent.kernel import (
     mmd,
     mmd_test,
 )
+from divergent.sampling import Trace, langevin, svgd
 from divergent.knn import (
     conditional_mutual_information,
     entropy,
@@ -48,11 +50,17 @@ __all__ = [
     "js_divergence",
     "mutual_information",
     "conditional_mutual_information",
+    "langevin",
+    "svgd",
+    "Trace",
     "TestResult",
     "gaussian",
     "discrete",
     "knn",
     "ot",
+    "sampling",
+    "targets",
+    "diagnostics",
     "set_num_threads",
     "get_num_threads",
     "reference",

@@ -4,6 +4,8 @@ These are low-level entry points: arrays must already be validated float64 2-D a
 (any memory order). Use the public functions of :mod:`divergent` instead.
 """
 
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -102,6 +104,31 @@ def kth_self_and_cross(
 def ksg_counts(
     joint: npt.NDArray[np.float64], subspaces: list[list[int]], k: int, radius: str
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def target_logp_grad(
+    spec: tuple[str, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[float]],
+    x: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def langevin(
+    spec: tuple[str, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[float]] | None,
+    custom: Callable[[npt.NDArray[np.float64]], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] | None,
+    dim: int,
+    x0: npt.NDArray[np.float64] | None,
+    n_chains: int,
+    method: str,
+    n_steps: int,
+    burn_in: int,
+    thin: int,
+    step_size: float,
+    friction: float,
+    adapt: bool,
+    seed: int,
+) -> tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint64], npt.NDArray[np.float64]
+]: ...
+def svgd_direction(
+    x: npt.NDArray[np.float64], s: npt.NDArray[np.float64], h: float
+) -> npt.NDArray[np.float64]: ...
+def chain_draws(seed: int, n_chains: int, count: int, kind: str) -> npt.NDArray[np.float64]: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def simd_level() -> str: ...

@@ -5,7 +5,7 @@ the equivalence tests and the baseline of the benchmarks: correct and readable, 
 memory bounded by blocking, but not fast.
 """
 
-from divergent.reference import discrete, knn, ot
+from divergent.reference import discrete, knn, ot, sampling
 from divergent.reference.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -32,6 +32,7 @@ __all__ = [
     "discrete",
     "knn",
     "ot",
+    "sampling",
     "mmd",
     "energy_distance",
     "median_bandwidth",

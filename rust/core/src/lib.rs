@@ -4,6 +4,7 @@
 //! Parallel routines run on the Rayon pool they are called from (the binding installs
 //! its own) and give bitwise identical results for any number of threads.
 
+pub mod chain_rng;
 pub mod control;
 pub mod error;
 pub mod exp;
@@ -11,6 +12,7 @@ pub mod kdtree;
 pub(crate) mod kernel_product;
 pub mod kernels;
 pub mod knn;
+pub mod langevin;
 pub mod ln;
 pub mod logits;
 pub mod logsumexp;
@@ -21,16 +23,20 @@ pub mod pairsum;
 pub mod simd;
 pub mod stein;
 pub mod sum;
+pub mod svgd;
+pub mod targets;
 pub mod wasserstein1d;
 
 #[cfg(test)]
 mod test_util;
 
+pub use chain_rng::{chain_draws, Stream};
 pub use control::Control;
 pub use error::{CoreError, Result};
 pub use kdtree::{KdTree, Metric, Neighbours};
 pub use kernels::Kernel;
 pub use knn::{ksg_counts, kth_self_and_cross, KsgRadius};
+pub use langevin::{langevin, LangevinConfig, LangevinTrace, Method};
 pub use logits::{rowwise_from_logits, LogitDivergence};
 pub use logsumexp::gaussian_logsumexp;
 pub use median::median_pairwise_distance;
@@ -39,4 +45,6 @@ pub use mmd_null::mmd_permutation_null;
 pub use pairsum::{cross_sum, row_sums, self_sum_offdiag};
 pub use simd::Isa;
 pub use stein::{ksd_squared, ksd_wild_bootstrap, SteinBase};
+pub use svgd::svgd_direction;
+pub use targets::{BatchTarget, Builtin, GaussianComponent};
 pub use wasserstein1d::{sliced_wasserstein_pow, wasserstein_1d_pow};

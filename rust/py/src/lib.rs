@@ -4,6 +4,7 @@
 //! functions with float64 arrays; the checks here are the last line against misuse.
 
 mod run;
+mod sampling;
 mod threads;
 
 use divergent_core as core;
@@ -456,6 +457,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(count_within, m)?)?;
     m.add_function(wrap_pyfunction!(kth_self_and_cross, m)?)?;
     m.add_function(wrap_pyfunction!(ksg_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(sampling::target_logp_grad, m)?)?;
+    m.add_function(wrap_pyfunction!(sampling::langevin, m)?)?;
+    m.add_function(wrap_pyfunction!(sampling::svgd_direction, m)?)?;
+    m.add_function(wrap_pyfunction!(sampling::chain_draws, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(simd_level, m)?)?;

@@ -1,0 +1,243 @@
+"""NumPy references for the samplers: targets, ULA / MALA / underdamped Langevin, SVGD.
+
+Vectorised over chains (one array operation per step for all chains), as a careful NumPy
+user would write them. With ``noise="replay"`` they consume exactly the random numbers
+the Rust samplers draw (each chain's normal and uniform streams, obtained from
+``divergent._core.chain_draws``), so the two agree to round-off; with the default
+``noise="numpy"`` they draw from a NumPy generator and agree in distribution only (this
+is the fair baseline for timing, as the replay buffer is precomputed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from divergent import _core
+from divergent.reference.kernel import median_bandwidth
+from divergent.sampling import METHODS, Trace, _langevin_inputs, _svgd_inputs, _checked_score
+from divergent.targets import Target, _gaussian_params, _points
+
+__all__ = ["Gaussian", "GaussianMixture", "Banana", "Funnel", "langevin", "svgd", "svgd_direction"]
+
+_LN_2PI = math.log(2.0 * math.pi)
+
+
+class _NumpyTarget(Target):
+    """A target whose log-density and gradient are written in NumPy."""
+
+    def _eval(self, x):
+        raise NotImplementedError
+
+    def logp_and_grad(self, x):
+        arr, single = _points(x, self.dim)
+        lp, g = self._eval(arr)
+        return (float(lp[0]), g[0]) if single else (lp, g)
+
+    def _spec(self):  # not a Rust target
+        return None
+
+
+class Gaussian(_NumpyTarget):
+    """NumPy version of :class:`divergent.targets.Gaussian`."""
+
+    def __init__(self, mean, cov):
+        self.mean, self.cov, self.precision, self.log_const = _gaussian_params(mean, cov)
+        self.dim = self.mean.size
+
+    def _eval(self, x):
+        r = x - self.mean
+        g = -(r @ self.precision)
+        return self.log_const + 0.5 * np.einsum("ij,ij->i", r, g), g
+
+
+class GaussianMixture(_NumpyTarget):
+    """NumPy version of :class:`divergent.targets.GaussianMixture`."""
+
+    def __init__(self, weights, means, covs):
+        w = np.asarray(weights, dtype=np.float64)
+        if (w < 0).any() or abs(w.sum() - 1.0) > 1e-8:
+            raise ValueError("weights must be non-negative and sum to 1")
+        means = np.asarray(means, dtype=np.float64)
+        covs = np.asarray(covs, dtype=np.float64)
+        self.dim = means.shape[1]
+        self.components = []
+        for k in range(w.size):
+            if w[k] > 0:
+                m, _, P, c = _gaussian_params(means[k], covs[k], f"covs[{k}]")
+                self.components.append((m, P, c + np.log(w[k])))
+
+    def _eval(self, x):
+        ls, gs = [], []
+        for m, P, c in self.components:
+            r = x - m
+            g = -(r @ P)
+            ls.append(c + 0.5 * np.einsum("ij,ij->i", r, g))
+            gs.append(g)
+        L = np.stack(ls, axis=1)
+        top = L.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(L - top).sum(axis=1))
+        resp = np.exp(L - lse[:, None])
+        return lse, np.einsum("ik,kij->ij", resp, np.stack(gs))
+
+
+class Banana(_NumpyTarget):
+    """NumPy version of :class:`divergent.targets.Banana`."""
+
+    def __init__(self, dim=2, b=0.1, sigma=10.0):
+        self.dim, self.b, self.sigma = int(dim), float(b), float(sigma)
+
+    def _eval(self, x):
+        s2, b = self.sigma**2, self.b
+        t = x[:, 1] + b * x[:, 0] ** 2 - b * s2
+        ss = x[:, 0] ** 2 / s2 + t**2 + (x[:, 2:] ** 2).sum(axis=1)
+        g = -x.copy()
+        g[:, 0] = -x[:, 0] / s2 - 2 * b * x[:, 0] * t
+        g[:, 1] = -t
+        return -0.5 * self.dim * _LN_2PI - math.log(self.sigma) - 0.5 * ss, g
+
+
+class Funnel(_NumpyTarget):
+    """NumPy version of :class:`divergent.targets.Funnel`."""
+
+    def __init__(self, dim=10, scale=3.0):
+        self.dim, self.scale = int(dim), float(scale)
+
+    def _eval(self, x):
+        v, rest = x[:, 0], x[:, 1:]
+        m, s2 = self.dim - 1, self.scale**2
+        prec = np.exp(-v)
+        ss = (rest**2).sum(axis=1)
+        g = np.empty_like(x)
+        g[:, 0] = -v / s2 - 0.5 * m + 0.5 * ss * prec
+        g[:, 1:] = -rest * prec[:, None]
+        lp = -0.5 * self.dim * _LN_2PI - math.log(self.scale) - 0.5 * v**2 / s2 - 0.5 * m * v - 0.5 * ss * prec
+        return lp, g
+
+
+class _Replay:
+    """The Rust samplers' per-chain streams, precomputed (for tests; memory O(chains x steps x d))."""
+
+    def __init__(self, seed, n_chains, n_normals, n_uniforms):
+        self.z = _core.chain_draws(seed, n_chains, n_normals, "normal")
+        self.u = _core.chain_draws(seed, n_chains, n_uniforms, "uniform")
+        self.iz = self.iu = 0
+
+    def normal(self, d):
+        out = self.z[:, self.iz:self.iz + d]
+        self.iz += d
+        return out
+
+    def uniform(self):
+        out = self.u[:, self.iu]
+        self.iu += 1
+        return out
+
+
+class _Numpy:
+    def __init__(self, seed, n_chains):
+        self.rng, self.c = np.random.default_rng(seed), n_chains
+
+    def normal(self, d):
+        return self.rng.standard_normal((self.c, d))
+
+    def uniform(self):
+        return self.rng.random(self.c)
+
+
+def _check(lp, g, step, allow_neg_inf):
+    bad = np.isnan(lp) | (lp == np.inf) | ((lp == -np.inf) & (not allow_neg_inf))
+    bad |= np.isfinite(lp) & ~np.isfinite(g).all(axis=1)
+    if bad.any():
+        raise ValueError(f"the target returned a non-finite value for chain {int(np.argmax(bad))} at step {step}")
+
+
+def langevin(target, *, n_chains=4, n_steps=1000, step_size, method="mala", x0=None, friction=1.0,
+             burn_in=0, thin=1, seed=None, adapt_step_size=False, noise="numpy") -> Trace:
+    """Reference for :func:`divergent.sampling.langevin`; ``noise="replay"`` reproduces it."""
+    (method, c, n_steps, h0, x0, gamma, burn_in, thin, seed) = _langevin_inputs(
+        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size)
+    assert method in METHODS
+    d, total = target.dim, burn_in + n_steps
+    if noise == "replay":
+        n_normals = total * d + (d if x0 is None else 0) + (d if method == "underdamped" else 0)
+        rng = _Replay(seed, c, n_normals, total if method == "mala" else 0)
+    elif noise == "numpy":
+        rng = _Numpy(seed, c)
+    else:
+        raise ValueError(f"noise must be 'numpy' or 'replay', got {noise!r}")
+    x = rng.normal(d).copy() if x0 is None else np.array(x0)
+    lp, g = target.logp_and_grad(x)
+    _check(lp, g, 0, False)
+    h = np.full(c, h0)
+    log_h = np.log(h)
+    v = rng.normal(d).copy() if method == "underdamped" else None
+    accepted = np.zeros(c, dtype=np.int64)
+    n_draws = n_steps // thin
+    samples, logps = np.empty((c, n_draws, d)), np.empty((c, n_draws))
+    draw = 0
+    for step in range(1, total + 1):
+        burning = step <= burn_in
+        if method in ("ula", "mala"):
+            xi = rng.normal(d)
+            log_u = np.log(rng.uniform()) if method == "mala" else None
+            y = x + h[:, None] * g + np.sqrt(2 * h)[:, None] * xi
+            lpy, gy = target.logp_and_grad(y)
+            _check(lpy, gy, step, method == "mala")
+            if method == "mala":
+                fwd = ((y - x - h[:, None] * g) ** 2).sum(axis=1)
+                bwd = ((x - y - h[:, None] * gy) ** 2).sum(axis=1)
+                with np.errstate(invalid="ignore"):
+                    log_alpha = np.where(lpy == -np.inf, -np.inf, lpy - lp + (fwd - bwd) / (4 * h))
+                accept = log_u < log_alpha
+                if adapt_step_size and burning:
+                    alpha = np.where(log_alpha >= 0, 1.0, np.exp(np.minimum(log_alpha, 0.0)))
+                    log_h = np.clip(log_h + step ** -0.6 * (alpha - 0.574), -60.0, 20.0)
+            else:
+                accept = np.ones(c, dtype=bool)
+            x = np.where(accept[:, None], y, x)
+            g = np.where(accept[:, None], gy, g)
+            lp = np.where(accept, lpy, lp)
+            if adapt_step_size and burning:
+                h = np.exp(log_h)
+        else:
+            c1 = np.exp(-gamma * h)
+            c2 = np.sqrt(-np.expm1(-2 * gamma * h))
+            xi = rng.normal(d)
+            v = v + 0.5 * h[:, None] * g
+            x = x + 0.5 * h[:, None] * v
+            v = c1[:, None] * v + c2[:, None] * xi
+            x = x + 0.5 * h[:, None] * v
+            lp, g = target.logp_and_grad(x)
+            _check(lp, g, step, False)
+            v = v + 0.5 * h[:, None] * g
+            accept = np.ones(c, dtype=bool)
+        if not burning:
+            accepted += accept
+            if (step - burn_in) % thin == 0 and draw < n_draws:
+                samples[:, draw], logps[:, draw] = x, lp
+                draw += 1
+    return Trace(samples=samples, logp=logps, acceptance_rate=accepted / n_steps, step_size=h,
+                 method=method, seed=seed)
+
+
+def svgd_direction(x, score, bandwidth) -> np.ndarray:
+    """phi(x_i) = (1/n) sum_j [k(x_j, x_i) s_j + (x_i - x_j) k(x_j, x_i) / h^2], dense."""
+    x, score = np.asarray(x, dtype=np.float64), np.asarray(score, dtype=np.float64)
+    diff = x[:, None, :] - x[None, :, :]
+    K = np.exp(-(diff**2).sum(axis=2) / (2 * bandwidth**2))
+    return (K @ score + (K[:, :, None] * diff).sum(axis=1) / bandwidth**2) / x.shape[0]
+
+
+def svgd(score, particles, *, n_steps=500, step_size=0.1, bandwidth="median") -> np.ndarray:
+    """Reference for :func:`divergent.sampling.svgd` (dense n x n kernel per step)."""
+    fn, x, n_steps, step_size, bandwidth = _svgd_inputs(score, particles, n_steps, step_size, bandwidth)
+    for step in range(n_steps):
+        s = _checked_score(fn, x, step)
+        if bandwidth == "median":
+            h = median_bandwidth(x) / math.sqrt(2.0 * math.log(x.shape[0] + 1.0))
+        else:
+            h = bandwidth
+        x = x + step_size * svgd_direction(x, s, h)
+    return x

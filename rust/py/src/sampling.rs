@@ -1,0 +1,269 @@
+//! Bindings of the samplers: built-in targets from their parameter tuples, Python
+//! callables as batch targets, Langevin runs and the SVGD direction.
+
+use divergent_core as core;
+use divergent_core::{BatchTarget, Builtin, GaussianComponent, LangevinConfig, Method};
+use ndarray::{Array2, Array3, ArrayView2};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArray3, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3, ToPyArray,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+use crate::run::detached;
+
+/// A built-in target as Python describes it: (kind, means (K, d), precisions (K, d, d),
+/// log constants (K,), scalar parameters).
+type Spec<'py> = (
+    String,
+    PyReadonlyArray2<'py, f64>,
+    PyReadonlyArray3<'py, f64>,
+    PyReadonlyArray1<'py, f64>,
+    Vec<f64>,
+);
+
+fn builtin_from(spec: &Spec<'_>) -> PyResult<Builtin> {
+    let (kind, means, precisions, consts, params) = spec;
+    let (means, precisions, consts) = (means.as_array(), precisions.as_array(), consts.as_array());
+    let dim = means.ncols();
+    let target = match kind.as_str() {
+        "mixture" => {
+            if precisions.dim() != (means.nrows(), dim, dim) || consts.len() != means.nrows() {
+                return Err(PyValueError::new_err(
+                    "inconsistent Gaussian component shapes",
+                ));
+            }
+            Builtin::Mixture {
+                dim,
+                components: (0..means.nrows())
+                    .map(|k| GaussianComponent {
+                        mean: means.row(k).to_vec(),
+                        precision: precisions
+                            .index_axis(ndarray::Axis(0), k)
+                            .iter()
+                            .copied()
+                            .collect(),
+                        log_const: consts[k],
+                    })
+                    .collect(),
+            }
+        }
+        "banana" if params.len() == 2 => Builtin::Banana {
+            dim,
+            b: params[0],
+            sigma: params[1],
+        },
+        "funnel" if params.len() == 1 => Builtin::Funnel {
+            dim,
+            scale: params[0],
+        },
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "unknown target specification {kind:?}"
+            )))
+        }
+    };
+    target
+        .validate()
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(target)
+}
+
+type Vector<'py> = Bound<'py, PyArray1<f64>>;
+type Matrix<'py> = Bound<'py, PyArray2<f64>>;
+
+/// log p and grad log p of a built-in target at the rows of x (n, d).
+#[pyfunction]
+pub fn target_logp_grad<'py>(
+    py: Python<'py>,
+    spec: Spec<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+) -> PyResult<(Vector<'py>, Matrix<'py>)> {
+    let target = builtin_from(&spec)?;
+    let xa = x.as_array();
+    let (n, d) = xa.dim();
+    if d != target.dim() {
+        return Err(PyValueError::new_err(format!(
+            "x has {d} features but the target has dimension {}",
+            target.dim()
+        )));
+    }
+    let work = (n * d * d) as f64;
+    let (lp, g) = detached(py, work, |_ctl| {
+        let rows: Vec<f64> = xa.iter().copied().collect();
+        let (mut lp, mut g) = (vec![0.0; n], vec![0.0; n * d]);
+        target.eval_all(&rows, &mut lp, &mut g);
+        Ok((lp, g))
+    })?;
+    let g = Array2::from_shape_vec((n, d), g).expect("n x d values");
+    Ok((lp.into_pyarray(py), g.into_pyarray(py)))
+}
+
+/// A Python callable (n, d) -> (logp (n,), grad (n, d)) as a batch target. The Python
+/// side wraps the user's function so that it returns float64 arrays of the right shapes.
+struct PyTarget<'a> {
+    func: &'a Py<PyAny>,
+    dim: usize,
+    error: Option<PyErr>,
+}
+
+impl BatchTarget for PyTarget<'_> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn eval(
+        &mut self,
+        _step: usize,
+        x: &[f64],
+        logp: &mut [f64],
+        grad: &mut [f64],
+    ) -> core::Result<()> {
+        let n = logp.len();
+        let res = Python::attach(|py| -> PyResult<()> {
+            let view = ArrayView2::from_shape((n, self.dim), x).expect("n x d values");
+            let out = self.func.call1(py, (view.to_pyarray(py),))?;
+            let (lp, g): (PyReadonlyArray1<'_, f64>, PyReadonlyArray2<'_, f64>) =
+                out.extract(py)?;
+            let (lp, g) = (lp.as_array(), g.as_array());
+            if lp.len() != n || g.dim() != (n, self.dim) {
+                return Err(PyValueError::new_err(
+                    "the custom target returned arrays of the wrong shape",
+                ));
+            }
+            for (o, v) in logp.iter_mut().zip(lp.iter()) {
+                *o = *v;
+            }
+            for (o, v) in grad.iter_mut().zip(g.iter()) {
+                *o = *v;
+            }
+            Ok(())
+        });
+        res.map_err(|e| {
+            self.error = Some(e);
+            core::CoreError::Cancelled
+        })
+    }
+}
+
+fn method_from(name: &str, friction: f64) -> PyResult<Method> {
+    match name {
+        "ula" => Ok(Method::Ula),
+        "mala" => Ok(Method::Mala),
+        "underdamped" => Ok(Method::Underdamped { friction }),
+        _ => Err(PyValueError::new_err(format!("unknown method {name:?}"))),
+    }
+}
+
+type TraceArrays<'py> = (
+    Bound<'py, PyArray3<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// Run a Langevin sampler; `spec` (built-in) or `custom` (callable of dimension `dim`).
+/// Returns (samples (C, D, d), logp (C, D), accepted (C,), final step sizes (C,)).
+#[pyfunction]
+#[pyo3(signature = (spec, custom, dim, x0, n_chains, method, n_steps, burn_in, thin, step_size, friction, adapt, seed))]
+#[allow(clippy::too_many_arguments)]
+pub fn langevin<'py>(
+    py: Python<'py>,
+    spec: Option<Spec<'py>>,
+    custom: Option<Py<PyAny>>,
+    dim: usize,
+    x0: Option<PyReadonlyArray2<'py, f64>>,
+    n_chains: usize,
+    method: &str,
+    n_steps: usize,
+    burn_in: usize,
+    thin: usize,
+    step_size: f64,
+    friction: f64,
+    adapt: bool,
+    seed: u64,
+) -> PyResult<TraceArrays<'py>> {
+    let cfg = LangevinConfig {
+        method: method_from(method, friction)?,
+        n_steps,
+        burn_in,
+        thin,
+        step_size,
+        adapt,
+        seed,
+    };
+    let x0: Option<Vec<f64>> = x0.map(|a| a.as_array().iter().copied().collect());
+    let steps = (n_steps + burn_in) as f64;
+    let trace = match (spec, custom) {
+        (Some(spec), None) => {
+            let target = builtin_from(&spec)?;
+            let work = steps * n_chains as f64 * (target.dim() * target.dim()) as f64;
+            detached(py, work, |ctl| {
+                core::langevin(&mut &target, x0.as_deref(), n_chains, &cfg, ctl)
+            })?
+        }
+        (None, Some(func)) => {
+            let mut target = PyTarget {
+                func: &func,
+                dim,
+                error: None,
+            };
+            // Always watched: the callable's cost is unknown.
+            let out = detached(py, f64::INFINITY, |ctl| {
+                core::langevin(&mut target, x0.as_deref(), n_chains, &cfg, ctl)
+            });
+            if let Some(e) = target.error.take() {
+                return Err(e);
+            }
+            out?
+        }
+        _ => {
+            return Err(PyValueError::new_err(
+                "give exactly one of a built-in spec and a callable",
+            ))
+        }
+    };
+    let (c, k, d) = (trace.n_chains, trace.n_draws, trace.dim);
+    let samples = Array3::from_shape_vec((c, k, d), trace.samples).expect("C x D x d values");
+    let logp = Array2::from_shape_vec((c, k), trace.logp).expect("C x D values");
+    Ok((
+        samples.into_pyarray(py),
+        logp.into_pyarray(py),
+        trace.accepted.into_pyarray(py),
+        trace.step_size.into_pyarray(py),
+    ))
+}
+
+/// The SVGD direction phi (n, d) for particles x with scores s and Gaussian bandwidth h.
+#[pyfunction]
+pub fn svgd_direction<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    s: PyReadonlyArray2<'py, f64>,
+    h: f64,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let (xa, sa) = (x.as_array(), s.as_array());
+    let work = (xa.nrows() as f64).powi(2) * (3 * xa.ncols() + 1) as f64;
+    let phi = detached(py, work, |ctl| core::svgd_direction(xa, sa, h, ctl))?;
+    Ok(phi.into_pyarray(py))
+}
+
+/// The first `count` draws of each chain's `kind` ("normal" or "uniform") stream, as
+/// the samplers consume them; for reference implementations that replay a run.
+#[pyfunction]
+pub fn chain_draws<'py>(
+    py: Python<'py>,
+    seed: u64,
+    n_chains: usize,
+    count: usize,
+    kind: &str,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let stream = match kind {
+        "normal" => core::Stream::Normal,
+        "uniform" => core::Stream::Uniform,
+        _ => return Err(PyValueError::new_err(format!("unknown stream {kind:?}"))),
+    };
+    let draws = py.detach(|| core::chain_draws(seed, n_chains, count, stream));
+    let out = Array2::from_shape_vec((n_chains, count), draws).expect("chains x count values");
+    Ok(out.into_pyarray(py))
+}
