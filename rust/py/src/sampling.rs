@@ -208,9 +208,18 @@ pub fn langevin<'py>(
                 dim,
                 error: None,
             };
-            // Always watched: the callable's cost is unknown.
+            // Always watched: the callable's cost is unknown. The sampler's own per-chain
+            // work runs on one thread: the callback (typically NumPy calling a threaded
+            // BLAS) dominates, and idle Rayon workers spinning between steps would take
+            // the cores its BLAS threads need (measured: 2x slower on 2 cores).
             let out = detached(py, f64::INFINITY, |ctl| {
-                core::langevin(&mut target, x0.as_deref(), n_chains, &cfg, ctl)
+                let solo = rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .map_err(|e| {
+                        core::CoreError::InvalidInput(format!("cannot start a thread: {e}"))
+                    })?;
+                solo.install(|| core::langevin(&mut target, x0.as_deref(), n_chains, &cfg, ctl))
             });
             if let Some(e) = target.error.take() {
                 return Err(e);
