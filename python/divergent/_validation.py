@@ -14,6 +14,8 @@ __all__ = [
     "as_samples",
     "check_same_dim",
     "check_positive_int",
+    "check_int_at_least",
+    "check_positive_float",
     "check_choice",
     "check_bandwidth",
     "check_weights",
@@ -84,6 +86,20 @@ def check_positive_int(value, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value}")
     return int(value)
+
+
+def check_int_at_least(value, name: str, least: int) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < least:
+        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(value, name: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return float(value)
 
 
 def check_choice(value, name: str, choices) -> str:

@@ -10,13 +10,20 @@ the same samples for any number of threads.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from divergent import _core
-from divergent._validation import as_samples, check_choice, check_positive_int, check_seed
+from divergent._validation import (
+    as_samples,
+    check_bandwidth,
+    check_choice,
+    check_int_at_least,
+    check_positive_float,
+    check_positive_int,
+    check_seed,
+)
 from divergent.diagnostics import ess as _ess
 from divergent.diagnostics import mcse as _mcse
 from divergent.diagnostics import rhat as _rhat
@@ -102,20 +109,6 @@ def _u64_seed(seed) -> int:
     return int(np.random.default_rng(seed).integers(0, 2**63))
 
 
-def _positive_float(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return float(value)
-
-
-def _nonnegative_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
-
-
 def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed,
                      adapt_step_size):
     if not isinstance(target, Target):
@@ -128,9 +121,9 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
     n_chains = check_positive_int(n_chains, "n_chains")
     n_steps = check_positive_int(n_steps, "n_steps")
     thin = check_positive_int(thin, "thin")
-    burn_in = _nonnegative_int(burn_in, "burn_in")
-    step_size = _positive_float(step_size, "step_size")
-    friction = _positive_float(friction, "friction")
+    burn_in = check_int_at_least(burn_in, "burn_in", 0)
+    step_size = check_positive_float(step_size, "step_size")
+    friction = check_positive_float(friction, "friction")
     if n_steps < thin:
         raise ValueError(f"n_steps ({n_steps}) must be at least thin ({thin}) to keep any draw")
     if adapt_step_size and method != "mala":
@@ -259,10 +252,9 @@ def _score_function(score, d):
 
 def _svgd_inputs(score, particles, n_steps, step_size, bandwidth):
     x = as_samples(particles, "particles", min_samples=2 if bandwidth == "median" else 1)
-    n_steps = _nonnegative_int(n_steps, "n_steps")
-    step_size = _positive_float(step_size, "step_size")
-    if not (isinstance(bandwidth, str) and bandwidth == "median"):
-        bandwidth = _positive_float(bandwidth, "bandwidth")
+    n_steps = check_int_at_least(n_steps, "n_steps", 0)
+    step_size = check_positive_float(step_size, "step_size")
+    bandwidth = check_bandwidth(bandwidth)
     return _score_function(score, x.shape[1]), np.array(x, dtype=np.float64, order="C"), n_steps, step_size, bandwidth
 
 
@@ -338,9 +330,15 @@ def svgd(score, particles, *, n_steps=500, step_size=0.1, bandwidth="median") ->
     >>> bool(np.abs(x.mean(axis=0)).max() < 0.1)
     True
     """
+    return _run_svgd(score, particles, n_steps, step_size, bandwidth, _core.svgd_direction, median_bandwidth)
+
+
+def _run_svgd(score, particles, n_steps, step_size, bandwidth, direction, median) -> np.ndarray:
+    """The SVGD loop, with the direction phi(x, s, h) and the median distance as parameters
+    (the Rust engine here, the dense NumPy versions in the reference)."""
     fn, x, n_steps, step_size, bandwidth = _svgd_inputs(score, particles, n_steps, step_size, bandwidth)
     for step in range(n_steps):
         s = _checked_score(fn, x, step)
-        h = svgd_bandwidth(x) if bandwidth == "median" else bandwidth
-        x += step_size * _core.svgd_direction(x, s, h)
+        h = svgd_bandwidth(x, median) if bandwidth == "median" else bandwidth
+        x += step_size * direction(x, s, h)  # x is the private copy made by _svgd_inputs
     return x

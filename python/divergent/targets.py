@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from divergent import _core
+from divergent._validation import check_int_at_least, check_positive_float
 
 __all__ = ["Target", "Gaussian", "GaussianMixture", "Banana", "Funnel", "Custom"]
 
@@ -88,10 +89,14 @@ class Target:
         """(kind, means, precisions, log constants, scalars) for the Rust core, or None."""
         return None
 
+    def _eval(self, x: np.ndarray):
+        """(logp (n,), grad (n, d)) for validated points x (n, d); the Rust core by default."""
+        return _core.target_logp_grad(self._spec(), x)
+
     def logp_and_grad(self, x):
         """log p(x) and grad log p(x) for a point (d,) or points (n, d)."""
         arr, single = _points(x, self.dim)
-        lp, g = _core.target_logp_grad(self._spec(), arr)
+        lp, g = self._eval(arr)
         return (float(lp[0]), g[0]) if single else (lp, g)
 
     def logp(self, x):
@@ -180,32 +185,21 @@ class GaussianMixture(Target):
         covs = np.asarray(covs, dtype=np.float64)
         if covs.shape[:1] != (w.size,):
             raise ValueError(f"covs must have one covariance per component ({w.size}), got shape {covs.shape}")
-        keep = w > 0  # a zero-weight component contributes nothing and has log weight -inf
         params = [_gaussian_params(means[k], covs[k], f"covs[{k}]") for k in range(w.size)]
         self.weights, self.means = w, means
         self.dim = means.shape[1]
         self.covs = np.stack([p[1] for p in params])
-        self._means = np.stack([p[0] for p, k in zip(params, keep, strict=True) if k])
-        self._precisions = np.stack([p[2] for p, k in zip(params, keep, strict=True) if k])
-        self._consts = np.array([p[3] + np.log(wk) for p, wk in zip(params, w, strict=True) if wk > 0])
+        # A zero-weight component contributes nothing (its log weight is -inf): drop it.
+        kept = [(p, wk) for p, wk in zip(params, w, strict=True) if wk > 0]
+        self._means = np.stack([p[0] for p, _ in kept])
+        self._precisions = np.stack([p[2] for p, _ in kept])
+        self._consts = np.array([p[3] + np.log(wk) for p, wk in kept])
 
     def _spec(self):
         return _mixture_spec(self._means, self._precisions, self._consts)
 
     def __repr__(self):
         return f"GaussianMixture(n_components={self.weights.size}, dim={self.dim})"
-
-
-def _positive(v, name: str) -> float:
-    if not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {v!r}")
-    return float(v)
-
-
-def _dim(v, least: int) -> int:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < least:
-        raise ValueError(f"dim must be an integer >= {least}, got {v!r}")
-    return int(v)
 
 
 class Banana(Target):
@@ -237,10 +231,10 @@ class Banana(Target):
     """
 
     def __init__(self, dim=2, b=0.1, sigma=10.0):
-        self.dim = _dim(dim, 2)
+        self.dim = check_int_at_least(dim, "dim", 2)
         if not isinstance(b, numbers.Real) or not math.isfinite(b):
             raise ValueError(f"b must be a finite number, got {b!r}")
-        self.b, self.sigma = float(b), _positive(sigma, "sigma")
+        self.b, self.sigma = float(b), check_positive_float(sigma, "sigma")
 
     def _spec(self):
         return ("banana", np.zeros((1, self.dim)), np.zeros((1, 1, 1)), np.zeros(1), [self.b, self.sigma])
@@ -270,8 +264,8 @@ class Funnel(Target):
     """
 
     def __init__(self, dim=10, scale=3.0):
-        self.dim = _dim(dim, 2)
-        self.scale = _positive(scale, "scale")
+        self.dim = check_int_at_least(dim, "dim", 2)
+        self.scale = check_positive_float(scale, "scale")
 
     def _spec(self):
         return ("funnel", np.zeros((1, self.dim)), np.zeros((1, 1, 1)), np.zeros(1), [self.scale])
@@ -302,7 +296,7 @@ class Custom(Target):
     def __init__(self, logp_and_grad, dim):
         if not callable(logp_and_grad):
             raise TypeError(f"logp_and_grad must be callable, got {type(logp_and_grad).__name__}")
-        self.dim = _dim(dim, 1)
+        self.dim = check_int_at_least(dim, "dim", 1)
         self.func = logp_and_grad
 
     def _evaluate(self, x: np.ndarray, where: str):
@@ -331,10 +325,8 @@ class Custom(Target):
 
         return call
 
-    def logp_and_grad(self, x):
-        arr, single = _points(x, self.dim)
-        lp, g = self._evaluate(arr, "")
-        return (float(lp[0]), g[0]) if single else (lp, g)
+    def _eval(self, x: np.ndarray):
+        return self._evaluate(x, "")
 
     def __repr__(self):
         return f"Custom({getattr(self.func, '__name__', 'callable')}, dim={self.dim})"

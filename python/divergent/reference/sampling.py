@@ -14,37 +14,28 @@ import math
 
 import numpy as np
 
-from divergent import _core
+from divergent import _core, targets
 from divergent.reference.kernel import median_bandwidth
-from divergent.sampling import METHODS, Trace, _langevin_inputs, _svgd_inputs, _checked_score
-from divergent.targets import Target, _gaussian_params, _points
+from divergent.sampling import METHODS, Trace, _langevin_inputs, _run_svgd
 
 __all__ = ["Gaussian", "GaussianMixture", "Banana", "Funnel", "langevin", "svgd", "svgd_direction"]
 
 _LN_2PI = math.log(2.0 * math.pi)
 
 
-class _NumpyTarget(Target):
-    """A target whose log-density and gradient are written in NumPy."""
+class _NumpyTarget:
+    """Mixin: evaluate the log-density and gradient in NumPy instead of the Rust core.
 
-    def _eval(self, x):
-        raise NotImplementedError
-
-    def logp_and_grad(self, x):
-        arr, single = _points(x, self.dim)
-        lp, g = self._eval(arr)
-        return (float(lp[0]), g[0]) if single else (lp, g)
+    The reference targets subclass the public ones (same parameters, same validation)
+    and replace only the evaluation.
+    """
 
     def _spec(self):  # not a Rust target
         return None
 
 
-class Gaussian(_NumpyTarget):
+class Gaussian(_NumpyTarget, targets.Gaussian):
     """NumPy version of :class:`divergent.targets.Gaussian`."""
-
-    def __init__(self, mean, cov):
-        self.mean, self.cov, self.precision, self.log_const = _gaussian_params(mean, cov)
-        self.dim = self.mean.size
 
     def _eval(self, x):
         r = x - self.mean
@@ -52,25 +43,12 @@ class Gaussian(_NumpyTarget):
         return self.log_const + 0.5 * np.einsum("ij,ij->i", r, g), g
 
 
-class GaussianMixture(_NumpyTarget):
+class GaussianMixture(_NumpyTarget, targets.GaussianMixture):
     """NumPy version of :class:`divergent.targets.GaussianMixture`."""
-
-    def __init__(self, weights, means, covs):
-        w = np.asarray(weights, dtype=np.float64)
-        if (w < 0).any() or abs(w.sum() - 1.0) > 1e-8:
-            raise ValueError("weights must be non-negative and sum to 1")
-        means = np.asarray(means, dtype=np.float64)
-        covs = np.asarray(covs, dtype=np.float64)
-        self.dim = means.shape[1]
-        self.components = []
-        for k in range(w.size):
-            if w[k] > 0:
-                m, _, P, c = _gaussian_params(means[k], covs[k], f"covs[{k}]")
-                self.components.append((m, P, c + np.log(w[k])))
 
     def _eval(self, x):
         ls, gs = [], []
-        for m, P, c in self.components:
+        for m, P, c in zip(self._means, self._precisions, self._consts, strict=True):
             r = x - m
             g = -(r @ P)
             ls.append(c + 0.5 * np.einsum("ij,ij->i", r, g))
@@ -82,11 +60,8 @@ class GaussianMixture(_NumpyTarget):
         return lse, np.einsum("ik,kij->ij", resp, np.stack(gs))
 
 
-class Banana(_NumpyTarget):
+class Banana(_NumpyTarget, targets.Banana):
     """NumPy version of :class:`divergent.targets.Banana`."""
-
-    def __init__(self, dim=2, b=0.1, sigma=10.0):
-        self.dim, self.b, self.sigma = int(dim), float(b), float(sigma)
 
     def _eval(self, x):
         s2, b = self.sigma**2, self.b
@@ -98,11 +73,8 @@ class Banana(_NumpyTarget):
         return -0.5 * self.dim * _LN_2PI - math.log(self.sigma) - 0.5 * ss, g
 
 
-class Funnel(_NumpyTarget):
+class Funnel(_NumpyTarget, targets.Funnel):
     """NumPy version of :class:`divergent.targets.Funnel`."""
-
-    def __init__(self, dim=10, scale=3.0):
-        self.dim, self.scale = int(dim), float(scale)
 
     def _eval(self, x):
         v, rest = x[:, 0], x[:, 1:]
@@ -232,12 +204,4 @@ def svgd_direction(x, score, bandwidth) -> np.ndarray:
 
 def svgd(score, particles, *, n_steps=500, step_size=0.1, bandwidth="median") -> np.ndarray:
     """Reference for :func:`divergent.sampling.svgd` (dense n x n kernel per step)."""
-    fn, x, n_steps, step_size, bandwidth = _svgd_inputs(score, particles, n_steps, step_size, bandwidth)
-    for step in range(n_steps):
-        s = _checked_score(fn, x, step)
-        if bandwidth == "median":
-            h = median_bandwidth(x) / math.sqrt(2.0 * math.log(x.shape[0] + 1.0))
-        else:
-            h = bandwidth
-        x = x + step_size * svgd_direction(x, s, h)
-    return x
+    return _run_svgd(score, particles, n_steps, step_size, bandwidth, svgd_direction, median_bandwidth)

@@ -158,7 +158,6 @@ pub fn langevin<T: BatchTarget>(
     let mut y = vec![0.0; x.len()];
     let mut gy = vec![0.0; x.len()];
     let mut v = vec![0.0; x.len()];
-    let mut noise = vec![0.0; x.len()];
     let mut lp = vec![0.0; n_chains];
     let mut lp_new = vec![0.0; n_chains];
 
@@ -208,21 +207,19 @@ pub fn langevin<T: BatchTarget>(
                 // Phase 1: propose y = x + h g + sqrt(2h) xi.
                 (
                     y.par_chunks_mut(d),
-                    noise.par_chunks_mut(d),
                     x.par_chunks(d),
                     g.par_chunks(d),
                     chains.par_iter_mut(),
                 )
                     .into_par_iter()
                     .with_min_len(CHAINS_PER_TASK)
-                    .for_each(|(yc, xi, xc, gc, ch)| {
-                        ch.rng.fill_normal(xi);
+                    .for_each(|(yc, xc, gc, ch)| {
                         if mala {
                             ch.log_u = ch.unif.uniform().ln();
                         }
                         let s = (2.0 * ch.h).sqrt();
                         for k in 0..d {
-                            yc[k] = xc[k] + ch.h * gc[k] + s * xi[k];
+                            yc[k] = xc[k] + ch.h * gc[k] + s * ch.rng.normal();
                         }
                     });
                 // Phase 2: the target at the proposals.
@@ -275,21 +272,19 @@ pub fn langevin<T: BatchTarget>(
                 (
                     x.par_chunks_mut(d),
                     v.par_chunks_mut(d),
-                    noise.par_chunks_mut(d),
                     g.par_chunks(d),
                     chains.par_iter_mut(),
                 )
                     .into_par_iter()
                     .with_min_len(CHAINS_PER_TASK)
-                    .for_each(|(xc, vc, xi, gc, ch)| {
+                    .for_each(|(xc, vc, gc, ch)| {
                         let h = ch.h;
                         let c1 = (-friction * h).exp();
                         let c2 = (-(-2.0 * friction * h).exp_m1()).sqrt();
-                        ch.rng.fill_normal(xi);
                         for k in 0..d {
                             let mut vk = vc[k] + 0.5 * h * gc[k];
                             let mut xk = xc[k] + 0.5 * h * vk;
-                            vk = c1 * vk + c2 * xi[k];
+                            vk = c1 * vk + c2 * ch.rng.normal();
                             xk += 0.5 * h * vk;
                             vc[k] = vk;
                             xc[k] = xk;
