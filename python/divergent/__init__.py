@@ -3,7 +3,8 @@
 Estimate how far apart two distributions are from samples (MMD and its permutation
 test, energy distance, kernel Stein discrepancy and its test, Gaussian KDE,
 Cauchy-Schwarz divergence, k-nearest-neighbour entropy, KL, Renyi and Jensen-Shannon
-divergences and mutual information, exact and sliced Wasserstein distances), and sample from unnormalised densities
+divergences and mutual information, entropic optimal transport and Sinkhorn
+divergences, exact and sliced Wasserstein distances), and sample from unnormalised densities
 (ULA, MALA and underdamped Langevin on many chains, SVGD), with a
 Rust core that is multi-threaded, SIMD-vectorised and exact to ~1e-14, and with
 pure-NumPy references in :mod:`divergent.reference`.
@@ -11,7 +12,7 @@ pure-NumPy references in :mod:`divergent.reference`.
 
 from divergent import _core, diagnostics, discrete, gaussian, knn, ot, reference, sampling, targets
 from divergent._validation import check_positive_int
-from divergent._results import TestResult
+from divergent._results import ConvergenceWarning, TestResult
 from divergent.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -54,6 +55,7 @@ __all__ = [
     "svgd",
     "Trace",
     "TestResult",
+    "ConvergenceWarning",
     "gaussian",
     "discrete",
     "knn",

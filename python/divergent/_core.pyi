@@ -83,6 +83,51 @@ def sliced_wasserstein_pow(
     directions: npt.NDArray[np.float64],
     p: float,
 ) -> npt.NDArray[np.float64]: ...
+_SinkhornOut = tuple[
+    npt.NDArray[np.float64], npt.NDArray[np.float64], int, float, bool, float, float, float
+]
+
+def sinkhorn_points(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    p: float,
+    schedule: list[float],
+    rho: float | None,
+    max_iter: int,
+    tol: float,
+    dense: bool,
+    want_cost: bool,
+) -> _SinkhornOut: ...
+def sinkhorn_points_symmetric(
+    x: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    p: float,
+    schedule: list[float],
+    rho: float | None,
+    max_iter: int,
+    tol: float,
+    dense: bool,
+) -> _SinkhornOut: ...
+def sinkhorn_matrix(
+    cost: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    schedule: list[float],
+    rho: float | None,
+    max_iter: int,
+    tol: float,
+    want_cost: bool,
+) -> _SinkhornOut: ...
+def softmin_lse(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    w: npt.NDArray[np.float64],
+    p: float,
+    eps: float,
+    side: str,
+) -> npt.NDArray[np.float64]: ...
 def median_pairwise_distance(z: npt.NDArray[np.float64]) -> float: ...
 def knn(
     data: npt.NDArray[np.float64],

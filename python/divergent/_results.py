@@ -40,3 +40,11 @@ def monte_carlo_pvalue(statistic: float, null: np.ndarray, scale: float = 0.0) -
     """
     gamma = 100 * np.finfo(np.float64).eps * max(abs(statistic), scale)
     return float((1 + np.count_nonzero(null >= statistic - gamma)) / (1 + len(null)))
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative solver stopped at ``max_iter`` before reaching its tolerance.
+
+    The result it returned is reported with ``converged=False``; raise ``max_iter``,
+    enable epsilon-scaling or increase epsilon.
+    """

@@ -41,11 +41,27 @@ ROWS: list[Row] = [
         lambda x, y: dv.mmd_test(x[:TEST_POINTS], y[:TEST_POINTS], seed=0).pvalue,
     ),
     Row("Cauchy-Schwarz divergence (h = 1)", dv.cauchy_schwarz_divergence),
+    Row(
+        f"Sinkhorn divergence ({TEST_POINTS} pts, p = 2, blur = diam / 20)",
+        lambda x, y: _sinkhorn_divergence(x[:TEST_POINTS], y[:TEST_POINTS]),
+    ),
     Row("sliced Wasserstein (p = 2, 200 directions)", lambda x, y: dv.ot.sliced_wasserstein(x, y, seed=0)),
     Row("KL(x || y), k-NN (k = 1)", dv.kl_divergence),
     Row("Jensen-Shannon, k-NN (k = 3)", dv.js_divergence),
     Row("mutual information of paired rows, KSG (k = 3)", dv.mutual_information),
 ]
+
+
+def _sinkhorn_divergence(x: np.ndarray, y: np.ndarray) -> float:
+    """S_eps with epsilon = (diameter / 20)^2: a length scale relative to the data, since an
+    absolute epsilon means nothing for unknown units (GeomLoss's blur convention)."""
+    x, y = as_samples(x, "x"), as_samples(y, "y")
+    check_same_dim(x, y)
+    both = np.vstack([x, y])
+    diameter = float(np.linalg.norm(both.max(axis=0) - both.min(axis=0)))
+    if diameter == 0:
+        return 0.0
+    return dv.ot.sinkhorn_divergence(x, y, epsilon=(diameter / 20) ** 2, scaling=0.5)
 
 
 def load_samples(path: str) -> np.ndarray:

@@ -1,12 +1,25 @@
-"""NumPy references for divergent.ot (quantile functions evaluated on a merged grid)."""
+"""NumPy references for divergent.ot: quantile functions evaluated on a merged grid for
+the exact 1-D distances; dense log-domain Sinkhorn with scipy's logsumexp, the same
+iterations (epsilon schedule, over-relaxation rule, stopping rule) as the Rust solver."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import logsumexp
 
-from divergent.ot import sliced_inputs, wasserstein_1d_inputs
+from divergent._validation import check_choice
+from divergent.ot import (
+    BACKENDS,
+    cost_inputs,
+    cost_matrix,
+    divergence_from,
+    make_result,
+    sinkhorn_inputs,
+    sliced_inputs,
+    wasserstein_1d_inputs,
+)
 
-__all__ = ["wasserstein_1d", "sliced_wasserstein"]
+__all__ = ["sinkhorn", "sinkhorn_from_cost", "sinkhorn_divergence", "wasserstein_1d", "sliced_wasserstein"]
 
 
 def _wpp(u, v, p, uw, vw):
@@ -36,3 +49,141 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
     """Reference for :func:`divergent.ot.sliced_wasserstein` (same directions for a seed)."""
     x, y, p, directions = sliced_inputs(x, y, n_projections, p, seed)
     return float(np.mean([_wpp(x @ t, y @ t, p, None, None) for t in directions]) ** (1 / p))
+
+
+# The over-relaxation rule of rust/core/src/sinkhorn.rs.
+_RATE_AFTER, _RATE_WINDOW, _OMEGA_MAX, _GIVE_UP_GROWTH, _GIVE_UP_AFTER = 16, 8, 1.9, 10.0, 16
+
+
+class _Overrelaxation:
+    def __init__(self):
+        self.errors, self.omega, self.at_switch, self.relaxed, self.gave_up = [], 1.0, 0.0, 0, False
+
+    def next(self, err, tol):
+        self.errors.append(err)
+        if self.gave_up or not np.isfinite(err):
+            self.omega = 1.0
+        elif self.omega > 1.0:
+            self.relaxed += 1
+            stalled = self.relaxed >= _GIVE_UP_AFTER and err >= self.at_switch
+            if stalled or err > _GIVE_UP_GROWTH * self.at_switch:
+                self.gave_up, self.omega = True, 1.0
+            elif err <= tol:
+                self.omega = 1.0
+        elif len(self.errors) == _RATE_AFTER + 1 and err > tol:
+            theta = (err / self.errors[_RATE_AFTER - _RATE_WINDOW]) ** (1 / _RATE_WINDOW)
+            if np.isfinite(theta) and 0 < theta < 1:
+                self.omega = min(2 / (1 + np.sqrt(1 - theta)), _OMEGA_MAX)
+                self.at_switch = err
+        self.omega = max(self.omega, 1.0)
+        return self.omega
+
+
+def _logw(w):
+    with np.errstate(divide="ignore"):
+        return np.log(w)
+
+
+def _softmin(c, lw, h, eps):
+    """-eps log sum_j exp(lw_j + (h_j - c_ij) / eps) for every row i of c."""
+    return -eps * logsumexp(lw[None, :] + (h[None, :] - c) / eps, axis=1)
+
+
+def _residual(a, f, s, eps, rho):
+    rows = np.where(a > 0, a * np.exp((f - s) / eps), 0.0)
+    target = a if rho is None else a * np.exp(-f / rho)
+    return float(np.abs(rows - target).sum()), float(rows.sum())
+
+
+def _dual(a, f, b, g, eps, rho, mass):
+    if rho is None:
+        return float(a @ f + b @ g)
+    term = lambda w, h: float(np.sum(-w * rho * np.expm1(-h / rho)))  # noqa: E731
+    return term(a, f) + term(b, g) - eps * (mass - a.sum() * b.sum())
+
+
+def _solve(c, a, b, schedule, rho, max_iter, tol, want_cost):
+    la, lb = _logw(a), _logw(b)
+    f, g = np.zeros(len(a)), np.zeros(len(b))
+    n_iter = final_iters = 0
+    err, mass = np.inf, np.nan
+    relax = _Overrelaxation()
+    for stage, eps in enumerate(schedule):
+        last = stage + 1 == len(schedule)
+        lam = 1.0 if rho is None else rho / (rho + eps)
+        while True:
+            sf = _softmin(c, lb, g, eps)
+            omega = 1.0
+            if last and final_iters > 0:
+                err, mass = _residual(a, f, sf, eps, rho)
+                if n_iter >= max_iter or (err <= tol and relax.omega <= 1.0):
+                    break
+                omega = relax.next(err, tol)
+            f = lam * sf if omega == 1.0 else (1 - omega) * f + omega * (lam * sf)
+            sg = _softmin(c.T, la, f, eps)
+            g = lam * sg if omega == 1.0 else (1 - omega) * g + omega * (lam * sg)
+            n_iter += 1
+            if not last:
+                break
+            final_iters += 1
+    eps = schedule[-1]
+    cost = np.nan
+    if want_cost:
+        plan = np.exp(la[:, None] + lb[None, :] + (f[:, None] + g[None, :] - c) / eps)
+        cost = float(np.sum(plan * c))
+    value = _dual(a, f, b, g, eps, rho, mass)
+    return f, g, n_iter, err, err <= tol, value, cost, mass
+
+
+def _solve_symmetric(c, a, schedule, rho, max_iter, tol):
+    la = _logw(a)
+    f = np.zeros(len(a))
+    n_iter = final_iters = 0
+    err, mass = np.inf, np.nan
+    for stage, eps in enumerate(schedule):
+        last = stage + 1 == len(schedule)
+        lam = 1.0 if rho is None else rho / (rho + eps)
+        while True:
+            sf = _softmin(c, la, f, eps)
+            if last and final_iters > 0:
+                err, mass = _residual(a, f, sf, eps, rho)
+                if err <= tol or n_iter >= max_iter:
+                    break
+            f = lam * sf if n_iter == 0 else 0.5 * (f + lam * sf)
+            n_iter += 1
+            if not last:
+                break
+            final_iters += 1
+    value = _dual(a, f, a, f, schedule[-1], rho, mass)
+    return f, f.copy(), n_iter, err, err <= tol, value, np.nan, mass
+
+
+def sinkhorn(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6, scaling=None,
+             backend="auto"):
+    """Reference for :func:`divergent.ot.sinkhorn` (dense cost matrix whatever the backend)."""
+    check_choice(backend, "backend", BACKENDS)
+    pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
+    c = cost_matrix(pb.x, pb.y, pb.p)
+    out = _solve(c, pb.a, pb.b, pb.schedule, pb.rho, pb.max_iter, pb.tol, True)
+    return make_result(out, pb.epsilon, pb.tol, lambda: c, pb.a, pb.b)
+
+
+def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6):
+    """Reference for :func:`divergent.ot.sinkhorn_from_cost`."""
+    c, a, b, epsilon, max_iter, tol = cost_inputs(cost, a, b, epsilon, max_iter, tol)
+    out = _solve(c, a, b, [epsilon], None, max_iter, tol, True)
+    return make_result(out, epsilon, tol, lambda: c, a, b)
+
+
+def sinkhorn_divergence(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6,
+                        scaling=None, backend="auto"):
+    """Reference for :func:`divergent.ot.sinkhorn_divergence`."""
+    check_choice(backend, "backend", BACKENDS)
+    pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
+    args = (pb.schedule, pb.rho, pb.max_iter, pb.tol)
+    outs = [
+        _solve(cost_matrix(pb.x, pb.y, pb.p), pb.a, pb.b, *args, False),
+        _solve_symmetric(cost_matrix(pb.x, pb.x, pb.p), pb.a, *args),
+        _solve_symmetric(cost_matrix(pb.y, pb.y, pb.p), pb.b, *args),
+    ]
+    return divergence_from(outs, pb)

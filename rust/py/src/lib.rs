@@ -5,6 +5,7 @@
 
 mod run;
 mod sampling;
+mod sinkhorn;
 mod threads;
 
 use divergent_core as core;
@@ -457,6 +458,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(count_within, m)?)?;
     m.add_function(wrap_pyfunction!(kth_self_and_cross, m)?)?;
     m.add_function(wrap_pyfunction!(ksg_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(sinkhorn::sinkhorn_points, m)?)?;
+    m.add_function(wrap_pyfunction!(sinkhorn::sinkhorn_points_symmetric, m)?)?;
+    m.add_function(wrap_pyfunction!(sinkhorn::sinkhorn_matrix, m)?)?;
+    m.add_function(wrap_pyfunction!(sinkhorn::softmin_lse, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::target_logp_grad, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::langevin, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::svgd_direction, m)?)?;

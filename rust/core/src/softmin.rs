@@ -1,0 +1,633 @@
+//! The soft-min of log-domain Sinkhorn: for every point i on one side,
+//!
+//!   lse_i = ln sum_j exp(w_j - C_ij / eps),
+//!
+//! with j over the other side and C_ij = |x_i - y_j|^p computed on the fly (point clouds:
+//! no n x m storage) or read from a cost matrix. The Sinkhorn potential update is
+//! f_i = -eps lse_i with w_j = ln b_j + g_j / eps.
+//!
+//! Shifts. A log-sum-exp is summed as exp(e_ij - s_i) with a per-row shift s_i. The exact
+//! choice, max_j e_ij, costs a second pass over all pairs; Sinkhorn knows a better one
+//! for free: the row's previous lse (the potentials move little between iterations, and
+//! not at all near convergence). So each row is summed once with the caller's hint, and
+//! only rows whose sum leaves [1e-280, 1e280] (a hint off by more than ~640 in log
+//! space, e.g. at the first iteration) are redone with their exact maximum as the shift.
+//! The result is the same up to round-off either way.
+
+use std::ops::Range;
+
+use ndarray::{ArrayView1, ArrayView2};
+use rayon::prelude::*;
+
+use crate::control::Control;
+use crate::error::{invalid, Result};
+use crate::exp::{exp, fma};
+use crate::ln::ln;
+use crate::pairsum::{block_sqdist_into, hsum, PackedPoints, LANES};
+use crate::simd::{dispatch, Isa, IsaJob};
+use crate::sum::Neumaier;
+
+/// Rows per parallel task.
+const ROW_TILE: usize = 64;
+/// Bytes of packed column coordinates visited per chunk (fits L1 with room for the rows).
+const CHUNK_BYTES: usize = 24 * 1024;
+/// A shifted sum outside [LOW, HIGH] is redone with the row's exact maximum as the shift.
+const LOW: f64 = 1e-280;
+const HIGH: f64 = 1e280;
+
+/// Which side's points are the rows i of the soft-min (the sum runs over the other side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Rows are x (the potential f); the sum runs over y.
+    X,
+    /// Rows are y (the potential g); the sum runs over x.
+    Y,
+}
+
+/// The ground cost |x - y|^p as a function of the squared distance.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Power {
+    One,
+    Two,
+    /// Any other p > 0.
+    General(f64),
+}
+
+impl Power {
+    pub fn new(p: f64) -> Result<Power> {
+        if !(p.is_finite() && p > 0.0) {
+            return invalid(format!("p must be a finite number > 0, got {p}"));
+        }
+        Ok(if p == 1.0 {
+            Power::One
+        } else if p == 2.0 {
+            Power::Two
+        } else {
+            Power::General(p)
+        })
+    }
+
+    #[inline(always)]
+    fn apply<const FMA: bool>(self, d2: &mut [f64; LANES]) {
+        match self {
+            Power::Two => {}
+            Power::One => {
+                for v in d2.iter_mut() {
+                    *v = v.sqrt();
+                }
+            }
+            Power::General(p) => {
+                let half = 0.5 * p;
+                for v in d2.iter_mut() {
+                    // d2^(p/2) = exp(p/2 ln d2); ln 0 = -inf would give exp's clamp, not 0.
+                    let c = exp::<FMA>(half * ln::<FMA>(*v));
+                    *v = if *v > 0.0 { c } else { 0.0 };
+                }
+            }
+        }
+    }
+}
+
+/// Costs from one row to the columns, `LANES` columns (one block) at a time.
+trait CostBlocks: Sync {
+    fn n_rows(&self) -> usize;
+    fn n_blocks(&self) -> usize;
+    /// Blocks visited per chunk, so that a chunk of column data stays in L1.
+    fn chunk(&self) -> usize;
+    /// C(row r, columns of block b); padding columns may hold any finite cost.
+    fn costs<const FMA: bool>(&self, r: usize, b: usize) -> [f64; LANES];
+}
+
+/// Point-cloud costs: row coordinates (row-major) against packed columns.
+struct CloudBlocks<'a> {
+    rows: &'a [f64],
+    cols: &'a PackedPoints,
+    power: Power,
+}
+
+impl CostBlocks for CloudBlocks<'_> {
+    fn n_rows(&self) -> usize {
+        self.rows.len() / self.cols.dim()
+    }
+    fn n_blocks(&self) -> usize {
+        self.cols.n_blocks()
+    }
+    fn chunk(&self) -> usize {
+        (CHUNK_BYTES / (self.cols.dim() * LANES * 8)).max(1)
+    }
+    #[inline(always)]
+    fn costs<const FMA: bool>(&self, r: usize, b: usize) -> [f64; LANES] {
+        let d = self.cols.dim();
+        let mut c = [0.0f64; LANES];
+        block_sqdist_into::<FMA>(&self.rows[r * d..(r + 1) * d], self.cols.block(b).0, &mut c);
+        self.power.apply::<FMA>(&mut c);
+        c
+    }
+}
+
+/// Matrix costs, each row padded with zeros to a whole number of blocks.
+struct MatrixBlocks<'a> {
+    data: &'a [f64],
+    stride: usize,
+}
+
+impl CostBlocks for MatrixBlocks<'_> {
+    fn n_rows(&self) -> usize {
+        self.data.len() / self.stride
+    }
+    fn n_blocks(&self) -> usize {
+        self.stride / LANES
+    }
+    fn chunk(&self) -> usize {
+        usize::MAX // each row is streamed once; there is no column reuse to block for
+    }
+    #[inline(always)]
+    fn costs<const FMA: bool>(&self, r: usize, b: usize) -> [f64; LANES] {
+        let o = r * self.stride + b * LANES;
+        self.data[o..o + LANES].try_into().unwrap()
+    }
+}
+
+/// Per row: sum_j exp(w_j - C_ij inv_eps - s_r) and, if `WEIGHTED`, the same sum with
+/// each term multiplied by C_ij.
+#[inline(always)]
+fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
+    src: &S,
+    rows: &[usize],
+    shifts: &[f64],
+    w: &[f64],
+    inv_eps: f64,
+) -> (Vec<f64>, Vec<f64>) {
+    let n_blocks = src.n_blocks();
+    let chunk = src.chunk();
+    let mut acc = vec![Neumaier::new(); rows.len()];
+    let mut wacc = vec![Neumaier::new(); if WEIGHTED { rows.len() } else { 0 }];
+    let mut b0 = 0;
+    while b0 < n_blocks {
+        let b1 = b0.saturating_add(chunk).min(n_blocks);
+        for (k, (&r, &s)) in rows.iter().zip(shifts).enumerate() {
+            let mut lanes = [0.0f64; LANES];
+            let mut wlanes = [0.0f64; LANES];
+            for b in b0..b1 {
+                let c = src.costs::<FMA>(r, b);
+                let wb: &[f64; LANES] = w[b * LANES..(b + 1) * LANES].try_into().unwrap();
+                for j in 0..LANES {
+                    // Padding and zero-mass columns carry w = -inf: exp clamps to ~0.
+                    let t = exp::<FMA>(fma::<FMA>(-c[j], inv_eps, wb[j]) - s);
+                    lanes[j] += t;
+                    if WEIGHTED {
+                        wlanes[j] = fma::<FMA>(t, c[j], wlanes[j]);
+                    }
+                }
+            }
+            acc[k].add(hsum(&lanes));
+            if WEIGHTED {
+                wacc[k].add(hsum(&wlanes));
+            }
+        }
+        b0 = b1;
+    }
+    (
+        acc.iter().map(Neumaier::value).collect(),
+        wacc.iter().map(Neumaier::value).collect(),
+    )
+}
+
+/// Per row: max_j (w_j - C_ij inv_eps).
+#[inline(always)]
+fn row_maxima<S: CostBlocks, const FMA: bool>(
+    src: &S,
+    rows: &[usize],
+    w: &[f64],
+    inv_eps: f64,
+) -> Vec<f64> {
+    let n_blocks = src.n_blocks();
+    let mut out = Vec::with_capacity(rows.len());
+    for &r in rows {
+        let mut mx = [f64::NEG_INFINITY; LANES];
+        for b in 0..n_blocks {
+            let c = src.costs::<FMA>(r, b);
+            let wb: &[f64; LANES] = w[b * LANES..(b + 1) * LANES].try_into().unwrap();
+            for j in 0..LANES {
+                let e = fma::<FMA>(-c[j], inv_eps, wb[j]);
+                mx[j] = if e > mx[j] { e } else { mx[j] };
+            }
+        }
+        out.push(mx.iter().copied().fold(f64::NEG_INFINITY, f64::max));
+    }
+    out
+}
+
+/// Rows `rows` of one tile: (lse, cost mean) per row; the cost mean is
+/// sum_j p_ij C_ij with p_ij = exp(w_j - C_ij / eps - lse_i), or empty when not `weighted`.
+struct SoftminTile<'a, S> {
+    src: &'a S,
+    rows: Range<usize>,
+    w: &'a [f64],
+    hint: &'a [f64],
+    inv_eps: f64,
+    weighted: bool,
+}
+
+impl<S: CostBlocks> SoftminTile<'_, S> {
+    #[inline(always)]
+    fn sums<const FMA: bool>(&self, rows: &[usize], shifts: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        if self.weighted {
+            shifted_sums::<S, FMA, true>(self.src, rows, shifts, self.w, self.inv_eps)
+        } else {
+            shifted_sums::<S, FMA, false>(self.src, rows, shifts, self.w, self.inv_eps)
+        }
+    }
+}
+
+impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
+    type Output = (Vec<f64>, Vec<f64>);
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> (Vec<f64>, Vec<f64>) {
+        let r0 = self.rows.start;
+        let n = self.rows.len();
+        let mut shifts: Vec<f64> = self.rows.clone().map(|r| self.hint[r]).collect();
+        let mut sums = vec![f64::NAN; n];
+        let mut wsums = vec![f64::NAN; n];
+        let hinted: Vec<usize> = self
+            .rows
+            .clone()
+            .filter(|&r| self.hint[r].is_finite())
+            .collect();
+        if !hinted.is_empty() {
+            let s: Vec<f64> = hinted.iter().map(|&r| self.hint[r]).collect();
+            let (a, wa) = self.sums::<FMA>(&hinted, &s);
+            for (k, &r) in hinted.iter().enumerate() {
+                sums[r - r0] = a[k];
+                if self.weighted {
+                    wsums[r - r0] = wa[k];
+                }
+            }
+        }
+        // No hint, or a hint too far off: shift by the row's exact maximum.
+        let redo: Vec<usize> = self
+            .rows
+            .clone()
+            .filter(|&r| !(sums[r - r0] >= LOW && sums[r - r0] <= HIGH))
+            .collect();
+        if !redo.is_empty() {
+            let maxima = row_maxima::<S, FMA>(self.src, &redo, self.w, self.inv_eps);
+            let (a, wa) = self.sums::<FMA>(&redo, &maxima);
+            for (k, &r) in redo.iter().enumerate() {
+                shifts[r - r0] = maxima[k];
+                sums[r - r0] = a[k];
+                if self.weighted {
+                    wsums[r - r0] = wa[k];
+                }
+            }
+        }
+        let mut lse = Vec::with_capacity(n);
+        for (s, &t) in shifts.iter().zip(&sums) {
+            lse.push(s + t.ln());
+        }
+        let mean = if self.weighted {
+            wsums.iter().zip(&sums).map(|(w, s)| w / s).collect()
+        } else {
+            Vec::new()
+        };
+        (lse, mean)
+    }
+}
+
+fn run_tiles<S: CostBlocks>(
+    src: &S,
+    w: &[f64],
+    hint: &[f64],
+    inv_eps: f64,
+    weighted: bool,
+    ctl: &Control,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let n = src.n_rows();
+    let tiles: Vec<(Vec<f64>, Vec<f64>)> = (0..n.div_ceil(ROW_TILE))
+        .into_par_iter()
+        .map(|t| {
+            if ctl.is_cancelled() {
+                return (Vec::new(), Vec::new());
+            }
+            let job = SoftminTile {
+                src,
+                rows: t * ROW_TILE..((t + 1) * ROW_TILE).min(n),
+                w,
+                hint,
+                inv_eps,
+                weighted,
+            };
+            dispatch(Isa::current(), job)
+        })
+        .collect();
+    ctl.check()?;
+    let mut lse = Vec::with_capacity(n);
+    let mut mean = Vec::with_capacity(if weighted { n } else { 0 });
+    for (l, m) in tiles {
+        lse.extend(l);
+        mean.extend(m);
+    }
+    Ok((lse, mean))
+}
+
+/// Log-weights padded with -inf to whole blocks.
+fn padded_weights(w: &[f64]) -> Vec<f64> {
+    let mut out = w.to_vec();
+    out.resize(w.len().div_ceil(LANES) * LANES, f64::NEG_INFINITY);
+    out
+}
+
+/// A transport problem's cost, seen from either side.
+pub trait Softmin: Sync {
+    /// Number of points on `side`.
+    fn len(&self, side: Side) -> usize;
+
+    /// For each point i on `side`: lse_i = ln sum_j exp(w_j - C_ij / eps) over the other
+    /// side's points j, and, if `weighted`, the mean cost sum_j C_ij exp(w_j - C_ij / eps
+    /// - lse_i). `hint` is an estimate of lse (any non-finite value: none).
+    fn lse(
+        &self,
+        side: Side,
+        w: &[f64],
+        eps: f64,
+        hint: &[f64],
+        weighted: bool,
+        ctl: &Control,
+    ) -> Result<(Vec<f64>, Vec<f64>)>;
+}
+
+fn check_lse_args(rows: usize, cols: usize, w: &[f64], eps: f64, hint: &[f64]) -> Result<()> {
+    if w.len() != cols || hint.len() != rows {
+        return invalid(format!(
+            "soft-min over {rows} x {cols} got {} weights and {} hints",
+            w.len(),
+            hint.len()
+        ));
+    }
+    if !(eps.is_finite() && eps > 0.0) {
+        return invalid(format!("epsilon must be finite and > 0, got {eps}"));
+    }
+    if w.iter().any(|v| v.is_nan() || *v == f64::INFINITY) {
+        return invalid("log-weights must be finite or -inf");
+    }
+    if w.iter().all(|v| *v == f64::NEG_INFINITY) {
+        return invalid("every weight is zero");
+    }
+    Ok(())
+}
+
+/// |x_i - y_j|^p between two point clouds, computed on the fly.
+pub struct CloudCost {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    px: PackedPoints,
+    py: PackedPoints,
+    power: Power,
+}
+
+impl CloudCost {
+    pub fn new(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, p: f64) -> Result<CloudCost> {
+        let power = Power::new(p)?;
+        let d = x.ncols();
+        if y.ncols() != d {
+            return invalid(format!("x has {d} features but y has {}", y.ncols()));
+        }
+        if d == 0 || x.nrows() == 0 || y.nrows() == 0 {
+            return invalid("x and y must hold at least one point of dimension >= 1");
+        }
+        if x.iter().chain(y.iter()).any(|v| !v.is_finite()) {
+            return invalid("x and y must be finite");
+        }
+        Ok(CloudCost {
+            x: x.iter().copied().collect(),
+            y: y.iter().copied().collect(),
+            px: PackedPoints::pack(x, None),
+            py: PackedPoints::pack(y, None),
+            power,
+        })
+    }
+}
+
+impl Softmin for CloudCost {
+    fn len(&self, side: Side) -> usize {
+        let d = self.px.dim();
+        match side {
+            Side::X => self.x.len() / d,
+            Side::Y => self.y.len() / d,
+        }
+    }
+
+    fn lse(
+        &self,
+        side: Side,
+        w: &[f64],
+        eps: f64,
+        hint: &[f64],
+        weighted: bool,
+        ctl: &Control,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let other = match side {
+            Side::X => Side::Y,
+            Side::Y => Side::X,
+        };
+        check_lse_args(self.len(side), self.len(other), w, eps, hint)?;
+        let (rows, cols) = match side {
+            Side::X => (&self.x, &self.py),
+            Side::Y => (&self.y, &self.px),
+        };
+        let src = CloudBlocks {
+            rows,
+            cols,
+            power: self.power,
+        };
+        run_tiles(&src, &padded_weights(w), hint, 1.0 / eps, weighted, ctl)
+    }
+}
+
+/// A cost matrix C (n x m), kept with its transpose so that both soft-mins stream rows.
+pub struct MatrixCost {
+    n: usize,
+    m: usize,
+    rows: Vec<f64>,
+    cols: Vec<f64>,
+}
+
+impl MatrixCost {
+    pub fn new(c: ArrayView2<'_, f64>) -> Result<MatrixCost> {
+        let (n, m) = c.dim();
+        if n == 0 || m == 0 {
+            return invalid("the cost matrix is empty");
+        }
+        if c.iter().any(|v| !v.is_finite()) {
+            return invalid("the cost matrix must be finite");
+        }
+        let pad = |len: usize| len.div_ceil(LANES) * LANES;
+        let (sm, sn) = (pad(m), pad(n));
+        let mut rows = vec![0.0; n * sm];
+        let mut cols = vec![0.0; m * sn];
+        rows.par_chunks_mut(sm).enumerate().for_each(|(i, r)| {
+            for j in 0..m {
+                r[j] = c[[i, j]];
+            }
+        });
+        cols.par_chunks_mut(sn).enumerate().for_each(|(j, r)| {
+            for i in 0..n {
+                r[i] = c[[i, j]];
+            }
+        });
+        Ok(MatrixCost { n, m, rows, cols })
+    }
+
+    /// Materialise a point cloud's cost matrix (the dense backend).
+    pub fn from_cloud(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, p: f64) -> Result<Self> {
+        let cloud = CloudCost::new(x, y, p)?;
+        let (n, m) = (x.nrows(), y.nrows());
+        let d = x.ncols();
+        let mut c = vec![0.0; n * m];
+        c.par_chunks_mut(m).enumerate().for_each(|(i, row)| {
+            for (j, v) in row.iter_mut().enumerate() {
+                let mut d2 = [0.0; LANES];
+                d2[0] = (0..d).map(|k| (x[[i, k]] - y[[j, k]]).powi(2)).sum();
+                cloud.power.apply::<false>(&mut d2);
+                *v = d2[0];
+            }
+        });
+        let c = ArrayView2::from_shape((n, m), &c).expect("n x m buffer");
+        MatrixCost::new(c.view())
+    }
+}
+
+impl Softmin for MatrixCost {
+    fn len(&self, side: Side) -> usize {
+        match side {
+            Side::X => self.n,
+            Side::Y => self.m,
+        }
+    }
+
+    fn lse(
+        &self,
+        side: Side,
+        w: &[f64],
+        eps: f64,
+        hint: &[f64],
+        weighted: bool,
+        ctl: &Control,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let (rows, cols, data) = match side {
+            Side::X => (self.n, self.m, &self.rows),
+            Side::Y => (self.m, self.n, &self.cols),
+        };
+        check_lse_args(rows, cols, w, eps, hint)?;
+        let src = MatrixBlocks {
+            data,
+            stride: cols.div_ceil(LANES) * LANES,
+        };
+        run_tiles(&src, &padded_weights(w), hint, 1.0 / eps, weighted, ctl)
+    }
+}
+
+/// ln sum_j exp(w_j - C_ij / eps) for a cost given row by row (tests and small problems).
+pub fn lse_naive(c: ArrayView2<'_, f64>, w: ArrayView1<'_, f64>, eps: f64) -> Vec<f64> {
+    c.rows()
+        .into_iter()
+        .map(|row| {
+            let e: Vec<f64> = row.iter().zip(w).map(|(c, w)| w - c / eps).collect();
+            let m = e.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            m + e.iter().map(|v| (v - m).exp()).sum::<f64>().ln()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::random_points;
+    use ndarray::Array2;
+
+    fn cost_matrix(x: &Array2<f64>, y: &Array2<f64>, p: f64) -> Array2<f64> {
+        Array2::from_shape_fn((x.nrows(), y.nrows()), |(i, j)| {
+            let d2: f64 = (0..x.ncols())
+                .map(|k| (x[[i, k]] - y[[j, k]]).powi(2))
+                .sum();
+            d2.powf(p / 2.0)
+        })
+    }
+
+    #[test]
+    fn cloud_and_matrix_match_naive_for_every_power_and_hint() {
+        let ctl = Control::new();
+        let x = random_points(70, 3, 1);
+        let mut y = random_points(45, 3, 2);
+        y.row_mut(3).assign(&x.row(5)); // a zero distance
+        let w: Vec<f64> = random_points(45, 1, 3).iter().map(|v| v * 3.0).collect();
+        for p in [1.0, 2.0, 1.5, 0.5] {
+            let c = cost_matrix(&x, &y, p);
+            for eps in [1.0, 1e-3] {
+                let want = lse_naive(c.view(), ArrayView1::from(&w), eps);
+                let cloud = CloudCost::new(x.view(), y.view(), p).unwrap();
+                let mat = MatrixCost::new(c.view()).unwrap();
+                // No hint, a good hint, and a hint far too low (forces the exact redo).
+                let far: Vec<f64> = want.iter().map(|v| v - 2000.0).collect();
+                for hint in [vec![f64::NAN; 70], want.clone(), far] {
+                    for op in [&cloud as &dyn Softmin, &mat] {
+                        let (got, mean) = op.lse(Side::X, &w, eps, &hint, true, &ctl).unwrap();
+                        for i in 0..70 {
+                            let tol = 1e-12 * want[i].abs().max(1.0);
+                            assert!((got[i] - want[i]).abs() <= tol, "p={p} eps={eps} {i}");
+                            let pm: f64 = (0..45)
+                                .map(|j| (w[j] - c[[i, j]] / eps - want[i]).exp() * c[[i, j]])
+                                .sum();
+                            assert!(
+                                (mean[i] - pm).abs() <= 1e-11 * pm + 1e-290,
+                                "p={p} eps={eps} {i}: {} vs {pm}",
+                                mean[i]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn column_side_uses_the_transpose() {
+        let ctl = Control::new();
+        let x = random_points(20, 2, 4);
+        let y = random_points(33, 2, 5);
+        let c = cost_matrix(&x, &y, 2.0);
+        let w = vec![0.0; 20];
+        let want = lse_naive(c.t(), ArrayView1::from(&w), 0.1);
+        let cloud = CloudCost::new(x.view(), y.view(), 2.0).unwrap();
+        let mat = MatrixCost::new(c.view()).unwrap();
+        for op in [&cloud as &dyn Softmin, &mat] {
+            let (got, _) = op
+                .lse(Side::Y, &w, 0.1, &[f64::NAN; 33], false, &ctl)
+                .unwrap();
+            for j in 0..33 {
+                assert!((got[j] - want[j]).abs() <= 1e-12 * want[j].abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_arguments_are_errors() {
+        let ctl = Control::new();
+        let x = random_points(5, 2, 1);
+        assert!(CloudCost::new(x.view(), random_points(5, 3, 1).view(), 2.0).is_err());
+        assert!(CloudCost::new(x.view(), x.view(), 0.0).is_err());
+        let cloud = CloudCost::new(x.view(), x.view(), 2.0).unwrap();
+        let none = [f64::NAN; 5];
+        assert!(cloud
+            .lse(Side::X, &[0.0; 4], 1.0, &none, false, &ctl)
+            .is_err());
+        assert!(cloud
+            .lse(Side::X, &[0.0; 5], 0.0, &none, false, &ctl)
+            .is_err());
+        let zero = [f64::NEG_INFINITY; 5];
+        assert!(cloud.lse(Side::X, &zero, 1.0, &none, false, &ctl).is_err());
+        let mut c = Array2::<f64>::zeros((3, 3));
+        c[[1, 1]] = f64::NAN;
+        assert!(MatrixCost::new(c.view()).is_err());
+    }
+}

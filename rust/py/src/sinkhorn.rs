@@ -1,0 +1,175 @@
+//! Bindings of the Sinkhorn solvers: point clouds (streamed or dense cost), symmetric
+//! self-transport, and user cost matrices. Python validates and builds the epsilon
+//! schedule; results come back as a tuple
+//! (f, g, n_iter, marginal_error, converged, value, cost, mass).
+
+use divergent_core as core;
+use divergent_core::{CloudCost, MatrixCost, SinkhornConfig, SinkhornOutput, Softmin};
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::prelude::*;
+
+use crate::run::detached;
+
+type Output<'py> = (
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    usize,
+    f64,
+    bool,
+    f64,
+    f64,
+    f64,
+);
+
+fn to_py(py: Python<'_>, out: SinkhornOutput) -> Output<'_> {
+    (
+        out.f.into_pyarray(py),
+        out.g.into_pyarray(py),
+        out.n_iter,
+        out.marginal_error,
+        out.converged,
+        out.value,
+        out.cost,
+        out.mass,
+    )
+}
+
+/// Pairs times iterations, for the interrupt watcher (any long run is watched).
+fn work(n: usize, m: usize, d: usize) -> f64 {
+    n as f64 * m as f64 * d.max(1) as f64 * 100.0
+}
+
+/// Sinkhorn between point clouds x (n, d) with weights a and y (m, d) with weights b,
+/// cost |x - y|^p, streamed (`dense = false`) or from a materialised matrix.
+#[pyfunction]
+#[pyo3(signature = (x, y, a, b, p, schedule, rho, max_iter, tol, dense, want_cost))]
+#[allow(clippy::too_many_arguments)]
+pub fn sinkhorn_points<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    a: PyReadonlyArray1<'py, f64>,
+    b: PyReadonlyArray1<'py, f64>,
+    p: f64,
+    schedule: Vec<f64>,
+    rho: Option<f64>,
+    max_iter: usize,
+    tol: f64,
+    dense: bool,
+    want_cost: bool,
+) -> PyResult<Output<'py>> {
+    let (x, y, a, b) = (x.as_array(), y.as_array(), a.as_array(), b.as_array());
+    let (a, b) = (a.to_vec(), b.to_vec());
+    let cfg = SinkhornConfig {
+        schedule,
+        rho,
+        max_iter,
+        tol,
+    };
+    let out = detached(py, work(x.nrows(), y.nrows(), x.ncols()), |ctl| {
+        if dense {
+            let op = MatrixCost::from_cloud(x, y, p)?;
+            core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+        } else {
+            let op = CloudCost::new(x, y, p)?;
+            core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+        }
+    })?;
+    Ok(to_py(py, out))
+}
+
+/// OT_eps(a, a) on the point cloud x by the symmetric (averaged) update.
+#[pyfunction]
+#[pyo3(signature = (x, a, p, schedule, rho, max_iter, tol, dense))]
+#[allow(clippy::too_many_arguments)]
+pub fn sinkhorn_points_symmetric<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    a: PyReadonlyArray1<'py, f64>,
+    p: f64,
+    schedule: Vec<f64>,
+    rho: Option<f64>,
+    max_iter: usize,
+    tol: f64,
+    dense: bool,
+) -> PyResult<Output<'py>> {
+    let x = x.as_array();
+    let a = a.as_array().to_vec();
+    let cfg = SinkhornConfig {
+        schedule,
+        rho,
+        max_iter,
+        tol,
+    };
+    let out = detached(py, work(x.nrows(), x.nrows(), x.ncols()), |ctl| {
+        if dense {
+            let op = MatrixCost::from_cloud(x, x, p)?;
+            core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
+        } else {
+            let op = CloudCost::new(x, x, p)?;
+            core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
+        }
+    })?;
+    Ok(to_py(py, out))
+}
+
+/// Sinkhorn on a cost matrix (n, m) between histograms a and b.
+#[pyfunction]
+#[pyo3(signature = (cost, a, b, schedule, rho, max_iter, tol, want_cost))]
+#[allow(clippy::too_many_arguments)]
+pub fn sinkhorn_matrix<'py>(
+    py: Python<'py>,
+    cost: PyReadonlyArray2<'py, f64>,
+    a: PyReadonlyArray1<'py, f64>,
+    b: PyReadonlyArray1<'py, f64>,
+    schedule: Vec<f64>,
+    rho: Option<f64>,
+    max_iter: usize,
+    tol: f64,
+    want_cost: bool,
+) -> PyResult<Output<'py>> {
+    let c = cost.as_array();
+    let (a, b) = (a.as_array().to_vec(), b.as_array().to_vec());
+    let cfg = SinkhornConfig {
+        schedule,
+        rho,
+        max_iter,
+        tol,
+    };
+    let out = detached(py, work(c.nrows(), c.ncols(), 1), |ctl| {
+        let op = MatrixCost::new(c)?;
+        core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+    })?;
+    Ok(to_py(py, out))
+}
+
+/// ln sum_j exp(w_j - C_ij / eps) for each x_i (`side` "x") or y_j (`side` "y"), C the
+/// streamed point-cloud cost; exposed for tests of the operator.
+#[pyfunction]
+#[pyo3(signature = (x, y, w, p, eps, side))]
+pub fn softmin_lse<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    w: PyReadonlyArray1<'py, f64>,
+    p: f64,
+    eps: f64,
+    side: &str,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let side = match side {
+        "x" => core::Side::X,
+        "y" => core::Side::Y,
+        _ => {
+            return Err(pyo3::exceptions::PyValueError::new_err(
+                "side must be 'x' or 'y'",
+            ))
+        }
+    };
+    let (x, y, w) = (x.as_array(), y.as_array(), w.as_array().to_vec());
+    let out = detached(py, work(x.nrows(), y.nrows(), x.ncols()) / 100.0, |ctl| {
+        let op = CloudCost::new(x, y, p)?;
+        let hint = vec![f64::NAN; op.len(side)];
+        Ok(op.lse(side, &w, eps, &hint, false, ctl)?.0)
+    })?;
+    Ok(out.into_pyarray(py))
+}
