@@ -18,7 +18,8 @@
 //! (the second term is a_i when balanced), which the next iteration's f-update gives
 //! for free. Epsilon-scaling runs one iteration at each epsilon of a decreasing schedule
 //! (Feydy et al. 2019; Schmitzer 2019), warm-starting the potentials, then iterates at
-//! the final epsilon until converged.
+//! the final epsilon until converged, over-relaxed once the plain contraction rate is
+//! known (see `Overrelaxation`).
 //!
 //! The symmetric problem OT_eps(a, a) (the debiasing terms of Sinkhorn divergences) uses
 //! the averaged update f <- (f + T(f)) / 2, which converges in a few iterations.
@@ -183,9 +184,9 @@ const GIVE_UP_AFTER: usize = 2 * RATE_WINDOW;
 /// is not monotone under relaxation (it may rise for a few iterations); should it grow
 /// GIVE_UP_GROWTH-fold, or not fall below its value at the switch within GIVE_UP_AFTER
 /// iterations (a slow mode that relaxation does not damp), the solver returns to plain
-/// iterations for good. The final
-/// iteration is always plain, so that the column marginal is exact and the residual
-/// reported is the row marginal's, as without relaxation.
+/// iterations for good. The final iteration is always plain, so that the column
+/// marginal is exact and the residual reported is the row marginal's, as without
+/// relaxation.
 #[derive(Debug, Default)]
 struct Overrelaxation {
     errors: Vec<f64>,

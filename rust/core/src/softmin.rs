@@ -13,6 +13,17 @@
 //! only rows whose sum leaves [1e-280, 1e280] (a hint off by more than ~640 in log
 //! space, e.g. at the first iteration) are redone with their exact maximum as the shift.
 //! The result is the same up to round-off either way.
+//!
+//! Truncation. Point clouds are stored in a spatial order (median splits along the
+//! widest axis, aligned to blocks of `LANES` points), so every column block is compact,
+//! with a bounding box. For a row with shift s, a block whose exponents are all below
+//! max_j(w_j) - C_lb / eps - s < -(ln m + 40) (C_lb: the cost to the block's box) adds
+//! less than e^-40 of exp(s) in total over all such blocks, and is skipped without
+//! computing a distance or an exponential (the kernel truncation of Schmitzer 2019,
+//! on blocks, at round-off level). A row is redone without truncation unless the
+//! skipped bound is below 1e-16 of its sum, so results are those of the full sum up to
+//! round-off. At small epsilon most blocks are skipped: the cost per iteration falls
+//! from n m towards the number of pairs the coupling actually uses.
 
 use std::ops::Range;
 
@@ -68,6 +79,16 @@ impl Power {
     }
 
     #[inline(always)]
+    fn scalar<const FMA: bool>(self, d2: f64) -> f64 {
+        match self {
+            Power::Two => d2,
+            Power::One => d2.sqrt(),
+            Power::General(p) if d2 > 0.0 => exp::<FMA>(0.5 * p * ln::<FMA>(d2)),
+            Power::General(_) => 0.0,
+        }
+    }
+
+    #[inline(always)]
     fn apply<const FMA: bool>(self, d2: &mut [f64; LANES]) {
         match self {
             Power::Two => {}
@@ -96,12 +117,16 @@ trait CostBlocks: Sync {
     fn chunk(&self) -> usize;
     /// C(row r, columns of block b); padding columns may hold any finite cost.
     fn costs<const FMA: bool>(&self, r: usize, b: usize) -> [f64; LANES];
+    /// A lower bound of C(row r, j) over the columns j of block b (0 if unknown).
+    fn cost_lower_bound<const FMA: bool>(&self, r: usize, b: usize) -> f64;
 }
 
-/// Point-cloud costs: row coordinates (row-major) against packed columns.
+/// Point-cloud costs: row coordinates (row-major) against packed columns, with each
+/// column block's bounding box (lo then hi, d values each).
 struct CloudBlocks<'a> {
     rows: &'a [f64],
     cols: &'a PackedPoints,
+    boxes: &'a [f64],
     power: Power,
 }
 
@@ -122,6 +147,17 @@ impl CostBlocks for CloudBlocks<'_> {
         block_sqdist_into::<FMA>(&self.rows[r * d..(r + 1) * d], self.cols.block(b).0, &mut c);
         self.power.apply::<FMA>(&mut c);
         c
+    }
+    #[inline(always)]
+    fn cost_lower_bound<const FMA: bool>(&self, r: usize, b: usize) -> f64 {
+        let d = self.cols.dim();
+        let bx = &self.boxes[2 * d * b..2 * d * (b + 1)];
+        let mut d2 = 0.0;
+        for (k, &x) in self.rows[r * d..(r + 1) * d].iter().enumerate() {
+            let gap = (bx[k] - x).max(x - bx[d + k]).max(0.0);
+            d2 = fma::<FMA>(gap, gap, d2);
+        }
+        self.power.scalar::<FMA>(d2)
     }
 }
 
@@ -146,22 +182,43 @@ impl CostBlocks for MatrixBlocks<'_> {
         let o = r * self.stride + b * LANES;
         self.data[o..o + LANES].try_into().unwrap()
     }
+    fn cost_lower_bound<const FMA: bool>(&self, _r: usize, _b: usize) -> f64 {
+        0.0
+    }
 }
 
-/// Per row: sum_j exp(w_j - C_ij inv_eps - s_r) and, if `WEIGHTED`, the same sum with
-/// each term multiplied by C_ij.
+/// Per-row shifted sums of one pass.
+struct Sums {
+    plain: Vec<f64>,
+    /// The same sums with each term multiplied by C_ij (when weighted).
+    weighted: Vec<f64>,
+    /// Column blocks skipped by truncation.
+    skipped: Vec<usize>,
+}
+
+/// Truncation data of one soft-min: each column block's largest log-weight, and the
+/// margin below the shift under which a block is skipped.
+struct Truncation<'a> {
+    block_max_w: &'a [f64],
+    margin: f64,
+}
+
+/// Per row: sum_j exp(w_j - C_ij inv_eps - s_r), optionally also weighted by C_ij, over
+/// the column blocks that `trunc` does not skip.
 #[inline(always)]
-fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
+fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool, const TRUNC: bool>(
     src: &S,
     rows: &[usize],
     shifts: &[f64],
     w: &[f64],
     inv_eps: f64,
-) -> (Vec<f64>, Vec<f64>) {
+    trunc: &Truncation<'_>,
+) -> Sums {
     let n_blocks = src.n_blocks();
     let chunk = src.chunk();
     let mut acc = vec![Neumaier::new(); rows.len()];
     let mut wacc = vec![Neumaier::new(); if WEIGHTED { rows.len() } else { 0 }];
+    let mut skipped = vec![0usize; rows.len()];
     let mut b0 = 0;
     while b0 < n_blocks {
         let b1 = b0.saturating_add(chunk).min(n_blocks);
@@ -169,6 +226,13 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
             let mut lanes = [0.0f64; LANES];
             let mut wlanes = [0.0f64; LANES];
             for b in b0..b1 {
+                if TRUNC {
+                    let lb = src.cost_lower_bound::<FMA>(r, b);
+                    if fma::<FMA>(-lb, inv_eps, trunc.block_max_w[b]) - s < -trunc.margin {
+                        skipped[k] += 1;
+                        continue;
+                    }
+                }
                 let c = src.costs::<FMA>(r, b);
                 let wb: &[f64; LANES] = w[b * LANES..(b + 1) * LANES].try_into().unwrap();
                 for j in 0..LANES {
@@ -187,10 +251,11 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
         }
         b0 = b1;
     }
-    (
-        acc.iter().map(Neumaier::value).collect(),
-        wacc.iter().map(Neumaier::value).collect(),
-    )
+    Sums {
+        plain: acc.iter().map(Neumaier::value).collect(),
+        weighted: wacc.iter().map(Neumaier::value).collect(),
+        skipped,
+    }
 }
 
 /// Per row: max_j (w_j - C_ij inv_eps).
@@ -227,15 +292,24 @@ struct SoftminTile<'a, S> {
     hint: &'a [f64],
     inv_eps: f64,
     weighted: bool,
+    /// Truncation for the hinted pass (the weighted and exact passes never truncate).
+    trunc: Option<Truncation<'a>>,
 }
 
 impl<S: CostBlocks> SoftminTile<'_, S> {
     #[inline(always)]
-    fn sums<const FMA: bool>(&self, rows: &[usize], shifts: &[f64]) -> (Vec<f64>, Vec<f64>) {
-        if self.weighted {
-            shifted_sums::<S, FMA, true>(self.src, rows, shifts, self.w, self.inv_eps)
-        } else {
-            shifted_sums::<S, FMA, false>(self.src, rows, shifts, self.w, self.inv_eps)
+    fn sums<const FMA: bool>(&self, rows: &[usize], shifts: &[f64], truncate: bool) -> Sums {
+        const NONE: Truncation<'static> = Truncation {
+            block_max_w: &[],
+            margin: f64::INFINITY,
+        };
+        let (src, w, inv) = (self.src, self.w, self.inv_eps);
+        match (&self.trunc, self.weighted) {
+            (Some(t), false) if truncate => {
+                shifted_sums::<S, FMA, false, true>(src, rows, shifts, w, inv, t)
+            }
+            (_, true) => shifted_sums::<S, FMA, true, false>(src, rows, shifts, w, inv, &NONE),
+            _ => shifted_sums::<S, FMA, false, false>(src, rows, shifts, w, inv, &NONE),
         }
     }
 }
@@ -256,15 +330,24 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
             .collect();
         if !hinted.is_empty() {
             let s: Vec<f64> = hinted.iter().map(|&r| self.hint[r]).collect();
-            let (a, wa) = self.sums::<FMA>(&hinted, &s);
+            let got = self.sums::<FMA>(&hinted, &s, true);
+            let per_block = self
+                .trunc
+                .as_ref()
+                .map_or(0.0, |t| LANES as f64 * (-t.margin).exp());
             for (k, &r) in hinted.iter().enumerate() {
-                sums[r - r0] = a[k];
+                // Accept a truncated sum only if what it skipped is round-off to it.
+                let skipped_bound = got.skipped[k] as f64 * per_block;
+                if skipped_bound <= 1e-16 * got.plain[k] {
+                    sums[r - r0] = got.plain[k];
+                }
                 if self.weighted {
-                    wsums[r - r0] = wa[k];
+                    wsums[r - r0] = got.weighted[k];
                 }
             }
         }
-        // No hint, or a hint too far off: shift by the row's exact maximum.
+        // No hint, a hint too far off, or too much truncated: shift by the row's exact
+        // maximum and sum every term.
         let redo: Vec<usize> = self
             .rows
             .clone()
@@ -272,12 +355,12 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
             .collect();
         if !redo.is_empty() {
             let maxima = row_maxima::<S, FMA>(self.src, &redo, self.w, self.inv_eps);
-            let (a, wa) = self.sums::<FMA>(&redo, &maxima);
+            let got = self.sums::<FMA>(&redo, &maxima, false);
             for (k, &r) in redo.iter().enumerate() {
                 shifts[r - r0] = maxima[k];
-                sums[r - r0] = a[k];
+                sums[r - r0] = got.plain[k];
                 if self.weighted {
-                    wsums[r - r0] = wa[k];
+                    wsums[r - r0] = got.weighted[k];
                 }
             }
         }
@@ -294,15 +377,19 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_tiles<S: CostBlocks>(
     src: &S,
     w: &[f64],
     hint: &[f64],
     inv_eps: f64,
     weighted: bool,
+    block_max_w: Option<&[f64]>,
     ctl: &Control,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = src.n_rows();
+    // Skipped terms total at most m e^-margin = e^-40 of the shift's exp.
+    let margin = (w.len() as f64).ln() + 40.0;
     let tiles: Vec<(Vec<f64>, Vec<f64>)> = (0..n.div_ceil(ROW_TILE))
         .into_par_iter()
         .map(|t| {
@@ -316,6 +403,10 @@ fn run_tiles<S: CostBlocks>(
                 hint,
                 inv_eps,
                 weighted,
+                trunc: block_max_w.map(|block_max_w| Truncation {
+                    block_max_w,
+                    margin,
+                }),
             };
             dispatch(Isa::current(), job)
         })
@@ -376,12 +467,93 @@ fn check_lse_args(rows: usize, cols: usize, w: &[f64], eps: f64, hint: &[f64]) -
     Ok(())
 }
 
-/// |x_i - y_j|^p between two point clouds, computed on the fly.
+/// Indices of `x`'s rows in a spatial order: recursive median splits along the widest
+/// axis, with every left part a multiple of `LANES` points, so that consecutive blocks
+/// of `LANES` are compact clusters. Deterministic (no dependence on threads).
+fn spatial_order(x: ArrayView2<'_, f64>) -> Vec<usize> {
+    fn split(x: &ArrayView2<'_, f64>, idx: &mut [usize]) {
+        if idx.len() <= LANES {
+            return;
+        }
+        let widest = (0..x.ncols())
+            .map(|k| {
+                let (lo, hi) = idx
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &i| {
+                        (lo.min(x[[i, k]]), hi.max(x[[i, k]]))
+                    });
+                (hi - lo, k)
+            })
+            .fold(
+                (f64::NEG_INFINITY, 0),
+                |best, e| if e.0 > best.0 { e } else { best },
+            )
+            .1;
+        let half = (idx.len() / 2).div_ceil(LANES) * LANES;
+        idx.select_nth_unstable_by(half, |&a, &b| x[[a, widest]].total_cmp(&x[[b, widest]]));
+        let (left, right) = idx.split_at_mut(half);
+        if left.len() > 4096 {
+            rayon::join(|| split(x, left), || split(x, right));
+        } else {
+            split(x, left);
+            split(x, right);
+        }
+    }
+    let mut idx: Vec<usize> = (0..x.nrows()).collect();
+    split(&x, &mut idx);
+    idx
+}
+
+/// One side of a point-cloud problem in spatial order.
+struct SortedSide {
+    /// `order[k]` is the original index of sorted point k.
+    order: Vec<usize>,
+    /// Coordinates, row-major, in sorted order.
+    rows: Vec<f64>,
+    packed: PackedPoints,
+    /// Per block of `LANES` sorted points: lo (d values) then hi (d values).
+    boxes: Vec<f64>,
+}
+
+impl SortedSide {
+    fn new(x: ArrayView2<'_, f64>) -> SortedSide {
+        let order = spatial_order(x);
+        let sorted = x.select(ndarray::Axis(0), &order);
+        let d = x.ncols();
+        let mut boxes = Vec::with_capacity(2 * d * order.len().div_ceil(LANES));
+        for block in sorted.axis_chunks_iter(ndarray::Axis(0), LANES) {
+            for f in [f64::min, f64::max] {
+                for k in 0..d {
+                    boxes.push(block.column(k).iter().copied().reduce(f).unwrap());
+                }
+            }
+        }
+        SortedSide {
+            packed: PackedPoints::pack(sorted.view(), None),
+            rows: sorted.iter().copied().collect(),
+            order,
+            boxes,
+        }
+    }
+
+    fn gather(&self, v: &[f64]) -> Vec<f64> {
+        self.order.iter().map(|&i| v[i]).collect()
+    }
+
+    fn scatter(&self, v: Vec<f64>) -> Vec<f64> {
+        let mut out = vec![0.0; v.len()];
+        for (&i, x) in self.order.iter().zip(v) {
+            out[i] = x;
+        }
+        out
+    }
+}
+
+/// |x_i - y_j|^p between two point clouds, computed on the fly (never stored), with
+/// block truncation on spatially sorted points.
 pub struct CloudCost {
-    x: Vec<f64>,
-    y: Vec<f64>,
-    px: PackedPoints,
-    py: PackedPoints,
+    x: SortedSide,
+    y: SortedSide,
     power: Power,
 }
 
@@ -399,10 +571,8 @@ impl CloudCost {
             return invalid("x and y must be finite");
         }
         Ok(CloudCost {
-            x: x.iter().copied().collect(),
-            y: y.iter().copied().collect(),
-            px: PackedPoints::pack(x, None),
-            py: PackedPoints::pack(y, None),
+            x: SortedSide::new(x),
+            y: SortedSide::new(y),
             power,
         })
     }
@@ -410,10 +580,9 @@ impl CloudCost {
 
 impl Softmin for CloudCost {
     fn len(&self, side: Side) -> usize {
-        let d = self.px.dim();
         match side {
-            Side::X => self.x.len() / d,
-            Side::Y => self.y.len() / d,
+            Side::X => self.x.order.len(),
+            Side::Y => self.y.order.len(),
         }
     }
 
@@ -426,21 +595,34 @@ impl Softmin for CloudCost {
         weighted: bool,
         ctl: &Control,
     ) -> Result<(Vec<f64>, Vec<f64>)> {
-        let other = match side {
-            Side::X => Side::Y,
-            Side::Y => Side::X,
-        };
-        check_lse_args(self.len(side), self.len(other), w, eps, hint)?;
         let (rows, cols) = match side {
-            Side::X => (&self.x, &self.py),
-            Side::Y => (&self.y, &self.px),
+            Side::X => (&self.x, &self.y),
+            Side::Y => (&self.y, &self.x),
         };
+        check_lse_args(rows.order.len(), cols.order.len(), w, eps, hint)?;
         let src = CloudBlocks {
-            rows,
-            cols,
+            rows: &rows.rows,
+            cols: &cols.packed,
+            boxes: &cols.boxes,
             power: self.power,
         };
-        run_tiles(&src, &padded_weights(w), hint, 1.0 / eps, weighted, ctl)
+        let w = padded_weights(&cols.gather(w));
+        let block_max_w: Vec<f64> = w
+            .chunks_exact(LANES)
+            .map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+            .collect();
+        let hint = rows.gather(hint);
+        let (lse, mean) = run_tiles(
+            &src,
+            &w,
+            &hint,
+            1.0 / eps,
+            weighted,
+            Some(&block_max_w),
+            ctl,
+        )?;
+        let mean = if weighted { rows.scatter(mean) } else { mean };
+        Ok((rows.scatter(lse), mean))
     }
 }
 
@@ -486,10 +668,8 @@ impl MatrixCost {
         let mut c = vec![0.0; n * m];
         c.par_chunks_mut(m).enumerate().for_each(|(i, row)| {
             for (j, v) in row.iter_mut().enumerate() {
-                let mut d2 = [0.0; LANES];
-                d2[0] = (0..d).map(|k| (x[[i, k]] - y[[j, k]]).powi(2)).sum();
-                cloud.power.apply::<false>(&mut d2);
-                *v = d2[0];
+                let d2 = (0..d).map(|k| (x[[i, k]] - y[[j, k]]).powi(2)).sum();
+                *v = cloud.power.scalar::<false>(d2);
             }
         });
         let c = ArrayView2::from_shape((n, m), &c).expect("n x m buffer");
@@ -523,7 +703,15 @@ impl Softmin for MatrixCost {
             data,
             stride: cols.div_ceil(LANES) * LANES,
         };
-        run_tiles(&src, &padded_weights(w), hint, 1.0 / eps, weighted, ctl)
+        run_tiles(
+            &src,
+            &padded_weights(w),
+            hint,
+            1.0 / eps,
+            weighted,
+            None,
+            ctl,
+        )
     }
 }
 
@@ -569,7 +757,8 @@ mod tests {
                 let mat = MatrixCost::new(c.view()).unwrap();
                 // No hint, a good hint, and a hint far too low (forces the exact redo).
                 let far: Vec<f64> = want.iter().map(|v| v - 2000.0).collect();
-                for hint in [vec![f64::NAN; 70], want.clone(), far] {
+                let high: Vec<f64> = want.iter().map(|v| v + 30.0).collect();
+                for hint in [vec![f64::NAN; 70], want.clone(), far, high] {
                     for op in [&cloud as &dyn Softmin, &mat] {
                         let (got, mean) = op.lse(Side::X, &w, eps, &hint, true, &ctl).unwrap();
                         for i in 0..70 {
