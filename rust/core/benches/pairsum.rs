@@ -2,17 +2,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use divergent_core::{cross_sum, self_sum_offdiag, Control, Kernel};
-use ndarray::Array2;
-
-fn points(n: usize, d: usize, seed: u64) -> Array2<f64> {
-    let mut s = seed;
-    Array2::from_shape_fn((n, d), |_| {
-        s = s
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    })
-}
+mod common;
+use common::points;
 
 fn bench(c: &mut Criterion) {
     let ctl = Control::new();

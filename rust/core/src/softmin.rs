@@ -15,15 +15,16 @@
 //! The result is the same up to round-off either way.
 //!
 //! Truncation. Point clouds are stored in a spatial order (median splits along the
-//! widest axis, aligned to blocks of `LANES` points), so every column block is compact,
-//! with a bounding box. For a row with shift s, a block whose exponents are all below
-//! max_j(w_j) - C_lb / eps - s < -(ln m + 40) (C_lb: the cost to the block's box) adds
-//! less than e^-40 of exp(s) in total over all such blocks, and is skipped without
-//! computing a distance or an exponential (the kernel truncation of Schmitzer 2019,
-//! on blocks, at round-off level). A row is redone without truncation unless the
-//! skipped bound is below 1e-16 of its sum, so results are those of the full sum up to
-//! round-off. At small epsilon most blocks are skipped: the cost per iteration falls
-//! from n m towards the number of pairs the coupling actually uses.
+//! widest axis, aligned to blocks of `LANES` points), and the splits form a tree of
+//! clusters of every scale over each side's blocks, with bounding boxes: a multiscale
+//! clustering (Schmitzer 2019; GeomLoss's multiscale mode). For a block of rows (one
+//! leaf of the row side) with smallest shift s, a column subtree whose exponents are all
+//! below max_j(w_j) - C_lb / eps - s < -(ln m + 40) (C_lb: the cost between the two
+//! boxes) adds less than e^-40 of exp(s) to any row's sum over all such subtrees, and is
+//! skipped whole, without visiting its blocks. A row is redone without truncation unless
+//! the skipped bound is below 1e-16 of its sum, so results are those of the full sum up
+//! to round-off. At small epsilon most of the tree is pruned near its root: the cost per
+//! iteration falls from n m towards the number of pairs the coupling actually uses.
 
 use std::ops::Range;
 
@@ -87,24 +88,56 @@ impl Power {
             Power::General(_) => 0.0,
         }
     }
+}
 
+/// |x - y|^p from the squared distance, specialised per p so that the pair loop carries
+/// no branch (and no square root) that its p does not need.
+trait Ground: Copy + Sync {
+    fn scalar<const FMA: bool>(self, d2: f64) -> f64;
+    fn apply<const FMA: bool>(self, d2: &mut [f64; LANES]);
+}
+
+#[derive(Clone, Copy)]
+struct Squared;
+#[derive(Clone, Copy)]
+struct Distance;
+#[derive(Clone, Copy)]
+struct PowerOf(f64);
+
+impl Ground for Squared {
+    #[inline(always)]
+    fn scalar<const FMA: bool>(self, d2: f64) -> f64 {
+        d2
+    }
+    #[inline(always)]
+    fn apply<const FMA: bool>(self, _d2: &mut [f64; LANES]) {}
+}
+
+impl Ground for Distance {
+    #[inline(always)]
+    fn scalar<const FMA: bool>(self, d2: f64) -> f64 {
+        d2.sqrt()
+    }
     #[inline(always)]
     fn apply<const FMA: bool>(self, d2: &mut [f64; LANES]) {
-        match self {
-            Power::Two => {}
-            Power::One => {
-                for v in d2.iter_mut() {
-                    *v = v.sqrt();
-                }
-            }
-            Power::General(p) => {
-                let half = 0.5 * p;
-                for v in d2.iter_mut() {
-                    // d2^(p/2) = exp(p/2 ln d2); ln 0 = -inf would give exp's clamp, not 0.
-                    let c = exp::<FMA>(half * ln::<FMA>(*v));
-                    *v = if *v > 0.0 { c } else { 0.0 };
-                }
-            }
+        for v in d2.iter_mut() {
+            *v = v.sqrt();
+        }
+    }
+}
+
+impl Ground for PowerOf {
+    #[inline(always)]
+    fn scalar<const FMA: bool>(self, d2: f64) -> f64 {
+        Power::General(self.0).scalar::<FMA>(d2)
+    }
+    #[inline(always)]
+    fn apply<const FMA: bool>(self, d2: &mut [f64; LANES]) {
+        let half = 0.5 * self.0;
+        for v in d2.iter_mut() {
+            // d2^(p/2) = exp(p/2 ln d2); ln 0 = -inf would give exp's clamp, not 0.
+            let c = exp::<FMA>(half * ln::<FMA>(*v));
+            *v = if *v > 0.0 { c } else { 0.0 };
         }
     }
 }
@@ -117,20 +150,18 @@ trait CostBlocks: Sync {
     fn chunk(&self) -> usize;
     /// C(row r, columns of block b); padding columns may hold any finite cost.
     fn costs<const FMA: bool>(&self, r: usize, b: usize) -> [f64; LANES];
-    /// A lower bound of C(row r, j) over the columns j of block b (0 if unknown).
-    fn cost_lower_bound<const FMA: bool>(&self, r: usize, b: usize) -> f64;
+    /// A lower bound of the cost between two boxes (lo then hi, d values each).
+    fn box_cost_lower_bound(&self, a: &[f64], b: &[f64]) -> f64;
 }
 
-/// Point-cloud costs: row coordinates (row-major) against packed columns, with each
-/// column block's bounding box (lo then hi, d values each).
-struct CloudBlocks<'a> {
+/// Point-cloud costs: row coordinates (row-major) against packed columns.
+struct CloudBlocks<'a, G> {
     rows: &'a [f64],
     cols: &'a PackedPoints,
-    boxes: &'a [f64],
-    power: Power,
+    power: G,
 }
 
-impl CostBlocks for CloudBlocks<'_> {
+impl<G: Ground> CostBlocks for CloudBlocks<'_, G> {
     fn n_rows(&self) -> usize {
         self.rows.len() / self.cols.dim()
     }
@@ -148,16 +179,14 @@ impl CostBlocks for CloudBlocks<'_> {
         self.power.apply::<FMA>(&mut c);
         c
     }
-    #[inline(always)]
-    fn cost_lower_bound<const FMA: bool>(&self, r: usize, b: usize) -> f64 {
+    fn box_cost_lower_bound(&self, a: &[f64], b: &[f64]) -> f64 {
         let d = self.cols.dim();
-        let bx = &self.boxes[2 * d * b..2 * d * (b + 1)];
         let mut d2 = 0.0;
-        for (k, &x) in self.rows[r * d..(r + 1) * d].iter().enumerate() {
-            let gap = (bx[k] - x).max(x - bx[d + k]).max(0.0);
-            d2 = fma::<FMA>(gap, gap, d2);
+        for k in 0..d {
+            let gap = (b[k] - a[d + k]).max(a[k] - b[d + k]).max(0.0);
+            d2 += gap * gap;
         }
-        self.power.scalar::<FMA>(d2)
+        self.power.scalar::<false>(d2)
     }
 }
 
@@ -182,8 +211,120 @@ impl CostBlocks for MatrixBlocks<'_> {
         let o = r * self.stride + b * LANES;
         self.data[o..o + LANES].try_into().unwrap()
     }
-    fn cost_lower_bound<const FMA: bool>(&self, _r: usize, _b: usize) -> f64 {
+    fn box_cost_lower_bound(&self, _a: &[f64], _b: &[f64]) -> f64 {
         0.0
+    }
+}
+
+/// The binary tree of the median splits that made a side's spatial order, over its
+/// blocks of `LANES` points: the clusters of every scale, for pruning whole subtrees.
+/// Nodes are in preorder; a leaf is one block.
+struct BlockTree {
+    /// First block of each node's range (the range ends where the next subtree starts).
+    first: Vec<usize>,
+    /// Number of blocks in each node.
+    len: Vec<usize>,
+    /// Preorder index just past each node's subtree.
+    next: Vec<usize>,
+    /// Each node's bounding box: lo (d values) then hi (d values).
+    boxes: Vec<f64>,
+}
+
+impl BlockTree {
+    /// The tree of [`spatial_order`]'s splits for `n` points, from the blocks' boxes.
+    fn new(n: usize, d: usize, block_boxes: &[f64]) -> BlockTree {
+        fn build(t: &mut BlockTree, points: Range<usize>, d: usize, block_boxes: &[f64]) {
+            let k = t.first.len();
+            let blocks = points.start / LANES..points.end.div_ceil(LANES);
+            t.first.push(blocks.start);
+            t.len.push(blocks.len());
+            t.next.push(0);
+            if points.len() <= LANES {
+                t.boxes
+                    .extend_from_slice(&block_boxes[2 * d * blocks.start..2 * d * blocks.end]);
+            } else {
+                // The same split as spatial_order's, so every node is one of its clusters.
+                let half = (points.len() / 2).div_ceil(LANES) * LANES;
+                let mid = points.start + half;
+                t.boxes.extend(std::iter::repeat_n(0.0, 2 * d));
+                let left = t.first.len();
+                build(t, points.start..mid, d, block_boxes);
+                let right = t.first.len();
+                build(t, mid..points.end, d, block_boxes);
+                for i in 0..d {
+                    let (l, r) = (2 * d * left, 2 * d * right);
+                    t.boxes[2 * d * k + i] = t.boxes[l + i].min(t.boxes[r + i]);
+                    t.boxes[2 * d * k + d + i] = t.boxes[l + d + i].max(t.boxes[r + d + i]);
+                }
+            }
+            t.next[k] = t.first.len();
+        }
+        let mut t = BlockTree {
+            first: Vec::new(),
+            len: Vec::new(),
+            next: Vec::new(),
+            boxes: Vec::new(),
+        };
+        build(&mut t, 0..n, d, block_boxes);
+        t
+    }
+
+    fn n_nodes(&self) -> usize {
+        self.first.len()
+    }
+
+    /// Each node's largest value of `block_values` over its blocks.
+    fn node_maxima(&self, block_values: &[f64]) -> Vec<f64> {
+        let mut out = vec![f64::NEG_INFINITY; self.n_nodes()];
+        // Children follow their parent in preorder, so a reverse sweep sees them first.
+        for k in (0..self.n_nodes()).rev() {
+            out[k] = if self.len[k] == 1 {
+                block_values[self.first[k]]
+            } else {
+                let right = self.next[k + 1];
+                out[k + 1].max(out[right])
+            };
+        }
+        out
+    }
+}
+
+/// Truncation data of one soft-min: the column tree, each node's largest log-weight, the
+/// row side's block boxes, and the margin below the shift under which a node is skipped.
+struct Truncation<'a> {
+    tree: &'a BlockTree,
+    node_max_w: &'a [f64],
+    row_boxes: &'a [f64],
+    dim: usize,
+    margin: f64,
+}
+
+impl Truncation<'_> {
+    /// The column blocks that can matter to a block of rows with row boxes `row_box` and
+    /// smallest shift `s_min`: a subtree is pruned when even its largest weight at its
+    /// smallest cost to the row box is e^-margin below every row's shift.
+    fn surviving_blocks<S: CostBlocks>(
+        &self,
+        src: &S,
+        row_box: &[f64],
+        s_min: f64,
+        inv_eps: f64,
+    ) -> Vec<usize> {
+        let (t, d) = (self.tree, self.dim);
+        let mut out = Vec::new();
+        let mut k = 0;
+        while k < t.n_nodes() {
+            let lb = src.box_cost_lower_bound(row_box, &t.boxes[2 * d * k..2 * d * (k + 1)]);
+            if self.node_max_w[k] - lb * inv_eps - s_min < -self.margin {
+                k = t.next[k];
+            } else if t.len[k] == 1 {
+                out.push(t.first[k]);
+                k += 1;
+            } else {
+                k += 1;
+            }
+        }
+        out
     }
 }
 
@@ -192,47 +333,26 @@ struct Sums {
     plain: Vec<f64>,
     /// The same sums with each term multiplied by C_ij (when weighted).
     weighted: Vec<f64>,
-    /// Column blocks skipped by truncation.
-    skipped: Vec<usize>,
 }
 
-/// Truncation data of one soft-min: each column block's largest log-weight, and the
-/// margin below the shift under which a block is skipped.
-struct Truncation<'a> {
-    block_max_w: &'a [f64],
-    margin: f64,
-}
-
-/// Per row: sum_j exp(w_j - C_ij inv_eps - s_r), optionally also weighted by C_ij, over
-/// the column blocks that `trunc` does not skip.
+/// Per row: sum_j exp(w_j - C_ij inv_eps - s_r) over the columns of `blocks`, optionally
+/// also weighted by C_ij.
 #[inline(always)]
-fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool, const TRUNC: bool>(
+fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
     src: &S,
     rows: &[usize],
     shifts: &[f64],
     w: &[f64],
     inv_eps: f64,
-    trunc: &Truncation<'_>,
+    blocks: &[usize],
 ) -> Sums {
-    let n_blocks = src.n_blocks();
-    let chunk = src.chunk();
     let mut acc = vec![Neumaier::new(); rows.len()];
     let mut wacc = vec![Neumaier::new(); if WEIGHTED { rows.len() } else { 0 }];
-    let mut skipped = vec![0usize; rows.len()];
-    let mut b0 = 0;
-    while b0 < n_blocks {
-        let b1 = b0.saturating_add(chunk).min(n_blocks);
+    for chunk in blocks.chunks(src.chunk()) {
         for (k, (&r, &s)) in rows.iter().zip(shifts).enumerate() {
             let mut lanes = [0.0f64; LANES];
             let mut wlanes = [0.0f64; LANES];
-            for b in b0..b1 {
-                if TRUNC {
-                    let lb = src.cost_lower_bound::<FMA>(r, b);
-                    if fma::<FMA>(-lb, inv_eps, trunc.block_max_w[b]) - s < -trunc.margin {
-                        skipped[k] += 1;
-                        continue;
-                    }
-                }
+            for &b in chunk {
                 let c = src.costs::<FMA>(r, b);
                 let wb: &[f64; LANES] = w[b * LANES..(b + 1) * LANES].try_into().unwrap();
                 for j in 0..LANES {
@@ -249,12 +369,10 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool, const TRUN
                 wacc[k].add(hsum(&wlanes));
             }
         }
-        b0 = b1;
     }
     Sums {
         plain: acc.iter().map(Neumaier::value).collect(),
         weighted: wacc.iter().map(Neumaier::value).collect(),
-        skipped,
     }
 }
 
@@ -287,29 +405,24 @@ fn row_maxima<S: CostBlocks, const FMA: bool>(
 /// sum_j p_ij C_ij with p_ij = exp(w_j - C_ij / eps - lse_i), or empty when not `weighted`.
 struct SoftminTile<'a, S> {
     src: &'a S,
+    /// A range of whole row blocks (except at the end).
     rows: Range<usize>,
     w: &'a [f64],
     hint: &'a [f64],
     inv_eps: f64,
     weighted: bool,
     /// Truncation for the hinted pass (the weighted and exact passes never truncate).
-    trunc: Option<Truncation<'a>>,
+    trunc: Option<&'a Truncation<'a>>,
 }
 
 impl<S: CostBlocks> SoftminTile<'_, S> {
     #[inline(always)]
-    fn sums<const FMA: bool>(&self, rows: &[usize], shifts: &[f64], truncate: bool) -> Sums {
-        const NONE: Truncation<'static> = Truncation {
-            block_max_w: &[],
-            margin: f64::INFINITY,
-        };
+    fn sums<const FMA: bool>(&self, rows: &[usize], shifts: &[f64], blocks: &[usize]) -> Sums {
         let (src, w, inv) = (self.src, self.w, self.inv_eps);
-        match (&self.trunc, self.weighted) {
-            (Some(t), false) if truncate => {
-                shifted_sums::<S, FMA, false, true>(src, rows, shifts, w, inv, t)
-            }
-            (_, true) => shifted_sums::<S, FMA, true, false>(src, rows, shifts, w, inv, &NONE),
-            _ => shifted_sums::<S, FMA, false, false>(src, rows, shifts, w, inv, &NONE),
+        if self.weighted {
+            shifted_sums::<S, FMA, true>(src, rows, shifts, w, inv, blocks)
+        } else {
+            shifted_sums::<S, FMA, false>(src, rows, shifts, w, inv, blocks)
         }
     }
 }
@@ -320,25 +433,36 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
     fn run<const FMA: bool>(self) -> (Vec<f64>, Vec<f64>) {
         let r0 = self.rows.start;
         let n = self.rows.len();
+        let all_blocks: Vec<usize> = (0..self.src.n_blocks()).collect();
         let mut shifts: Vec<f64> = self.rows.clone().map(|r| self.hint[r]).collect();
         let mut sums = vec![f64::NAN; n];
         let mut wsums = vec![f64::NAN; n];
-        let hinted: Vec<usize> = self
-            .rows
-            .clone()
-            .filter(|&r| self.hint[r].is_finite())
-            .collect();
-        if !hinted.is_empty() {
+        let per_block = self.trunc.map_or(0.0, |t| LANES as f64 * (-t.margin).exp());
+        // The hinted pass, one block of rows at a time (a block shares its pruning).
+        for group in self.rows.clone().step_by(LANES) {
+            let hinted: Vec<usize> = (group..(group + LANES).min(self.rows.end))
+                .filter(|&r| self.hint[r].is_finite())
+                .collect();
+            if hinted.is_empty() {
+                continue;
+            }
             let s: Vec<f64> = hinted.iter().map(|&r| self.hint[r]).collect();
-            let got = self.sums::<FMA>(&hinted, &s, true);
-            let per_block = self
-                .trunc
-                .as_ref()
-                .map_or(0.0, |t| LANES as f64 * (-t.margin).exp());
+            let pruned;
+            let blocks = match self.trunc {
+                Some(t) if !self.weighted => {
+                    let (d, g) = (t.dim, group / LANES);
+                    let row_box = &t.row_boxes[2 * d * g..2 * d * (g + 1)];
+                    let s_min = s.iter().copied().fold(f64::INFINITY, f64::min);
+                    pruned = t.surviving_blocks(self.src, row_box, s_min, self.inv_eps);
+                    &pruned[..]
+                }
+                _ => &all_blocks[..],
+            };
+            let skipped = all_blocks.len() - blocks.len();
+            let got = self.sums::<FMA>(&hinted, &s, blocks);
             for (k, &r) in hinted.iter().enumerate() {
                 // Accept a truncated sum only if what it skipped is round-off to it.
-                let skipped_bound = got.skipped[k] as f64 * per_block;
-                if skipped_bound <= 1e-16 * got.plain[k] {
+                if skipped as f64 * per_block <= 1e-16 * got.plain[k] {
                     sums[r - r0] = got.plain[k];
                 }
                 if self.weighted {
@@ -355,7 +479,7 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
             .collect();
         if !redo.is_empty() {
             let maxima = row_maxima::<S, FMA>(self.src, &redo, self.w, self.inv_eps);
-            let got = self.sums::<FMA>(&redo, &maxima, false);
+            let got = self.sums::<FMA>(&redo, &maxima, &all_blocks);
             for (k, &r) in redo.iter().enumerate() {
                 shifts[r - r0] = maxima[k];
                 sums[r - r0] = got.plain[k];
@@ -377,19 +501,16 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run_tiles<S: CostBlocks>(
     src: &S,
     w: &[f64],
     hint: &[f64],
     inv_eps: f64,
     weighted: bool,
-    block_max_w: Option<&[f64]>,
+    trunc: Option<&Truncation<'_>>,
     ctl: &Control,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let n = src.n_rows();
-    // Skipped terms total at most m e^-margin = e^-40 of the shift's exp.
-    let margin = (w.len() as f64).ln() + 40.0;
     let tiles: Vec<(Vec<f64>, Vec<f64>)> = (0..n.div_ceil(ROW_TILE))
         .into_par_iter()
         .map(|t| {
@@ -403,10 +524,7 @@ fn run_tiles<S: CostBlocks>(
                 hint,
                 inv_eps,
                 weighted,
-                trunc: block_max_w.map(|block_max_w| Truncation {
-                    block_max_w,
-                    margin,
-                }),
+                trunc,
             };
             dispatch(Isa::current(), job)
         })
@@ -513,6 +631,7 @@ struct SortedSide {
     packed: PackedPoints,
     /// Per block of `LANES` sorted points: lo (d values) then hi (d values).
     boxes: Vec<f64>,
+    tree: BlockTree,
 }
 
 impl SortedSide {
@@ -531,6 +650,7 @@ impl SortedSide {
         SortedSide {
             packed: PackedPoints::pack(sorted.view(), None),
             rows: sorted.iter().copied().collect(),
+            tree: BlockTree::new(order.len(), d, &boxes),
             order,
             boxes,
         }
@@ -578,6 +698,38 @@ impl CloudCost {
     }
 }
 
+/// One soft-min over a point cloud, run with the pair loop specialised for its power.
+struct CloudPass<'a> {
+    rows: &'a SortedSide,
+    cols: &'a SortedSide,
+    w: &'a [f64],
+    hint: &'a [f64],
+    inv_eps: f64,
+    weighted: bool,
+    trunc: Truncation<'a>,
+    ctl: &'a Control,
+}
+
+impl CloudPass<'_> {
+    fn run<G: Ground>(&self, power: G) -> Result<(Vec<f64>, Vec<f64>)> {
+        let src = CloudBlocks {
+            rows: &self.rows.rows,
+            cols: &self.cols.packed,
+            power,
+        };
+        let trunc = Some(&self.trunc);
+        run_tiles(
+            &src,
+            self.w,
+            self.hint,
+            self.inv_eps,
+            self.weighted,
+            trunc,
+            self.ctl,
+        )
+    }
+}
+
 impl Softmin for CloudCost {
     fn len(&self, side: Side) -> usize {
         match side {
@@ -600,27 +752,35 @@ impl Softmin for CloudCost {
             Side::Y => (&self.y, &self.x),
         };
         check_lse_args(rows.order.len(), cols.order.len(), w, eps, hint)?;
-        let src = CloudBlocks {
-            rows: &rows.rows,
-            cols: &cols.packed,
-            boxes: &cols.boxes,
-            power: self.power,
-        };
         let w = padded_weights(&cols.gather(w));
         let block_max_w: Vec<f64> = w
             .chunks_exact(LANES)
             .map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max))
             .collect();
+        let node_max_w = cols.tree.node_maxima(&block_max_w);
         let hint = rows.gather(hint);
-        let (lse, mean) = run_tiles(
-            &src,
-            &w,
-            &hint,
-            1.0 / eps,
+        let pass = CloudPass {
+            rows,
+            cols,
+            w: &w,
+            hint: &hint,
+            inv_eps: 1.0 / eps,
             weighted,
-            Some(&block_max_w),
+            trunc: Truncation {
+                tree: &cols.tree,
+                node_max_w: &node_max_w,
+                row_boxes: &rows.boxes,
+                dim: rows.rows.len() / rows.order.len(),
+                // Skipped terms total at most m e^-margin = e^-40 of the shift's exp.
+                margin: (cols.order.len() as f64).ln() + 40.0,
+            },
             ctl,
-        )?;
+        };
+        let (lse, mean) = match self.power {
+            Power::Two => pass.run(Squared),
+            Power::One => pass.run(Distance),
+            Power::General(p) => pass.run(PowerOf(p)),
+        }?;
         let mean = if weighted { rows.scatter(mean) } else { mean };
         Ok((rows.scatter(lse), mean))
     }
@@ -776,6 +936,119 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn block_tree_nodes_are_the_spatial_clusters() {
+        let x = random_points(1000, 3, 7);
+        let side = SortedSide::new(x.view());
+        let (t, d) = (&side.tree, 3);
+        let n_blocks = 1000usize.div_ceil(LANES);
+        let leaves: Vec<usize> = (0..t.n_nodes())
+            .filter(|&k| t.len[k] == 1)
+            .map(|k| t.first[k])
+            .collect();
+        assert_eq!(leaves, (0..n_blocks).collect::<Vec<_>>());
+        let values: Vec<f64> = (0..n_blocks).map(|b| ((b * 37) % 101) as f64).collect();
+        let maxima = t.node_maxima(&values);
+        for (k, &max) in maxima.iter().enumerate() {
+            let blocks = t.first[k]..t.first[k] + t.len[k];
+            let want = blocks.clone().map(|b| values[b]).fold(f64::MIN, f64::max);
+            assert_eq!(max, want);
+            let bx = &t.boxes[2 * d * k..2 * d * (k + 1)];
+            for i in blocks.start * LANES..(blocks.end * LANES).min(1000) {
+                for c in 0..d {
+                    let v = side.rows[i * d + c];
+                    assert!(bx[c] <= v && v <= bx[d + c], "node {k} point {i}");
+                }
+            }
+            if t.len[k] > 1 {
+                // Two children that split the node's blocks, the right one where the
+                // left subtree ends.
+                let (l, r) = (k + 1, t.next[k + 1]);
+                assert_eq!(t.first[l], t.first[k]);
+                assert_eq!(t.first[r], t.first[k] + t.len[l]);
+                assert_eq!(t.len[l] + t.len[r], t.len[k]);
+                assert_eq!(t.next[r], t.next[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_sums_match_naive_and_prune_only_negligible_blocks() {
+        // In d = 1 the blocks are small against sqrt(eps), so the bounds are tight and a
+        // block pruned a little too eagerly would show; d = 3 has the loose boxes.
+        let ctl = Control::new();
+        for (d, n, m) in [(1, 2000, 1500), (3, 700, 600)] {
+            let x = random_points(n, d, 11);
+            let y = random_points(m, d, 12);
+            let w: Vec<f64> = random_points(m, 1, 13).iter().map(|v| v * 2.0).collect();
+            for p in [2.0, 1.0] {
+                let c = cost_matrix(&x, &y, p);
+                let cloud = CloudCost::new(x.view(), y.view(), p).unwrap();
+                for eps in [1e-2, 1e-3] {
+                    let want = lse_naive(c.view(), ArrayView1::from(&w), eps);
+                    for offset in [0.0, 30.0, -30.0] {
+                        let hint: Vec<f64> = want.iter().map(|v| v + offset).collect();
+                        let (got, _) = cloud.lse(Side::X, &w, eps, &hint, false, &ctl).unwrap();
+                        for i in 0..n {
+                            let tol = 1e-12 * want[i].abs().max(1.0);
+                            assert!((got[i] - want[i]).abs() <= tol, "d={d} p={p} eps={eps}");
+                        }
+                    }
+                }
+            }
+            // At eps = 1e-3 (p = 2) pruning happens, and only to blocks whose every term
+            // is below e^-margin of every row of the group.
+            let eps = 1e-3;
+            let c = cost_matrix(&x, &y, 2.0);
+            let want = lse_naive(c.view(), ArrayView1::from(&w), eps);
+            let cloud = CloudCost::new(x.view(), y.view(), 2.0).unwrap();
+            let (rows, cols) = (&cloud.x, &cloud.y);
+            let wp = padded_weights(&cols.gather(&w));
+            let block_max_w: Vec<f64> = wp
+                .chunks_exact(LANES)
+                .map(|b| b.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+                .collect();
+            let node_max_w = cols.tree.node_maxima(&block_max_w);
+            let trunc = Truncation {
+                tree: &cols.tree,
+                node_max_w: &node_max_w,
+                row_boxes: &rows.boxes,
+                dim: d,
+                margin: (m as f64).ln() + 40.0,
+            };
+            let src = CloudBlocks {
+                rows: &rows.rows,
+                cols: &cols.packed,
+                power: Squared,
+            };
+            let sorted_want = rows.gather(&want);
+            let (mut pruned, mut closest) = (0, f64::NEG_INFINITY);
+            for g in 0..n.div_ceil(LANES) {
+                let group = g * LANES..((g + 1) * LANES).min(n);
+                let s_min = sorted_want[group.clone()]
+                    .iter()
+                    .copied()
+                    .fold(f64::INFINITY, f64::min);
+                let row_box = &rows.boxes[2 * d * g..2 * d * (g + 1)];
+                let kept = trunc.surviving_blocks(&src, row_box, s_min, 1.0 / eps);
+                for b in (0..cols.packed.n_blocks()).filter(|b| !kept.contains(b)) {
+                    pruned += 1;
+                    for r in group.clone() {
+                        for (j, cost) in src.costs::<false>(r, b).iter().enumerate() {
+                            let e = wp[b * LANES + j] - cost / eps - sorted_want[r];
+                            closest = closest.max(e + trunc.margin);
+                        }
+                    }
+                }
+            }
+            assert!(pruned > 0, "d={d}: nothing was pruned");
+            assert!(
+                closest < 0.0,
+                "d={d}: a pruned term is e^{closest} above the cut"
+            );
         }
     }
 
