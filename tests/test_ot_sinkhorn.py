@@ -153,6 +153,19 @@ def test_potentials_satisfy_the_fixed_point_equations(rng):
     assert res.value == pytest.approx(res.cost + eps * kl, rel=1e-7)
 
 
+@quiet
+def test_stopping_at_max_iter_leaves_the_column_marginal_exact(rng):
+    """Over-relaxed iterations do not fit either marginal; the solver must end on a plain
+    one wherever max_iter falls, including inside a relaxed stretch (which starts after
+    16 plain iterations at this epsilon)."""
+    x, y = rng.random((120, 2)), rng.random((90, 2))
+    b = np.full(90, 1 / 90)
+    for max_iter in (17, 18, 25, 40, 41):
+        res = dv.ot.sinkhorn(x, y, epsilon=1e-3, max_iter=max_iter)
+        assert res.n_iter == max_iter and not res.converged
+        np.testing.assert_allclose(res.plan().sum(axis=0), b, rtol=1e-12)
+
+
 def test_translation_gives_exactly_the_squared_shift(rng):
     """For p = 2, C(x, y + t) = C(x, y) - 2 <x - y, t> + |t|^2 and the middle term is
     separable with zero mean under the coupling of mu and mu + t, so S_eps(mu, mu + t)

@@ -58,17 +58,31 @@ class _Overrelaxation:
     def __init__(self):
         self.errors, self.omega, self.at_switch, self.relaxed, self.gave_up = [], 1.0, 0.0, 0, False
 
+    def _retune(self, err):
+        r = (err / self.errors[-1 - _RATE_WINDOW]) ** (1 / _RATE_WINDOW)
+        if not (np.isfinite(r) and self.omega - 1 < r < 1):
+            return
+        q = np.sqrt(r)
+        rho = (r + self.omega - 1) / (q * self.omega)
+        if rho * rho < 1:
+            omega = min(2 / (1 + np.sqrt(1 - rho * rho)), _OMEGA_MAX)
+            if omega > self.omega + 0.01:
+                self.omega, self.at_switch, self.relaxed = omega, err, 0
+
     def next(self, err, tol):
         self.errors.append(err)
         if self.gave_up or not np.isfinite(err):
             self.omega = 1.0
         elif self.omega > 1.0:
             self.relaxed += 1
-            stalled = self.relaxed >= _GIVE_UP_AFTER and err >= self.at_switch
+            checkpoint = self.relaxed >= _GIVE_UP_AFTER and self.relaxed % _RATE_WINDOW == 0
+            stalled = checkpoint and err >= self.errors[-1 - _RATE_WINDOW]
             if stalled or err > _GIVE_UP_GROWTH * self.at_switch:
                 self.gave_up, self.omega = True, 1.0
             elif err <= tol:
                 self.omega = 1.0
+            elif checkpoint:
+                self._retune(err)
         elif len(self.errors) == _RATE_AFTER + 1 and err > tol:
             theta = (err / self.errors[_RATE_AFTER - _RATE_WINDOW]) ** (1 / _RATE_WINDOW)
             if np.isfinite(theta) and 0 < theta < 1:
@@ -125,6 +139,8 @@ def _solve(c, a, b, schedule, rho, max_iter, tol, want_cost):
                 if n_iter >= max_iter or (err <= tol and relax.omega <= 1.0):
                     break
                 omega = relax.next(err, tol)
+                if n_iter + 1 >= max_iter:
+                    omega = 1.0  # the last iteration is plain: exact column marginal
             f = lam * sf if omega == 1.0 else (1 - omega) * f + omega * (lam * sf)
             sg = _softmin(c.T, la, f, eps)
             g = lam * sg if omega == 1.0 else (1 - omega) * g + omega * (lam * sg)

@@ -170,7 +170,7 @@ const RATE_WINDOW: usize = 8;
 const OMEGA_MAX: f64 = 1.9;
 /// Relaxation is abandoned if the residual grows this far above its value at the switch,
 const GIVE_UP_GROWTH: f64 = 10.0;
-/// or is still above that value this many iterations after it.
+/// or, from this many iterations after the switch on, stops falling over a RATE_WINDOW.
 const GIVE_UP_AFTER: usize = 2 * RATE_WINDOW;
 
 /// Over-relaxation at the final epsilon (Thibault et al. 2021; Lehmann et al. 2022).
@@ -181,10 +181,12 @@ const GIVE_UP_AFTER: usize = 2 * RATE_WINDOW;
 /// omega = 2 / (1 + sqrt(1 - theta)) its local rate is about omega - 1, i.e. the
 /// iteration count drops from O(1 / (1 - theta)) to O(1 / sqrt(1 - theta)). theta is
 /// measured on the plain iterations RATE_AFTER - RATE_WINDOW .. RATE_AFTER. The residual
-/// is not monotone under relaxation (it may rise for a few iterations); should it grow
-/// GIVE_UP_GROWTH-fold, or not fall below its value at the switch within GIVE_UP_AFTER
-/// iterations (a slow mode that relaxation does not damp), the solver returns to plain
-/// iterations for good. The final iteration is always plain, so that the column
+/// is not monotone under relaxation (it may rise for a few iterations after the switch);
+/// should it grow GIVE_UP_GROWTH-fold, or, from GIVE_UP_AFTER iterations after the
+/// switch on, not fall over a window of RATE_WINDOW iterations (a slow mode that
+/// relaxation does not damp), the solver returns to plain iterations for good. At each
+/// such window where it does fall, omega is re-estimated from the relaxed rate
+/// (`retune`). The final iteration is always plain, so that the column
 /// marginal is exact and the residual reported is the row marginal's, as without
 /// relaxation.
 #[derive(Debug, Default)]
@@ -201,6 +203,33 @@ impl Overrelaxation {
         self.omega <= 1.0
     }
 
+    /// A larger omega if the relaxed iterations show that theta was underestimated.
+    ///
+    /// Below the optimal omega, the relaxed rate r is the square of the larger root q of
+    /// q^2 - q omega rho + omega - 1 = 0, with rho^2 = theta (Young's SOR theory, which
+    /// alternating Sinkhorn follows near its fixed point), so theta = rho^2 follows from
+    /// r. The first plain iterations understate theta (the rate still rises there), so
+    /// the first omega is often too small. Measured over the last RATE_WINDOW relaxed
+    /// iterations, never within GIVE_UP_AFTER of a switch (those carry its transient).
+    fn retune(&mut self, err: f64) {
+        let old = self.errors[self.errors.len() - 1 - RATE_WINDOW];
+        let r = (err / old).powf(1.0 / RATE_WINDOW as f64);
+        if !(r.is_finite() && r > self.omega - 1.0 && r < 1.0) {
+            return;
+        }
+        let q = r.sqrt();
+        let rho = (r + self.omega - 1.0) / (q * self.omega);
+        let theta = rho * rho;
+        if theta < 1.0 {
+            let omega = (2.0 / (1.0 + (1.0 - theta).sqrt())).min(OMEGA_MAX);
+            if omega > self.omega + 0.01 {
+                self.omega = omega;
+                self.at_switch = err;
+                self.relaxed = 0;
+            }
+        }
+    }
+
     /// The relaxation for the next iteration, given the current residual.
     fn next(&mut self, err: f64, tol: f64) -> f64 {
         self.errors.push(err);
@@ -208,12 +237,15 @@ impl Overrelaxation {
             self.omega = 1.0;
         } else if self.omega > 1.0 {
             self.relaxed += 1;
-            let stalled = self.relaxed >= GIVE_UP_AFTER && err >= self.at_switch;
+            let checkpoint = self.relaxed >= GIVE_UP_AFTER && self.relaxed % RATE_WINDOW == 0;
+            let stalled = checkpoint && err >= self.errors[self.errors.len() - 1 - RATE_WINDOW];
             if stalled || err > GIVE_UP_GROWTH * self.at_switch {
                 self.gave_up = true;
                 self.omega = 1.0;
             } else if err <= tol {
                 self.omega = 1.0; // converged: finish with a plain iteration
+            } else if checkpoint {
+                self.retune(err);
             }
         } else if self.errors.len() == RATE_AFTER + 1 && err > tol {
             let old = self.errors[RATE_AFTER - RATE_WINDOW];
@@ -271,6 +303,9 @@ pub fn sinkhorn<S: Softmin>(
                     break;
                 }
                 omega = relax.next(err, cfg.tol);
+                if n_iter + 1 >= cfg.max_iter {
+                    omega = 1.0; // the last iteration is plain: exact column marginal
+                }
             }
             sf = lse_f.iter().map(|l| -eps * l).collect();
             relax_into(&mut f, &sf, lambda, omega);
