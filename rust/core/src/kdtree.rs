@@ -26,6 +26,7 @@ use rayon::prelude::*;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::simd::{dispatch, Isa, IsaJob};
+use crate::sorted_counts::count_within_1d;
 
 /// Distance between points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,9 +143,13 @@ fn build_rec(
         .map(|(l, row)| (row[dim], l as u32))
         .collect();
     keys.select_nth_unstable_by(mid, |a, b| a.0.total_cmp(&b.0));
-    let mut moved = Vec::with_capacity(len * d);
-    for &(_, l) in &keys {
-        moved.extend_from_slice(&rows[l as usize * d..(l as usize + 1) * d]);
+    let mut moved = vec![0.0; len * d];
+    for (dst, &(_, l)) in moved.chunks_exact_mut(d).zip(&keys) {
+        let src = &rows[l as usize * d..(l as usize + 1) * d];
+        #[allow(clippy::manual_memcpy)] // a memcpy call per row costs more than the copy
+        for j in 0..d {
+            dst[j] = src[j];
+        }
     }
     rows.copy_from_slice(&moved);
     drop(moved);
@@ -313,9 +318,10 @@ impl KdTree {
     }
 
     /// Offer the points of leaf `node` (but tree position `skip`) to the k best pairs
-    /// of query q, held ascending in (`dist`, `idx`).
+    /// of query q, held ascending in (`dist`, `idx`); without `ALL`, to the k best
+    /// distances alone (`idx` untouched).
     #[inline(always)]
-    fn scan_leaf<const CHEB: bool, const D: usize>(
+    fn scan_leaf<const CHEB: bool, const D: usize, const ALL: bool>(
         &self,
         node: usize,
         q: &[f64],
@@ -330,7 +336,8 @@ impl KdTree {
             let w = dist[k - 1];
             let mut hit = false;
             for &a in acc.iter() {
-                hit |= a <= w;
+                // A tie with the k-th distance can only enter when indices are kept.
+                hit |= if ALL { a <= w } else { a < w };
             }
             if !hit {
                 continue;
@@ -338,7 +345,11 @@ impl KdTree {
             for (l, &a) in acc.iter().enumerate() {
                 let pos = nd.start + c * LANES + l;
                 if pos < nd.end && pos != skip {
-                    offer(dist, idx, a, self.index[pos]);
+                    if ALL {
+                        offer(dist, idx, a, self.index[pos]);
+                    } else {
+                        offer_distance(dist, a);
+                    }
                 }
             }
         }
@@ -384,7 +395,7 @@ impl KdTree {
     /// the up to `LEAF` queries.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn knn_leaf<const CHEB: bool, const D: usize>(
+    fn knn_leaf<const CHEB: bool, const D: usize, const ALL: bool>(
         &self,
         queries: &KdTree,
         ql: usize,
@@ -429,7 +440,7 @@ impl KdTree {
                         let (ds, is) =
                             (&mut dist[s * k..(s + 1) * k], &mut idx[s * k..(s + 1) * k]);
                         let skip = if own { qn.start + s } else { usize::MAX };
-                        self.scan_leaf::<CHEB, D>(node, q, skip, ds, is);
+                        self.scan_leaf::<CHEB, D, ALL>(node, q, skip, ds, is);
                         worst[s] = ds[k - 1];
                     }
                 }
@@ -565,6 +576,23 @@ fn offer(dist: &mut [f64], idx: &mut [u32], d: f64, i: u32) {
     idx[p] = i;
 }
 
+/// Insert d into the k best distances (`dist`, ascending) if it is smaller than the
+/// k-th. Which of several points at a tied distance is kept does not change the
+/// distances, so ties need no index. Branch-free: the p-th smallest of the k values and
+/// d is max(dist[p - 1], min(dist[p], d)), so the insertion point is never searched
+/// for (a search mispredicts on most insertions).
+#[inline(always)]
+fn offer_distance(dist: &mut [f64], d: f64) {
+    let k = dist.len();
+    if d >= dist[k - 1] {
+        return;
+    }
+    for p in (1..k).rev() {
+        dist[p] = fmax(dist[p - 1], fmin(dist[p], d));
+    }
+    dist[0] = fmin(dist[0], d);
+}
+
 /// Calls `$body` with `$D` a constant equal to the dimension for d <= 8 (loops over
 /// coordinates unroll and the bounds checks vanish), else 0 (read at run time).
 #[rustfmt::skip]
@@ -627,15 +655,21 @@ impl IsaJob for KnnLeaves<'_> {
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Self::Output {
         match self.metric {
-            Metric::Euclidean => with_dim!(self.tree.d, D => self.run_metric::<false, D>()),
-            Metric::Chebyshev => with_dim!(self.tree.d, D => self.run_metric::<true, D>()),
+            Metric::Euclidean if self.all => {
+                with_dim!(self.tree.d, D => self.run_metric::<false, D, true>())
+            }
+            Metric::Euclidean => with_dim!(self.tree.d, D => self.run_metric::<false, D, false>()),
+            Metric::Chebyshev if self.all => {
+                with_dim!(self.tree.d, D => self.run_metric::<true, D, true>())
+            }
+            Metric::Chebyshev => with_dim!(self.tree.d, D => self.run_metric::<true, D, false>()),
         }
     }
 }
 
 impl KnnLeaves<'_> {
     #[inline(always)]
-    fn run_metric<const CHEB: bool, const D: usize>(self) -> (Vec<f64>, Vec<u32>) {
+    fn run_metric<const CHEB: bool, const D: usize, const ALL: bool>(self) -> (Vec<f64>, Vec<u32>) {
         let k = self.k;
         let first = self.queries.nodes[self.leaves[0]].start;
         let last = self.queries.nodes[self.leaves[self.leaves.len() - 1]].end;
@@ -650,7 +684,7 @@ impl KnnLeaves<'_> {
         for &leaf in self.leaves {
             let nq = self.queries.nodes[leaf].end - self.queries.nodes[leaf].start;
             let (ds, is) = (&mut dist[..nq * k], &mut idx[..nq * k]);
-            self.tree.knn_leaf::<CHEB, D>(
+            self.tree.knn_leaf::<CHEB, D, ALL>(
                 self.queries,
                 leaf,
                 self.own,
@@ -729,7 +763,7 @@ pub struct Neighbours {
 }
 
 /// One radius per query, each non-negative (+inf allowed: it counts every point).
-fn check_radii(radii: &[f64], queries: usize) -> Result<()> {
+pub(crate) fn check_radii(radii: &[f64], queries: usize) -> Result<()> {
     if radii.len() != queries {
         return invalid(format!(
             "need one radius per query: {} radii for {queries} queries",
@@ -929,63 +963,10 @@ pub fn count_self(
     // In 1-D the max-norm distance is |x_j - x_i| itself and sorted values beat a tree.
     // (The Euclidean sqrt((x_j - x_i)^2) may round differently, so it keeps the tree.)
     if metric == Metric::Chebyshev && points.ncols() == 1 {
-        return count_self_1d(&points.column(0).to_vec(), radii, strict, ctl);
+        return count_within_1d(&points.column(0).to_vec(), radii, strict, ctl);
     }
     let tree = KdTree::new(points)?;
     tree.count_within(points, tree.order(), true, radii, metric, strict, ctl)
-}
-
-/// For 1-D values: the number of other values within `radii[i]` of value i, |x_j - x_i|
-/// `<` (strict) or `<=` r. The computed |x_j - x_i| is monotone in x_j on each side of
-/// x_i (rounding is monotone), so the values within r form one run of the sorted values
-/// around x_i, and the count equals the naive one exactly. Each run's ends are found by
-/// galloping out from x_i's sorted position: O(log count) steps, all in cache.
-fn count_self_1d(values: &[f64], radii: &[f64], strict: bool, ctl: &Control) -> Result<Vec<u64>> {
-    let n = values.len();
-    check_radii(radii, n)?;
-    if values.iter().any(|v| !v.is_finite()) {
-        return invalid("points contain NaN or infinity");
-    }
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.par_sort_unstable_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
-    let sorted: Vec<f64> = order.iter().map(|&i| values[i as usize]).collect();
-    ctl.check()?;
-    let count = |p: usize| -> u64 {
-        let (xi, r) = (sorted[p], radii[order[p] as usize]);
-        let within = |t: f64| if strict { t < r } else { t <= r };
-        if !within(0.0) {
-            return 0;
-        }
-        // Above p: values v >= xi, inside while within(v - xi). above() holds at
-        // p + step / 2 and fails at p + step (or that is past the end).
-        let above = |v: f64| v <= xi || within(v - xi);
-        let mut step = 1;
-        while p + step < n && above(sorted[p + step]) {
-            step *= 2;
-        }
-        let (from, to) = (p + step / 2 + 1, (p + step).min(n));
-        let hi = from + sorted[from..to].partition_point(|&v| above(v));
-        // Below p: values v <= xi, inside while within(xi - v).
-        let below = |v: f64| v >= xi || within(xi - v);
-        let mut step = 1;
-        while step <= p && below(sorted[p - step]) {
-            step *= 2;
-        }
-        // below() holds at p - step / 2 and fails at p - step (or that is before 0).
-        let from = if step > p { 0 } else { p - step + 1 };
-        let lo = from + sorted[from..=p - step / 2].partition_point(|&v| !below(v));
-        (hi - lo - 1) as u64
-    };
-    let by_rank: Vec<u64> = (0..n)
-        .into_par_iter()
-        .with_min_len(1024)
-        .map(count)
-        .collect();
-    let mut out = vec![0u64; n];
-    for (p, &i) in order.iter().enumerate() {
-        out[i as usize] = by_rank[p];
-    }
-    Ok(out)
 }
 
 /// Number of points of `data` within `radii[i]` of row i of `queries`.

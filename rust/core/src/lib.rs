@@ -23,6 +23,7 @@ pub mod pairsum;
 pub mod simd;
 pub mod sinkhorn;
 pub mod softmin;
+pub mod sorted_counts;
 pub mod stein;
 pub mod sum;
 pub mod svgd;
