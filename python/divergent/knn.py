@@ -382,6 +382,15 @@ def paired_inputs(arrays, names, k, jitter, seed):
     return samples, k
 
 
+def mean_digamma(counts, shift):
+    """mean(digamma(counts + shift)) of non-negative integer counts, one digamma per
+    distinct count (a count is at most n and most repeat, so this is an O(n) bincount
+    instead of n digamma evaluations)."""
+    weights = np.bincount(counts)
+    values = np.flatnonzero(weights)
+    return float(digamma(values + shift) @ weights[values]) / counts.size
+
+
 def ksg_counts(samples, groups, k, radius):
     """Joint k-th max-norm distances and neighbour counts in the column groups."""
     joint = np.ascontiguousarray(np.concatenate(samples, axis=1))
@@ -448,9 +457,9 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None) -> f
     n = x.shape[0]
     if method == "ksg1":
         _, counts = ksg_counts([x, y], groups, k, "joint")
-        return float(digamma(k) + digamma(n) - np.mean(digamma(counts[0] + 1) + digamma(counts[1] + 1)))
+        return float(digamma(k) + digamma(n) - mean_digamma(counts[0], 1) - mean_digamma(counts[1], 1))
     _, counts = ksg_counts([x, y], groups, k, "neighbours")
-    return float(digamma(k) - 1 / k + digamma(n) - np.mean(digamma(counts[0]) + digamma(counts[1])))
+    return float(digamma(k) - 1 / k + digamma(n) - mean_digamma(counts[0], 0) - mean_digamma(counts[1], 0))
 
 
 def conditional_mutual_information(x, y, z, *, k=3, jitter=None, seed=None) -> float:
@@ -499,4 +508,4 @@ def conditional_mutual_information(x, y, z, *, k=3, jitter=None, seed=None) -> f
     dx, dy, dz = x.shape[1], y.shape[1], z.shape[1]
     xs, ys, zs = list(range(dx)), list(range(dx, dx + dy)), list(range(dx + dy, dx + dy + dz))
     _, counts = ksg_counts([x, y, z], [xs + zs, ys + zs, zs], k, "joint")
-    return float(digamma(k) - np.mean(digamma(counts[0] + 1) + digamma(counts[1] + 1) - digamma(counts[2] + 1)))
+    return float(digamma(k) - mean_digamma(counts[0], 1) - mean_digamma(counts[1], 1) + mean_digamma(counts[2], 1))
