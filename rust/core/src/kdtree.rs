@@ -548,7 +548,7 @@ fn finish<const CHEB: bool>(acc: f64) -> f64 {
 /// Whether an accumulated distance is within r. Compares true distances (after the
 /// square root) so the predicate is exactly the naive `dist < r` / `dist <= r`.
 #[inline(always)]
-fn within<const CHEB: bool, const STRICT: bool>(acc: f64, r: f64) -> bool {
+pub(crate) fn within<const CHEB: bool, const STRICT: bool>(acc: f64, r: f64) -> bool {
     let dist = finish::<CHEB>(acc);
     if STRICT {
         dist < r

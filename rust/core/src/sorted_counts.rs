@@ -16,7 +16,8 @@ use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kdtree::check_radii;
+// The max-norm predicate of the tree: in 1-D |x_j - x_i| is the distance itself.
+use crate::kdtree::{check_radii, within};
 use crate::simd::{dispatch, Isa, IsaJob};
 
 /// Values compared per step of the linear scan.
@@ -120,15 +121,6 @@ impl IsaJob for NonStrict<'_> {
     }
 }
 
-#[inline(always)]
-fn within<const STRICT: bool>(t: f64, r: f64) -> bool {
-    if STRICT {
-        t < r
-    } else {
-        t <= r
-    }
-}
-
 impl RankCounts<'_> {
     #[inline(always)]
     fn run<const STRICT: bool>(self) {
@@ -136,7 +128,7 @@ impl RankCounts<'_> {
         for (o, out) in self.out.iter_mut().enumerate() {
             let p = self.first + o;
             let (xi, r) = (s[p], self.radius[p]);
-            *out = if within::<STRICT>(0.0, r) {
+            *out = if within::<true, STRICT>(0.0, r) {
                 (end_above::<STRICT>(s, p, xi, r) - end_below::<STRICT>(s, p, xi, r) - 1) as u64
             } else {
                 0
@@ -152,10 +144,10 @@ fn end_above<const STRICT: bool>(s: &[f64], p: usize, xi: f64, r: f64) -> usize 
     let n = s.len();
     let mut hi = p + 1;
     // Coarse steps, one predictable branch each, to the stride holding the end ...
-    while hi + STRIDE <= n && within::<STRICT>(s[hi + STRIDE - 1] - xi, r) {
+    while hi + STRIDE <= n && within::<true, STRICT>(s[hi + STRIDE - 1] - xi, r) {
         hi += STRIDE;
         if hi - p > SCAN_MAX {
-            return gallop_up(s, hi, |v| within::<STRICT>(v - xi, r));
+            return gallop_up(s, hi, |v| within::<true, STRICT>(v - xi, r));
         }
     }
     // ... then SIMD chunks inside it. Not `hi += inside` per chunk: with a constant step
@@ -164,14 +156,14 @@ fn end_above<const STRICT: bool>(s: &[f64], p: usize, xi: f64, r: f64) -> usize 
         let chunk: &[f64; CHUNK] = s[hi..hi + CHUNK].try_into().unwrap();
         let mut inside = 0;
         for &v in chunk {
-            inside += within::<STRICT>(v - xi, r) as usize;
+            inside += within::<true, STRICT>(v - xi, r) as usize;
         }
         if inside < CHUNK {
             return hi + inside;
         }
         hi += CHUNK;
     }
-    while hi < n && within::<STRICT>(s[hi] - xi, r) {
+    while hi < n && within::<true, STRICT>(s[hi] - xi, r) {
         hi += 1;
     }
     hi
@@ -182,24 +174,24 @@ fn end_above<const STRICT: bool>(s: &[f64], p: usize, xi: f64, r: f64) -> usize 
 #[inline(always)]
 fn end_below<const STRICT: bool>(s: &[f64], p: usize, xi: f64, r: f64) -> usize {
     let mut lo = p;
-    while lo >= STRIDE && within::<STRICT>(xi - s[lo - STRIDE], r) {
+    while lo >= STRIDE && within::<true, STRICT>(xi - s[lo - STRIDE], r) {
         lo -= STRIDE;
         if p - lo > SCAN_MAX {
-            return gallop_down(s, lo, |v| within::<STRICT>(xi - v, r));
+            return gallop_down(s, lo, |v| within::<true, STRICT>(xi - v, r));
         }
     }
     while lo >= CHUNK {
         let chunk: &[f64; CHUNK] = s[lo - CHUNK..lo].try_into().unwrap();
         let mut inside = 0;
         for &v in chunk {
-            inside += within::<STRICT>(xi - v, r) as usize;
+            inside += within::<true, STRICT>(xi - v, r) as usize;
         }
         if inside < CHUNK {
             return lo - inside;
         }
         lo -= CHUNK;
     }
-    while lo > 0 && within::<STRICT>(xi - s[lo - 1], r) {
+    while lo > 0 && within::<true, STRICT>(xi - s[lo - 1], r) {
         lo -= 1;
     }
     lo
