@@ -54,18 +54,25 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
 _RATE_AFTER, _RATE_WINDOW, _OMEGA_MAX, _GIVE_UP_GROWTH, _GIVE_UP_AFTER = 16, 8, 1.9, 10.0, 16
 
 
+def _optimal_omega(theta):
+    return min(2 / (1 + np.sqrt(1 - theta)), _OMEGA_MAX)
+
+
 class _Overrelaxation:
     def __init__(self):
         self.errors, self.omega, self.at_switch, self.relaxed, self.gave_up = [], 1.0, 0.0, 0, False
 
+    def _window_rate(self):
+        return (self.errors[-1] / self.errors[-1 - _RATE_WINDOW]) ** (1 / _RATE_WINDOW)
+
     def _retune(self, err):
-        r = (err / self.errors[-1 - _RATE_WINDOW]) ** (1 / _RATE_WINDOW)
+        r = self._window_rate()
         if not (np.isfinite(r) and self.omega - 1 < r < 1):
             return
         q = np.sqrt(r)
         rho = (r + self.omega - 1) / (q * self.omega)
         if rho * rho < 1:
-            omega = min(2 / (1 + np.sqrt(1 - rho * rho)), _OMEGA_MAX)
+            omega = _optimal_omega(rho * rho)
             if omega > self.omega + 0.01:
                 self.omega, self.at_switch, self.relaxed = omega, err, 0
 
@@ -84,9 +91,9 @@ class _Overrelaxation:
             elif checkpoint:
                 self._retune(err)
         elif len(self.errors) == _RATE_AFTER + 1 and err > tol:
-            theta = (err / self.errors[_RATE_AFTER - _RATE_WINDOW]) ** (1 / _RATE_WINDOW)
+            theta = self._window_rate()
             if np.isfinite(theta) and 0 < theta < 1:
-                self.omega = min(2 / (1 + np.sqrt(1 - theta)), _OMEGA_MAX)
+                self.omega = _optimal_omega(theta)
                 self.at_switch = err
         self.omega = max(self.omega, 1.0)
         return self.omega

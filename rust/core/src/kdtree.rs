@@ -673,9 +673,9 @@ impl KnnLeaves<'_> {
         let k = self.k;
         let first = self.queries.nodes[self.leaves[0]].start;
         let last = self.queries.nodes[self.leaves[self.leaves.len() - 1]].end;
-        let width = if self.all { k } else { 1 };
+        let width = if ALL { k } else { 1 };
         let mut out_d = Vec::with_capacity((last - first) * width);
-        let mut out_i = Vec::with_capacity(if self.all { (last - first) * k } else { 0 });
+        let mut out_i = Vec::with_capacity(if ALL { (last - first) * k } else { 0 });
         let mut dist = vec![0.0; LEAF * k];
         let mut idx = vec![0u32; LEAF * k];
         let mut qbuf = vec![0.0; LEAF * self.tree.d];
@@ -694,7 +694,7 @@ impl KnnLeaves<'_> {
                 &mut qcols,
                 &mut stack,
             );
-            if self.all {
+            if ALL {
                 out_d.extend(ds.iter().map(|&v| finish::<CHEB>(v)));
                 out_i.extend_from_slice(is);
             } else {

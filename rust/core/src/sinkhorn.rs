@@ -173,6 +173,11 @@ const GIVE_UP_GROWTH: f64 = 10.0;
 /// or, from this many iterations after the switch on, stops falling over a RATE_WINDOW.
 const GIVE_UP_AFTER: usize = 2 * RATE_WINDOW;
 
+/// The relaxation factor that is optimal for a plain contraction rate theta, capped.
+fn optimal_omega(theta: f64) -> f64 {
+    (2.0 / (1.0 + (1.0 - theta).sqrt())).min(OMEGA_MAX)
+}
+
 /// Over-relaxation at the final epsilon (Thibault et al. 2021; Lehmann et al. 2022).
 ///
 /// Plain Sinkhorn contracts the marginal residual by a rate theta per iteration, and
@@ -203,6 +208,12 @@ impl Overrelaxation {
         self.omega <= 1.0
     }
 
+    /// The mean contraction of the residual per iteration over the last RATE_WINDOW.
+    fn window_rate(&self) -> f64 {
+        let e = &self.errors;
+        (e[e.len() - 1] / e[e.len() - 1 - RATE_WINDOW]).powf(1.0 / RATE_WINDOW as f64)
+    }
+
     /// A larger omega if the relaxed iterations show that theta was underestimated.
     ///
     /// Below the optimal omega, the relaxed rate r is the square of the larger root q of
@@ -212,8 +223,7 @@ impl Overrelaxation {
     /// the first omega is often too small. Measured over the last RATE_WINDOW relaxed
     /// iterations, never within GIVE_UP_AFTER of a switch (those carry its transient).
     fn retune(&mut self, err: f64) {
-        let old = self.errors[self.errors.len() - 1 - RATE_WINDOW];
-        let r = (err / old).powf(1.0 / RATE_WINDOW as f64);
+        let r = self.window_rate();
         if !(r.is_finite() && r > self.omega - 1.0 && r < 1.0) {
             return;
         }
@@ -221,7 +231,7 @@ impl Overrelaxation {
         let rho = (r + self.omega - 1.0) / (q * self.omega);
         let theta = rho * rho;
         if theta < 1.0 {
-            let omega = (2.0 / (1.0 + (1.0 - theta).sqrt())).min(OMEGA_MAX);
+            let omega = optimal_omega(theta);
             if omega > self.omega + 0.01 {
                 self.omega = omega;
                 self.at_switch = err;
@@ -248,10 +258,9 @@ impl Overrelaxation {
                 self.retune(err);
             }
         } else if self.errors.len() == RATE_AFTER + 1 && err > tol {
-            let old = self.errors[RATE_AFTER - RATE_WINDOW];
-            let theta = (err / old).powf(1.0 / RATE_WINDOW as f64);
+            let theta = self.window_rate();
             if theta.is_finite() && theta > 0.0 && theta < 1.0 {
-                self.omega = (2.0 / (1.0 + (1.0 - theta).sqrt())).min(OMEGA_MAX);
+                self.omega = optimal_omega(theta);
                 self.at_switch = err;
             }
         }

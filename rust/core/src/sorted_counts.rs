@@ -64,16 +64,27 @@ pub fn count_within_1d(
         .enumerate()
         .try_for_each(|(c, out)| -> Result<()> {
             ctl.check()?;
-            let job = RankCounts {
-                sorted: &sorted,
-                radius: &radius,
-                first: c * TASK,
-                out,
-            };
+            let (sorted, radius, first) = (&sorted[..], &radius[..], c * TASK);
             if strict {
-                dispatch(isa, Strict(job));
+                dispatch(
+                    isa,
+                    RankCounts::<true> {
+                        sorted,
+                        radius,
+                        first,
+                        out,
+                    },
+                );
             } else {
-                dispatch(isa, NonStrict(job));
+                dispatch(
+                    isa,
+                    RankCounts::<false> {
+                        sorted,
+                        radius,
+                        first,
+                        out,
+                    },
+                );
             }
             Ok(())
         })?;
@@ -94,36 +105,20 @@ fn order_key(v: f64) -> u64 {
     }
 }
 
-/// The counts of the sorted values at ranks `first..first + out.len()`.
-struct RankCounts<'a> {
+/// The counts of the sorted values at ranks `first..first + out.len()`, `dist < r` when
+/// `STRICT`, else `dist <= r`.
+struct RankCounts<'a, const STRICT: bool> {
     sorted: &'a [f64],
     radius: &'a [f64],
     first: usize,
     out: &'a mut [u64],
 }
 
-struct Strict<'a>(RankCounts<'a>);
-struct NonStrict<'a>(RankCounts<'a>);
-
-impl IsaJob for Strict<'_> {
+impl<const STRICT: bool> IsaJob for RankCounts<'_, STRICT> {
     type Output = ();
+
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        self.0.run::<true>();
-    }
-}
-
-impl IsaJob for NonStrict<'_> {
-    type Output = ();
-    #[inline(always)]
-    fn run<const FMA: bool>(self) {
-        self.0.run::<false>();
-    }
-}
-
-impl RankCounts<'_> {
-    #[inline(always)]
-    fn run<const STRICT: bool>(self) {
         let s = self.sorted;
         for (o, out) in self.out.iter_mut().enumerate() {
             let p = self.first + o;
