@@ -166,6 +166,44 @@ def test_stopping_at_max_iter_leaves_the_column_marginal_exact(rng):
         np.testing.assert_allclose(res.plan().sum(axis=0), b, rtol=1e-12)
 
 
+def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch):
+    """Above MULTISCALE_MIN_PAIRS, epsilon-scaling anneals on clusters of points; the
+    final iterations run on the points to the same tolerance, so the result is the same
+    optimum (to that tolerance) as annealing on the points, on any thread count."""
+    import divergent.ot as dot
+
+    x, y = rng.random((900, 2)), rng.random((700, 2)) + [0.2, 0.0]
+    kw = dict(a=rng.random(900), epsilon=5e-3, scaling=0.5, tol=1e-9)
+    clusters = []
+    for name in ("sinkhorn_points", "sinkhorn_points_symmetric"):
+        real = getattr(_core, name)
+        monkeypatch.setattr(_core, name, lambda *args, real=real: clusters.append(args[-1]) or real(*args))
+    monkeypatch.setattr(dot, "MULTISCALE_CLUSTERS", 64)
+
+    def solve(multiscale, reach):
+        monkeypatch.setattr(dot, "MULTISCALE_MIN_PAIRS", 0 if multiscale else 10**18)
+        clusters.clear()
+        res = dv.ot.sinkhorn(x, y, reach=reach, **kw)
+        div = dv.ot.sinkhorn_divergence(x, y, reach=reach, **kw)
+        assert clusters == [16 if multiscale else 0] * 4
+        assert res.converged
+        return res, div
+
+    for reach in (None, 0.5):
+        (want, want_div), (got, div) = solve(False, reach), solve(True, reach)
+        assert got.value == pytest.approx(want.value, rel=1e-8)
+        assert got.cost == pytest.approx(want.cost, rel=1e-7)
+        assert div == pytest.approx(want_div, rel=1e-7)
+        assert not np.array_equal(got.f, want.f)  # the annealing did differ
+    before = dv.get_num_threads()  # still multiscale: the clusters do not depend on threads
+    try:
+        dv.set_num_threads(1)
+        one = dv.ot.sinkhorn(x, y, **kw)
+    finally:
+        dv.set_num_threads(before)
+    assert np.array_equal(one.f, dv.ot.sinkhorn(x, y, **kw).f)
+
+
 def test_translation_gives_exactly_the_squared_shift(rng):
     """For p = 2, C(x, y + t) = C(x, y) - 2 <x - y, t> + |t|^2 and the middle term is
     separable with zero mean under the coupling of mu and mu + t, so S_eps(mu, mu + t)

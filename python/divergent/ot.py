@@ -159,6 +159,17 @@ PLAN_MAX_ENTRIES = 2**28
 #: (both paths are bound by the exponentials, not by the distances) and it loses the
 #: block truncation that the online path gains at small epsilon.
 DENSE_AUTO_MAX_ENTRIES = 0
+#: Epsilon-scaling anneals on clusters of points (multiscale) once n * m reaches this:
+#: each annealing stage then costs (number of clusters)^2 pairs instead of n * m, and
+#: the iterations at the final epsilon start from the clusters' potentials carried over
+#: to the points. Measured (d = 3, scaling = 0.5, uniform data): at n = m = 20,000 and
+#: epsilon = 1e-3 the annealing fell from 4.2 s to 0.05 s with the same number of final
+#: iterations; from n = 1,000 to 10,000 the final iterations changed by -9 to +4 and the
+#: whole solve took 5-25% less time. Smaller problems anneal on the points (as the
+#: NumPy reference does), where a cluster would be a sizeable part of the data.
+MULTISCALE_MIN_PAIRS = 10**6
+#: Number of clusters per side aimed at (each cluster is at least one block of 16 points).
+MULTISCALE_CLUSTERS = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -363,6 +374,13 @@ def _use_dense(backend, n: int, m: int) -> bool:
     return backend == "dense"
 
 
+def _cluster_points(n: int, m: int, schedule, dense: bool) -> int:
+    """Largest cluster for multiscale annealing, or 0 for annealing on the points."""
+    if dense or len(schedule) < 2 or n * m < MULTISCALE_MIN_PAIRS:
+        return 0
+    return max(16, -(-max(n, m) // MULTISCALE_CLUSTERS))
+
+
 _SINKHORN_NOTES = r"""
     Notes
     -----
@@ -377,8 +395,17 @@ _SINKHORN_NOTES = r"""
     :math:`\rho = \mathrm{reach}^p` (unbalanced, KL marginal penalties). Every soft-min
     is a streamed, tiled log-sum-exp over the cost computed on the fly: memory is
     O(n + m) and no value overflows or underflows for any epsilon. Each iteration costs
-    2 n m exponentials; their number grows like (diameter^p / epsilon) without
+    at most 2 n m exponentials; their number grows like (diameter^p / epsilon) without
     epsilon-scaling, far more slowly with it (``scaling=0.5`` to 0.9).
+
+    Truncation: points are kept in the order of a tree of spatial clusters, and a term
+    is skipped, with its whole cluster, only when a bound on the cost puts it below
+    e^-40 of its row's sum (results equal the full sums up to round-off). At small
+    epsilon this leaves the pairs the coupling actually uses. Multiscale: for large
+    problems the annealing stages of epsilon-scaling run between cluster means
+    (about ``MULTISCALE_CLUSTERS`` per side), and the clusters' potentials are carried
+    over to the points by one soft-min each (Schmitzer 2019; GeomLoss's multiscale
+    mode); the iterations at ``epsilon`` then run on the points to ``tol`` as usual.
 """
 
 
@@ -430,7 +457,9 @@ def sinkhorn(
     scaling : float in (0, 1), optional
         Epsilon-scaling: one iteration at each epsilon (diameter * scaling^k)^p from the
         data diameter down, warm-starting the potentials, then iterations at ``epsilon``
-        until converged. Values 0.5-0.9 cut the iterations at small epsilon.
+        until converged. Values 0.5-0.9 cut the iterations at small epsilon. For large
+        problems (n * m >= ``MULTISCALE_MIN_PAIRS``) the annealing runs on clusters of
+        points (multiscale), and only the iterations at ``epsilon`` on the points.
     backend : {"auto", "online", "dense"}, default "auto"
         "online" computes the cost on the fly (O(n + m) memory); "dense" stores the
         n x m cost matrix once (faster only when that is cheap to read).
@@ -460,9 +489,11 @@ def sinkhorn(
     (True, 0.259)
     """
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
-    dense = _use_dense(backend, pb.x.shape[0], pb.y.shape[0])
+    n, m = pb.x.shape[0], pb.y.shape[0]
+    dense = _use_dense(backend, n, m)
+    clusters = _cluster_points(n, m, pb.schedule, dense)
     out = _core.sinkhorn_points(
-        pb.x, pb.y, pb.a, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense, True
+        pb.x, pb.y, pb.a, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense, True, clusters
     )
     return make_result(out, pb.epsilon, pb.tol, lambda: cost_matrix(pb.x, pb.y, pb.p), pb.a, pb.b)
 
@@ -566,15 +597,18 @@ def sinkhorn_divergence(
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
     n, m = pb.x.shape[0], pb.y.shape[0]
     core = _core
+    sizes = ((n, m), (n, n), (m, m))
+    dense = [_use_dense(backend, *nm) for nm in sizes]
+    clusters = [_cluster_points(*nm, pb.schedule, d) for nm, d in zip(sizes, dense, strict=True)]
     outs = [
         core.sinkhorn_points(
-            pb.x, pb.y, pb.a, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, _use_dense(backend, n, m), False
+            pb.x, pb.y, pb.a, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense[0], False, clusters[0]
         ),
         core.sinkhorn_points_symmetric(
-            pb.x, pb.a, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, _use_dense(backend, n, n)
+            pb.x, pb.a, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense[1], clusters[1]
         ),
         core.sinkhorn_points_symmetric(
-            pb.y, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, _use_dense(backend, m, m)
+            pb.y, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense[2], clusters[2]
         ),
     ]
     return divergence_from(outs, pb)

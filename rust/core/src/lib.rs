@@ -47,8 +47,11 @@ pub use mmd::{energy_distance, mmd_squared, MmdEstimator};
 pub use mmd_null::mmd_permutation_null;
 pub use pairsum::{cross_sum, row_sums, self_sum_offdiag};
 pub use simd::Isa;
-pub use sinkhorn::{sinkhorn, sinkhorn_symmetric, SinkhornConfig, SinkhornOutput};
-pub use softmin::{CloudCost, MatrixCost, Side, Softmin};
+pub use sinkhorn::{
+    sinkhorn, sinkhorn_multiscale, sinkhorn_symmetric, sinkhorn_symmetric_multiscale,
+    SinkhornConfig, SinkhornOutput,
+};
+pub use softmin::{CloudCost, Coarse, MatrixCost, Side, Softmin};
 pub use stein::{ksd_squared, ksd_wild_bootstrap, SteinBase};
 pub use svgd::svgd_direction;
 pub use targets::{BatchTarget, Builtin, GaussianComponent};

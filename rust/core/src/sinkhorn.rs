@@ -19,14 +19,15 @@
 //! for free. Epsilon-scaling runs one iteration at each epsilon of a decreasing schedule
 //! (Feydy et al. 2019; Schmitzer 2019), warm-starting the potentials, then iterates at
 //! the final epsilon until converged, over-relaxed once the plain contraction rate is
-//! known (see `Overrelaxation`).
+//! known (see `Overrelaxation`). On point clouds the annealing can run between clusters
+//! instead (`sinkhorn_multiscale`), at a small fraction of the pairs.
 //!
 //! The symmetric problem OT_eps(a, a) (the debiasing terms of Sinkhorn divergences) uses
 //! the averaged update f <- (f + T(f)) / 2, which converges in a few iterations.
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::softmin::{Side, Softmin};
+use crate::softmin::{CloudCost, Coarse, Side, Softmin};
 use crate::sum::neumaier_sum;
 
 /// Settings shared by the balanced, unbalanced and symmetric solvers.
@@ -269,6 +270,152 @@ impl Overrelaxation {
     }
 }
 
+/// Potentials and each side's previous soft-min (in cost units), the hints of the next.
+struct Potentials {
+    f: Vec<f64>,
+    g: Vec<f64>,
+    sf: Vec<f64>,
+    sg: Vec<f64>,
+}
+
+impl Potentials {
+    fn zero(n: usize, m: usize) -> Potentials {
+        Potentials {
+            f: vec![0.0; n],
+            g: vec![0.0; m],
+            sf: vec![f64::NAN; n],
+            sg: vec![f64::NAN; m],
+        }
+    }
+}
+
+fn check_lengths<S: Softmin>(op: &S, a: &[f64], b: &[f64]) -> Result<()> {
+    let (n, m) = (op.len(Side::X), op.len(Side::Y));
+    if a.len() != n || b.len() != m {
+        return invalid(format!(
+            "{} and {} weights for {n} and {m} points",
+            a.len(),
+            b.len()
+        ));
+    }
+    Ok(())
+}
+
+/// f's lse at `eps` from g, hinted by f's previous soft-min.
+fn softmin_f<S: Softmin>(
+    op: &S,
+    lb: &[f64],
+    pot: &Potentials,
+    eps: f64,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    let hint: Vec<f64> = pot.sf.iter().map(|s| -s / eps).collect();
+    Ok(op
+        .lse(Side::X, &exponents(lb, &pot.g, eps), eps, &hint, false, ctl)?
+        .0)
+}
+
+/// The g half of an iteration, after f.
+fn update_g<S: Softmin>(
+    op: &S,
+    la: &[f64],
+    pot: &mut Potentials,
+    eps: f64,
+    lambda: f64,
+    omega: f64,
+    ctl: &Control,
+) -> Result<()> {
+    let hint: Vec<f64> = pot.sg.iter().map(|s| -s / eps).collect();
+    let lse_g = op
+        .lse(Side::Y, &exponents(la, &pot.f, eps), eps, &hint, false, ctl)?
+        .0;
+    pot.sg = lse_g.iter().map(|l| -eps * l).collect();
+    relax_into(&mut pot.g, &pot.sg, lambda, omega);
+    Ok(())
+}
+
+/// One plain iteration at each epsilon of `stages` (the annealing of epsilon-scaling).
+fn anneal<S: Softmin>(
+    op: &S,
+    la: &[f64],
+    lb: &[f64],
+    cfg: &SinkhornConfig,
+    stages: &[f64],
+    pot: &mut Potentials,
+    ctl: &Control,
+) -> Result<()> {
+    for &eps in stages {
+        let lambda = cfg.damping(eps);
+        let lse_f = softmin_f(op, lb, pot, eps, ctl)?;
+        pot.sf = lse_f.iter().map(|l| -eps * l).collect();
+        relax_into(&mut pot.f, &pot.sf, lambda, 1.0);
+        update_g(op, la, pot, eps, lambda, 1.0, ctl)?;
+    }
+    Ok(())
+}
+
+/// Iterations at the final epsilon until converged or max_iter (counting the
+/// `n_iter` already spent), then the result.
+#[allow(clippy::too_many_arguments)]
+fn converge<S: Softmin>(
+    op: &S,
+    (a, la): (&[f64], &[f64]),
+    (b, lb): (&[f64], &[f64]),
+    cfg: &SinkhornConfig,
+    mut pot: Potentials,
+    mut n_iter: usize,
+    want_cost: bool,
+    ctl: &Control,
+) -> Result<SinkhornOutput> {
+    let eps = *cfg.schedule.last().unwrap();
+    let lambda = cfg.damping(eps);
+    let mut relax = Overrelaxation::default();
+    let mut first = true;
+    let (lse_f, err, mass) = loop {
+        let lse_f = softmin_f(op, lb, &pot, eps, ctl)?;
+        let mut omega = 1.0;
+        if !first {
+            let (err, mass) = residual(a, &pot.f, &lse_f, eps, cfg.rho);
+            if n_iter >= cfg.max_iter || (err <= cfg.tol && relax.last_was_plain()) {
+                break (lse_f, err, mass);
+            }
+            omega = relax.next(err, cfg.tol);
+            if n_iter + 1 >= cfg.max_iter {
+                omega = 1.0; // the last iteration is plain: exact column marginal
+            }
+        }
+        first = false;
+        pot.sf = lse_f.iter().map(|l| -eps * l).collect();
+        relax_into(&mut pot.f, &pot.sf, lambda, omega);
+        update_g(op, la, &mut pot, eps, lambda, omega, ctl)?;
+        n_iter += 1;
+    };
+    let Potentials { f, g, .. } = pot;
+    let cost = if want_cost {
+        // Row i of P is a_i exp(f_i / eps + lse_i) times a distribution over j whose
+        // mean cost the weighted soft-min returns.
+        let (lse, mean) = op.lse(Side::X, &exponents(lb, &g, eps), eps, &lse_f, true, ctl)?;
+        neumaier_sum(
+            (0..a.len())
+                .filter(|&i| a[i] > 0.0)
+                .map(|i| a[i] * (f[i] / eps + lse[i]).exp() * mean[i]),
+        )
+    } else {
+        f64::NAN
+    };
+    let value = dual_value(a, &f, b, &g, eps, cfg.rho, mass);
+    Ok(SinkhornOutput {
+        f,
+        g,
+        n_iter,
+        marginal_error: err,
+        converged: err <= cfg.tol,
+        value,
+        cost,
+        mass,
+    })
+}
+
 /// Sinkhorn between a (the op's X side) and b (its Y side).
 pub fn sinkhorn<S: Softmin>(
     op: &S,
@@ -279,86 +426,172 @@ pub fn sinkhorn<S: Softmin>(
     ctl: &Control,
 ) -> Result<SinkhornOutput> {
     cfg.check()?;
-    let (n, m) = (op.len(Side::X), op.len(Side::Y));
-    if a.len() != n || b.len() != m {
+    check_lengths(op, a, b)?;
+    let (la, lb) = (log_weights(a, "a")?, log_weights(b, "b")?);
+    let stages = &cfg.schedule[..cfg.schedule.len() - 1];
+    let mut pot = Potentials::zero(a.len(), b.len());
+    anneal(op, &la, &lb, cfg, stages, &mut pot, ctl)?;
+    converge(
+        op,
+        (a, &la),
+        (b, &lb),
+        cfg,
+        pot,
+        stages.len(),
+        want_cost,
+        ctl,
+    )
+}
+
+/// The soft-mins (in cost units) at `eps` of the fine points on `side` against the coarse
+/// other side with log-weights and potential `(lw, h)`: a coarse solution carried over to
+/// the fine points. Each point is hinted by its cluster's previous soft-min `s`.
+fn carry(
+    op: &CloudCost,
+    coarse: &Coarse,
+    side: Side,
+    (lw, h): (&[f64], &[f64]),
+    s: &[f64],
+    eps: f64,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    let hint: Vec<f64> = coarse.spread(side, s).iter().map(|s| -s / eps).collect();
+    let lse = op.lse_against(side, coarse, &exponents(lw, h, eps), eps, &hint, ctl)?;
+    Ok(lse.iter().map(|l| -eps * l).collect())
+}
+
+/// Sinkhorn between point clouds with the annealing on clusters (multiscale).
+///
+/// The annealing stages of epsilon-scaling run on the coarse problem between clusters
+/// of at most `cluster_points` points ([`CloudCost::coarsen`]), where every iteration
+/// costs (n / cluster_points)^2 pairs instead of n m; at the epsilons of annealing, down
+/// to about the clusters' diameter^p, the coarse potentials are those of the fine
+/// problem to within the clusters' size, and annealing only prepares a warm start. The
+/// fine potentials are then the soft-mins of the coarse ones against each fine point
+/// (the extrapolation of Schmitzer 2019 and GeomLoss), and the iterations at the final
+/// epsilon run on the fine points as in [`sinkhorn`], to the same tolerance. Without
+/// annealing stages (one epsilon), this is [`sinkhorn`].
+pub fn sinkhorn_multiscale(
+    op: &CloudCost,
+    a: &[f64],
+    b: &[f64],
+    cfg: &SinkhornConfig,
+    cluster_points: usize,
+    want_cost: bool,
+    ctl: &Control,
+) -> Result<SinkhornOutput> {
+    cfg.check()?;
+    check_lengths(op, a, b)?;
+    let stages = &cfg.schedule[..cfg.schedule.len() - 1];
+    let Some(&last) = stages.last() else {
+        return sinkhorn(op, a, b, cfg, want_cost, ctl);
+    };
+    let (la, lb) = (log_weights(a, "a")?, log_weights(b, "b")?);
+    let coarse = op.coarsen(a, b, cluster_points)?;
+    let (lca, lcb) = (log_weights(&coarse.a, "a")?, log_weights(&coarse.b, "b")?);
+    let mut cpot = Potentials::zero(coarse.a.len(), coarse.b.len());
+    anneal(&coarse.cost, &lca, &lcb, cfg, stages, &mut cpot, ctl)?;
+    let sf = carry(op, &coarse, Side::X, (&lcb, &cpot.g), &cpot.sf, last, ctl)?;
+    let sg = carry(op, &coarse, Side::Y, (&lca, &cpot.f), &cpot.sg, last, ctl)?;
+    let lambda = cfg.damping(last);
+    let pot = Potentials {
+        f: sf.iter().map(|s| lambda * s).collect(),
+        g: sg.iter().map(|s| lambda * s).collect(),
+        sf,
+        sg,
+    };
+    converge(
+        op,
+        (a, &la),
+        (b, &lb),
+        cfg,
+        pot,
+        stages.len(),
+        want_cost,
+        ctl,
+    )
+}
+
+/// The symmetric soft-min of f at `eps`: lse_i = ln sum_j a_j exp((f_j - C_ij) / eps).
+fn symmetric_lse<S: Softmin>(
+    op: &S,
+    la: &[f64],
+    f: &[f64],
+    sf: &[f64],
+    eps: f64,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    let hint: Vec<f64> = sf.iter().map(|s| -s / eps).collect();
+    Ok(op
+        .lse(Side::X, &exponents(la, f, eps), eps, &hint, false, ctl)?
+        .0)
+}
+
+/// f <- (f + lambda T(f)) / 2, or f <- lambda T(f) at the very first iteration.
+fn symmetric_apply(
+    f: &mut [f64],
+    sf: &mut Vec<f64>,
+    lse: &[f64],
+    eps: f64,
+    lambda: f64,
+    first: bool,
+) {
+    *sf = lse.iter().map(|l| -eps * l).collect();
+    for (fi, s) in f.iter_mut().zip(sf.iter()) {
+        *fi = if first {
+            lambda * s
+        } else {
+            0.5 * (*fi + lambda * s)
+        };
+    }
+}
+
+fn check_symmetric<S: Softmin>(op: &S, a: &[f64]) -> Result<()> {
+    let n = op.len(Side::X);
+    if op.len(Side::Y) != n || a.len() != n {
         return invalid(format!(
-            "{} and {} weights for {n} and {m} points",
-            a.len(),
-            b.len()
+            "{} weights for a symmetric problem of {n} points",
+            a.len()
         ));
     }
-    let (la, lb) = (log_weights(a, "a")?, log_weights(b, "b")?);
-    let eps_final = *cfg.schedule.last().unwrap();
-    let (mut f, mut g) = (vec![0.0; n], vec![0.0; m]);
-    // Hints: the previous soft-min of each side, in cost units (-eps lse).
-    let (mut sf, mut sg) = (vec![f64::NAN; n], vec![f64::NAN; m]);
-    let mut n_iter = 0;
-    let mut final_iters = 0;
-    let (mut err, mut mass) = (f64::INFINITY, f64::NAN);
-    let mut lse_f = Vec::new();
-    let mut relax = Overrelaxation::default();
-    for (stage, &eps) in cfg.schedule.iter().enumerate() {
-        let last = stage + 1 == cfg.schedule.len();
-        let lambda = cfg.damping(eps);
-        loop {
-            let hint: Vec<f64> = sf.iter().map(|s| -s / eps).collect();
-            lse_f = op
-                .lse(Side::X, &exponents(&lb, &g, eps), eps, &hint, false, ctl)?
-                .0;
-            let mut omega = 1.0;
-            if last && final_iters > 0 {
-                (err, mass) = residual(a, &f, &lse_f, eps, cfg.rho);
-                if n_iter >= cfg.max_iter || (err <= cfg.tol && relax.last_was_plain()) {
-                    break;
-                }
-                omega = relax.next(err, cfg.tol);
-                if n_iter + 1 >= cfg.max_iter {
-                    omega = 1.0; // the last iteration is plain: exact column marginal
-                }
+    Ok(())
+}
+
+/// Symmetric iterations at the final epsilon from (f, sf), `n_iter` already spent.
+#[allow(clippy::too_many_arguments)]
+fn symmetric_converge<S: Softmin>(
+    op: &S,
+    (a, la): (&[f64], &[f64]),
+    cfg: &SinkhornConfig,
+    mut f: Vec<f64>,
+    mut sf: Vec<f64>,
+    mut n_iter: usize,
+    ctl: &Control,
+) -> Result<SinkhornOutput> {
+    let eps = *cfg.schedule.last().unwrap();
+    let lambda = cfg.damping(eps);
+    let mut first = true;
+    let (err, mass) = loop {
+        let lse = symmetric_lse(op, la, &f, &sf, eps, ctl)?;
+        if !first {
+            let (err, mass) = residual(a, &f, &lse, eps, cfg.rho);
+            if err <= cfg.tol || n_iter >= cfg.max_iter {
+                break (err, mass);
             }
-            sf = lse_f.iter().map(|l| -eps * l).collect();
-            relax_into(&mut f, &sf, lambda, omega);
-            let hint: Vec<f64> = sg.iter().map(|s| -s / eps).collect();
-            let lse_g = op
-                .lse(Side::Y, &exponents(&la, &f, eps), eps, &hint, false, ctl)?
-                .0;
-            sg = lse_g.iter().map(|l| -eps * l).collect();
-            relax_into(&mut g, &sg, lambda, omega);
-            n_iter += 1;
-            if !last {
-                break;
-            }
-            final_iters += 1;
         }
-    }
-    let cost = if want_cost {
-        // Row i of P is a_i exp(f_i / eps + lse_i) times a distribution over j whose
-        // mean cost the weighted soft-min returns.
-        let (lse, mean) = op.lse(
-            Side::X,
-            &exponents(&lb, &g, eps_final),
-            eps_final,
-            &lse_f,
-            true,
-            ctl,
-        )?;
-        neumaier_sum(
-            (0..n)
-                .filter(|&i| a[i] > 0.0)
-                .map(|i| a[i] * (f[i] / eps_final + lse[i]).exp() * mean[i]),
-        )
-    } else {
-        f64::NAN
+        first = false;
+        symmetric_apply(&mut f, &mut sf, &lse, eps, lambda, n_iter == 0);
+        n_iter += 1;
     };
-    let value = dual_value(a, &f, b, &g, eps_final, cfg.rho, mass);
+    let value = dual_value(a, &f, a, &f, eps, cfg.rho, mass);
     Ok(SinkhornOutput {
+        g: f.clone(),
         f,
-        g,
         n_iter,
         marginal_error: err,
         converged: err <= cfg.tol,
         value,
-        cost,
+        cost: f64::NAN,
         mass,
     })
 }
@@ -372,60 +605,44 @@ pub fn sinkhorn_symmetric<S: Softmin>(
     ctl: &Control,
 ) -> Result<SinkhornOutput> {
     cfg.check()?;
-    let n = op.len(Side::X);
-    if op.len(Side::Y) != n || a.len() != n {
-        return invalid(format!(
-            "{} weights for a symmetric problem of {n} points",
-            a.len()
-        ));
-    }
+    check_symmetric(op, a)?;
     let la = log_weights(a, "a")?;
-    let eps_final = *cfg.schedule.last().unwrap();
-    let mut f = vec![0.0; n];
-    let mut sf = vec![f64::NAN; n];
-    let mut n_iter = 0;
-    let mut final_iters = 0;
-    let (mut err, mut mass) = (f64::INFINITY, f64::NAN);
-    for (stage, &eps) in cfg.schedule.iter().enumerate() {
-        let last = stage + 1 == cfg.schedule.len();
-        let lambda = cfg.damping(eps);
-        loop {
-            let hint: Vec<f64> = sf.iter().map(|s| -s / eps).collect();
-            let lse = op
-                .lse(Side::X, &exponents(&la, &f, eps), eps, &hint, false, ctl)?
-                .0;
-            if last && final_iters > 0 {
-                (err, mass) = residual(a, &f, &lse, eps, cfg.rho);
-                if err <= cfg.tol || n_iter >= cfg.max_iter {
-                    break;
-                }
-            }
-            sf = lse.iter().map(|l| -eps * l).collect();
-            if n_iter == 0 {
-                f = sf.iter().map(|s| lambda * s).collect();
-            } else {
-                for (fi, s) in f.iter_mut().zip(&sf) {
-                    *fi = 0.5 * (*fi + lambda * s);
-                }
-            }
-            n_iter += 1;
-            if !last {
-                break;
-            }
-            final_iters += 1;
-        }
+    let stages = &cfg.schedule[..cfg.schedule.len() - 1];
+    let (mut f, mut sf) = (vec![0.0; a.len()], vec![f64::NAN; a.len()]);
+    for (k, &eps) in stages.iter().enumerate() {
+        let lse = symmetric_lse(op, &la, &f, &sf, eps, ctl)?;
+        symmetric_apply(&mut f, &mut sf, &lse, eps, cfg.damping(eps), k == 0);
     }
-    let value = dual_value(a, &f, a, &f, eps_final, cfg.rho, mass);
-    Ok(SinkhornOutput {
-        g: f.clone(),
-        f,
-        n_iter,
-        marginal_error: err,
-        converged: err <= cfg.tol,
-        value,
-        cost: f64::NAN,
-        mass,
-    })
+    symmetric_converge(op, (a, &la), cfg, f, sf, stages.len(), ctl)
+}
+
+/// [`sinkhorn_symmetric`] with the annealing on clusters, as in [`sinkhorn_multiscale`].
+pub fn sinkhorn_symmetric_multiscale(
+    op: &CloudCost,
+    a: &[f64],
+    cfg: &SinkhornConfig,
+    cluster_points: usize,
+    ctl: &Control,
+) -> Result<SinkhornOutput> {
+    cfg.check()?;
+    check_symmetric(op, a)?;
+    let stages = &cfg.schedule[..cfg.schedule.len() - 1];
+    let Some(&last) = stages.last() else {
+        return sinkhorn_symmetric(op, a, cfg, ctl);
+    };
+    let la = log_weights(a, "a")?;
+    let coarse = op.coarsen(a, a, cluster_points)?;
+    let lca = log_weights(&coarse.a, "a")?;
+    let k = coarse.a.len();
+    let (mut cf, mut csf) = (vec![0.0; k], vec![f64::NAN; k]);
+    for (i, &eps) in stages.iter().enumerate() {
+        let lse = symmetric_lse(&coarse.cost, &lca, &cf, &csf, eps, ctl)?;
+        symmetric_apply(&mut cf, &mut csf, &lse, eps, cfg.damping(eps), i == 0);
+    }
+    let sf = carry(op, &coarse, Side::X, (&lca, &cf), &csf, last, ctl)?;
+    let lambda = cfg.damping(last);
+    let f = sf.iter().map(|s| lambda * s).collect();
+    symmetric_converge(op, (a, &la), cfg, f, sf, stages.len(), ctl)
 }
 
 #[cfg(test)]
@@ -512,6 +729,44 @@ mod tests {
         let scaled = sinkhorn(&op, &a, &b, &c, false, &ctl).unwrap();
         assert!(plain.converged && scaled.converged);
         assert!((plain.value - scaled.value).abs() < 1e-9);
+    }
+
+    #[test]
+    fn multiscale_annealing_reaches_the_same_optimum() {
+        let ctl = Control::new();
+        let x = random_points(400, 2, 8);
+        let y = random_points(300, 2, 9);
+        let op = CloudCost::new(x.view(), y.view(), 2.0).unwrap();
+        let a: Vec<f64> = (1..=400).map(|i| i as f64 / 80200.0).collect();
+        let b = uniform(300);
+        for rho in [None, Some(1.0)] {
+            let mut c = cfg(0.01, rho);
+            c.tol = 1e-11;
+            let plain = sinkhorn(&op, &a, &b, &c, true, &ctl).unwrap();
+            c.schedule = vec![32.0, 8.0, 2.0, 0.5, 0.125, 0.03, 0.01];
+            let multi = sinkhorn_multiscale(&op, &a, &b, &c, 32, true, &ctl).unwrap();
+            assert!(plain.converged && multi.converged, "{rho:?}");
+            assert!((plain.value - multi.value).abs() < 1e-9, "{rho:?}");
+            assert!((plain.cost - multi.cost).abs() < 1e-8, "{rho:?}");
+            // The annealing really ran on clusters: not the points' iterations.
+            let fine = sinkhorn(&op, &a, &b, &c, true, &ctl).unwrap();
+            assert!((fine.value - multi.value).abs() < 1e-9, "{rho:?}");
+            assert_ne!(fine.f, multi.f);
+            // Symmetric: the same with the averaged update.
+            let sym = sinkhorn_symmetric(&op_self(&x), &a, &cfg(0.01, rho), &ctl).unwrap();
+            let sym_multi = sinkhorn_symmetric_multiscale(&op_self(&x), &a, &c, 32, &ctl).unwrap();
+            assert!(sym.converged && sym_multi.converged, "{rho:?}");
+            assert!((sym.value - sym_multi.value).abs() < 1e-9, "{rho:?}");
+        }
+        // One epsilon: no annealing, the plain solver's very iterations.
+        let c = cfg(0.05, None);
+        let one = sinkhorn_multiscale(&op, &a, &b, &c, 32, false, &ctl).unwrap();
+        let plain = sinkhorn(&op, &a, &b, &c, false, &ctl).unwrap();
+        assert_eq!((one.n_iter, one.f), (plain.n_iter, plain.f));
+    }
+
+    fn op_self(x: &ndarray::Array2<f64>) -> CloudCost {
+        CloudCost::new(x.view(), x.view(), 2.0).unwrap()
     }
 
     #[test]

@@ -40,9 +40,11 @@ fn work(n: usize, m: usize, d: usize) -> f64 {
 }
 
 /// Sinkhorn between point clouds x (n, d) with weights a and y (m, d) with weights b,
-/// cost |x - y|^p, streamed (`dense = false`) or from a materialised matrix.
+/// cost |x - y|^p, streamed (`dense = false`) or from a materialised matrix. With
+/// `cluster_points > 0` (streamed only), annealing runs on clusters of at most that
+/// many points (multiscale).
 #[pyfunction]
-#[pyo3(signature = (x, y, a, b, p, schedule, rho, max_iter, tol, dense, want_cost))]
+#[pyo3(signature = (x, y, a, b, p, schedule, rho, max_iter, tol, dense, want_cost, cluster_points=0))]
 #[allow(clippy::too_many_arguments)]
 pub fn sinkhorn_points<'py>(
     py: Python<'py>,
@@ -57,6 +59,7 @@ pub fn sinkhorn_points<'py>(
     tol: f64,
     dense: bool,
     want_cost: bool,
+    cluster_points: usize,
 ) -> PyResult<Output<'py>> {
     let (x, y, a, b) = (x.as_array(), y.as_array(), a.as_array(), b.as_array());
     let (a, b) = (a.to_vec(), b.to_vec());
@@ -70,6 +73,9 @@ pub fn sinkhorn_points<'py>(
         if dense {
             let op = MatrixCost::from_cloud(x, y, p)?;
             core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+        } else if cluster_points > 0 {
+            let op = CloudCost::new(x, y, p)?;
+            core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
         } else {
             let op = CloudCost::new(x, y, p)?;
             core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
@@ -78,9 +84,10 @@ pub fn sinkhorn_points<'py>(
     Ok(to_py(py, out))
 }
 
-/// OT_eps(a, a) on the point cloud x by the symmetric (averaged) update.
+/// OT_eps(a, a) on the point cloud x by the symmetric (averaged) update; annealing on
+/// clusters as in `sinkhorn_points` when `cluster_points > 0`.
 #[pyfunction]
-#[pyo3(signature = (x, a, p, schedule, rho, max_iter, tol, dense))]
+#[pyo3(signature = (x, a, p, schedule, rho, max_iter, tol, dense, cluster_points=0))]
 #[allow(clippy::too_many_arguments)]
 pub fn sinkhorn_points_symmetric<'py>(
     py: Python<'py>,
@@ -92,6 +99,7 @@ pub fn sinkhorn_points_symmetric<'py>(
     max_iter: usize,
     tol: f64,
     dense: bool,
+    cluster_points: usize,
 ) -> PyResult<Output<'py>> {
     let x = x.as_array();
     let a = a.as_array().to_vec();
@@ -105,6 +113,9 @@ pub fn sinkhorn_points_symmetric<'py>(
         if dense {
             let op = MatrixCost::from_cloud(x, x, p)?;
             core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
+        } else if cluster_points > 0 {
+            let op = CloudCost::new(x, x, p)?;
+            core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
         } else {
             let op = CloudCost::new(x, x, p)?;
             core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
