@@ -173,7 +173,7 @@ def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch):
     import divergent.ot as dot
 
     x, y = rng.random((900, 2)), rng.random((700, 2)) + [0.2, 0.0]
-    kw = dict(a=rng.random(900), epsilon=5e-3, scaling=0.5, tol=1e-9)
+    kw = dict(a=rng.random(900), epsilon=5e-3, scaling=0.5, tol=1e-9, backend="online")
     clusters = []
     for name in ("sinkhorn_points", "sinkhorn_points_symmetric"):
         real = getattr(_core, name)
@@ -202,6 +202,25 @@ def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch):
     finally:
         dv.set_num_threads(before)
     assert np.array_equal(one.f, dv.ot.sinkhorn(x, y, **kw).f)
+
+
+@quiet
+def test_auto_backend_stores_the_kernel_only_where_it_pays(rng, monkeypatch):
+    import divergent.ot as dot
+
+    x, y = rng.random((200, 2)), rng.random((150, 2))  # diameter^2 ~ 2
+    dense = []
+    real = _core.sinkhorn_points
+    monkeypatch.setattr(_core, "sinkhorn_points", lambda *args: dense.append(args[9]) or real(*args))
+    stored = dv.ot.sinkhorn(x, y, epsilon=0.05)
+    streamed = dv.ot.sinkhorn(x, y, epsilon=0.05, backend="online")
+    dv.ot.sinkhorn(x, y, epsilon=1e-3, max_iter=5)  # below DENSE_AUTO_MIN_EPSILON x 2
+    monkeypatch.setattr(dot, "DENSE_AUTO_MAX_ENTRIES", 200 * 150 - 1)
+    dv.ot.sinkhorn(x, y, epsilon=0.05)
+    assert dense == [True, False, False, False]
+    assert stored.n_iter == streamed.n_iter
+    assert stored.cost == pytest.approx(streamed.cost, rel=1e-12)
+    np.testing.assert_allclose(stored.f, streamed.f, rtol=0, atol=1e-12)
 
 
 def test_translation_gives_exactly_the_squared_shift(rng):

@@ -637,7 +637,13 @@ pub trait Softmin: Sync {
     ) -> Result<(Vec<f64>, Vec<f64>)>;
 }
 
-fn check_lse_args(rows: usize, cols: usize, w: &[f64], eps: f64, hint: &[f64]) -> Result<()> {
+pub(crate) fn check_lse_args(
+    rows: usize,
+    cols: usize,
+    w: &[f64],
+    eps: f64,
+    hint: &[f64],
+) -> Result<()> {
     if w.len() != cols || hint.len() != rows {
         return invalid(format!(
             "soft-min over {rows} x {cols} got {} weights and {} hints",
@@ -1095,17 +1101,8 @@ pub fn lse_naive(c: ArrayView2<'_, f64>, w: ArrayView1<'_, f64>, eps: f64) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::random_points;
+    use crate::test_util::{cost_matrix, random_points};
     use ndarray::Array2;
-
-    fn cost_matrix(x: &Array2<f64>, y: &Array2<f64>, p: f64) -> Array2<f64> {
-        Array2::from_shape_fn((x.nrows(), y.nrows()), |(i, j)| {
-            let d2: f64 = (0..x.ncols())
-                .map(|k| (x[[i, k]] - y[[j, k]]).powi(2))
-                .sum();
-            d2.powf(p / 2.0)
-        })
-    }
 
     #[test]
     fn cloud_and_matrix_match_naive_for_every_power_and_hint() {

@@ -4,6 +4,16 @@ use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::kernels::Kernel;
 
+/// |x_i - y_j|^p for all pairs.
+pub fn cost_matrix(x: &Array2<f64>, y: &Array2<f64>, p: f64) -> Array2<f64> {
+    Array2::from_shape_fn((x.nrows(), y.nrows()), |(i, j)| {
+        let d2: f64 = (0..x.ncols())
+            .map(|k| (x[[i, k]] - y[[j, k]]).powi(2))
+            .sum();
+        d2.powf(p / 2.0)
+    })
+}
+
 /// Points with coordinates in [-2, 2) from a SplitMix64 stream.
 pub fn random_points(n: usize, d: usize, seed: u64) -> Array2<f64> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);

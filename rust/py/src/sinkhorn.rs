@@ -1,10 +1,10 @@
-//! Bindings of the Sinkhorn solvers: point clouds (streamed or dense cost), symmetric
+//! Bindings of the Sinkhorn solvers: point clouds (streamed cost or stored kernel), symmetric
 //! self-transport, and user cost matrices. Python validates and builds the epsilon
 //! schedule; results come back as a tuple
 //! (f, g, n_iter, marginal_error, converged, value, cost, mass).
 
 use divergent_core as core;
-use divergent_core::{CloudCost, MatrixCost, SinkhornConfig, SinkhornOutput, Softmin};
+use divergent_core::{CloudCost, GibbsKernel, MatrixCost, SinkhornConfig, SinkhornOutput, Softmin};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
@@ -40,7 +40,7 @@ fn work(n: usize, m: usize, d: usize) -> f64 {
 }
 
 /// Sinkhorn between point clouds x (n, d) with weights a and y (m, d) with weights b,
-/// cost |x - y|^p, streamed (`dense = false`) or from a materialised matrix. With
+/// cost |x - y|^p, streamed (`dense = false`) or from a stored Gibbs kernel. With
 /// `cluster_points > 0` (streamed only), annealing runs on clusters of at most that
 /// many points (multiscale).
 #[pyfunction]
@@ -71,7 +71,7 @@ pub fn sinkhorn_points<'py>(
     };
     let out = detached(py, work(x.nrows(), y.nrows(), x.ncols()), |ctl| {
         if dense {
-            let op = MatrixCost::from_cloud(x, y, p)?;
+            let op = GibbsKernel::new(x, y, p)?;
             core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
         } else if cluster_points > 0 {
             let op = CloudCost::new(x, y, p)?;
@@ -111,7 +111,7 @@ pub fn sinkhorn_points_symmetric<'py>(
     };
     let out = detached(py, work(x.nrows(), x.nrows(), x.ncols()), |ctl| {
         if dense {
-            let op = MatrixCost::from_cloud(x, x, p)?;
+            let op = GibbsKernel::new(x, x, p)?;
             core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
         } else if cluster_points > 0 {
             let op = CloudCost::new(x, x, p)?;
