@@ -28,7 +28,7 @@ use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::exp::exp;
 use crate::simd::{dispatch, Isa, IsaJob};
-use crate::softmin::{CloudCost, Power, Side, Softmin};
+use crate::softmin::{CloudCost, Side, Softmin};
 
 /// Largest |w_j - beta_j| (or |u_i - alpha_i|) served by a stored kernel.
 const DRIFT: f64 = 100.0;
@@ -57,7 +57,6 @@ pub struct GibbsKernel {
     n: usize,
     m: usize,
     d: usize,
-    power: Power,
     kernel: Mutex<Option<Kernel>>,
 }
 
@@ -75,7 +74,6 @@ impl GibbsKernel {
             n,
             m,
             d,
-            power: Power::new(p)?,
             kernel: Mutex::new(None),
         })
     }
@@ -175,13 +173,9 @@ impl GibbsKernel {
         }
         let inv_eps = 1.0 / eps;
         let mut mx = f64::NEG_INFINITY;
+        let power = self.cloud.power;
         for (v, &wj) in row.iter_mut().zip(w) {
-            let c = match self.power {
-                Power::Two => *v,
-                Power::One => v.sqrt(),
-                Power::General(p) => v.powf(0.5 * p),
-            };
-            *v = wj - c * inv_eps;
+            *v = wj - power.scalar::<false>(*v) * inv_eps;
             mx = if *v > mx { *v } else { mx };
         }
         mx

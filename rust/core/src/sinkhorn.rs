@@ -649,7 +649,7 @@ pub fn sinkhorn_symmetric_multiscale(
 mod tests {
     use super::*;
     use crate::softmin::{CloudCost, MatrixCost};
-    use crate::test_util::random_points;
+    use crate::test_util::{cost_matrix, random_points};
 
     fn uniform(n: usize) -> Vec<f64> {
         vec![1.0 / n as f64; n]
@@ -689,7 +689,7 @@ mod tests {
         assert!(rows.iter().zip(&a).all(|(r, a)| (r - a).abs() < 1e-12));
         assert!(cols.iter().zip(&b).all(|(c, b)| (c - b).abs() < 1e-14));
         // The matrix backend runs the same iterations.
-        let mat = MatrixCost::from_cloud(x.view(), y.view(), 2.0).unwrap();
+        let mat = MatrixCost::new(cost_matrix(&x, &y, 2.0).view()).unwrap();
         let out2 = sinkhorn(&mat, &a, &b, &cfg(0.5, None), true, &ctl).unwrap();
         assert_eq!(out.n_iter, out2.n_iter);
         assert!((out.value - out2.value).abs() < 1e-12);

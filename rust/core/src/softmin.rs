@@ -84,8 +84,9 @@ impl Power {
         })
     }
 
+    /// |x - y|^p from the squared distance.
     #[inline(always)]
-    fn scalar<const FMA: bool>(self, d2: f64) -> f64 {
+    pub(crate) fn scalar<const FMA: bool>(self, d2: f64) -> f64 {
         match self {
             Power::Two => d2,
             Power::One => d2.sqrt(),
@@ -792,7 +793,7 @@ impl SortedSide {
 pub struct CloudCost {
     x: SortedSide,
     y: SortedSide,
-    power: Power,
+    pub(crate) power: Power,
 }
 
 impl CloudCost {
@@ -1029,22 +1030,6 @@ impl MatrixCost {
             }
         });
         Ok(MatrixCost { n, m, rows, cols })
-    }
-
-    /// Materialise a point cloud's cost matrix (the dense backend).
-    pub fn from_cloud(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, p: f64) -> Result<Self> {
-        let cloud = CloudCost::new(x, y, p)?;
-        let (n, m) = (x.nrows(), y.nrows());
-        let d = x.ncols();
-        let mut c = vec![0.0; n * m];
-        c.par_chunks_mut(m).enumerate().for_each(|(i, row)| {
-            for (j, v) in row.iter_mut().enumerate() {
-                let d2 = (0..d).map(|k| (x[[i, k]] - y[[j, k]]).powi(2)).sum();
-                *v = cloud.power.scalar::<false>(d2);
-            }
-        });
-        let c = ArrayView2::from_shape((n, m), &c).expect("n x m buffer");
-        MatrixCost::new(c.view())
     }
 }
 
