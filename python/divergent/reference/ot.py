@@ -52,6 +52,7 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
 
 # The over-relaxation rule of rust/core/src/sinkhorn.rs.
 _RATE_AFTER, _RATE_WINDOW, _OMEGA_MAX, _GIVE_UP_GROWTH, _GIVE_UP_AFTER = 16, 8, 1.9, 10.0, 16
+_PROBE_RATIO, _PROBE_GAP = 16.0, 4
 
 
 def _optimal_omega(theta):
@@ -61,6 +62,8 @@ def _optimal_omega(theta):
 class _Overrelaxation:
     def __init__(self):
         self.errors, self.omega, self.at_switch, self.relaxed, self.gave_up = [], 1.0, 0.0, 0, False
+        # The last iteration's relaxation, and the plain probes (see Overrelaxation::next).
+        self.last, self.probing, self.ratio, self.since_probe = 1.0, None, None, 0
 
     def _window_rate(self):
         return (self.errors[-1] / self.errors[-1 - _RATE_WINDOW]) ** (1 / _RATE_WINDOW)
@@ -77,6 +80,20 @@ class _Overrelaxation:
                 self.omega, self.at_switch, self.relaxed = omega, err, 0
 
     def next(self, err, tol):
+        if self.probing is not None:
+            self.ratio, self.probing, self.since_probe = self.probing / err, None, 0
+            self.last = max(self.omega, 1.0)
+            return self.last
+        self.last = self._step(err, tol)
+        if self.last > 1.0:
+            self.since_probe += 1
+            ratio = _PROBE_RATIO if self.ratio is None else self.ratio
+            due = self.ratio is None or self.since_probe >= _PROBE_GAP
+            if due and np.isfinite(err) and err <= ratio * tol:
+                self.probing, self.last = err, 1.0
+        return self.last
+
+    def _step(self, err, tol):
         self.errors.append(err)
         if self.gave_up or not np.isfinite(err):
             self.omega = 1.0
@@ -143,7 +160,7 @@ def _solve(c, a, b, schedule, rho, max_iter, tol, want_cost):
             omega = 1.0
             if last and final_iters > 0:
                 err, mass = _residual(a, f, sf, eps, rho)
-                if n_iter >= max_iter or (err <= tol and relax.omega <= 1.0):
+                if n_iter >= max_iter or (err <= tol and relax.last <= 1.0):
                     break
                 omega = relax.next(err, tol)
                 if n_iter + 1 >= max_iter:

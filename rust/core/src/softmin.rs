@@ -158,8 +158,15 @@ trait CostBlocks: Sync {
     fn costs<const FMA: bool>(&self, r: usize, b: usize) -> [f64; LANES];
     /// A lower bound of the cost between two boxes (lo then hi, d values each).
     fn box_cost_lower_bound(&self, a: &[f64], b: &[f64]) -> f64;
-    /// A lower bound of the cost between row r and a box.
-    fn row_box_cost_lower_bound(&self, r: usize, b: &[f64]) -> f64;
+    /// The coordinates of up to `LANES` rows, axis by axis (`LANES` values per axis, the
+    /// unused lanes repeating the first row): the input of `rows_box_cost_lower_bounds`.
+    fn rows_by_axis(&self, rows: &[usize]) -> Vec<f64>;
+    /// Lower bounds of the cost between each of those rows and a box.
+    fn rows_box_cost_lower_bounds<const FMA: bool>(
+        &self,
+        by_axis: &[f64],
+        b: &[f64],
+    ) -> [f64; LANES];
 }
 
 /// Point-cloud costs: row coordinates (row-major) against packed columns.
@@ -196,16 +203,36 @@ impl<G: Ground> CostBlocks for CloudBlocks<'_, G> {
         }
         self.power.scalar::<false>(d2)
     }
-    #[inline(always)]
-    fn row_box_cost_lower_bound(&self, r: usize, b: &[f64]) -> f64 {
+    fn rows_by_axis(&self, rows: &[usize]) -> Vec<f64> {
         let d = self.cols.dim();
-        let x = &self.rows[r * d..(r + 1) * d];
-        let mut d2 = 0.0;
+        let mut out = vec![0.0; d * LANES];
         for k in 0..d {
-            let gap = (b[k] - x[k]).max(x[k] - b[d + k]).max(0.0);
-            d2 += gap * gap;
+            for j in 0..LANES {
+                out[k * LANES + j] = self.rows[rows[j.min(rows.len() - 1)] * d + k];
+            }
         }
-        self.power.scalar::<false>(d2)
+        out
+    }
+    #[inline(always)]
+    fn rows_box_cost_lower_bounds<const FMA: bool>(
+        &self,
+        by_axis: &[f64],
+        b: &[f64],
+    ) -> [f64; LANES] {
+        let d = self.cols.dim();
+        let mut d2 = [0.0f64; LANES];
+        for (k, x) in by_axis.chunks_exact(LANES).enumerate() {
+            let (lo, hi) = (b[k], b[d + k]);
+            for j in 0..LANES {
+                // Selects rather than f64::max, so that the lanes vectorise.
+                let (below, above) = (lo - x[j], x[j] - hi);
+                let gap = if below > above { below } else { above };
+                let gap = if gap > 0.0 { gap } else { 0.0 };
+                d2[j] = fma::<FMA>(gap, gap, d2[j]);
+            }
+        }
+        self.power.apply::<FMA>(&mut d2);
+        d2
     }
 }
 
@@ -233,8 +260,15 @@ impl CostBlocks for MatrixBlocks<'_> {
     fn box_cost_lower_bound(&self, _a: &[f64], _b: &[f64]) -> f64 {
         0.0
     }
-    fn row_box_cost_lower_bound(&self, _r: usize, _b: &[f64]) -> f64 {
-        0.0
+    fn rows_by_axis(&self, _rows: &[usize]) -> Vec<f64> {
+        Vec::new()
+    }
+    fn rows_box_cost_lower_bounds<const FMA: bool>(
+        &self,
+        _by_axis: &[f64],
+        _b: &[f64],
+    ) -> [f64; LANES] {
+        [0.0; LANES]
     }
 }
 
@@ -352,23 +386,30 @@ impl Truncation<'_> {
         out
     }
 
-    /// Whether column block b can matter to row r with shift s: the per-row test after
+    /// Which rows can column block b matter to: bit k for the row with coordinates
+    /// lane k of `by_axis` and shift `shifts[k]` (+inf for no row). The per-row test after
     /// the per-group `surviving_blocks` (a group's box is wider than one point, and its
-    /// subtrees' weights are maxima over more columns).
+    /// subtrees' weights are maxima over more columns), for all rows of a group at once:
+    /// across rows it vectorises, one row at a time it cost a sixth of the soft-min.
     #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn keeps<S: CostBlocks>(
+    fn keep_mask<S: CostBlocks, const FMA: bool>(
         &self,
         src: &S,
-        r: usize,
-        s: f64,
+        by_axis: &[f64],
+        shifts: &[f64; LANES],
         b: usize,
         inv_eps: f64,
         margin: f64,
-    ) -> bool {
+    ) -> u32 {
         let d = self.dim;
-        let lb = src.row_box_cost_lower_bound(r, &self.col_boxes[2 * d * b..2 * d * (b + 1)]);
-        self.block_max_w[b] - lb * inv_eps - s >= -margin
+        let boxes = &self.col_boxes[2 * d * b..2 * d * (b + 1)];
+        let lb = src.rows_box_cost_lower_bounds::<FMA>(by_axis, boxes);
+        let top = self.block_max_w[b] + margin;
+        let mut mask = 0u32;
+        for j in 0..LANES {
+            mask |= u32::from(fma::<FMA>(-lb[j], inv_eps, top) - shifts[j] >= 0.0) << j;
+        }
+        mask
     }
 }
 
@@ -397,15 +438,32 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
     let mut acc = vec![Neumaier::new(); rows.len()];
     let mut wacc = vec![Neumaier::new(); if WEIGHTED { rows.len() } else { 0 }];
     let mut kept = vec![0; rows.len()];
+    // With a filter, the rows are one group's (at most LANES), tested together.
+    let (by_axis, lane_shifts) = match filter {
+        Some(_) => {
+            debug_assert!(rows.len() <= LANES);
+            let mut padded = [f64::INFINITY; LANES];
+            padded[..rows.len()].copy_from_slice(shifts);
+            (src.rows_by_axis(rows), padded)
+        }
+        None => (Vec::new(), [f64::INFINITY; LANES]),
+    };
+    let mut masks = Vec::new();
     for chunk in blocks.chunks(src.chunk()) {
+        if let Some((t, margin)) = filter {
+            // A loop, not an iterator adaptor: a closure is not inlined into this
+            // function, so it would miss its target features (mul_add became a call).
+            masks.clear();
+            for &b in chunk {
+                masks.push(t.keep_mask::<S, FMA>(src, &by_axis, &lane_shifts, b, inv_eps, margin));
+            }
+        }
         for (k, (&r, &s)) in rows.iter().zip(shifts).enumerate() {
             let mut lanes = [0.0f64; LANES];
             let mut wlanes = [0.0f64; LANES];
-            for &b in chunk {
-                if let Some((t, margin)) = filter {
-                    if !t.keeps(src, r, s, b, inv_eps, margin) {
-                        continue;
-                    }
+            for (i, &b) in chunk.iter().enumerate() {
+                if filter.is_some() && masks[i] >> k & 1 == 0 {
+                    continue;
                 }
                 kept[k] += 1;
                 let c = src.costs::<FMA>(r, b);
@@ -1254,8 +1312,20 @@ mod tests {
                         continue;
                     }
                     // Then each row drops the kept blocks that its own test rules out.
-                    for r in group.clone() {
-                        if !trunc.keeps(&src, r, sorted_want[r], b, 1.0 / eps, trunc.margin) {
+                    let rows: Vec<usize> = group.clone().collect();
+                    let mut shifts = [f64::INFINITY; LANES];
+                    shifts[..rows.len()].copy_from_slice(&sorted_want[group.clone()]);
+                    let by_axis = src.rows_by_axis(&rows);
+                    let mask = trunc.keep_mask::<_, false>(
+                        &src,
+                        &by_axis,
+                        &shifts,
+                        b,
+                        1.0 / eps,
+                        trunc.margin,
+                    );
+                    for (k, r) in group.clone().enumerate() {
+                        if mask >> k & 1 == 0 {
                             row_pruned += 1;
                             closest = closest.max(above_cut(r, b));
                         }
