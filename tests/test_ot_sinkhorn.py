@@ -166,14 +166,16 @@ def test_stopping_at_max_iter_leaves_the_column_marginal_exact(rng):
         np.testing.assert_allclose(res.plan().sum(axis=0), b, rtol=1e-12)
 
 
-def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch):
-    """Above MULTISCALE_MIN_PAIRS, epsilon-scaling anneals on clusters of points; the
-    final iterations run on the points to the same tolerance, so the result is the same
-    optimum (to that tolerance) as annealing on the points, on any thread count."""
+@pytest.mark.parametrize("backend", ["online", "dense"])
+def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch, backend):
+    """Above MULTISCALE_MIN_PAIRS, epsilon-scaling anneals on clusters of points (for the
+    stored kernel too, which is then built at the final epsilon only); the final
+    iterations run on the points to the same tolerance, so the result is the same optimum
+    (to that tolerance) as annealing on the points, on any thread count."""
     import divergent.ot as dot
 
     x, y = rng.random((900, 2)), rng.random((700, 2)) + [0.2, 0.0]
-    kw = dict(a=rng.random(900), epsilon=5e-3, scaling=0.5, tol=1e-9, backend="online")
+    kw = dict(a=rng.random(900), epsilon=5e-3, scaling=0.5, tol=1e-9, backend=backend)
     clusters = []
     for name in ("sinkhorn_points", "sinkhorn_points_symmetric"):
         real = getattr(_core, name)

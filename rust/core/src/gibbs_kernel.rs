@@ -28,6 +28,7 @@ use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::exp::exp;
 use crate::simd::{dispatch, Isa, IsaJob};
+use crate::sinkhorn::OnPoints;
 use crate::softmin::{CloudCost, Side, Softmin};
 
 /// Largest |w_j - beta_j| (or |u_i - alpha_i|) served by a stored kernel.
@@ -284,6 +285,12 @@ fn within_drift(w: &[f64], absorbed: &[f64]) -> bool {
     w.iter()
         .zip(absorbed)
         .all(|(w, a)| *w == f64::NEG_INFINITY || (a.is_finite() && (w - a).abs() <= DRIFT))
+}
+
+impl OnPoints for GibbsKernel {
+    fn cloud(&self) -> &CloudCost {
+        &self.cloud
+    }
 }
 
 impl Softmin for GibbsKernel {

@@ -510,6 +510,20 @@ fn carry(
     Ok(lse.iter().map(|l| -eps * l).collect())
 }
 
+/// A soft-min between point clouds, whose points multiscale annealing clusters: the
+/// streamed cloud itself, or a stored kernel over one (annealed on clusters, the kernel
+/// is built once, at the final epsilon, instead of at every stage).
+pub trait OnPoints: Softmin {
+    /// The streamed cost between the same points.
+    fn cloud(&self) -> &CloudCost;
+}
+
+impl OnPoints for CloudCost {
+    fn cloud(&self) -> &CloudCost {
+        self
+    }
+}
+
 /// Sinkhorn between point clouds with the annealing on clusters (multiscale).
 ///
 /// The annealing stages of epsilon-scaling run on the coarse problem between clusters
@@ -521,8 +535,8 @@ fn carry(
 /// (the extrapolation of Schmitzer 2019 and GeomLoss), and the iterations at the final
 /// epsilon run on the fine points as in [`sinkhorn`], to the same tolerance. Without
 /// annealing stages (one epsilon), this is [`sinkhorn`].
-pub fn sinkhorn_multiscale(
-    op: &CloudCost,
+pub fn sinkhorn_multiscale<S: OnPoints>(
+    op: &S,
     a: &[f64],
     b: &[f64],
     cfg: &SinkhornConfig,
@@ -537,12 +551,13 @@ pub fn sinkhorn_multiscale(
         return sinkhorn(op, a, b, cfg, want_cost, ctl);
     };
     let (la, lb) = (log_weights(a, "a")?, log_weights(b, "b")?);
-    let coarse = op.coarsen(a, b, cluster_points)?;
+    let coarse = op.cloud().coarsen(a, b, cluster_points)?;
     let (lca, lcb) = (log_weights(&coarse.a, "a")?, log_weights(&coarse.b, "b")?);
     let mut cpot = Potentials::zero(coarse.a.len(), coarse.b.len());
     anneal(&coarse.cost, &lca, &lcb, cfg, stages, &mut cpot, ctl)?;
-    let sf = carry(op, &coarse, Side::X, (&lcb, &cpot.g), &cpot.sf, last, ctl)?;
-    let sg = carry(op, &coarse, Side::Y, (&lca, &cpot.f), &cpot.sg, last, ctl)?;
+    let pts = op.cloud();
+    let sf = carry(pts, &coarse, Side::X, (&lcb, &cpot.g), &cpot.sf, last, ctl)?;
+    let sg = carry(pts, &coarse, Side::Y, (&lca, &cpot.f), &cpot.sg, last, ctl)?;
     let lambda = cfg.damping(last);
     let pot = Potentials {
         f: sf.iter().map(|s| lambda * s).collect(),
@@ -667,8 +682,8 @@ pub fn sinkhorn_symmetric<S: Softmin>(
 }
 
 /// [`sinkhorn_symmetric`] with the annealing on clusters, as in [`sinkhorn_multiscale`].
-pub fn sinkhorn_symmetric_multiscale(
-    op: &CloudCost,
+pub fn sinkhorn_symmetric_multiscale<S: OnPoints>(
+    op: &S,
     a: &[f64],
     cfg: &SinkhornConfig,
     cluster_points: usize,
@@ -681,7 +696,7 @@ pub fn sinkhorn_symmetric_multiscale(
         return sinkhorn_symmetric(op, a, cfg, ctl);
     };
     let la = log_weights(a, "a")?;
-    let coarse = op.coarsen(a, a, cluster_points)?;
+    let coarse = op.cloud().coarsen(a, a, cluster_points)?;
     let lca = log_weights(&coarse.a, "a")?;
     let k = coarse.a.len();
     let (mut cf, mut csf) = (vec![0.0; k], vec![f64::NAN; k]);
@@ -689,7 +704,7 @@ pub fn sinkhorn_symmetric_multiscale(
         let lse = symmetric_lse(&coarse.cost, &lca, &cf, &csf, eps, ctl)?;
         symmetric_apply(&mut cf, &mut csf, &lse, eps, cfg.damping(eps), i == 0);
     }
-    let sf = carry(op, &coarse, Side::X, (&lca, &cf), &csf, last, ctl)?;
+    let sf = carry(op.cloud(), &coarse, Side::X, (&lca, &cf), &csf, last, ctl)?;
     let lambda = cfg.damping(last);
     let f = sf.iter().map(|s| lambda * s).collect();
     symmetric_converge(op, (a, &la), cfg, f, sf, stages.len(), ctl)
@@ -698,6 +713,7 @@ pub fn sinkhorn_symmetric_multiscale(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gibbs_kernel::GibbsKernel;
     use crate::softmin::{CloudCost, MatrixCost};
     use crate::test_util::{cost_matrix, random_points};
 
@@ -828,6 +844,11 @@ mod tests {
             let fine = sinkhorn(&op, &a, &b, &c, true, &ctl).unwrap();
             assert!((fine.value - multi.value).abs() < 1e-9, "{rho:?}");
             assert_ne!(fine.f, multi.f);
+            // The stored kernel over the same points: the same iterates, to round-off.
+            let kernel = GibbsKernel::new(x.view(), y.view(), 2.0).unwrap();
+            let stored = sinkhorn_multiscale(&kernel, &a, &b, &c, 32, true, &ctl).unwrap();
+            assert_eq!(stored.n_iter, multi.n_iter, "{rho:?}");
+            assert!((stored.value - multi.value).abs() < 1e-12, "{rho:?}");
             // Symmetric: the same with the averaged update.
             let sym = sinkhorn_symmetric(&op_self(&x), &a, &cfg(0.01, rho), &ctl).unwrap();
             let sym_multi = sinkhorn_symmetric_multiscale(&op_self(&x), &a, &c, 32, &ctl).unwrap();

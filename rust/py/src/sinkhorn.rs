@@ -41,8 +41,8 @@ fn work(n: usize, m: usize, d: usize) -> f64 {
 
 /// Sinkhorn between point clouds x (n, d) with weights a and y (m, d) with weights b,
 /// cost |x - y|^p, streamed (`dense = false`) or from a stored Gibbs kernel. With
-/// `cluster_points > 0` (streamed only), annealing runs on clusters of at most that
-/// many points (multiscale).
+/// `cluster_points > 0`, annealing runs on clusters of at most that many points
+/// (multiscale).
 #[pyfunction]
 #[pyo3(signature = (x, y, a, b, p, schedule, rho, max_iter, tol, dense, want_cost, cluster_points=0))]
 #[allow(clippy::too_many_arguments)]
@@ -72,7 +72,11 @@ pub fn sinkhorn_points<'py>(
     let out = detached(py, work(x.nrows(), y.nrows(), x.ncols()), |ctl| {
         if dense {
             let op = GibbsKernel::new(x, y, p)?;
-            core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+            if cluster_points > 0 {
+                core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
+            } else {
+                core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+            }
         } else if cluster_points > 0 {
             let op = CloudCost::new(x, y, p)?;
             core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
@@ -112,7 +116,11 @@ pub fn sinkhorn_points_symmetric<'py>(
     let out = detached(py, work(x.nrows(), x.nrows(), x.ncols()), |ctl| {
         if dense {
             let op = GibbsKernel::new(x, x, p)?;
-            core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
+            if cluster_points > 0 {
+                core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
+            } else {
+                core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
+            }
         } else if cluster_points > 0 {
             let op = CloudCost::new(x, x, p)?;
             core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
