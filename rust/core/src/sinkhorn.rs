@@ -427,9 +427,6 @@ fn converge<S: Softmin>(
                 break (lse_f, err, mass);
             }
             omega = relax.next(err, cfg.tol);
-            if std::env::var("DV_TRACE").is_ok() {
-                eprintln!("it {n_iter} err {err:.3e} next omega {omega}");
-            }
             if n_iter + 1 >= cfg.max_iter {
                 omega = 1.0; // the last iteration is plain: exact column marginal
             }
