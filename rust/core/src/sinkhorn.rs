@@ -531,7 +531,7 @@ impl OnPoints for CloudCost {
 /// fine potentials are then the soft-mins of the coarse ones against each fine point
 /// (the extrapolation of Schmitzer 2019 and GeomLoss), and the iterations at the final
 /// epsilon run on the fine points as in [`sinkhorn`], to the same tolerance. Without
-/// annealing stages (one epsilon), this is [`sinkhorn`].
+/// annealing stages (one epsilon), or with `cluster_points = 0`, this is [`sinkhorn`].
 pub fn sinkhorn_multiscale<S: OnPoints>(
     op: &S,
     a: &[f64],
@@ -544,15 +544,15 @@ pub fn sinkhorn_multiscale<S: OnPoints>(
     cfg.check()?;
     check_lengths(op, a, b)?;
     let stages = &cfg.schedule[..cfg.schedule.len() - 1];
-    let Some(&last) = stages.last() else {
+    let (Some(&last), true) = (stages.last(), cluster_points > 0) else {
         return sinkhorn(op, a, b, cfg, want_cost, ctl);
     };
     let (la, lb) = (log_weights(a, "a")?, log_weights(b, "b")?);
-    let coarse = op.cloud().coarsen(a, b, cluster_points)?;
+    let pts = op.cloud();
+    let coarse = pts.coarsen(a, b, cluster_points)?;
     let (lca, lcb) = (log_weights(&coarse.a, "a")?, log_weights(&coarse.b, "b")?);
     let mut cpot = Potentials::zero(coarse.a.len(), coarse.b.len());
     anneal(&coarse.cost, &lca, &lcb, cfg, stages, &mut cpot, ctl)?;
-    let pts = op.cloud();
     let sf = carry(pts, &coarse, Side::X, (&lcb, &cpot.g), &cpot.sf, last, ctl)?;
     let sg = carry(pts, &coarse, Side::Y, (&lca, &cpot.f), &cpot.sg, last, ctl)?;
     let lambda = cfg.damping(last);
@@ -678,7 +678,8 @@ pub fn sinkhorn_symmetric<S: Softmin>(
     symmetric_converge(op, (a, &la), cfg, f, sf, stages.len(), ctl)
 }
 
-/// [`sinkhorn_symmetric`] with the annealing on clusters, as in [`sinkhorn_multiscale`].
+/// [`sinkhorn_symmetric`] with the annealing on clusters, as in [`sinkhorn_multiscale`]
+/// (which it is without annealing stages or with `cluster_points = 0`).
 pub fn sinkhorn_symmetric_multiscale<S: OnPoints>(
     op: &S,
     a: &[f64],
@@ -689,11 +690,12 @@ pub fn sinkhorn_symmetric_multiscale<S: OnPoints>(
     cfg.check()?;
     check_symmetric(op, a)?;
     let stages = &cfg.schedule[..cfg.schedule.len() - 1];
-    let Some(&last) = stages.last() else {
+    let (Some(&last), true) = (stages.last(), cluster_points > 0) else {
         return sinkhorn_symmetric(op, a, cfg, ctl);
     };
     let la = log_weights(a, "a")?;
-    let coarse = op.cloud().coarsen(a, a, cluster_points)?;
+    let pts = op.cloud();
+    let coarse = pts.coarsen(a, a, cluster_points)?;
     let lca = log_weights(&coarse.a, "a")?;
     let k = coarse.a.len();
     let (mut cf, mut csf) = (vec![0.0; k], vec![f64::NAN; k]);
@@ -701,7 +703,7 @@ pub fn sinkhorn_symmetric_multiscale<S: OnPoints>(
         let lse = symmetric_lse(&coarse.cost, &lca, &cf, &csf, eps, ctl)?;
         symmetric_apply(&mut cf, &mut csf, &lse, eps, cfg.damping(eps), i == 0);
     }
-    let sf = carry(op.cloud(), &coarse, Side::X, (&lca, &cf), &csf, last, ctl)?;
+    let sf = carry(pts, &coarse, Side::X, (&lca, &cf), &csf, last, ctl)?;
     let lambda = cfg.damping(last);
     let f = sf.iter().map(|s| lambda * s).collect();
     symmetric_converge(op, (a, &la), cfg, f, sf, stages.len(), ctl)
@@ -857,6 +859,12 @@ mod tests {
         let one = sinkhorn_multiscale(&op, &a, &b, &c, 32, false, &ctl).unwrap();
         let plain = sinkhorn(&op, &a, &b, &c, false, &ctl).unwrap();
         assert_eq!((one.n_iter, one.f), (plain.n_iter, plain.f));
+        // No clusters: annealing on the points, the plain solver's very iterations.
+        let mut c = cfg(0.01, None);
+        c.schedule = vec![2.0, 0.5, 0.125, 0.03, 0.01];
+        let on_points = sinkhorn_multiscale(&op, &a, &b, &c, 0, false, &ctl).unwrap();
+        let plain = sinkhorn(&op, &a, &b, &c, false, &ctl).unwrap();
+        assert_eq!((on_points.n_iter, on_points.f), (plain.n_iter, plain.f));
     }
 
     fn op_self(x: &ndarray::Array2<f64>) -> CloudCost {

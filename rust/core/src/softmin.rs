@@ -1303,6 +1303,10 @@ mod tests {
                     .fold(f64::INFINITY, f64::min);
                 let row_box = &rows.boxes[2 * d * g..2 * d * (g + 1)];
                 let kept = trunc.surviving_blocks(&src, row_box, s_min, 1.0 / eps, trunc.margin);
+                let rows: Vec<usize> = group.clone().collect();
+                let mut shifts = [f64::INFINITY; LANES];
+                shifts[..rows.len()].copy_from_slice(&sorted_want[group.clone()]);
+                let by_axis = src.rows_by_axis(&rows);
                 for b in 0..cols.packed.n_blocks() {
                     if !kept.contains(&b) {
                         pruned += 1;
@@ -1312,10 +1316,6 @@ mod tests {
                         continue;
                     }
                     // Then each row drops the kept blocks that its own test rules out.
-                    let rows: Vec<usize> = group.clone().collect();
-                    let mut shifts = [f64::INFINITY; LANES];
-                    shifts[..rows.len()].copy_from_slice(&sorted_want[group.clone()]);
-                    let by_axis = src.rows_by_axis(&rows);
                     let mask = trunc.keep_mask::<_, false>(
                         &src,
                         &by_axis,

@@ -72,17 +72,10 @@ pub fn sinkhorn_points<'py>(
     let out = detached(py, work(x.nrows(), y.nrows(), x.ncols()), |ctl| {
         if dense {
             let op = GibbsKernel::new(x, y, p)?;
-            if cluster_points > 0 {
-                core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
-            } else {
-                core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
-            }
-        } else if cluster_points > 0 {
-            let op = CloudCost::new(x, y, p)?;
             core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
         } else {
             let op = CloudCost::new(x, y, p)?;
-            core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+            core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
         }
     })?;
     Ok(to_py(py, out))
@@ -116,17 +109,10 @@ pub fn sinkhorn_points_symmetric<'py>(
     let out = detached(py, work(x.nrows(), x.nrows(), x.ncols()), |ctl| {
         if dense {
             let op = GibbsKernel::new(x, x, p)?;
-            if cluster_points > 0 {
-                core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
-            } else {
-                core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
-            }
-        } else if cluster_points > 0 {
-            let op = CloudCost::new(x, x, p)?;
             core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
         } else {
             let op = CloudCost::new(x, x, p)?;
-            core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
+            core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
         }
     })?;
     Ok(to_py(py, out))
