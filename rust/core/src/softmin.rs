@@ -17,16 +17,21 @@
 //! Truncation. Point clouds are stored in a spatial order (median splits along the
 //! widest axis, aligned to blocks of `LANES` points), and the splits form a tree of
 //! clusters of every scale over each side's blocks, with bounding boxes: a multiscale
-//! clustering (Schmitzer 2019; GeomLoss's multiscale mode). For a block of rows (one
+//! clustering (Schmitzer 2019; GeomLoss's multiscale mode). A row may skip terms adding
+//! up to a fraction `skip` of its sum, which moves its potential -eps lse by at most
+//! eps skip: with skip = 1e-16 C_max / eps (C_max: the largest cost between the two
+//! sides' boxes; clamped to [1e-16, 1e-12]) that is below the rounding error that the
+//! potentials and the cost carry at the scale of the costs. For a block of rows (one
 //! leaf of the row side) with smallest shift s, a column subtree whose exponents are all
-//! below max_j(w_j) - C_lb / eps - s < -(ln m + 40) (C_lb: the cost between the two
-//! boxes) adds less than e^-40 of exp(s) to any row's sum over all such subtrees, and is
-//! skipped whole, without visiting its blocks; each row then drops the remaining blocks
+//! below max_j(w_j) - C_lb / eps - s < -(ln m - ln skip + 4) (C_lb: the cost between the
+//! two boxes) is skipped whole, without visiting its blocks: all such subtrees add less
+//! than e^-4 skip of exp(s) to any row's sum. Each row then drops the surviving blocks
 //! that the same test, with the row's own point and shift against the block's box and
-//! largest weight, rules out (a group's box is wider than a point: at n = 20,000 in the
-//! unit cube this sums 40% fewer blocks). A row is redone without truncation unless
-//! the skipped bound is below 1e-16 of its sum, so results are those of the full sum up
-//! to round-off. The weighted pass (each row's mean cost) prunes with a margin larger by
+//! largest weight, rules out with a margin of ln(16 n_surviving) - ln skip + 4 (a
+//! group's box is wider than a point: at n = 20,000 in the unit cube this sums 40% fewer
+//! blocks; and the margin is smaller, as fewer blocks are in play). A row is redone
+//! without truncation unless these bounds add up to at most skip of its sum. The
+//! weighted pass (each row's mean cost) prunes with margins larger by
 //! ln(max_j w_j - s + margin), which bounds the skipped terms times their costs too. At
 //! small epsilon most of the tree is pruned near its root: the cost per
 //! iteration falls from n m towards the number of pairs the coupling actually uses.
@@ -346,7 +351,7 @@ impl BlockTree {
 }
 
 /// Truncation data of one soft-min: the column tree, each node's largest log-weight, the
-/// row side's block boxes, and the margin below the shift under which a node is skipped.
+/// row side's block boxes, and how much of a row's sum may be skipped.
 struct Truncation<'a> {
     tree: &'a BlockTree,
     node_max_w: &'a [f64],
@@ -354,10 +359,36 @@ struct Truncation<'a> {
     row_boxes: &'a [f64],
     col_boxes: &'a [f64],
     dim: usize,
-    margin: f64,
+    /// The fraction of a row's sum that its skipped terms may add up to (`skip_for`).
+    skip: f64,
 }
 
+/// e^-HEADROOM: how far below `skip` each of the two skipped parts' bounds is set, so that
+/// a row's sum may fall to 2 e^-HEADROOM (about 0.04) of its shift's exp, as when the
+/// hint overestimates its lse, before the row has to be redone.
+const HEADROOM: f64 = 4.0;
+
 impl Truncation<'_> {
+    /// A row may skip a fraction `skip` of its sum: eps * skip is the most that its
+    /// potential (-eps lse) moves, which below 1e-16 of the cost scale `c_max` (the
+    /// potentials and the transport cost carry rounding errors of that order anyway) is
+    /// round-off. At most 1e-12, at least 1e-16.
+    fn skip_for(c_max: f64, inv_eps: f64) -> f64 {
+        (1e-16 * c_max * inv_eps).clamp(1e-16, 1e-12)
+    }
+
+    /// The margin below a group's smallest shift under which a whole subtree of columns
+    /// is skipped: its terms, at most m of them, then add up to e^-HEADROOM skip.
+    fn group_margin(&self) -> f64 {
+        ((self.block_max_w.len() * LANES) as f64).ln() - self.skip.ln() + HEADROOM
+    }
+
+    /// The margin below a row's shift under which one of the `n_surviving` blocks that
+    /// survived its group's test is dropped by the row: those add up to e^-HEADROOM skip.
+    fn row_margin(&self, n_surviving: usize) -> f64 {
+        ((n_surviving.max(1) * LANES) as f64).ln() - self.skip.ln() + HEADROOM
+    }
+
     /// The column blocks that can matter to a block of rows with row boxes `row_box` and
     /// smallest shift `s_min`: a subtree is pruned when even its largest weight at its
     /// smallest cost to the row box is e^-margin below every row's shift.
@@ -449,6 +480,7 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
         None => (Vec::new(), [f64::INFINITY; LANES]),
     };
     let mut masks = Vec::new();
+    let mut picked = vec![0; filter.map_or(0, |_| src.chunk().min(blocks.len()))];
     for chunk in blocks.chunks(src.chunk()) {
         if let Some((t, margin)) = filter {
             // A loop, not an iterator adaptor: a closure is not inlined into this
@@ -461,11 +493,21 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
         for (k, (&r, &s)) in rows.iter().zip(shifts).enumerate() {
             let mut lanes = [0.0f64; LANES];
             let mut wlanes = [0.0f64; LANES];
-            for (i, &b) in chunk.iter().enumerate() {
-                if filter.is_some() && masks[i] >> k & 1 == 0 {
-                    continue;
+            // The row's blocks, gathered without a branch per block (whether a row keeps
+            // a block is data-dependent, and mispredicted it cost a tenth of the pass).
+            let list = match filter {
+                Some(_) => {
+                    let mut n = 0;
+                    for (i, &b) in chunk.iter().enumerate() {
+                        picked[n] = b;
+                        n += (masks[i] >> k & 1) as usize;
+                    }
+                    &picked[..n]
                 }
-                kept[k] += 1;
+                None => chunk,
+            };
+            kept[k] += list.len();
+            for &b in list {
                 let c = src.costs::<FMA>(r, b);
                 let wb: &[f64; LANES] = w[b * LANES..(b + 1) * LANES].try_into().unwrap();
                 for j in 0..LANES {
@@ -557,7 +599,7 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
         let mut shifts: Vec<f64> = self.rows.clone().map(|r| self.hint[r]).collect();
         let mut sums = vec![f64::NAN; n];
         let mut wsums = vec![f64::NAN; n];
-        let per_block = self.trunc.map_or(0.0, |t| LANES as f64 * (-t.margin).exp());
+        let n_blocks = all_blocks.len();
         // The hinted pass, one block of rows at a time (a block shares its pruning).
         for group in self.rows.clone().step_by(LANES) {
             let hinted: Vec<usize> = (group..(group + LANES).min(self.rows.end))
@@ -568,36 +610,58 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
             }
             let s: Vec<f64> = hinted.iter().map(|&r| self.hint[r]).collect();
             let pruned;
-            let (blocks, filter) = match self.trunc {
+            // Per row, the bound on the skipped terms is (subtrees' blocks) LANES
+            // e^-group_margin + (dropped blocks) LANES e^-row_margin, times exp(shift).
+            let (blocks, filter, margins) = match self.trunc {
                 Some(t) => {
                     let (d, g) = (t.dim, group / LANES);
                     let row_box = &t.row_boxes[2 * d * g..2 * d * (g + 1)];
                     let s_min = s.iter().copied().fold(f64::INFINITY, f64::min);
                     // Weighted, a skipped term's C t is below eps T e^-margin with
                     // T = max_j w_j - s + margin (C t is largest at the smallest C the
-                    // bound allows); a margin larger by ln T makes that below
+                    // bound allows); margins larger by ln T make that below
                     // 2 eps e^-margin.
-                    let margin = if self.weighted {
-                        t.margin + (t.node_max_w[0] - s_min + t.margin).max(1.0).ln()
+                    let extra = if self.weighted {
+                        (t.node_max_w[0] - s_min + t.group_margin()).max(1.0).ln()
                     } else {
-                        t.margin
+                        0.0
                     };
-                    pruned = t.surviving_blocks(self.src, row_box, s_min, self.inv_eps, margin);
-                    (&pruned[..], Some((t, margin)))
+                    let group_margin = t.group_margin();
+                    let m = group_margin + extra;
+                    pruned = t.surviving_blocks(self.src, row_box, s_min, self.inv_eps, m);
+                    let row_margin = t.row_margin(pruned.len());
+                    let filter = Some((t, row_margin + extra));
+                    (
+                        &pruned[..],
+                        filter,
+                        Some((t.skip, group_margin, row_margin)),
+                    )
                 }
-                _ => (&all_blocks[..], None),
+                _ => (&all_blocks[..], None, None),
             };
             let got = self.sums::<FMA>(&hinted, &s, blocks, filter);
             for (k, &r) in hinted.iter().enumerate() {
-                // Accept a truncated sum only if what it skipped is round-off to it.
-                let skipped = (all_blocks.len() - got.kept[k]) as f64 * per_block;
-                let mut ok = skipped <= 1e-16 * got.plain[k];
-                if self.weighted {
-                    ok &= skipped * 2.0 / self.inv_eps <= 1e-16 * got.weighted[k];
-                    wsums[r - r0] = got.weighted[k];
+                let (plain, weighted) = (got.plain[k], got.weighted.get(k).copied());
+                let ok = match margins {
+                    None => true,
+                    Some((skip, group_margin, row_margin)) => {
+                        let subtrees = (n_blocks - blocks.len()) as f64 * (-group_margin).exp();
+                        let dropped = (blocks.len() - got.kept[k]) as f64 * (-row_margin).exp();
+                        let skipped = LANES as f64 * (subtrees + dropped);
+                        // Accept a truncated sum only if what it skipped is round-off to
+                        // the potential and, weighted (skipping 2 eps skipped), to the
+                        // mean cost at its own scale or the cost scale.
+                        skipped <= skip * plain
+                            && weighted.is_none_or(|wt| {
+                                2.0 * skipped <= (1e-16 * wt * self.inv_eps).max(skip * plain)
+                            })
+                    }
+                };
+                if let Some(wt) = weighted {
+                    wsums[r - r0] = wt;
                 }
                 if ok {
-                    sums[r - r0] = got.plain[k];
+                    sums[r - r0] = plain;
                 }
             }
         }
@@ -928,6 +992,7 @@ impl CloudCost {
             .collect();
         let node_max_w = cols.tree.node_maxima(&block_max_w);
         let hint = rows.gather(hint);
+        let d = rows.rows.len() / rows.order.len();
         let pass = CloudPass {
             rows,
             cols,
@@ -941,9 +1006,8 @@ impl CloudCost {
                 block_max_w: &block_max_w,
                 row_boxes: &rows.boxes,
                 col_boxes: &cols.boxes,
-                dim: rows.rows.len() / rows.order.len(),
-                // Skipped terms total at most m e^-margin = e^-40 of the shift's exp.
-                margin: (cols.order.len() as f64).ln() + 40.0,
+                dim: d,
+                skip: Truncation::skip_for(self.cost_scale(rows, cols), 1.0 / eps),
             },
             ctl,
         };
@@ -954,6 +1018,17 @@ impl CloudCost {
         }?;
         let mean = if weighted { rows.scatter(mean) } else { mean };
         Ok((rows.scatter(lse), mean))
+    }
+
+    /// The largest cost between the two sides' bounding boxes: the scale of the costs,
+    /// and so of the potentials.
+    fn cost_scale(&self, rows: &SortedSide, cols: &SortedSide) -> f64 {
+        let d = rows.rows.len() / rows.order.len();
+        let (a, b) = (&rows.tree.boxes[..2 * d], &cols.tree.boxes[..2 * d]);
+        let d2: f64 = (0..d)
+            .map(|k| (a[d + k].max(b[d + k]) - a[k].min(b[k])).powi(2))
+            .sum();
+        self.power.scalar::<false>(d2)
     }
 
     /// The same transport problem between clusters of each side (see [`Coarse`]): the
@@ -1279,8 +1354,9 @@ mod tests {
                 row_boxes: &rows.boxes,
                 col_boxes: &cols.boxes,
                 dim: d,
-                margin: (m as f64).ln() + 40.0,
+                skip: Truncation::skip_for(cloud.cost_scale(rows, cols), 1.0 / eps),
             };
+            let group_margin = trunc.group_margin();
             let src = CloudBlocks {
                 rows: &rows.rows,
                 cols: &cols.packed,
@@ -1288,11 +1364,12 @@ mod tests {
             };
             let sorted_want = rows.gather(&want);
             let (mut pruned, mut row_pruned, mut closest) = (0, 0, f64::NEG_INFINITY);
-            // The largest exponent of a block's terms for row r, above the cut.
-            let above_cut = |r: usize, b: usize| {
+            // The largest exponent of a block's terms for row r, above a cut `margin`
+            // below the row's shift.
+            let above_cut = |r: usize, b: usize, margin: f64| {
                 let costs = src.costs::<false>(r, b);
                 (0..LANES)
-                    .map(|j| wp[b * LANES + j] - costs[j] / eps - sorted_want[r] + trunc.margin)
+                    .map(|j| wp[b * LANES + j] - costs[j] / eps - sorted_want[r] + margin)
                     .fold(f64::NEG_INFINITY, f64::max)
             };
             for g in 0..n.div_ceil(LANES) {
@@ -1302,7 +1379,8 @@ mod tests {
                     .copied()
                     .fold(f64::INFINITY, f64::min);
                 let row_box = &rows.boxes[2 * d * g..2 * d * (g + 1)];
-                let kept = trunc.surviving_blocks(&src, row_box, s_min, 1.0 / eps, trunc.margin);
+                let kept = trunc.surviving_blocks(&src, row_box, s_min, 1.0 / eps, group_margin);
+                let row_margin = trunc.row_margin(kept.len());
                 let rows: Vec<usize> = group.clone().collect();
                 let mut shifts = [f64::INFINITY; LANES];
                 shifts[..rows.len()].copy_from_slice(&sorted_want[group.clone()]);
@@ -1311,7 +1389,7 @@ mod tests {
                     if !kept.contains(&b) {
                         pruned += 1;
                         for r in group.clone() {
-                            closest = closest.max(above_cut(r, b));
+                            closest = closest.max(above_cut(r, b, group_margin));
                         }
                         continue;
                     }
@@ -1322,12 +1400,12 @@ mod tests {
                         &shifts,
                         b,
                         1.0 / eps,
-                        trunc.margin,
+                        row_margin,
                     );
                     for (k, r) in group.clone().enumerate() {
                         if mask >> k & 1 == 0 {
                             row_pruned += 1;
-                            closest = closest.max(above_cut(r, b));
+                            closest = closest.max(above_cut(r, b, row_margin));
                         }
                     }
                 }
