@@ -862,13 +862,17 @@ impl SortedSide {
     /// their weighted means (plain means for clusters of zero weight), total weights
     /// (`w` in original order, output in cluster order) and each point's cluster
     /// (original order).
-    fn clusters(&self, w: &[f64], max_points: usize) -> (Array2<f64>, Vec<f64>, Vec<usize>) {
+    /// The clusters of at most `max_points` points (leaves of the tree): their weighted
+    /// means, total weights, each point's cluster, and the weighted mean squared distance
+    /// of the points to their cluster's mean.
+    fn clusters(&self, w: &[f64], max_points: usize) -> (Array2<f64>, Vec<f64>, Vec<usize>, f64) {
         let (t, n) = (&self.tree, self.order.len());
         let d = self.rows.len() / n;
         let max_blocks = (max_points / LANES).max(1);
         let w = self.gather(w);
         let (mut means, mut weights) = (Vec::new(), Vec::new());
         let mut member = vec![0; n];
+        let mut spread = Neumaier::new();
         let mut k = 0;
         while k < t.n_nodes() {
             if t.len[k] > max_blocks {
@@ -889,12 +893,19 @@ impl SortedSide {
                 }
                 member[self.order[i]] = weights.len();
             }
+            for i in range.clone() {
+                let r2: f64 = (self.rows[i * d..(i + 1) * d].iter().zip(&mean))
+                    .map(|(x, m)| (x - m) * (x - m))
+                    .sum();
+                spread.add(w[i] * r2);
+            }
             means.extend(mean);
             weights.push(total);
             k = t.next[k];
         }
         let means = Array2::from_shape_vec((weights.len(), d), means).expect("k x d means");
-        (means, weights, member)
+        let spread = spread.value() / neumaier_sum(weights.iter().copied());
+        (means, weights, member, spread)
     }
 
     fn gather(&self, v: &[f64]) -> Vec<f64> {
@@ -919,6 +930,15 @@ pub struct CloudCost {
 }
 
 impl CloudCost {
+    /// The power p of the cost |x - y|^p.
+    pub fn exponent(&self) -> f64 {
+        match self.power {
+            Power::One => 1.0,
+            Power::Two => 2.0,
+            Power::General(p) => p,
+        }
+    }
+
     pub fn new(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, p: f64) -> Result<CloudCost> {
         let power = Power::new(p)?;
         let d = x.ncols();
@@ -1020,6 +1040,11 @@ impl CloudCost {
         Ok((rows.scatter(lse), mean))
     }
 
+    /// The largest cost between the two sides' bounding boxes (diameter^p).
+    pub fn cost_diameter(&self) -> f64 {
+        self.cost_scale(&self.x, &self.y)
+    }
+
     /// The largest cost between the two sides' bounding boxes: the scale of the costs,
     /// and so of the potentials.
     fn cost_scale(&self, rows: &SortedSide, cols: &SortedSide) -> f64 {
@@ -1038,8 +1063,8 @@ impl CloudCost {
         if a.len() != self.x.order.len() || b.len() != self.y.order.len() {
             return invalid("coarsen: one weight per point is needed on each side");
         }
-        let (cx, a, x_member) = self.x.clusters(a, cluster_points);
-        let (cy, b, y_member) = self.y.clusters(b, cluster_points);
+        let (cx, a, x_member, x_spread) = self.x.clusters(a, cluster_points);
+        let (cy, b, y_member, y_spread) = self.y.clusters(b, cluster_points);
         Ok(Coarse {
             cost: CloudCost {
                 x: SortedSide::new(cx.view()),
@@ -1050,6 +1075,7 @@ impl CloudCost {
             b,
             x_member,
             y_member,
+            spread: x_spread.max(y_spread),
         })
     }
 
@@ -1093,6 +1119,8 @@ pub struct Coarse {
     /// Each fine point's cluster.
     x_member: Vec<usize>,
     y_member: Vec<usize>,
+    /// The larger side's weighted mean squared distance of a point to its cluster's mean.
+    pub spread: f64,
 }
 
 impl Coarse {
