@@ -860,11 +860,9 @@ impl SortedSide {
     /// The tree's nodes of at most `max_points` points (at least one block) that are not
     /// inside another such node: a partition of the side into compact clusters. Returns
     /// their weighted means (plain means for clusters of zero weight), total weights
-    /// (`w` in original order, output in cluster order) and each point's cluster
-    /// (original order).
-    /// The clusters of at most `max_points` points (leaves of the tree): their weighted
-    /// means, total weights, each point's cluster, and the weighted mean squared distance
-    /// of the points to their cluster's mean.
+    /// (`w` in original order, output in cluster order), each point's cluster
+    /// (original order), and the weighted mean squared distance of the points to their
+    /// cluster's mean.
     fn clusters(&self, w: &[f64], max_points: usize) -> (Array2<f64>, Vec<f64>, Vec<usize>, f64) {
         let (t, n) = (&self.tree, self.order.len());
         let d = self.rows.len() / n;
