@@ -415,16 +415,21 @@ fn softmin_f<S: Softmin>(
         .0)
 }
 
-/// The g half of an iteration, after f.
-fn update_g<S: Softmin>(
+/// The rest of an iteration once f's soft-min `lse_f` is known: f's (relaxed) update,
+/// then g's soft-min and update.
+#[allow(clippy::too_many_arguments)]
+fn finish_iteration<S: Softmin>(
     op: &S,
     la: &[f64],
     pot: &mut Potentials,
+    lse_f: &[f64],
     eps: f64,
     lambda: f64,
     omega: f64,
     ctl: &Control,
 ) -> Result<()> {
+    pot.sf = lse_f.iter().map(|l| -eps * l).collect();
+    relax_into(&mut pot.f, &pot.sf, lambda, omega);
     let hint: Vec<f64> = pot.sg.iter().map(|s| -s / eps).collect();
     let lse_g = op
         .lse(Side::Y, &exponents(la, &pot.f, eps), eps, &hint, false, ctl)?
@@ -447,9 +452,7 @@ fn anneal<S: Softmin>(
     for &eps in stages {
         let lambda = cfg.damping(eps);
         let lse_f = softmin_f(op, lb, pot, eps, ctl)?;
-        pot.sf = lse_f.iter().map(|l| -eps * l).collect();
-        relax_into(&mut pot.f, &pot.sf, lambda, 1.0);
-        update_g(op, la, pot, eps, lambda, 1.0, ctl)?;
+        finish_iteration(op, la, pot, &lse_f, eps, lambda, 1.0, ctl)?;
     }
     Ok(())
 }
@@ -489,9 +492,7 @@ fn converge<S: Softmin>(
             }
         }
         first = false;
-        pot.sf = lse_f.iter().map(|l| -eps * l).collect();
-        relax_into(&mut pot.f, &pot.sf, lambda, omega);
-        update_g(op, la, &mut pot, eps, lambda, omega, ctl)?;
+        finish_iteration(op, la, &mut pot, &lse_f, eps, lambda, omega, ctl)?;
         n_iter += 1;
     };
     let Potentials { f, g, .. } = pot;
@@ -635,8 +636,7 @@ fn predicted_rate(
     let (lca, lcb) = (log_weights(&coarse.a, "a")?, log_weights(&coarse.b, "b")?);
     let eps = *cfg.schedule.last().unwrap();
     let p = coarse.cost.exponent();
-    let diameter2 = pts.cost_diameter().powf(2.0 / p);
-    let scale2 = (RATE_RESOLUTION * coarse.spread).max(diameter2 / RATE_DOMAIN);
+    let scale2 = (RATE_RESOLUTION * coarse.spread).max(pts.diameter2() / RATE_DOMAIN);
     let eps_c = eps.max(scale2.powf(0.5 * p));
     let stages: Vec<f64> = cfg
         .schedule
@@ -668,9 +668,7 @@ fn predicted_rate(
                 }
             }
         }
-        pot.sf = lse_f.iter().map(|l| -eps_c * l).collect();
-        relax_into(&mut pot.f, &pot.sf, 1.0, 1.0);
-        update_g(&coarse.cost, &lca, &mut pot, eps_c, 1.0, 1.0, ctl)?;
+        finish_iteration(&coarse.cost, &lca, &mut pot, &lse_f, eps_c, 1.0, 1.0, ctl)?;
     }
     Ok(None)
 }

@@ -1038,20 +1038,23 @@ impl CloudCost {
         Ok((rows.scatter(lse), mean))
     }
 
-    /// The largest cost between the two sides' bounding boxes (diameter^p).
-    pub fn cost_diameter(&self) -> f64 {
-        self.cost_scale(&self.x, &self.y)
+    /// The squared diameter of the box around both sides' points.
+    pub fn diameter2(&self) -> f64 {
+        Self::box_diameter2(&self.x, &self.y)
+    }
+
+    fn box_diameter2(rows: &SortedSide, cols: &SortedSide) -> f64 {
+        let d = rows.rows.len() / rows.order.len();
+        let (a, b) = (&rows.tree.boxes[..2 * d], &cols.tree.boxes[..2 * d]);
+        (0..d)
+            .map(|k| (a[d + k].max(b[d + k]) - a[k].min(b[k])).powi(2))
+            .sum()
     }
 
     /// The largest cost between the two sides' bounding boxes: the scale of the costs,
     /// and so of the potentials.
     fn cost_scale(&self, rows: &SortedSide, cols: &SortedSide) -> f64 {
-        let d = rows.rows.len() / rows.order.len();
-        let (a, b) = (&rows.tree.boxes[..2 * d], &cols.tree.boxes[..2 * d]);
-        let d2: f64 = (0..d)
-            .map(|k| (a[d + k].max(b[d + k]) - a[k].min(b[k])).powi(2))
-            .sum();
-        self.power.scalar::<false>(d2)
+        self.power.scalar::<false>(Self::box_diameter2(rows, cols))
     }
 
     /// The same transport problem between clusters of each side (see [`Coarse`]): the
