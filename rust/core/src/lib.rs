@@ -51,7 +51,7 @@ pub use pairsum::{cross_sum, row_sums, self_sum_offdiag};
 pub use simd::Isa;
 pub use sinkhorn::{
     sinkhorn, sinkhorn_multiscale, sinkhorn_symmetric, sinkhorn_symmetric_multiscale,
-    SinkhornConfig, SinkhornOutput,
+    skip_allowance, SinkhornConfig, SinkhornOutput,
 };
 pub use softmin::{CloudCost, Coarse, MatrixCost, Side, Softmin};
 pub use stein::{ksd_squared, ksd_wild_bootstrap, SteinBase};

@@ -37,6 +37,7 @@
 //! iteration falls from n m towards the number of pairs the coupling actually uses.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
@@ -372,9 +373,10 @@ impl Truncation<'_> {
     /// A row may skip a fraction `skip` of its sum: eps * skip is the most that its
     /// potential (-eps lse) moves, which below 1e-16 of the cost scale `c_max` (the
     /// potentials and the transport cost carry rounding errors of that order anyway) is
-    /// round-off. At most 1e-12, at least 1e-16.
-    fn skip_for(c_max: f64, inv_eps: f64) -> f64 {
-        (1e-16 * c_max * inv_eps).clamp(1e-16, 1e-12)
+    /// round-off (at most 1e-12, at least 1e-16); or the caller's `allowance`, if larger
+    /// ([`CloudCost::with_skipped_fraction`]).
+    fn skip_for(c_max: f64, inv_eps: f64, allowance: f64) -> f64 {
+        (1e-16 * c_max * inv_eps).clamp(1e-16, 1e-12).max(allowance)
     }
 
     /// The margin below a group's smallest shift under which a whole subtree of columns
@@ -589,16 +591,26 @@ impl<S: CostBlocks> SoftminTile<'_, S> {
     }
 }
 
+/// What one pass (or tile of one) returns: per row its lse and, when weighted, its mean
+/// cost; and the largest bound, over rows, on the fraction of a row's sum that
+/// truncation skipped.
+struct Pass {
+    lse: Vec<f64>,
+    mean: Vec<f64>,
+    skipped: f64,
+}
+
 impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
-    type Output = (Vec<f64>, Vec<f64>);
+    type Output = Pass;
     #[inline(always)]
-    fn run<const FMA: bool>(self) -> (Vec<f64>, Vec<f64>) {
+    fn run<const FMA: bool>(self) -> Pass {
         let r0 = self.rows.start;
         let n = self.rows.len();
         let all_blocks: Vec<usize> = (0..self.src.n_blocks()).collect();
         let mut shifts: Vec<f64> = self.rows.clone().map(|r| self.hint[r]).collect();
         let mut sums = vec![f64::NAN; n];
         let mut wsums = vec![f64::NAN; n];
+        let mut worst_skipped = 0.0f64;
         let n_blocks = all_blocks.len();
         // The hinted pass, one block of rows at a time (a block shares its pruning).
         for group in self.rows.clone().step_by(LANES) {
@@ -642,19 +654,20 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
             let got = self.sums::<FMA>(&hinted, &s, blocks, filter);
             for (k, &r) in hinted.iter().enumerate() {
                 let (plain, weighted) = (got.plain[k], got.weighted.get(k).copied());
-                let ok = match margins {
-                    None => true,
+                let (ok, skipped) = match margins {
+                    None => (true, 0.0),
                     Some((skip, group_margin, row_margin)) => {
                         let subtrees = (n_blocks - blocks.len()) as f64 * (-group_margin).exp();
                         let dropped = (blocks.len() - got.kept[k]) as f64 * (-row_margin).exp();
                         let skipped = LANES as f64 * (subtrees + dropped);
-                        // Accept a truncated sum only if what it skipped is round-off to
-                        // the potential and, weighted (skipping 2 eps skipped), to the
+                        // Accept a truncated sum only if what it skipped is a fraction
+                        // `skip` of it and, weighted (skipping 2 eps skipped), of the
                         // mean cost at its own scale or the cost scale.
-                        skipped <= skip * plain
+                        let ok = skipped <= skip * plain
                             && weighted.is_none_or(|wt| {
                                 2.0 * skipped <= (1e-16 * wt * self.inv_eps).max(skip * plain)
-                            })
+                            });
+                        (ok, skipped / plain)
                     }
                 };
                 if let Some(wt) = weighted {
@@ -662,6 +675,7 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
                 }
                 if ok {
                     sums[r - r0] = plain;
+                    worst_skipped = worst_skipped.max(skipped);
                 }
             }
         }
@@ -692,7 +706,11 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
         } else {
             Vec::new()
         };
-        (lse, mean)
+        Pass {
+            lse,
+            mean,
+            skipped: worst_skipped,
+        }
     }
 }
 
@@ -704,13 +722,17 @@ fn run_tiles<S: CostBlocks>(
     weighted: bool,
     trunc: Option<&Truncation<'_>>,
     ctl: &Control,
-) -> Result<(Vec<f64>, Vec<f64>)> {
+) -> Result<Pass> {
     let n = src.n_rows();
-    let tiles: Vec<(Vec<f64>, Vec<f64>)> = (0..n.div_ceil(ROW_TILE))
+    let tiles: Vec<Pass> = (0..n.div_ceil(ROW_TILE))
         .into_par_iter()
         .map(|t| {
             if ctl.is_cancelled() {
-                return (Vec::new(), Vec::new());
+                return Pass {
+                    lse: Vec::new(),
+                    mean: Vec::new(),
+                    skipped: 0.0,
+                };
             }
             let job = SoftminTile {
                 src,
@@ -725,13 +747,17 @@ fn run_tiles<S: CostBlocks>(
         })
         .collect();
     ctl.check()?;
-    let mut lse = Vec::with_capacity(n);
-    let mut mean = Vec::with_capacity(if weighted { n } else { 0 });
-    for (l, m) in tiles {
-        lse.extend(l);
-        mean.extend(m);
+    let mut out = Pass {
+        lse: Vec::with_capacity(n),
+        mean: Vec::with_capacity(if weighted { n } else { 0 }),
+        skipped: 0.0,
+    };
+    for t in tiles {
+        out.lse.extend(t.lse);
+        out.mean.extend(t.mean);
+        out.skipped = out.skipped.max(t.skipped);
     }
-    Ok((lse, mean))
+    Ok(out)
 }
 
 /// Log-weights padded with -inf to whole blocks.
@@ -758,6 +784,13 @@ pub trait Softmin: Sync {
         weighted: bool,
         ctl: &Control,
     ) -> Result<(Vec<f64>, Vec<f64>)>;
+
+    /// A bound on the fraction of any row's sum that the latest soft-min on either side
+    /// left out (truncation): the marginals a solver measures from those lse may be low
+    /// by that fraction of their mass. 0 for an operator that sums every term.
+    fn skipped_fraction(&self) -> f64 {
+        0.0
+    }
 }
 
 pub(crate) fn check_lse_args(
@@ -925,6 +958,11 @@ pub struct CloudCost {
     x: SortedSide,
     y: SortedSide,
     pub(crate) power: Power,
+    /// The fraction of a row's sum that truncation may skip beyond round-off (0: none).
+    skipped: f64,
+    /// Per side (X, Y), the bound on the fraction skipped from any row's sum by the
+    /// latest soft-min (f64 bits).
+    last_skipped: [AtomicU64; 2],
 }
 
 impl CloudCost {
@@ -953,9 +991,33 @@ impl CloudCost {
             x: SortedSide::new(x),
             y: SortedSide::new(y),
             power,
+            skipped: 0.0,
+            last_skipped: Default::default(),
         })
     }
+
+    /// Lets truncation skip terms adding up to a fraction `skipped` of each soft-min
+    /// row's sum (not just round-off): each lse is then low by at most ln(1 + skipped),
+    /// each marginal of the coupling it implies by at most `skipped` of its mass. A
+    /// solver that stops on an L1 marginal error `tol` can afford a small fraction of
+    /// `tol` here ([`crate::sinkhorn::skip_allowance`]): at eps = 1e-3 in the unit cube
+    /// it prunes pairs out to a radius about sqrt(eps ln(1 / skipped)) instead of
+    /// sqrt(eps ln(1e12)). Capped at `MAX_SKIPPED`, where the radius has stopped
+    /// shrinking.
+    pub fn with_skipped_fraction(mut self, skipped: f64) -> Result<CloudCost> {
+        if !(0.0..=1.0).contains(&skipped) {
+            return invalid(format!(
+                "the skipped fraction must be in [0, 1], got {skipped}"
+            ));
+        }
+        self.skipped = skipped.min(MAX_SKIPPED);
+        Ok(self)
+    }
 }
+
+/// The largest fraction of a row's sum that `with_skipped_fraction` lets truncation skip:
+/// ln(1 / 1e-4) is already small next to the margins' other terms (ln m + HEADROOM).
+const MAX_SKIPPED: f64 = 1e-4;
 
 /// One soft-min over a point cloud, run with the pair loop specialised for its power.
 struct CloudPass<'a> {
@@ -970,7 +1032,7 @@ struct CloudPass<'a> {
 }
 
 impl CloudPass<'_> {
-    fn run<G: Ground>(&self, power: G) -> Result<(Vec<f64>, Vec<f64>)> {
+    fn run<G: Ground>(&self, power: G) -> Result<Pass> {
         let src = CloudBlocks {
             rows: &self.rows.rows,
             cols: &self.cols.packed,
@@ -1001,7 +1063,7 @@ impl CloudCost {
         hint: &[f64],
         weighted: bool,
         ctl: &Control,
-    ) -> Result<(Vec<f64>, Vec<f64>)> {
+    ) -> Result<Pass> {
         check_lse_args(rows.order.len(), cols.order.len(), w, eps, hint)?;
         let w = padded_weights(&cols.gather(w));
         let block_max_w: Vec<f64> = w
@@ -1025,17 +1087,24 @@ impl CloudCost {
                 row_boxes: &rows.boxes,
                 col_boxes: &cols.boxes,
                 dim: d,
-                skip: Truncation::skip_for(self.cost_scale(rows, cols), 1.0 / eps),
+                skip: Truncation::skip_for(self.cost_scale(rows, cols), 1.0 / eps, self.skipped),
             },
             ctl,
         };
-        let (lse, mean) = match self.power {
+        let out = match self.power {
             Power::Two => pass.run(Squared),
             Power::One => pass.run(Distance),
             Power::General(p) => pass.run(PowerOf(p)),
         }?;
-        let mean = if weighted { rows.scatter(mean) } else { mean };
-        Ok((rows.scatter(lse), mean))
+        Ok(Pass {
+            lse: rows.scatter(out.lse),
+            mean: if weighted {
+                rows.scatter(out.mean)
+            } else {
+                out.mean
+            },
+            skipped: out.skipped,
+        })
     }
 
     /// The squared diameter of the box around both sides' points.
@@ -1071,6 +1140,8 @@ impl CloudCost {
                 x: SortedSide::new(cx.view()),
                 y: SortedSide::new(cy.view()),
                 power: self.power,
+                skipped: self.skipped,
+                last_skipped: Default::default(),
             },
             a,
             b,
@@ -1101,7 +1172,7 @@ impl CloudCost {
         {
             return invalid("lse_against: the coarse problem is not one of this problem's");
         }
-        Ok(self.lse_between(rows, cols, w, eps, hint, false, ctl)?.0)
+        Ok(self.lse_between(rows, cols, w, eps, hint, false, ctl)?.lse)
     }
 }
 
@@ -1156,7 +1227,15 @@ impl Softmin for CloudCost {
             Side::X => (&self.x, &self.y),
             Side::Y => (&self.y, &self.x),
         };
-        self.lse_between(rows, cols, w, eps, hint, weighted, ctl)
+        let out = self.lse_between(rows, cols, w, eps, hint, weighted, ctl)?;
+        let k = usize::from(side == Side::Y);
+        self.last_skipped[k].store(out.skipped.to_bits(), Ordering::Relaxed);
+        Ok((out.lse, out.mean))
+    }
+
+    fn skipped_fraction(&self) -> f64 {
+        let last = |k: usize| f64::from_bits(self.last_skipped[k].load(Ordering::Relaxed));
+        last(0).max(last(1))
     }
 }
 
@@ -1221,7 +1300,7 @@ impl Softmin for MatrixCost {
             data,
             stride: cols.div_ceil(LANES) * LANES,
         };
-        run_tiles(
+        let out = run_tiles(
             &src,
             &padded_weights(w),
             hint,
@@ -1229,7 +1308,8 @@ impl Softmin for MatrixCost {
             weighted,
             None,
             ctl,
-        )
+        )?;
+        Ok((out.lse, out.mean))
     }
 }
 
@@ -1383,7 +1463,7 @@ mod tests {
                 row_boxes: &rows.boxes,
                 col_boxes: &cols.boxes,
                 dim: d,
-                skip: Truncation::skip_for(cloud.cost_scale(rows, cols), 1.0 / eps),
+                skip: Truncation::skip_for(cloud.cost_scale(rows, cols), 1.0 / eps, 0.0),
             };
             let group_margin = trunc.group_margin();
             let src = CloudBlocks {
@@ -1553,6 +1633,53 @@ mod tests {
             for j in 0..33 {
                 assert!((got[j] - want[j]).abs() <= 1e-12 * want[j].abs().max(1.0));
             }
+        }
+    }
+
+    #[test]
+    fn a_skipped_fraction_bounds_each_row_and_is_reported() {
+        // Kernel radius about sqrt(eps ln(1 / skip)) = 0.4-0.8 in [-2, 2)^3: most blocks
+        // are pruned, so a larger allowance has terms to leave out.
+        let ctl = Control::new();
+        let (n, m, eps) = (3000, 2500, 0.02);
+        let x = random_points(n, 3, 21);
+        let y = random_points(m, 3, 22);
+        let w: Vec<f64> = random_points(m, 1, 23).iter().map(|v| 0.5 * v).collect();
+        let want = lse_naive(cost_matrix(&x, &y, 2.0).view(), ArrayView1::from(&w), eps);
+        let mut reported = Vec::new();
+        for skip in [0.0, 1e-8, 1e-4] {
+            let op = CloudCost::new(x.view(), y.view(), 2.0)
+                .unwrap()
+                .with_skipped_fraction(skip)
+                .unwrap();
+            let (got, _) = op.lse(Side::X, &w, eps, &want, false, &ctl).unwrap();
+            let frac = op.skipped_fraction();
+            assert!(frac <= skip.max(1e-12), "skip={skip}: {frac}");
+            for i in 0..n {
+                // A row's truncated sum misses at most `frac` of itself: its lse is low
+                // by at most ln(1 + frac).
+                let low = want[i] - got[i];
+                let round = 1e-13 * want[i].abs().max(1.0);
+                assert!(
+                    low >= -round && low <= frac.ln_1p() + round,
+                    "skip={skip} {i}: {low}"
+                );
+            }
+            reported.push(frac);
+        }
+        // The allowance is used: the bound on what was skipped grew with it.
+        assert!(reported[2] > 1e3 * reported[0], "{reported:?}");
+        assert_eq!(
+            MatrixCost::new(cost_matrix(&x, &y, 2.0).view())
+                .unwrap()
+                .skipped_fraction(),
+            0.0
+        );
+        for bad in [-1e-3, 1.5, f64::NAN] {
+            assert!(CloudCost::new(x.view(), y.view(), 2.0)
+                .unwrap()
+                .with_skipped_fraction(bad)
+                .is_err());
         }
     }
 

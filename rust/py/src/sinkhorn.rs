@@ -74,7 +74,8 @@ pub fn sinkhorn_points<'py>(
             let op = GibbsKernel::new(x, y, p)?;
             core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
         } else {
-            let op = CloudCost::new(x, y, p)?;
+            let op = CloudCost::new(x, y, p)?
+                .with_skipped_fraction(core::skip_allowance(tol, &a, &b))?;
             core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
         }
     })?;
@@ -111,7 +112,8 @@ pub fn sinkhorn_points_symmetric<'py>(
             let op = GibbsKernel::new(x, x, p)?;
             core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
         } else {
-            let op = CloudCost::new(x, x, p)?;
+            let op = CloudCost::new(x, x, p)?
+                .with_skipped_fraction(core::skip_allowance(tol, &a, &a))?;
             core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
         }
     })?;
