@@ -938,31 +938,14 @@ mod tests {
         assert!(out.converged);
         assert!(op.skipped_fraction() > 1e-10, "{}", op.skipped_fraction());
         let exact = MatrixCost::new(cost_matrix(&x, &y, 2.0).view()).unwrap();
-        let (la, lb) = (log_weights(&a, "a").unwrap(), log_weights(&b, "b").unwrap());
-        let lse_x = exact
-            .lse(
-                Side::X,
-                &exponents(&lb, &out.g, eps),
-                eps,
-                &vec![f64::NAN; n],
-                false,
-                &ctl,
-            )
-            .unwrap()
-            .0;
-        let lse_y = exact
-            .lse(
-                Side::Y,
-                &exponents(&la, &out.f, eps),
-                eps,
-                &vec![f64::NAN; m],
-                false,
-                &ctl,
-            )
-            .unwrap()
-            .0;
-        let rows = residual(&a, &out.f, &lse_x, eps, None).0;
-        let cols = residual(&b, &out.g, &lse_y, eps, None).0;
+        // Each side's marginal error, its soft-min summed over every pair.
+        let exact_error = |side: Side, w: &[f64], h: &[f64], other: &[f64], oh: &[f64]| {
+            let e = exponents(&log_weights(other, "w").unwrap(), oh, eps);
+            let lse = exact.lse(side, &e, eps, &vec![f64::NAN; w.len()], false, &ctl);
+            residual(w, h, &lse.unwrap().0, eps, None).0
+        };
+        let rows = exact_error(Side::X, &a, &out.f, &b, &out.g);
+        let cols = exact_error(Side::Y, &b, &out.g, &a, &out.f);
         assert!(rows <= tol && cols <= tol, "{rows} {cols}");
         // Measured on the truncated kernel, the row error is within the bound of the
         // exact one.
