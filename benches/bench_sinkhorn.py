@@ -54,6 +54,20 @@ def bench_sinkhorn_divergent(benchmark, n, eps, scaling):
     record(benchmark, res.cost, res.n_iter, res.marginal_error)
 
 
+@pytest.mark.parametrize("tol", [1e-3, TOL], ids=["tol1e-3", "tol1e-6"])
+@pytest.mark.benchmark(group="sinkhorn-d3-p2-n1e5")
+def bench_sinkhorn_divergent_n100000(benchmark, tol):
+    """The issue's size target: n = m = 10^5 at epsilon = 1e-3 with epsilon-scaling
+    (O(n + m) memory; no peer runs at this size and epsilon)."""
+    x, y = clouds(100_000)
+    res = benchmark.pedantic(
+        dv.ot.sinkhorn, args=(x, y), kwargs=dict(epsilon=1e-3, tol=tol, scaling=0.5, max_iter=5000),
+        rounds=1, iterations=1,
+    )
+    assert res.converged
+    record(benchmark, res.cost, res.n_iter, res.marginal_error)
+
+
 def _pot_dense(x, y, eps, method):
     ot = pytest.importorskip("ot")
     n = len(x)
