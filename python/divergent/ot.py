@@ -198,11 +198,15 @@ class SinkhornResult:
     n_iter : int
         Iterations run, one per epsilon-scaling stage included.
     converged : bool
-        Whether ``marginal_error <= tol``.
+        Whether the marginal errors are within ``tol``: ``marginal_error <= tol``, less
+        twice the bound on what truncation skipped (see Notes) where it skipped more
+        than round-off.
     marginal_error : float
         L1 residual of the row marginal: sum_i |(P 1)_i - a_i| (balanced; the column
         marginal is exact after the last half-step), or of its optimality condition
-        sum_i |(P 1)_i - a_i exp(-f_i / rho)| (unbalanced).
+        sum_i |(P 1)_i - a_i exp(-f_i / rho)| (unbalanced), as the solver measured it
+        (with the "online" backend, on the truncated soft-min: within ``tol / 64`` of
+        the sum over every pair).
     epsilon : float
         The regularisation the result is for.
     """
