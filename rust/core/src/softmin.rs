@@ -21,7 +21,10 @@
 //! up to a fraction `skip` of its sum, which moves its potential -eps lse by at most
 //! eps skip: with skip = 1e-16 C_max / eps (C_max: the largest cost between the two
 //! sides' boxes; clamped to [1e-16, 1e-12]) that is below the rounding error that the
-//! potentials and the cost carry at the scale of the costs. For a block of rows (one
+//! potentials and the cost carry at the scale of the costs; or a larger fraction that
+//! the caller allows (`CloudCost::with_skipped_fraction`: a solver stopping at an L1
+//! marginal error tol can skip tol / 64), in which case each pass reports the largest
+//! bound it used (`Softmin::skipped_fraction`). For a block of rows (one
 //! leaf of the row side) with smallest shift s, a column subtree whose exponents are all
 //! below max_j(w_j) - C_lb / eps - s < -(ln m - ln skip + 4) (C_lb: the cost between the
 //! two boxes) is skipped whole, without visiting its blocks: all such subtrees add less
