@@ -111,6 +111,27 @@ def test_custom_target_gives_the_rust_targets_samples():
         np.testing.assert_array_equal(a.acceptance_rate, b.acceptance_rate)
 
 
+@pytest.mark.parametrize("keep", ["array", "view"])
+def test_points_a_custom_target_keeps_are_not_overwritten(keep):
+    # The sampler refills the array it passes to the callable only while nothing else
+    # holds it; a callable that keeps the points (or a view of them) must see them stay.
+    t, r = target_pair("gaussian", 3)
+    kept = []
+
+    def keeping(x):
+        kept.append(x if keep == "array" else x[:, 1])
+        return r.logp_and_grad(x)
+
+    a = dv.langevin(dv.targets.Custom(keeping, 3), n_chains=4, n_steps=30, step_size=0.1, method="ula", seed=2)
+    b = dv.langevin(t, n_chains=4, n_steps=30, step_size=0.1, method="ula", seed=2)
+    np.testing.assert_allclose(a.samples, b.samples, rtol=1e-10, atol=1e-12)
+    assert len(kept) == 31  # the start, then one call per step
+    # ULA moves to every proposal, so the points of call s are the draws of step s.
+    for s in range(1, 31):
+        expect = a.samples[:, s - 1] if keep == "array" else a.samples[:, s - 1, 1]
+        np.testing.assert_array_equal(kept[s], expect)
+
+
 @pytest.mark.parametrize("method", ["ula", "mala", "underdamped"])
 def test_samples_do_not_depend_on_the_thread_count(method):
     t, _ = target_pair("mixture", 5)
