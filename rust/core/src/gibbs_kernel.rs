@@ -256,10 +256,10 @@ impl IsaJob for ExpInPlace<'_> {
     }
 }
 
-/// sum_j a_j b_j in DOT_LANES interleaved partial sums (a fixed order, and vectorised). Plain
-/// multiplies and adds, no FMA: the same result on every instruction set. Compiled per
-/// instruction set (the products are memory-bound, and at SSE2 width they reached about
-/// half of the bandwidth that AVX2/AVX-512 code reaches).
+/// sum_j a_j b_j in DOT_LANES interleaved partial sums (a fixed order, and vectorised).
+/// Plain multiplies and adds, no FMA: the same result on every instruction set. Compiled
+/// per instruction set: the products are memory-bound, and at SSE2 width they reached
+/// about half of the bandwidth that AVX2/AVX-512 code reaches.
 struct Dot<'a> {
     a: &'a [f64],
     b: &'a [f64],
@@ -432,7 +432,7 @@ mod tests {
                     *c += vi * x;
                 }
             }
-            let reference: Vec<(Vec<f64>, Vec<f64>)> = Isa::available()
+            let per_isa: Vec<(Vec<f64>, Vec<f64>)> = Isa::available()
                 .into_iter()
                 .map(|isa| {
                     let d = e
@@ -450,8 +450,8 @@ mod tests {
                     (d, c)
                 })
                 .collect();
-            for (d, c) in &reference {
-                assert_eq!((d, c), (&reference[0].0, &reference[0].1));
+            for (d, c) in &per_isa {
+                assert_eq!((d, c), (&per_isa[0].0, &per_isa[0].1));
                 for (got, want) in d.iter().zip(&dots).chain(c.iter().zip(&cols)) {
                     assert!((got - want).abs() <= 1e-13 * want.abs(), "{got} vs {want}");
                 }
