@@ -29,10 +29,31 @@ impl Isa {
         Isa::Baseline
     }
 
-    /// The detected level, cached.
+    /// The level the hot loops run with, cached: the detected one, or a lower one named
+    /// by the environment variable `DIVERGENT_SIMD` (`baseline`, `avx2` or `avx512`;
+    /// capped at what the CPU supports), read once. Lowering it lets one time or
+    /// reproduce another machine's code path.
     pub fn current() -> Isa {
         static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
-        *ISA.get_or_init(Isa::detect)
+        *ISA.get_or_init(|| {
+            let requested = std::env::var("DIVERGENT_SIMD").ok();
+            Isa::detect().min(
+                requested
+                    .as_deref()
+                    .and_then(Isa::parse)
+                    .unwrap_or(Isa::Avx512),
+            )
+        })
+    }
+
+    /// The level named `name` (`baseline`, `avx2` or `avx512`, any case).
+    pub fn parse(name: &str) -> Option<Isa> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "baseline" => Some(Isa::Baseline),
+            "avx2" => Some(Isa::Avx2Fma),
+            "avx512" => Some(Isa::Avx512),
+            _ => None,
+        }
     }
 
     /// Every level this CPU can run (for tests that compare them).

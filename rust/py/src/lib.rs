@@ -428,10 +428,11 @@ fn get_num_threads() -> usize {
     threads::num_threads()
 }
 
-/// The SIMD level the pair loops run with on this CPU: "avx512", "avx2" or "baseline".
+/// The SIMD level the pair loops run with: "avx512", "avx2" or "baseline" (the CPU's
+/// best, or lower if the environment variable DIVERGENT_SIMD asks for it).
 #[pyfunction]
 fn simd_level() -> &'static str {
-    match core::Isa::detect() {
+    match core::Isa::current() {
         core::Isa::Avx512 => "avx512",
         core::Isa::Avx2Fma => "avx2",
         core::Isa::Baseline => "baseline",
