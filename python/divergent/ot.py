@@ -485,9 +485,9 @@ def sinkhorn(
         "online" computes the cost on the fly (O(n + m) memory), truncated to the pairs
         that matter; "dense" stores the n x m Gibbs kernel exp((f + g - C) / epsilon)
         (8 n m bytes) and iterates in the kernel domain, re-absorbing the potentials
-        into it as they move (Schmitzer 2019): a memory-bound product per soft-min
-        instead of an exponential per pair, about twice as fast when nearly every pair
-        matters. "auto" picks "dense" when the kernel has at most
+        into it as they move (Schmitzer 2019): one memory-bound pass over the kernel
+        per iteration (both products) instead of an exponential per pair, up to twice
+        as fast when nearly every pair matters. "auto" picks "dense" when the kernel has at most
         ``DENSE_AUTO_MAX_ENTRIES`` entries and epsilon >= ``DENSE_AUTO_MIN_EPSILON`` x
         diameter^p. Both give the same iterates up to round-off.
 

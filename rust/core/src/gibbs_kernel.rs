@@ -12,7 +12,9 @@
 //! (and the transposed product for the other side), which reads 8 bytes per pair instead
 //! of computing an exponential: memory-bound, two to three times faster than the
 //! streamed log-domain soft-min when nearly every pair matters (eps = 0.01 in the unit
-//! cube). Exactness: a rebuild (one
+//! cube). A Sinkhorn iteration's two products (rows, then columns with the potentials
+//! the rows gave) read the kernel once: part by part, the column sums are taken while
+//! the part is still in cache (`lse_then_next`). Exactness: a rebuild (one
 //! exponential per pair) absorbs w into the kernel whenever some |w_j - beta_j| exceeds
 //! `DRIFT`, or a sum falls below `TINY`, so an entry that underflowed (< 2.3e-308) can
 //! only stand for a term below e^DRIFT 2.3e-308 against a sum of at least 1e-240:
@@ -24,12 +26,13 @@ use std::sync::Mutex;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+use crate::big_buffer;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::exp::exp;
 use crate::simd::{dispatch, Isa, IsaJob};
 use crate::sinkhorn::OnPoints;
-use crate::softmin::{CloudCost, Side, Softmin};
+use crate::softmin::{CloudCost, Power, Side, Softmin};
 
 /// Largest |w_j - beta_j| (or |u_i - alpha_i|) served by a stored kernel.
 const DRIFT: f64 = 100.0;
@@ -42,6 +45,9 @@ const ROWS_PER_TASK: usize = 16;
 const DOT_LANES: usize = 32;
 /// Rows per partial column sum of a transposed product.
 const ROWS_PER_PARTIAL: usize = 128;
+/// Bytes of the kernel a fused pass reads from memory for its row products and then
+/// again, from cache, for its column sums (`apply_then_next`).
+const PART_BYTES: usize = 128 << 10;
 
 /// The stored kernel and the exponents absorbed into it.
 struct Kernel {
@@ -85,9 +91,21 @@ impl GibbsKernel {
     /// exp(alpha_i + beta_j - C_ij / eps) for all pairs, with `fixed` (w when `side` is
     /// X, u when Y) absorbed as given and the other side's exponents chosen to make each
     /// of its lines' largest entry 1.
-    fn build(&self, side: Side, fixed: &[f64], eps: f64, ctl: &Control) -> Result<Kernel> {
+    ///
+    /// Every entry is written: the buffer of a kernel being replaced (`old`) is reused.
+    fn build(
+        &self,
+        side: Side,
+        fixed: &[f64],
+        eps: f64,
+        old: Option<Kernel>,
+        ctl: &Control,
+    ) -> Result<Kernel> {
         let (n, m) = (self.n, self.m);
-        let mut e = vec![0.0; n * m];
+        let mut e = match old {
+            Some(k) if k.e.len() == n * m => k.e,
+            _ => big_buffer::zeroed(n * m),
+        };
         let (alpha, beta) = match side {
             Side::X => {
                 // Rows: t_ij = beta_j - C_ij / eps, alpha_i = -max_j t_ij.
@@ -102,8 +120,7 @@ impl GibbsKernel {
                         }
                         for (k, row) in rows.chunks_mut(m).enumerate() {
                             let i = t * ROWS_PER_TASK + k;
-                            let mx = self.exponents_of_row(i, &beta, eps, row);
-                            al[k] = -mx;
+                            al[k] = -self.exponents_of_row(i, &beta, eps, row, true);
                         }
                     });
                 (alpha, beta)
@@ -119,7 +136,7 @@ impl GibbsKernel {
                         let mut mx = vec![f64::NEG_INFINITY; m];
                         for (k, row) in rows.chunks_mut(m).enumerate() {
                             let i = t * ROWS_PER_TASK + k;
-                            self.exponents_of_row(i, &zero, eps, row);
+                            self.exponents_of_row(i, &zero, eps, row, false);
                             for (mx, v) in mx.iter_mut().zip(row.iter()) {
                                 let v = v + alpha[i];
                                 *mx = if v > *mx { v } else { *mx };
@@ -143,18 +160,13 @@ impl GibbsKernel {
             }
         };
         ctl.check()?;
-        let alpha_shift: Vec<f64> = match side {
-            Side::X => alpha.clone(),
-            Side::Y => vec![0.0; n],
-        };
-        e.par_chunks_mut(ROWS_PER_TASK * m)
-            .enumerate()
-            .for_each(|(t, rows)| {
-                for (k, row) in rows.chunks_mut(m).enumerate() {
-                    let shift = alpha_shift[t * ROWS_PER_TASK + k];
-                    dispatch(Isa::current(), ExpInPlace { row, shift });
+        if side == Side::Y {
+            e.par_chunks_mut(ROWS_PER_TASK * m).for_each(|rows| {
+                for row in rows.chunks_mut(m) {
+                    dispatch(Isa::current(), ExpInPlace { row, shift: 0.0 });
                 }
             });
+        }
         Ok(Kernel {
             eps,
             alpha,
@@ -164,25 +176,27 @@ impl GibbsKernel {
     }
 
     /// Writes w_j - C_ij / eps into `row` and returns its largest value (-inf weights
-    /// stay -inf).
-    fn exponents_of_row(&self, i: usize, w: &[f64], eps: f64, row: &mut [f64]) -> f64 {
+    /// stay -inf); with `absorb`, then e^(that - largest) (the row's kernel entries,
+    /// computed while the row is in cache).
+    fn exponents_of_row(
+        &self,
+        i: usize,
+        w: &[f64],
+        eps: f64,
+        row: &mut [f64],
+        absorb: bool,
+    ) -> f64 {
         let (d, m) = (self.d, self.m);
-        let xi = &self.x[i * d..(i + 1) * d];
-        row.fill(0.0);
-        for (k, &xk) in xi.iter().enumerate() {
-            for (v, &yk) in row.iter_mut().zip(&self.y_t[k * m..(k + 1) * m]) {
-                let diff = xk - yk;
-                *v += diff * diff;
-            }
-        }
-        let inv_eps = 1.0 / eps;
-        let mut mx = f64::NEG_INFINITY;
-        let power = self.cloud.power;
-        for (v, &wj) in row.iter_mut().zip(w) {
-            *v = wj - power.scalar::<false>(*v) * inv_eps;
-            mx = if *v > mx { *v } else { mx };
-        }
-        mx
+        let job = RowExponents {
+            xi: &self.x[i * d..(i + 1) * d],
+            y_t: &self.y_t,
+            w,
+            inv_eps: 1.0 / eps,
+            power: self.cloud.power,
+            row: &mut row[..m],
+            absorb,
+        };
+        dispatch(Isa::current(), job)
     }
 
     /// The soft-min from a kernel whose absorbed exponents on the summed side are within
@@ -192,13 +206,7 @@ impl GibbsKernel {
         let scale = |w: &[f64], absorbed: &[f64]| -> Vec<f64> {
             w.iter()
                 .zip(absorbed)
-                .map(|(w, a)| {
-                    if *w == f64::NEG_INFINITY {
-                        0.0
-                    } else {
-                        (w - a).exp()
-                    }
-                })
+                .map(|(w, a)| scaled(*w, *a))
                 .collect()
         };
         let sums: Vec<f64> = match side {
@@ -217,15 +225,21 @@ impl GibbsKernel {
                 let partial: Vec<Vec<f64>> =
                     k.e.par_chunks(ROWS_PER_PARTIAL * m)
                         .zip(v.par_chunks(ROWS_PER_PARTIAL))
-                        .map(|(rows, v)| dispatch(isa, ColumnSums { rows, v, m }))
+                        .map(|(rows, v)| {
+                            let mut acc = vec![0.0; m];
+                            dispatch(
+                                isa,
+                                ColumnSums {
+                                    rows,
+                                    v,
+                                    m,
+                                    acc: &mut acc,
+                                },
+                            );
+                            acc
+                        })
                         .collect();
-                let mut out = vec![0.0; m];
-                for p in &partial {
-                    for (o, v) in out.iter_mut().zip(p) {
-                        *o += v;
-                    }
-                }
-                out
+                add_in_order(&partial, m)
             }
         };
         let absorbed = match side {
@@ -237,6 +251,182 @@ impl GibbsKernel {
         }
         debug_assert_eq!(sums.len(), if side == Side::X { n } else { m });
         Some(sums.iter().zip(absorbed).map(|(s, a)| s.ln() - a).collect())
+    }
+
+    /// The X-side soft-min from `w` and, in the same pass over the kernel, the Y-side
+    /// one from the exponents `next` makes of the first (`Softmin::lse_then_next`).
+    ///
+    /// The kernel is read once instead of twice: each task takes a block of
+    /// ROWS_PER_PARTIAL rows, part by part (`rows_per_part`), and while a part is in
+    /// cache, its row products give those rows' lse, `next` their exponents on the Y
+    /// side, and the part's terms of the column sums follow. The sums are those of
+    /// `apply` on each side, added in the same order. None if the X side's sums are not
+    /// exact (as `apply`); the Y side's result is None if some exponent is not served
+    /// by the kernel (a rebuild is due) or its sums are not exact.
+    fn apply_then_next(
+        &self,
+        k: &Kernel,
+        w: &[f64],
+        next: &(dyn Fn(usize, f64) -> f64 + Sync),
+    ) -> Option<(Vec<f64>, Option<Vec<f64>>)> {
+        let m = self.m;
+        let isa = Isa::current();
+        let v: Vec<f64> = w.iter().zip(&k.beta).map(|(w, b)| scaled(*w, *b)).collect();
+        let part = rows_per_part(m);
+        struct Block {
+            lse: Vec<f64>,
+            acc: Vec<f64>,
+            rows_exact: bool,
+            next_served: bool,
+        }
+        let blocks: Vec<Block> =
+            k.e.par_chunks(ROWS_PER_PARTIAL * m)
+                .enumerate()
+                .map(|(b, rows)| {
+                    let first = b * ROWS_PER_PARTIAL;
+                    let mut block = Block {
+                        lse: Vec::with_capacity(rows.len() / m),
+                        acc: vec![0.0; m],
+                        rows_exact: true,
+                        next_served: true,
+                    };
+                    let mut u = vec![0.0; part];
+                    for part_rows in rows.chunks(part * m) {
+                        let sums = dispatch(
+                            isa,
+                            RowDots {
+                                rows: part_rows,
+                                b: &v,
+                                m,
+                            },
+                        );
+                        let u = &mut u[..sums.len()];
+                        for (s, u) in sums.iter().zip(u.iter_mut()) {
+                            let i = first + block.lse.len();
+                            let (alpha, lse) = (k.alpha[i], s.ln() - k.alpha[i]);
+                            block.rows_exact &= *s >= TINY && s.is_finite();
+                            let w = next(i, lse);
+                            block.next_served &= within_drift(&[w], &[alpha]);
+                            *u = scaled(w, alpha);
+                            block.lse.push(lse);
+                        }
+                        if !block.rows_exact {
+                            break;
+                        }
+                        if block.next_served {
+                            let acc = &mut block.acc;
+                            dispatch(
+                                isa,
+                                ColumnSums {
+                                    rows: part_rows,
+                                    v: u,
+                                    m,
+                                    acc,
+                                },
+                            );
+                        }
+                    }
+                    block
+                })
+                .collect();
+        if !blocks.iter().all(|b| b.rows_exact) {
+            return None;
+        }
+        let lse: Vec<f64> = blocks.iter().flat_map(|b| b.lse.iter().copied()).collect();
+        if !blocks.iter().all(|b| b.next_served) {
+            return Some((lse, None));
+        }
+        let partial: Vec<Vec<f64>> = blocks.into_iter().map(|b| b.acc).collect();
+        let sums = add_in_order(&partial, m);
+        if sums.iter().any(|s| !(*s >= TINY && s.is_finite())) {
+            return Some((lse, None));
+        }
+        let next_lse = sums.iter().zip(&k.beta).map(|(s, b)| s.ln() - b).collect();
+        Some((lse, Some(next_lse)))
+    }
+}
+
+/// e^(w - absorbed): a term's factor in a product with the kernel (0 for w = -inf).
+#[inline]
+fn scaled(w: f64, absorbed: f64) -> f64 {
+    if w == f64::NEG_INFINITY {
+        0.0
+    } else {
+        (w - absorbed).exp()
+    }
+}
+
+/// Partial sums of each column, added in the order of the blocks they cover.
+fn add_in_order(partial: &[Vec<f64>], m: usize) -> Vec<f64> {
+    let mut out = vec![0.0; m];
+    for p in partial {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    out
+}
+
+/// Rows of a part in `apply_then_next`: about PART_BYTES of the kernel, a multiple of
+/// the four rows that a row product reads per sweep.
+fn rows_per_part(m: usize) -> usize {
+    (PART_BYTES / (8 * m.max(1))).clamp(4, ROWS_PER_PARTIAL) / 4 * 4
+}
+
+/// One row of exponents w_j - |x_i - y_j|^p / eps and their largest value, then, with
+/// `absorb`, e^(exponent - largest) in their place. The squared distance sums the
+/// coordinates in order, and |.|^p is computed without FMA whatever the instruction set.
+struct RowExponents<'a> {
+    xi: &'a [f64],
+    /// Coordinate-major: coordinate k of all points is y_t[k * m..(k + 1) * m].
+    y_t: &'a [f64],
+    w: &'a [f64],
+    inv_eps: f64,
+    power: Power,
+    row: &'a mut [f64],
+    absorb: bool,
+}
+
+impl IsaJob for RowExponents<'_> {
+    type Output = f64;
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> f64 {
+        let (m, inv_eps) = (self.row.len(), self.inv_eps);
+        let row = self.row;
+        row.fill(0.0);
+        // Coordinate by coordinate over the whole row (in cache): loops that vectorise.
+        for (k, &xk) in self.xi.iter().enumerate() {
+            for (v, &yk) in row.iter_mut().zip(&self.y_t[k * m..(k + 1) * m]) {
+                let diff = xk - yk;
+                *v += diff * diff;
+            }
+        }
+        let w = &self.w[..m];
+        match self.power {
+            Power::Two => row
+                .iter_mut()
+                .zip(w)
+                .for_each(|(v, wj)| *v = wj - *v * inv_eps),
+            Power::One => row
+                .iter_mut()
+                .zip(w)
+                .for_each(|(v, wj)| *v = wj - v.sqrt() * inv_eps),
+            power => row
+                .iter_mut()
+                .zip(w)
+                .for_each(|(v, wj)| *v = wj - power.scalar::<false>(*v) * inv_eps),
+        }
+        let mut mx = f64::NEG_INFINITY;
+        for v in row.iter() {
+            mx = if *v > mx { *v } else { mx };
+        }
+        if self.absorb {
+            let shift = -mx;
+            for v in row.iter_mut() {
+                *v = exp::<FMA>(*v + shift);
+            }
+        }
+        mx
     }
 }
 
@@ -337,19 +527,21 @@ fn finish_dot(lanes: &[f64; DOT_LANES], a: &[f64], b: &[f64]) -> f64 {
     total + tail
 }
 
-/// sum_i v_i e_ij over a block of rows of `rows` (each of length m), in row order.
+/// acc_j += sum_i v_i e_ij over a block of rows of `rows` (each of length m), added in
+/// row order: a block's sums taken part by part into the same `acc` are the same.
 struct ColumnSums<'a> {
     rows: &'a [f64],
     v: &'a [f64],
     m: usize,
+    acc: &'a mut [f64],
 }
 
 impl IsaJob for ColumnSums<'_> {
-    type Output = Vec<f64>;
+    type Output = ();
     #[inline(always)]
-    fn run<const FMA: bool>(self) -> Vec<f64> {
+    fn run<const FMA: bool>(self) {
         let m = self.m;
-        let mut acc = vec![0.0; m];
+        let acc = self.acc;
         // Four rows per sweep of `acc`: a quarter of its loads and stores, and the same
         // additions in the same order as one row at a time (a zero v_i adds zeros).
         let quads = self.rows.chunks_exact(4 * m).zip(self.v.chunks_exact(4));
@@ -375,7 +567,6 @@ impl IsaJob for ColumnSums<'_> {
                 *a += vi * e;
             }
         }
-        acc
     }
 }
 
@@ -427,13 +618,36 @@ impl Softmin for GibbsKernel {
         }
         // Absorb w: the kernel's largest entry per line is now exactly 1, so every sum
         // is >= 1 (the streamed path is the fallback should that ever fail).
-        let k = self.build(side, w, eps, ctl)?;
+        let k = self.build(side, w, eps, slot.take(), ctl)?;
         let Some(lse) = self.apply(&k, side, w) else {
             *slot = None;
             return self.cloud.lse(side, w, eps, hint, false, ctl);
         };
         *slot = Some(k);
         Ok((lse, Vec::new()))
+    }
+
+    fn lse_then_next(
+        &self,
+        w: &[f64],
+        eps: f64,
+        hint: &[f64],
+        next: &(dyn Fn(usize, f64) -> f64 + Sync),
+        ctl: &Control,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+        crate::softmin::check_lse_args(self.n, self.m, w, eps, hint)?;
+        {
+            let mut slot = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
+            let served = |k: &Kernel| k.eps == eps && within_drift(w, &k.beta);
+            if !slot.as_ref().is_some_and(served) {
+                *slot = Some(self.build(Side::X, w, eps, slot.take(), ctl)?);
+            }
+            if let Some(both) = self.apply_then_next(slot.as_ref().unwrap(), w, next) {
+                return Ok(both);
+            }
+        }
+        // Some row's sum was not exact: as `lse` does.
+        Ok((self.lse(Side::X, w, eps, hint, false, ctl)?.0, None))
     }
 }
 
@@ -501,12 +715,15 @@ mod tests {
                         );
                         assert_eq!(one[0], d[i]);
                     }
-                    let c = dispatch(
+                    let mut c = vec![0.0; m];
+                    let acc = &mut c;
+                    dispatch(
                         isa,
                         ColumnSums {
                             rows: &e,
                             v: &v[..rows],
                             m,
+                            acc,
                         },
                     );
                     (d, c)
@@ -559,6 +776,57 @@ mod tests {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn one_pass_gives_both_soft_mins_bit_for_bit() {
+        let ctl = Control::new();
+        // Row counts off the 4-row sweeps and the blocks, parts of 4 rows to whole blocks.
+        for (n, m, seed) in [(5, 7, 1), (130, 97, 2), (257, 40, 3), (70, 5000, 4)] {
+            let x = random_points(n, 2, seed);
+            let y = random_points(m, 2, seed + 100);
+            let (one, two) = (
+                GibbsKernel::new(x.view(), y.view(), 2.0).unwrap(),
+                GibbsKernel::new(x.view(), y.view(), 2.0).unwrap(),
+            );
+            let eps = 0.05;
+            let (none_x, none_y) = (vec![f64::NAN; n], vec![f64::NAN; m]);
+            let mut w: Vec<f64> = random_points(m, 1, seed + 200).iter().copied().collect();
+            // Exponents served by the kernel, then some that drift past DRIFT (the
+            // Y side is then left to `lse`, which rebuilds), and zero weights.
+            for (step, shift) in [0.0, 1.0, 0.5, 300.0, 300.5, 2.0].into_iter().enumerate() {
+                let next = |i: usize, l: f64| {
+                    if i % 11 == 5 {
+                        f64::NEG_INFINITY
+                    } else {
+                        -0.5 * l + 0.01 * i as f64 + shift
+                    }
+                };
+                let (lse_x, lse_y) = one.lse_then_next(&w, eps, &none_x, &next, &ctl).unwrap();
+                let want_x = two.lse(Side::X, &w, eps, &none_x, false, &ctl).unwrap().0;
+                assert_eq!(lse_x, want_x, "n={n} m={m} step {step}");
+                let w_y: Vec<f64> = want_x
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| next(i, *l))
+                    .collect();
+                let want_y = two.lse(Side::Y, &w_y, eps, &none_y, false, &ctl).unwrap().0;
+                // Served until the shift of 300 (after which the kernel is rebuilt on
+                // either side, and served or not depending on what it absorbed).
+                match lse_y {
+                    Some(got) => {
+                        assert!(step != 3, "n={n} m={m}: a drifted side was served");
+                        assert_eq!(got, want_y, "n={n} m={m} step {step}");
+                    }
+                    None => {
+                        assert!(step >= 3, "n={n} m={m} step {step}: not computed");
+                        let got = one.lse(Side::Y, &w_y, eps, &none_y, false, &ctl).unwrap();
+                        assert_eq!(got.0, want_y);
+                    }
+                }
+                w = want_y.iter().map(|l| -0.7 * l + 0.1).collect();
             }
         }
     }

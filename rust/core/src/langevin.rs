@@ -194,7 +194,7 @@ pub fn langevin<T: BatchTarget>(
             .for_each(|(vc, ch)| ch.rng.fill_normal(vc));
     }
 
-    let mut samples = vec![0.0; n_chains * n_draws * d];
+    let mut samples = crate::big_buffer::zeroed(n_chains * n_draws * d);
     let mut logp_out = vec![0.0; n_chains * n_draws];
     let mut draw = 0;
 

@@ -4,6 +4,7 @@
 //! Parallel routines run on the Rayon pool they are called from (the binding installs
 //! its own) and give bitwise identical results for any number of threads.
 
+pub mod big_buffer;
 pub mod chain_rng;
 pub mod control;
 pub mod error;

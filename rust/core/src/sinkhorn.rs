@@ -178,16 +178,19 @@ fn dual_value(
     }
 }
 
-/// h <- (1 - omega) h + omega lambda s: the (over-relaxed, damped) potential update.
-fn relax_into(h: &mut [f64], s: &[f64], lambda: f64, omega: f64) {
+/// (1 - omega) h + omega lambda s: the (over-relaxed, damped) potential update.
+#[inline]
+fn relaxed(h: f64, s: f64, lambda: f64, omega: f64) -> f64 {
     if omega == 1.0 {
-        for (h, s) in h.iter_mut().zip(s) {
-            *h = lambda * s;
-        }
+        lambda * s
     } else {
-        for (h, s) in h.iter_mut().zip(s) {
-            *h = (1.0 - omega) * *h + omega * (lambda * s);
-        }
+        (1.0 - omega) * h + omega * (lambda * s)
+    }
+}
+
+fn relax_into(h: &mut [f64], s: &[f64], lambda: f64, omega: f64) {
+    for (h, s) in h.iter_mut().zip(s) {
+        *h = relaxed(*h, *s, lambda, omega);
     }
 }
 
@@ -443,13 +446,14 @@ fn softmin_f<S: Softmin>(
 }
 
 /// The rest of an iteration once f's soft-min `lse_f` is known: f's (relaxed) update,
-/// then g's soft-min and update.
+/// then g's soft-min (unless given: `lse_g`) and update.
 #[allow(clippy::too_many_arguments)]
 fn finish_iteration<S: Softmin>(
     op: &S,
     la: &[f64],
     pot: &mut Potentials,
     lse_f: &[f64],
+    lse_g: Option<Vec<f64>>,
     eps: f64,
     lambda: f64,
     omega: f64,
@@ -457,10 +461,14 @@ fn finish_iteration<S: Softmin>(
 ) -> Result<()> {
     pot.sf = lse_f.iter().map(|l| -eps * l).collect();
     relax_into(&mut pot.f, &pot.sf, lambda, omega);
-    let hint: Vec<f64> = pot.sg.iter().map(|s| -s / eps).collect();
-    let lse_g = op
-        .lse(Side::Y, &exponents(la, &pot.f, eps), eps, &hint, false, ctl)?
-        .0;
+    let lse_g = match lse_g {
+        Some(lse_g) => lse_g,
+        None => {
+            let hint: Vec<f64> = pot.sg.iter().map(|s| -s / eps).collect();
+            op.lse(Side::Y, &exponents(la, &pot.f, eps), eps, &hint, false, ctl)?
+                .0
+        }
+    };
     pot.sg = lse_g.iter().map(|l| -eps * l).collect();
     relax_into(&mut pot.g, &pot.sg, lambda, omega);
     Ok(())
@@ -479,7 +487,7 @@ fn anneal<S: Softmin>(
     for &eps in stages {
         let lambda = cfg.damping(eps);
         let lse_f = softmin_f(op, lb, pot, eps, ctl)?;
-        finish_iteration(op, la, pot, &lse_f, eps, lambda, 1.0, ctl)?;
+        finish_iteration(op, la, pot, &lse_f, None, eps, lambda, 1.0, ctl)?;
     }
     Ok(())
 }
@@ -505,8 +513,17 @@ fn converge<S: Softmin>(
         ..Overrelaxation::default()
     };
     let mut first = true;
+    // The omega the coming iteration will use is known only once f's soft-min has given
+    // the residual; g's soft-min is computed in the same pass for the omega of the
+    // previous iteration (the usual case: it changes at a handful of iterations of a
+    // run) and redone if that guess was wrong (see `Softmin::lse_then_next`).
+    let mut guess = 1.0;
     let (lse_f, err, mass, tol) = loop {
-        let lse_f = softmin_f(op, lb, &pot, eps, ctl)?;
+        let hint: Vec<f64> = pot.sf.iter().map(|s| -s / eps).collect();
+        let next_exponent =
+            |i: usize, l: f64| la[i] + relaxed(pot.f[i], -eps * l, lambda, guess) / eps;
+        let (lse_f, lse_g) =
+            op.lse_then_next(&exponents(lb, &pot.g, eps), eps, &hint, &next_exponent, ctl)?;
         let mut omega = 1.0;
         if !first {
             let (err, mass) = residual(a, &pot.f, &lse_f, eps, cfg.rho);
@@ -520,7 +537,9 @@ fn converge<S: Softmin>(
             }
         }
         first = false;
-        finish_iteration(op, la, &mut pot, &lse_f, eps, lambda, omega, ctl)?;
+        let lse_g = lse_g.filter(|_| omega == guess);
+        finish_iteration(op, la, &mut pot, &lse_f, lse_g, eps, lambda, omega, ctl)?;
+        guess = omega;
         n_iter += 1;
     };
     let Potentials { f, g, .. } = pot;
@@ -696,7 +715,17 @@ fn predicted_rate(
                 }
             }
         }
-        finish_iteration(&coarse.cost, &lca, &mut pot, &lse_f, eps_c, 1.0, 1.0, ctl)?;
+        finish_iteration(
+            &coarse.cost,
+            &lca,
+            &mut pot,
+            &lse_f,
+            None,
+            eps_c,
+            1.0,
+            1.0,
+            ctl,
+        )?;
     }
     Ok(None)
 }

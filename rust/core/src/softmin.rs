@@ -886,6 +886,23 @@ pub trait Softmin: Sync {
     fn skipped_fraction(&self) -> f64 {
         0.0
     }
+
+    /// Both soft-mins of a Sinkhorn iteration, in one pass where the operator can: the
+    /// unweighted `lse` on side X from `w` (hinted by `hint`), and the one on side Y from
+    /// the X-side exponents that `next` makes of each row i's lse, `next(i, lse_i)`.
+    /// The second is `None` where it was not computed (the caller then asks `lse` for it);
+    /// where it is computed it equals that `lse` bit for bit. By default, `None`.
+    fn lse_then_next(
+        &self,
+        w: &[f64],
+        eps: f64,
+        hint: &[f64],
+        next: &(dyn Fn(usize, f64) -> f64 + Sync),
+        ctl: &Control,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+        let _ = next;
+        Ok((self.lse(Side::X, w, eps, hint, false, ctl)?.0, None))
+    }
 }
 
 pub(crate) fn check_lse_args(
