@@ -77,10 +77,13 @@ def bench_sinkhorn_divergent_n100000(benchmark, tol):
 
 
 def _pot_dense(x, y, eps, method):
+    return _pot_on_matrix(cost_matrix(x, y, 2.0), eps, method)
+
+
+def _pot_on_matrix(m, eps, method):
     ot = pytest.importorskip("ot")
-    n = len(x)
+    n = len(m)
     a = np.full(n, 1.0 / n)
-    m = cost_matrix(x, y, 2.0)
     # POT stops on the L2 norm of the column error, checked every 10 iterations; L1 <=
     # sqrt(n) L2, so this threshold guarantees an L1 error <= TOL.
     plan, log = ot.sinkhorn(a, a, m, eps, method=method, stopThr=TOL / np.sqrt(n), numItermax=100_000, log=True)
@@ -92,6 +95,29 @@ def _pot_dense(x, y, eps, method):
 def bench_sinkhorn_pot_dense(benchmark, n, eps):
     x, y = clouds(n)
     cost, n_iter, err = benchmark.pedantic(_pot_dense, args=(x, y, eps, "sinkhorn"), iterations=1, **repeats(n, up_to=4000))
+    record(benchmark, cost, n_iter, err)
+
+
+@pytest.mark.parametrize("backend", ["auto", "online"])
+@pytest.mark.benchmark(group="sinkhorn-from-cost")
+def bench_sinkhorn_from_cost_divergent(benchmark, backend):
+    """POT's own use case: histograms and a given cost matrix (here the n = 4,000 clouds'
+    squared distances, eps = 0.01), against `bench_sinkhorn_from_cost_pot`."""
+    x, y = clouds(4000)
+    m = cost_matrix(x, y, 2.0)
+    res = benchmark.pedantic(
+        dv.ot.sinkhorn_from_cost, args=(m,), kwargs=dict(epsilon=0.01, tol=TOL, backend=backend),
+        iterations=1, **repeats(4000),
+    )
+    assert res.converged
+    record(benchmark, res.cost, res.n_iter, res.marginal_error)
+
+
+@pytest.mark.benchmark(group="sinkhorn-from-cost")
+def bench_sinkhorn_from_cost_pot(benchmark):
+    x, y = clouds(4000)
+    m = cost_matrix(x, y, 2.0)
+    cost, n_iter, err = benchmark.pedantic(_pot_on_matrix, args=(m, 0.01, "sinkhorn"), iterations=1, **repeats(4000))
     record(benchmark, cost, n_iter, err)
 
 

@@ -73,11 +73,17 @@ def test_divergence_matches_reference(prob):
 
 
 @quiet
-@given(st.integers(0, 2**32 - 1), st.integers(1, 30), st.integers(1, 30), st.sampled_from([1.0, 0.1, 0.01]))
-def test_from_cost_matches_reference(seed, n, m, eps):
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 30),
+    st.integers(1, 30),
+    st.sampled_from([1.0, 0.1, 0.01, 1e-3]),
+    st.sampled_from(["online", "dense"]),
+)
+def test_from_cost_matches_reference(seed, n, m, eps, backend):
     rng = np.random.default_rng(seed)
     c, a, b = rng.random((n, m)), rng.random(n), rng.random(m)
-    got = dv.ot.sinkhorn_from_cost(c, a, b, epsilon=eps, max_iter=200)
+    got = dv.ot.sinkhorn_from_cost(c, a, b, epsilon=eps, max_iter=200, backend=backend)
     want = ref.ot.sinkhorn_from_cost(c, a, b, epsilon=eps, max_iter=200)
     assert got.n_iter == want.n_iter
     assert close(got.cost, want.cost) and close(got.value, want.value)
@@ -243,6 +249,26 @@ def test_auto_backend_stores_the_kernel_only_where_it_pays(rng, monkeypatch):
     assert stored.n_iter == streamed.n_iter
     assert stored.cost == pytest.approx(streamed.cost, rel=1e-12)
     np.testing.assert_allclose(stored.f, streamed.f, rtol=0, atol=1e-12)
+
+
+@quiet
+def test_from_cost_stores_the_kernel_where_it_fits(rng, monkeypatch):
+    import divergent.ot as dot
+
+    c = rng.random((40, 30))
+    dense = []
+    real = _core.sinkhorn_matrix
+    monkeypatch.setattr(_core, "sinkhorn_matrix", lambda *args: dense.append(args[8]) or real(*args))
+    stored = dv.ot.sinkhorn_from_cost(c, epsilon=1e-3, max_iter=400)
+    streamed = dv.ot.sinkhorn_from_cost(c, epsilon=1e-3, max_iter=400, backend="online")
+    monkeypatch.setattr(dot, "DENSE_AUTO_MAX_ENTRIES", 2 * 40 * 30 - 1)
+    dv.ot.sinkhorn_from_cost(c, epsilon=1e-3, max_iter=5)
+    assert dense == [True, False, False]
+    assert stored.n_iter == streamed.n_iter
+    assert stored.cost == pytest.approx(streamed.cost, rel=1e-10)
+    np.testing.assert_allclose(stored.f, streamed.f, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="backend"):
+        dv.ot.sinkhorn_from_cost(c, epsilon=0.1, backend="gpu")
 
 
 def test_translation_gives_exactly_the_squared_shift(rng):

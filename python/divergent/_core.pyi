@@ -119,6 +119,7 @@ def sinkhorn_matrix(
     max_iter: int,
     tol: float,
     want_cost: bool,
+    dense: bool = ...,
 ) -> _SinkhornOut: ...
 def softmin_lse(
     x: npt.NDArray[np.float64],

@@ -528,7 +528,9 @@ def sinkhorn(
 sinkhorn.__doc__ = sinkhorn.__doc__.replace("{notes}", _SINKHORN_NOTES)
 
 
-def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6) -> SinkhornResult:
+def sinkhorn_from_cost(
+    cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6, backend="auto"
+) -> SinkhornResult:
     r"""Entropic optimal transport between histograms for a given cost matrix.
 
     The log-domain counterpart of POT's ``ot.sinkhorn2(a, b, cost, epsilon)``: stable for
@@ -546,6 +548,15 @@ def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6
     max_iter : int, default 1000
     tol : float, default 1e-6
         Tolerance on the L1 marginal residual.
+    backend : {"auto", "online", "dense"}, default "auto"
+        "online" computes exp(-C / epsilon) for every pair at every soft-min (no memory
+        beyond the cost matrix's two copies); "dense" stores the Gibbs kernel with
+        absorbed potentials (8 n m more bytes) and iterates in the kernel domain, as in
+        :func:`sinkhorn`: one memory-bound pass over it per iteration, 2.5 to 3 times
+        as fast (measured at n = m = 2,000-4,000 for epsilon from 1e-4 to 1e-2 of the
+        costs' spread). "auto" picks "dense" when the kernel has at most
+        ``DENSE_AUTO_MAX_ENTRIES // 2`` entries. Both give the same iterates up to
+        round-off.
 
     Returns
     -------
@@ -565,7 +576,12 @@ def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6
     (0.0, True)
     """
     c, a, b, epsilon, max_iter, tol = cost_inputs(cost, a, b, epsilon, max_iter, tol)
-    out = _core.sinkhorn_matrix(c, a, b, [epsilon], None, max_iter, tol, True)
+    backend = check_choice(backend, "backend", BACKENDS)
+    # Unlike point clouds, a matrix gives the online path no truncation to win with: the
+    # kernel was faster wherever it fit (rebuilds for drift stay rare even at epsilon =
+    # 3e-5 of the costs' spread). Half the points' limit: the matrix is held twice more.
+    dense = c.size <= DENSE_AUTO_MAX_ENTRIES // 2 if backend == "auto" else backend == "dense"
+    out = _core.sinkhorn_matrix(c, a, b, [epsilon], None, max_iter, tol, True, dense)
     return make_result(out, epsilon, tol, lambda: c, a, b)
 
 

@@ -1,6 +1,7 @@
 //! The soft-min of Sinkhorn from a stored Gibbs kernel with absorbed potentials: the
 //! kernel-domain iterations of Schmitzer (2019), for problems where n x m doubles fit in
-//! memory and epsilon is large enough that truncation prunes little.
+//! memory: point clouds where epsilon is large enough that truncation prunes little, and
+//! given cost matrices (where nothing is truncated).
 //!
 //! The kernel is stored as E_ij = exp(alpha_i + beta_j - C_ij / eps), with the absorbed
 //! exponents alpha (rows) and beta (columns) chosen at build time so that every row (or
@@ -32,7 +33,7 @@ use crate::error::{invalid, Result};
 use crate::exp::exp;
 use crate::simd::{dispatch, Isa, IsaJob};
 use crate::sinkhorn::OnPoints;
-use crate::softmin::{CloudCost, Power, Side, Softmin};
+use crate::softmin::{CloudCost, MatrixCost, Power, Side, Softmin};
 
 /// Largest |w_j - beta_j| (or |u_i - alpha_i|) served by a stored kernel.
 const DRIFT: f64 = 100.0;
@@ -58,36 +59,92 @@ struct Kernel {
     e: Vec<f64>,
 }
 
-/// Point clouds with a Gibbs kernel stored between soft-mins (see the module docs).
-pub struct GibbsKernel {
-    cloud: CloudCost,
+/// An operator whose soft-mins a stored kernel can take over: it computes whatever the
+/// kernel does not (weighted passes, sums the kernel cannot give exactly), and, if it
+/// holds its cost matrix, lends its rows to the kernel's builds.
+pub trait KernelFallback: Softmin {
+    /// Row i of the cost matrix (m values), if this operator stores one.
+    fn stored_row(&self, i: usize) -> Option<&[f64]> {
+        let _ = i;
+        None
+    }
+}
+
+impl KernelFallback for CloudCost {}
+
+impl KernelFallback for MatrixCost {
+    fn stored_row(&self, i: usize) -> Option<&[f64]> {
+        Some(self.row(i))
+    }
+}
+
+/// Where a kernel's costs come from.
+enum Costs {
     /// x row-major (n x d) and y coordinate-major (d x m), so a row's costs vectorise.
-    x: Vec<f64>,
-    y_t: Vec<f64>,
+    Points {
+        x: Vec<f64>,
+        y_t: Vec<f64>,
+        d: usize,
+        power: Power,
+    },
+    /// The fallback's stored matrix (`KernelFallback::stored_row`).
+    Stored,
+}
+
+/// A transport problem with its Gibbs kernel stored between soft-mins (see the module
+/// docs): point clouds (`new`) or a given cost matrix (`from_matrix`).
+pub struct GibbsKernel<F = CloudCost> {
+    fallback: F,
+    costs: Costs,
     n: usize,
     m: usize,
-    d: usize,
     kernel: Mutex<Option<Kernel>>,
 }
 
-impl GibbsKernel {
-    pub fn new(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, p: f64) -> Result<GibbsKernel> {
+fn check_kernel_size(n: usize, m: usize) -> Result<()> {
+    if n.checked_mul(m).and_then(|nm| nm.checked_mul(8)).is_none() {
+        return invalid("the n x m kernel does not fit in memory");
+    }
+    Ok(())
+}
+
+impl GibbsKernel<CloudCost> {
+    pub fn new(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, p: f64) -> Result<Self> {
         let cloud = CloudCost::new(x, y, p)?;
         let (n, m, d) = (x.nrows(), y.nrows(), x.ncols());
-        if n.checked_mul(m).and_then(|nm| nm.checked_mul(8)).is_none() {
-            return invalid("the n x m kernel does not fit in memory");
-        }
+        check_kernel_size(n, m)?;
         Ok(GibbsKernel {
-            cloud,
-            x: x.iter().copied().collect(),
-            y_t: y.t().iter().copied().collect(),
+            costs: Costs::Points {
+                x: x.iter().copied().collect(),
+                y_t: y.t().iter().copied().collect(),
+                d,
+                power: cloud.power,
+            },
+            fallback: cloud,
             n,
             m,
-            d,
             kernel: Mutex::new(None),
         })
     }
+}
 
+impl GibbsKernel<MatrixCost> {
+    /// A stored kernel for the cost matrix `c` (n x m).
+    pub fn from_matrix(c: ArrayView2<'_, f64>) -> Result<Self> {
+        let matrix = MatrixCost::new(c)?;
+        let (n, m) = c.dim();
+        check_kernel_size(n, m)?;
+        Ok(GibbsKernel {
+            fallback: matrix,
+            costs: Costs::Stored,
+            n,
+            m,
+            kernel: Mutex::new(None),
+        })
+    }
+}
+
+impl<F: KernelFallback> GibbsKernel<F> {
     /// exp(alpha_i + beta_j - C_ij / eps) for all pairs, with `fixed` (w when `side` is
     /// X, u when Y) absorbed as given and the other side's exponents chosen to make each
     /// of its lines' largest entry 1.
@@ -186,14 +243,19 @@ impl GibbsKernel {
         row: &mut [f64],
         absorb: bool,
     ) -> f64 {
-        let (d, m) = (self.d, self.m);
+        let costs = match &self.costs {
+            Costs::Points { x, y_t, d, power } => CostRow::Points {
+                xi: &x[i * d..(i + 1) * d],
+                y_t,
+                power: *power,
+            },
+            Costs::Stored => CostRow::Given(self.fallback.stored_row(i).expect("a stored row")),
+        };
         let job = RowExponents {
-            xi: &self.x[i * d..(i + 1) * d],
-            y_t: &self.y_t,
+            costs,
             w,
             inv_eps: 1.0 / eps,
-            power: self.cloud.power,
-            row: &mut row[..m],
+            row: &mut row[..self.m],
             absorb,
         };
         dispatch(Isa::current(), job)
@@ -373,16 +435,25 @@ fn rows_per_part(m: usize) -> usize {
     (PART_BYTES / (8 * m.max(1))).clamp(4, ROWS_PER_PARTIAL) / 4 * 4
 }
 
-/// One row of exponents w_j - |x_i - y_j|^p / eps and their largest value, then, with
-/// `absorb`, e^(exponent - largest) in their place. The squared distance sums the
-/// coordinates in order, and |.|^p is computed without FMA whatever the instruction set.
+/// The costs of one row of a kernel.
+enum CostRow<'a> {
+    /// |x_i - y_j|^p: the squared distance sums the coordinates in order, and |.|^p is
+    /// computed without FMA whatever the instruction set.
+    Points {
+        xi: &'a [f64],
+        /// Coordinate-major: coordinate k of all points is y_t[k * m..(k + 1) * m].
+        y_t: &'a [f64],
+        power: Power,
+    },
+    Given(&'a [f64]),
+}
+
+/// One row of exponents w_j - C_ij / eps and their largest value, then, with `absorb`,
+/// e^(exponent - largest) in their place.
 struct RowExponents<'a> {
-    xi: &'a [f64],
-    /// Coordinate-major: coordinate k of all points is y_t[k * m..(k + 1) * m].
-    y_t: &'a [f64],
+    costs: CostRow<'a>,
     w: &'a [f64],
     inv_eps: f64,
-    power: Power,
     row: &'a mut [f64],
     absorb: bool,
 }
@@ -393,28 +464,38 @@ impl IsaJob for RowExponents<'_> {
     fn run<const FMA: bool>(self) -> f64 {
         let (m, inv_eps) = (self.row.len(), self.inv_eps);
         let row = self.row;
-        row.fill(0.0);
-        // Coordinate by coordinate over the whole row (in cache): loops that vectorise.
-        for (k, &xk) in self.xi.iter().enumerate() {
-            for (v, &yk) in row.iter_mut().zip(&self.y_t[k * m..(k + 1) * m]) {
-                let diff = xk - yk;
-                *v += diff * diff;
-            }
-        }
         let w = &self.w[..m];
-        match self.power {
-            Power::Two => row
-                .iter_mut()
-                .zip(w)
-                .for_each(|(v, wj)| *v = wj - *v * inv_eps),
-            Power::One => row
-                .iter_mut()
-                .zip(w)
-                .for_each(|(v, wj)| *v = wj - v.sqrt() * inv_eps),
-            power => row
-                .iter_mut()
-                .zip(w)
-                .for_each(|(v, wj)| *v = wj - power.scalar::<false>(*v) * inv_eps),
+        match self.costs {
+            CostRow::Points { xi, y_t, power } => {
+                row.fill(0.0);
+                // Coordinate by coordinate over the whole row (in cache): loops that
+                // vectorise.
+                for (k, &xk) in xi.iter().enumerate() {
+                    for (v, &yk) in row.iter_mut().zip(&y_t[k * m..(k + 1) * m]) {
+                        let diff = xk - yk;
+                        *v += diff * diff;
+                    }
+                }
+                match power {
+                    Power::Two => row
+                        .iter_mut()
+                        .zip(w)
+                        .for_each(|(v, wj)| *v = wj - *v * inv_eps),
+                    Power::One => row
+                        .iter_mut()
+                        .zip(w)
+                        .for_each(|(v, wj)| *v = wj - v.sqrt() * inv_eps),
+                    power => row
+                        .iter_mut()
+                        .zip(w)
+                        .for_each(|(v, wj)| *v = wj - power.scalar::<false>(*v) * inv_eps),
+                }
+            }
+            CostRow::Given(c) => {
+                for ((v, wj), c) in row.iter_mut().zip(w).zip(&c[..m]) {
+                    *v = wj - c * inv_eps;
+                }
+            }
         }
         let mut mx = f64::NEG_INFINITY;
         for v in row.iter() {
@@ -579,15 +660,15 @@ fn within_drift(w: &[f64], absorbed: &[f64]) -> bool {
         .all(|(w, a)| *w == f64::NEG_INFINITY || (a.is_finite() && (w - a).abs() <= DRIFT))
 }
 
-impl OnPoints for GibbsKernel {
+impl OnPoints for GibbsKernel<CloudCost> {
     fn cloud(&self) -> &CloudCost {
-        &self.cloud
+        &self.fallback
     }
 }
 
-impl Softmin for GibbsKernel {
+impl<F: KernelFallback> Softmin for GibbsKernel<F> {
     fn len(&self, side: Side) -> usize {
-        self.cloud.len(side)
+        self.fallback.len(side)
     }
 
     fn lse(
@@ -600,9 +681,9 @@ impl Softmin for GibbsKernel {
         ctl: &Control,
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         if weighted {
-            return self.cloud.lse(side, w, eps, hint, true, ctl);
+            return self.fallback.lse(side, w, eps, hint, true, ctl);
         }
-        let (rows, cols) = (self.cloud.len(side), self.cloud.len(other(side)));
+        let (rows, cols) = (self.fallback.len(side), self.fallback.len(other(side)));
         crate::softmin::check_lse_args(rows, cols, w, eps, hint)?;
         let mut slot = self.kernel.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = slot.as_ref() {
@@ -621,7 +702,7 @@ impl Softmin for GibbsKernel {
         let k = self.build(side, w, eps, slot.take(), ctl)?;
         let Some(lse) = self.apply(&k, side, w) else {
             *slot = None;
-            return self.cloud.lse(side, w, eps, hint, false, ctl);
+            return self.fallback.lse(side, w, eps, hint, false, ctl);
         };
         *slot = Some(k);
         Ok((lse, Vec::new()))
@@ -740,40 +821,50 @@ mod tests {
 
     #[test]
     fn soft_mins_match_naive_through_rebuilds_and_drift() {
-        let ctl = Control::new();
         let x = random_points(90, 3, 41);
         let y = random_points(70, 3, 42);
         for p in [2.0, 1.0, 1.5] {
             let c = cost_matrix(&x, &y, p);
-            let kernel = GibbsKernel::new(x.view(), y.view(), p).unwrap();
-            // Alternate sides with exponents that drift by 0, a little, and past DRIFT,
-            // at epsilons from broad to far below the costs, with zero weights.
-            let mut step = 0;
-            for eps in [1.0, 0.05, 1e-3] {
-                for shift in [0.0, 3.0, 0.0, 250.0, -40.0] {
-                    for side in [Side::X, Side::Y] {
-                        step += 1;
-                        let (cols, cm) = match side {
-                            Side::X => (70, c.clone()),
-                            Side::Y => (90, c.t().to_owned()),
-                        };
-                        let mut w: Vec<f64> = random_points(cols, 1, step)
-                            .iter()
-                            .map(|v| v * 5.0 + shift)
-                            .collect();
-                        w[step as usize % cols] = f64::NEG_INFINITY;
-                        let want = lse_naive(cm.view(), ArrayView1::from(&w), eps);
-                        let none = vec![f64::NAN; cm.nrows()];
-                        let (got, _) = kernel.lse(side, &w, eps, &none, false, &ctl).unwrap();
-                        for i in 0..cm.nrows() {
-                            let tol = 1e-12 * want[i].abs().max(1.0);
-                            assert!(
-                                (got[i] - want[i]).abs() <= tol,
-                                "p={p} eps={eps} shift={shift} {side:?} {i}: {} vs {}",
-                                got[i],
-                                want[i]
-                            );
-                        }
+            let points = GibbsKernel::new(x.view(), y.view(), p).unwrap();
+            check_against_naive(&points, &c, &format!("points, p = {p}"));
+            let matrix = GibbsKernel::from_matrix(c.view()).unwrap();
+            check_against_naive(&matrix, &c, &format!("matrix, p = {p}"));
+        }
+    }
+
+    fn check_against_naive<F: KernelFallback>(
+        kernel: &GibbsKernel<F>,
+        c: &ndarray::Array2<f64>,
+        what: &str,
+    ) {
+        let ctl = Control::new();
+        // Alternate sides with exponents that drift by 0, a little, and past DRIFT,
+        // at epsilons from broad to far below the costs, with zero weights.
+        let mut step = 0;
+        for eps in [1.0, 0.05, 1e-3] {
+            for shift in [0.0, 3.0, 0.0, 250.0, -40.0] {
+                for side in [Side::X, Side::Y] {
+                    step += 1;
+                    let (cols, cm) = match side {
+                        Side::X => (70, c.clone()),
+                        Side::Y => (90, c.t().to_owned()),
+                    };
+                    let mut w: Vec<f64> = random_points(cols, 1, step)
+                        .iter()
+                        .map(|v| v * 5.0 + shift)
+                        .collect();
+                    w[step as usize % cols] = f64::NEG_INFINITY;
+                    let want = lse_naive(cm.view(), ArrayView1::from(&w), eps);
+                    let none = vec![f64::NAN; cm.nrows()];
+                    let (got, _) = kernel.lse(side, &w, eps, &none, false, &ctl).unwrap();
+                    for i in 0..cm.nrows() {
+                        let tol = 1e-12 * want[i].abs().max(1.0);
+                        assert!(
+                            (got[i] - want[i]).abs() <= tol,
+                            "{what} eps={eps} shift={shift} {side:?} {i}: {} vs {}",
+                            got[i],
+                            want[i]
+                        );
                     }
                 }
             }

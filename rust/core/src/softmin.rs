@@ -1385,6 +1385,12 @@ impl MatrixCost {
         });
         Ok(MatrixCost { n, m, rows, cols })
     }
+
+    /// Row i of C (m values).
+    pub fn row(&self, i: usize) -> &[f64] {
+        let stride = self.m.div_ceil(LANES) * LANES;
+        &self.rows[i * stride..i * stride + self.m]
+    }
 }
 
 impl Softmin for MatrixCost {

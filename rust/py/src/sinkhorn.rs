@@ -120,9 +120,10 @@ pub fn sinkhorn_points_symmetric<'py>(
     Ok(to_py(py, out))
 }
 
-/// Sinkhorn on a cost matrix (n, m) between histograms a and b.
+/// Sinkhorn on a cost matrix (n, m) between histograms a and b, exponentials per pair
+/// (`dense = false`) or from a stored Gibbs kernel.
 #[pyfunction]
-#[pyo3(signature = (cost, a, b, schedule, rho, max_iter, tol, want_cost))]
+#[pyo3(signature = (cost, a, b, schedule, rho, max_iter, tol, want_cost, dense=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn sinkhorn_matrix<'py>(
     py: Python<'py>,
@@ -134,6 +135,7 @@ pub fn sinkhorn_matrix<'py>(
     max_iter: usize,
     tol: f64,
     want_cost: bool,
+    dense: bool,
 ) -> PyResult<Output<'py>> {
     let c = cost.as_array();
     let (a, b) = (a.as_array().to_vec(), b.as_array().to_vec());
@@ -144,8 +146,13 @@ pub fn sinkhorn_matrix<'py>(
         tol,
     };
     let out = detached(py, work(c.nrows(), c.ncols(), 1), |ctl| {
-        let op = MatrixCost::new(c)?;
-        core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+        if dense {
+            let op = GibbsKernel::from_matrix(c)?;
+            core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+        } else {
+            let op = MatrixCost::new(c)?;
+            core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+        }
     })?;
     Ok(to_py(py, out))
 }
