@@ -44,6 +44,7 @@
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
@@ -1352,12 +1353,14 @@ impl Softmin for CloudCost {
     }
 }
 
-/// A cost matrix C (n x m), kept with its transpose so that both soft-mins stream rows.
+/// A cost matrix C (n x m), kept with its transpose so that both soft-mins stream rows
+/// (the transpose made on the first soft-min that needs it: a stored kernel over the
+/// matrix rarely does).
 pub struct MatrixCost {
     n: usize,
     m: usize,
     rows: Vec<f64>,
-    cols: Vec<f64>,
+    cols: OnceLock<Vec<f64>>,
 }
 
 impl MatrixCost {
@@ -1369,21 +1372,42 @@ impl MatrixCost {
         if c.iter().any(|v| !v.is_finite()) {
             return invalid("the cost matrix must be finite");
         }
-        let pad = |len: usize| len.div_ceil(LANES) * LANES;
-        let (sm, sn) = (pad(m), pad(n));
+        let sm = m.div_ceil(LANES) * LANES;
         let mut rows = vec![0.0; n * sm];
-        let mut cols = vec![0.0; m * sn];
         rows.par_chunks_mut(sm).enumerate().for_each(|(i, r)| {
-            for j in 0..m {
-                r[j] = c[[i, j]];
+            for (r, v) in r.iter_mut().zip(c.row(i)) {
+                *r = *v;
             }
         });
-        cols.par_chunks_mut(sn).enumerate().for_each(|(j, r)| {
-            for i in 0..n {
-                r[i] = c[[i, j]];
-            }
-        });
-        Ok(MatrixCost { n, m, rows, cols })
+        Ok(MatrixCost {
+            n,
+            m,
+            rows,
+            cols: OnceLock::new(),
+        })
+    }
+
+    /// C transposed, rows padded to whole blocks.
+    fn cols(&self) -> &[f64] {
+        self.cols.get_or_init(|| {
+            const COLS_PER_SWEEP: usize = 8;
+            let (n, m) = (self.n, self.m);
+            let (sm, sn) = (m.div_ceil(LANES) * LANES, n.div_ceil(LANES) * LANES);
+            let mut cols = vec![0.0; m * sn];
+            // A few output rows per sweep down the input: each input line read once.
+            cols.par_chunks_mut(COLS_PER_SWEEP * sn)
+                .enumerate()
+                .for_each(|(t, out)| {
+                    let j0 = t * COLS_PER_SWEEP;
+                    for i in 0..n {
+                        let line = &self.rows[i * sm + j0..];
+                        for (k, o) in out.chunks_mut(sn).enumerate() {
+                            o[i] = line[k];
+                        }
+                    }
+                });
+            cols
+        })
     }
 
     /// Row i of C (m values).
@@ -1411,8 +1435,8 @@ impl Softmin for MatrixCost {
         ctl: &Control,
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let (rows, cols, data) = match side {
-            Side::X => (self.n, self.m, &self.rows),
-            Side::Y => (self.m, self.n, &self.cols),
+            Side::X => (self.n, self.m, self.rows.as_slice()),
+            Side::Y => (self.m, self.n, self.cols()),
         };
         check_lse_args(rows, cols, w, eps, hint)?;
         let src = MatrixBlocks {
