@@ -157,10 +157,13 @@ PLAN_MAX_ENTRIES = 2**28
 #: ``backend="auto"`` stores the Gibbs kernel (``backend="dense"``) when it has at most
 #: this many entries (8 bytes each: 1 GiB) and epsilon is at least
 #: ``DENSE_AUTO_MIN_EPSILON`` times the data diameter^p, where truncation prunes little.
-#: Measured (d = 3, uniform data in the unit cube, diameter^2 = 3, 2 threads): at
-#: epsilon = 0.01 the stored kernel took 1.0 s against 1.9 s streamed at n = m = 4,000 and
-#: 5.4 s against 10.9 s at 10,000 (the same 55 iterations); at epsilon = 3e-3 they broke
-#: even (1.30 s, 1.40 s); at 1e-3 the streamed, truncated soft-min won (1.1 s, 3.3 s).
+#: Measured (d = 3, uniform data in the unit cube, diameter^2 = 3, 2 threads, AVX-512,
+#: 2026-11-29), stored kernel against streamed: n = m = 4,000: 0.26 s against 0.55 s at
+#: epsilon = 0.01, 0.34 s against 0.55 s at 5e-3, 0.35 s against 0.48 s at 3e-3, 0.51 s
+#: against 0.41 s at 2e-3, 0.79 s against 0.33 s at 1e-3; n = m = 10,000: 1.5 s against
+#: 3.0 s at 0.01, 2.5 s against 2.3 s at 5e-3. The streamed soft-min prunes relatively
+#: more at larger n (its blocks of points are tighter), so the crossover moves up with n;
+#: the limit (6e-3 here) sits at the one for n = 10,000.
 DENSE_AUTO_MAX_ENTRIES = 2**27
 DENSE_AUTO_MIN_EPSILON = 2e-3
 #: Epsilon-scaling anneals on clusters of points (multiscale) once n * m reaches this:
