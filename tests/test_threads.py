@@ -26,6 +26,9 @@ def compute_all(x, y):
         *dv.kde_logpdf(x, y[:200]),
         dv.cauchy_schwarz_divergence(x, y),
         dv.ot.sliced_wasserstein(x, y, seed=0),
+        # The stored kernel's one-pass iterations (blocks of 128 rows) and its build.
+        *dv.ot.sinkhorn(x[:1000], y[:900], epsilon=1.0, backend="dense").f,
+        *dv.ot.sinkhorn_from_cost(((x[:500, None] - y[None, :300]) ** 2).sum(-1), epsilon=0.5).g,
     ]
 
 
