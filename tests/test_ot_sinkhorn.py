@@ -77,14 +77,13 @@ def test_divergence_matches_reference(prob):
     st.integers(0, 2**32 - 1),
     st.integers(1, 30),
     st.integers(1, 30),
-    st.sampled_from([1.0, 0.1, 0.01]),
+    st.sampled_from([1.0, 0.1, 0.01, 1e-3]),
     st.sampled_from(["online", "dense"]),
 )
 def test_from_cost_matches_reference(seed, n, m, eps, backend):
-    # Not smaller epsilons: at 1e-3 on costs in [0, 1] the residual can plateau for
-    # iterations (0.17001397405820 +- 3e-14 at n = 2, m = 7), the contraction rate the
-    # solver measures there is 1 up to round-off, whether to relax turns on the last
-    # digits, and the iterates then part ways (the online backend's did, at iteration 19).
+    # At eps = 1e-3 on costs in [0, 1] the residual can plateau for iterations
+    # (0.17001397405820 +- 3e-14 at n = 2, m = 7, seed 0): the solvers take no decision
+    # on a rate within RATE_NOISE of 1, or the last digits would decide it.
     rng = np.random.default_rng(seed)
     c, a, b = rng.random((n, m)), rng.random(n), rng.random(m)
     got = dv.ot.sinkhorn_from_cost(c, a, b, epsilon=eps, max_iter=200, backend=backend)

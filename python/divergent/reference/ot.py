@@ -53,6 +53,8 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
 # The over-relaxation rule of rust/core/src/sinkhorn.rs.
 _RATE_AFTER, _RATE_WINDOW, _OMEGA_MAX, _GIVE_UP_GROWTH, _GIVE_UP_AFTER = 16, 8, 1.9, 10.0, 16
 _PROBE_RATIO, _PROBE_GAP = 16.0, 4
+# A rate this close to 1 is no measured contraction (RATE_NOISE there).
+_RATE_NOISE = 1e-12
 
 
 def _optimal_omega(theta):
@@ -70,11 +72,11 @@ class _Overrelaxation:
 
     def _retune(self, err):
         r = self._window_rate()
-        if not (np.isfinite(r) and self.omega - 1 < r < 1):
+        if not (np.isfinite(r) and self.omega - 1 < r < 1 - _RATE_NOISE):
             return
         q = np.sqrt(r)
         rho = (r + self.omega - 1) / (q * self.omega)
-        if rho * rho < 1:
+        if rho * rho < 1 - _RATE_NOISE:
             omega = _optimal_omega(rho * rho)
             if omega > self.omega + 0.01:
                 self.omega, self.at_switch, self.relaxed = omega, err, 0
@@ -100,7 +102,7 @@ class _Overrelaxation:
         elif self.omega > 1.0:
             self.relaxed += 1
             checkpoint = self.relaxed >= _GIVE_UP_AFTER and self.relaxed % _RATE_WINDOW == 0
-            stalled = checkpoint and err >= self.errors[-1 - _RATE_WINDOW]
+            stalled = checkpoint and err >= self.errors[-1 - _RATE_WINDOW] * (1 - _RATE_NOISE)
             if stalled or err > _GIVE_UP_GROWTH * self.at_switch:
                 self.gave_up, self.omega = True, 1.0
             elif err <= tol:
@@ -109,7 +111,7 @@ class _Overrelaxation:
                 self._retune(err)
         elif len(self.errors) == _RATE_AFTER + 1 and err > tol:
             theta = self._window_rate()
-            if np.isfinite(theta) and 0 < theta < 1:
+            if np.isfinite(theta) and 0 < theta < 1 - _RATE_NOISE:
                 self.omega = _optimal_omega(theta)
                 self.at_switch = err
         self.omega = max(self.omega, 1.0)
