@@ -205,16 +205,16 @@ const OMEGA_MAX: f64 = 1.9;
 const GIVE_UP_GROWTH: f64 = 10.0;
 /// or, from this many iterations after the switch on, stops falling over a RATE_WINDOW.
 const GIVE_UP_AFTER: usize = 2 * RATE_WINDOW;
-
-/// A relaxed residual this many times above tol is worth a plain probe before the first
-/// probe has measured the ratio (measured: 6 to 16 at eps = 1e-3 in the unit cube).
-const PROBE_RATIO: f64 = 16.0;
 /// A rate of 1 - RATE_NOISE or more per iteration is no measured contraction: where
 /// the residual plateaus, the rate measured over a window is 1 to within round-off
 /// (0.17001397405820 +- 3e-14 for eight iterations at n = 2, eps = 1e-3 of the costs),
 /// and a decision taken on its last digits would differ between implementations of the
 /// same iteration (the NumPy reference's, this one's).
 const RATE_NOISE: f64 = 1e-12;
+
+/// A relaxed residual this many times above tol is worth a plain probe before the first
+/// probe has measured the ratio (measured: 6 to 16 at eps = 1e-3 in the unit cube).
+const PROBE_RATIO: f64 = 16.0;
 /// Relaxed iterations between two probes.
 const PROBE_GAP: usize = 4;
 /// Plain iterations before relaxation starts when theta is known beforehand (the first
