@@ -206,24 +206,22 @@ impl<F: KernelFallback> GibbsKernel<F> {
                         |a, b| a.iter().zip(&b).map(|(a, b)| a.max(*b)).collect(),
                     );
                 let beta: Vec<f64> = maxima.iter().map(|v| -v).collect();
-                // The exponents stored so far lack alpha and beta; added in the order the
-                // maxima were taken, so that each column's largest entry is exactly e^0.
-                e.par_chunks_mut(m).enumerate().for_each(|(i, row)| {
-                    for (v, b) in row.iter_mut().zip(&beta) {
-                        *v = (*v + alpha[i]) + b;
-                    }
-                });
+                e.par_chunks_mut(ROWS_PER_TASK * m)
+                    .enumerate()
+                    .for_each(|(t, rows)| {
+                        for (k, row) in rows.chunks_mut(m).enumerate() {
+                            let job = AbsorbColumns {
+                                row,
+                                alpha: alpha[t * ROWS_PER_TASK + k],
+                                beta: &beta,
+                            };
+                            dispatch(Isa::current(), job);
+                        }
+                    });
                 (alpha, beta)
             }
         };
         ctl.check()?;
-        if side == Side::Y {
-            e.par_chunks_mut(ROWS_PER_TASK * m).for_each(|rows| {
-                for row in rows.chunks_mut(m) {
-                    dispatch(Isa::current(), ExpInPlace { row, shift: 0.0 });
-                }
-            });
-        }
         Ok(Kernel {
             eps,
             alpha,
@@ -511,19 +509,21 @@ impl IsaJob for RowExponents<'_> {
     }
 }
 
-/// e^(v + shift) over a row, in place.
-struct ExpInPlace<'a> {
+/// e^((v_j + alpha) + beta_j) over a row, in place: a kernel row built for the Y side.
+struct AbsorbColumns<'a> {
     row: &'a mut [f64],
-    shift: f64,
+    alpha: f64,
+    beta: &'a [f64],
 }
 
-impl IsaJob for ExpInPlace<'_> {
+impl IsaJob for AbsorbColumns<'_> {
     type Output = ();
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        let s = self.shift;
-        for v in self.row.iter_mut() {
-            *v = exp::<FMA>(*v + s);
+        // alpha, then beta, added in the order the maxima were taken, so that each
+        // column's largest entry is exactly e^0.
+        for (v, b) in self.row.iter_mut().zip(self.beta) {
+            *v = exp::<FMA>((*v + self.alpha) + b);
         }
     }
 }
