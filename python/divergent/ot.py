@@ -490,9 +490,10 @@ def sinkhorn(
         (8 n m bytes) and iterates in the kernel domain, re-absorbing the potentials
         into it as they move (Schmitzer 2019): one memory-bound pass over the kernel
         per iteration (both products) instead of an exponential per pair, up to twice
-        as fast when nearly every pair matters. "auto" picks "dense" when the kernel has at most
-        ``DENSE_AUTO_MAX_ENTRIES`` entries and epsilon >= ``DENSE_AUTO_MIN_EPSILON`` x
-        diameter^p. Both give the same iterates up to round-off.
+        as fast when nearly every pair matters. "auto" picks "dense" when the kernel
+        has at most ``DENSE_AUTO_MAX_ENTRIES`` entries and epsilon >=
+        ``DENSE_AUTO_MIN_EPSILON`` x diameter^p. Both give the same iterates up to
+        round-off.
 
     Returns
     -------
