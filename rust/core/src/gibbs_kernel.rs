@@ -263,15 +263,9 @@ impl<F: KernelFallback> GibbsKernel<F> {
     /// DRIFT of `w`; None if some sum is too small to be exact.
     fn apply(&self, k: &Kernel, side: Side, w: &[f64]) -> Option<Vec<f64>> {
         let (n, m) = (self.n, self.m);
-        let scale = |w: &[f64], absorbed: &[f64]| -> Vec<f64> {
-            w.iter()
-                .zip(absorbed)
-                .map(|(w, a)| scaled(*w, *a))
-                .collect()
-        };
         let sums: Vec<f64> = match side {
             Side::X => {
-                let (v, isa) = (scale(w, &k.beta), Isa::current());
+                let (v, isa) = (scaled_all(w, &k.beta), Isa::current());
                 let per_task: Vec<Vec<f64>> =
                     k.e.par_chunks(ROWS_PER_TASK * m)
                         .map(|rows| dispatch(isa, RowDots { rows, b: &v, m }))
@@ -281,7 +275,7 @@ impl<F: KernelFallback> GibbsKernel<F> {
             Side::Y => {
                 // Partial column sums over fixed blocks of rows (each streams whole rows),
                 // added in block order: the same sums for any thread count.
-                let (v, isa) = (scale(w, &k.alpha), Isa::current());
+                let (v, isa) = (scaled_all(w, &k.alpha), Isa::current());
                 let partial: Vec<Vec<f64>> =
                     k.e.par_chunks(ROWS_PER_PARTIAL * m)
                         .zip(v.par_chunks(ROWS_PER_PARTIAL))
@@ -306,11 +300,8 @@ impl<F: KernelFallback> GibbsKernel<F> {
             Side::X => &k.alpha,
             Side::Y => &k.beta,
         };
-        if sums.iter().any(|s| !(*s >= TINY && s.is_finite())) {
-            return None;
-        }
         debug_assert_eq!(sums.len(), if side == Side::X { n } else { m });
-        Some(sums.iter().zip(absorbed).map(|(s, a)| s.ln() - a).collect())
+        lse_of_sums(&sums, absorbed)
     }
 
     /// The X-side soft-min from `w` and, in the same pass over the kernel, the Y-side
@@ -331,7 +322,7 @@ impl<F: KernelFallback> GibbsKernel<F> {
     ) -> Option<(Vec<f64>, Option<Vec<f64>>)> {
         let m = self.m;
         let isa = Isa::current();
-        let v: Vec<f64> = w.iter().zip(&k.beta).map(|(w, b)| scaled(*w, *b)).collect();
+        let v = scaled_all(w, &k.beta);
         let part = rows_per_part(m);
         struct Block {
             lse: Vec<f64>,
@@ -364,9 +355,9 @@ impl<F: KernelFallback> GibbsKernel<F> {
                         for (s, u) in sums.iter().zip(u.iter_mut()) {
                             let i = first + block.lse.len();
                             let (alpha, lse) = (k.alpha[i], s.ln() - k.alpha[i]);
-                            block.rows_exact &= *s >= TINY && s.is_finite();
+                            block.rows_exact &= is_exact(*s);
                             let w = next(i, lse);
-                            block.next_served &= within_drift(&[w], &[alpha]);
+                            block.next_served &= serves(w, alpha);
                             *u = scaled(w, alpha);
                             block.lse.push(lse);
                         }
@@ -397,12 +388,8 @@ impl<F: KernelFallback> GibbsKernel<F> {
             return Some((lse, None));
         }
         let partial: Vec<Vec<f64>> = blocks.into_iter().map(|b| b.acc).collect();
-        let sums = add_in_order(&partial, m);
-        if sums.iter().any(|s| !(*s >= TINY && s.is_finite())) {
-            return Some((lse, None));
-        }
-        let next_lse = sums.iter().zip(&k.beta).map(|(s, b)| s.ln() - b).collect();
-        Some((lse, Some(next_lse)))
+        let next_lse = lse_of_sums(&add_in_order(&partial, m), &k.beta);
+        Some((lse, next_lse))
     }
 }
 
@@ -414,6 +401,29 @@ fn scaled(w: f64, absorbed: f64) -> f64 {
     } else {
         (w - absorbed).exp()
     }
+}
+
+/// `scaled` of each w_j against its absorbed exponent.
+fn scaled_all(w: &[f64], absorbed: &[f64]) -> Vec<f64> {
+    w.iter()
+        .zip(absorbed)
+        .map(|(w, a)| scaled(*w, *a))
+        .collect()
+}
+
+/// Whether a kernel sum is exact: terms lost to underflow would be below TINY's share.
+#[inline]
+fn is_exact(sum: f64) -> bool {
+    sum >= TINY && sum.is_finite()
+}
+
+/// ln sum_i - absorbed_i, the soft-mins from a product's sums; None unless every sum is
+/// exact.
+fn lse_of_sums(sums: &[f64], absorbed: &[f64]) -> Option<Vec<f64>> {
+    if !sums.iter().all(|s| is_exact(*s)) {
+        return None;
+    }
+    Some(sums.iter().zip(absorbed).map(|(s, a)| s.ln() - a).collect())
 }
 
 /// Partial sums of each column, added in the order of the blocks they cover.
@@ -655,9 +665,13 @@ impl IsaJob for ColumnSums<'_> {
 /// finite w_j within DRIFT of a finite beta_j (a -inf w_j is a zero term whatever
 /// the kernel holds).
 fn within_drift(w: &[f64], absorbed: &[f64]) -> bool {
-    w.iter()
-        .zip(absorbed)
-        .all(|(w, a)| *w == f64::NEG_INFINITY || (a.is_finite() && (w - a).abs() <= DRIFT))
+    w.iter().zip(absorbed).all(|(w, a)| serves(*w, *a))
+}
+
+/// Whether one exponent w is served by a line of the kernel that absorbed `absorbed`.
+#[inline]
+fn serves(w: f64, absorbed: f64) -> bool {
+    w == f64::NEG_INFINITY || (absorbed.is_finite() && (w - absorbed).abs() <= DRIFT)
 }
 
 impl OnPoints for GibbsKernel<CloudCost> {
