@@ -313,7 +313,7 @@ impl BlockTree {
                     .extend_from_slice(&block_boxes[2 * d * blocks.start..2 * d * blocks.end]);
             } else {
                 // The same split as spatial_order's, so every node is one of its clusters.
-                let half = (points.len() / 2).div_ceil(LANES) * LANES;
+                let half = whole_blocks(points.len() / 2);
                 let mid = points.start + half;
                 t.boxes.extend(std::iter::repeat_n(0.0, 2 * d));
                 let left = t.first.len();
@@ -856,10 +856,15 @@ fn run_tiles<S: CostBlocks>(
     Ok(out)
 }
 
+/// `len` rounded up to whole blocks of `LANES`.
+fn whole_blocks(len: usize) -> usize {
+    len.div_ceil(LANES) * LANES
+}
+
 /// Log-weights padded with -inf to whole blocks.
 fn padded_weights(w: &[f64]) -> Vec<f64> {
     let mut out = w.to_vec();
-    out.resize(w.len().div_ceil(LANES) * LANES, f64::NEG_INFINITY);
+    out.resize(whole_blocks(w.len()), f64::NEG_INFINITY);
     out
 }
 
@@ -954,7 +959,7 @@ fn spatial_order(x: ArrayView2<'_, f64>) -> Vec<usize> {
                 |best, e| if e.0 > best.0 { e } else { best },
             )
             .1;
-        let half = (idx.len() / 2).div_ceil(LANES) * LANES;
+        let half = whole_blocks(idx.len() / 2);
         idx.select_nth_unstable_by(half, |&a, &b| x[[a, widest]].total_cmp(&x[[b, widest]]));
         let (left, right) = idx.split_at_mut(half);
         if left.len() > 4096 {
@@ -1372,7 +1377,7 @@ impl MatrixCost {
         if c.iter().any(|v| !v.is_finite()) {
             return invalid("the cost matrix must be finite");
         }
-        let sm = m.div_ceil(LANES) * LANES;
+        let sm = whole_blocks(m);
         let mut rows = vec![0.0; n * sm];
         rows.par_chunks_mut(sm).enumerate().for_each(|(i, r)| {
             for (r, v) in r.iter_mut().zip(c.row(i)) {
@@ -1392,7 +1397,7 @@ impl MatrixCost {
         self.cols.get_or_init(|| {
             const COLS_PER_SWEEP: usize = 8;
             let (n, m) = (self.n, self.m);
-            let (sm, sn) = (m.div_ceil(LANES) * LANES, n.div_ceil(LANES) * LANES);
+            let (sm, sn) = (whole_blocks(m), whole_blocks(n));
             let mut cols = vec![0.0; m * sn];
             // A few output rows per sweep down the input: each input line read once.
             cols.par_chunks_mut(COLS_PER_SWEEP * sn)
@@ -1412,7 +1417,7 @@ impl MatrixCost {
 
     /// Row i of C (m values).
     pub fn row(&self, i: usize) -> &[f64] {
-        let stride = self.m.div_ceil(LANES) * LANES;
+        let stride = whole_blocks(self.m);
         &self.rows[i * stride..i * stride + self.m]
     }
 }
@@ -1441,7 +1446,7 @@ impl Softmin for MatrixCost {
         check_lse_args(rows, cols, w, eps, hint)?;
         let src = MatrixBlocks {
             data,
-            stride: cols.div_ceil(LANES) * LANES,
+            stride: whole_blocks(cols),
         };
         let out = run_tiles(
             &src,
