@@ -199,11 +199,12 @@ def test_truncated_solve_meets_tol_on_the_exact_marginals(rng, tol):
 def test_stopping_at_max_iter_leaves_the_column_marginal_exact(rng):
     """Over-relaxed iterations do not fit either marginal; the solver must end on a plain
     one wherever max_iter falls, including inside a relaxed stretch (which starts after
-    16 plain iterations at this epsilon)."""
+    16 plain iterations at this epsilon). With tol = 1e-12, truncation may leave out at most
+    tol / 64 of a column's sum, below the rtol checked."""
     x, y = rng.random((120, 2)), rng.random((90, 2))
     b = np.full(90, 1 / 90)
     for max_iter in (17, 18, 25, 40, 41):
-        res = dv.ot.sinkhorn(x, y, epsilon=1e-3, max_iter=max_iter)
+        res = dv.ot.sinkhorn(x, y, epsilon=1e-3, max_iter=max_iter, tol=1e-12)
         assert res.n_iter == max_iter and not res.converged
         np.testing.assert_allclose(res.plan().sum(axis=0), b, rtol=1e-12)
 

@@ -158,12 +158,14 @@ PLAN_MAX_ENTRIES = 2**28
 #: this many entries (8 bytes each: 1 GiB) and epsilon is at least
 #: ``DENSE_AUTO_MIN_EPSILON`` times the data diameter^p, where truncation prunes little.
 #: Measured (d = 3, uniform data in the unit cube, diameter^2 = 3, 2 threads, AVX-512,
-#: 2026-11-29), stored kernel against streamed: n = m = 4,000: 0.26 s against 0.55 s at
-#: epsilon = 0.01, 0.34 s against 0.55 s at 5e-3, 0.35 s against 0.48 s at 3e-3, 0.51 s
-#: against 0.41 s at 2e-3, 0.79 s against 0.33 s at 1e-3; n = m = 10,000: 1.5 s against
-#: 3.0 s at 0.01, 2.5 s against 2.3 s at 5e-3. The streamed soft-min prunes relatively
-#: more at larger n (its blocks of points are tighter), so the crossover moves up with n;
-#: the limit (6e-3 here) sits at the one for n = 10,000.
+#: 2026-11-29, with the streamed path's one pass per iteration), stored kernel against
+#: streamed: n = m = 2,000: 0.06 s against 0.13 s at epsilon = 0.01, 0.08 s against 0.11 s
+#: at 3e-3; n = m = 4,000: 0.24 s against 0.43 s at 0.01, 0.35 s against 0.33 s at 5e-3,
+#: 0.51 s against 0.26 s at 2e-3; n = m = 10,000: 1.7 s against 2.0 s at 0.01, 1.7 s
+#: against 1.9 s at 7e-3, 1.9 s against 1.7 s at 5e-3. The streamed soft-min prunes
+#: relatively more at larger n (its blocks of points are tighter), so the crossover moves
+#: up with n (below 3e-3 at n = 2,000, about 5e-3 at 4,000 and 6e-3 at 10,000); the limit
+#: (6e-3 here) sits at the one for n = 10,000.
 DENSE_AUTO_MAX_ENTRIES = 2**27
 DENSE_AUTO_MIN_EPSILON = 2e-3
 #: Epsilon-scaling anneals on clusters of points (multiscale) once n * m reaches this:

@@ -41,6 +41,19 @@
 //! ln(max_j w_j - s + margin), which bounds the skipped terms times their costs too. At
 //! small epsilon most of the tree is pruned near its root: the cost per
 //! iteration falls from n m towards the number of pairs the coupling actually uses.
+//!
+//! One pass per iteration (`Softmin::lse_then_next`). Sinkhorn's g update sums
+//! exp(u_i - C_ij / eps) over i with u_i = ln a_i + f_i / eps, f from this pass: each of
+//! those terms is a term t_ij of row i's sum times e^(u_i + s_i) times e^-w_j. So a row's
+//! terms, once its sum is accepted (and u_i known), are also added to column sums, and
+//! g's soft-min needs no exponential of its own (its pass cost as much as f's). Rows go
+//! in fixed stripes, each with its own column sums (pages allocated where touched),
+//! added up in stripe order: the result does not depend on the thread count. A column's
+//! sum misses the terms that truncation left out of rows: at most the rows' bounds on
+//! each dropped block (near the rows' cut-off) and each pruned subtree (its own, falling
+//! off with distance), added up per column block over the tree; where that is not
+//! within `skip` of the column's sum (far from convergence, a column without mass), or
+//! a row had to be summed exactly, the caller runs g's own pass.
 
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -342,6 +355,27 @@ impl BlockTree {
         self.first.len()
     }
 
+    /// Per block: the sum of `node_values` over the nodes that contain it (its leaf and
+    /// the leaf's ancestors).
+    fn per_block_sums(&self, node_values: &[f64]) -> Vec<f64> {
+        let n_blocks = self.first[0] + self.len[0];
+        let mut out = vec![0.0; n_blocks];
+        // Preorder: a node's ancestors are the open subtrees on the stack.
+        let mut open: Vec<(usize, f64)> = Vec::new();
+        for k in 0..self.n_nodes() {
+            while open.last().is_some_and(|&(end, _)| end <= k) {
+                open.pop();
+            }
+            let v = open.last().map_or(0.0, |&(_, v)| v) + node_values[k];
+            if self.len[k] == 1 {
+                out[self.first[k]] = v;
+            } else {
+                open.push((self.next[k], v));
+            }
+        }
+        out
+    }
+
     /// Each node's largest value of `block_values` over its blocks.
     fn node_maxima(&self, block_values: &[f64]) -> Vec<f64> {
         let mut out = vec![f64::NEG_INFINITY; self.n_nodes()];
@@ -401,6 +435,8 @@ impl Truncation<'_> {
     /// The column blocks that can matter to a block of rows with row boxes `row_box` and
     /// smallest shift `s_min`: a subtree is pruned when even its largest weight at its
     /// smallest cost to the row box is e^-margin below every row's shift.
+    /// With `pruned`, each pruned subtree is recorded with that bound on its terms'
+    /// exponents (node, max w - lb / eps - s_min).
     fn surviving_blocks<S: CostBlocks>(
         &self,
         src: &S,
@@ -408,13 +444,18 @@ impl Truncation<'_> {
         s_min: f64,
         inv_eps: f64,
         margin: f64,
+        mut pruned: Option<&mut Vec<(usize, f64)>>,
     ) -> Vec<usize> {
         let (t, d) = (self.tree, self.dim);
         let mut out = Vec::new();
         let mut k = 0;
         while k < t.n_nodes() {
             let lb = src.box_cost_lower_bound(row_box, &t.boxes[2 * d * k..2 * d * (k + 1)]);
-            if self.node_max_w[k] - lb * inv_eps - s_min < -margin {
+            let top = self.node_max_w[k] - lb * inv_eps - s_min;
+            if top < -margin {
+                if let Some(p) = pruned.as_deref_mut() {
+                    p.push((k, top));
+                }
                 k = t.next[k];
             } else if t.len[k] == 1 {
                 out.push(t.first[k]);
@@ -505,7 +546,7 @@ struct Sums {
 /// also weighted by C_ij.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
+fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool, const KEEP: bool>(
     src: &S,
     rows: &[usize],
     shifts: &[f64],
@@ -513,6 +554,7 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
     inv_eps: f64,
     blocks: &[usize],
     filter: Option<(&Truncation<'_>, f64)>,
+    keep: &mut KeptTerms,
 ) -> Sums {
     let mut acc = vec![Neumaier::new(); rows.len()];
     let mut wacc = vec![Neumaier::new(); if WEIGHTED { rows.len() } else { 0 }];
@@ -528,8 +570,20 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
         None => (Vec::new(), [f64::INFINITY; LANES]),
     };
     let mut masks = Vec::new();
-    let mut picked = vec![0; filter.map_or(0, |_| src.chunk().min(blocks.len()))];
-    for chunk in blocks.chunks(src.chunk()) {
+    let chunk_len = src.chunk().min(blocks.len());
+    let mut picked = vec![0; chunk_len];
+    let all: Vec<usize> = match filter {
+        Some(_) => Vec::new(),
+        None => (0..chunk_len).collect(),
+    };
+    if KEEP {
+        debug_assert!(rows.len() <= LANES);
+        keep.masks.clear();
+        if keep.terms.len() < blocks.len() * LANES {
+            keep.terms.resize(blocks.len() * LANES, [0.0; LANES]);
+        }
+    }
+    for (c_index, chunk) in blocks.chunks(src.chunk()).enumerate() {
         if let Some((t, margin)) = filter {
             // A loop, not an iterator adaptor: a closure is not inlined into this
             // function, so it would miss its target features (mul_add became a call).
@@ -538,6 +592,13 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
                 masks.push(t.keep_mask::<S, FMA>(src, &by_axis, &lane_shifts, b, inv_eps, margin));
             }
         }
+        if KEEP {
+            match filter {
+                Some(_) => keep.masks.extend_from_slice(&masks),
+                None => keep.masks.extend(chunk.iter().map(|_| u32::MAX)),
+            }
+        }
+        let base = c_index * src.chunk();
         for (k, (&r, &s)) in rows.iter().zip(shifts).enumerate() {
             let mut lanes = [0.0f64; LANES];
             let mut wlanes = [0.0f64; LANES];
@@ -546,18 +607,20 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
             let list = match filter {
                 Some(_) => {
                     let mut n = 0;
-                    for (i, &b) in chunk.iter().enumerate() {
-                        picked[n] = b;
-                        n += (masks[i] >> k & 1) as usize;
+                    for (i, &mask) in masks.iter().enumerate() {
+                        picked[n] = i;
+                        n += (mask >> k & 1) as usize;
                     }
                     &picked[..n]
                 }
-                None => chunk,
+                None => &all[..chunk.len()],
             };
             kept[k] += list.len();
-            for &b in list {
+            for &i in list {
+                let b = chunk[i];
                 let c = src.costs::<FMA>(r, b);
                 let wb: &[f64; LANES] = w[b * LANES..(b + 1) * LANES].try_into().unwrap();
+                let mut terms = [0.0f64; LANES];
                 for j in 0..LANES {
                     // Padding and zero-mass columns carry w = -inf: exp clamps to ~0.
                     let t = exp::<FMA>(fma::<FMA>(-c[j], inv_eps, wb[j]) - s);
@@ -565,6 +628,12 @@ fn shifted_sums<S: CostBlocks, const FMA: bool, const WEIGHTED: bool>(
                     if WEIGHTED {
                         wlanes[j] = fma::<FMA>(t, c[j], wlanes[j]);
                     }
+                    if KEEP {
+                        terms[j] = t;
+                    }
+                }
+                if KEEP {
+                    keep.terms[(base + i) * LANES + k] = terms;
                 }
             }
             acc[k].add(hsum(&lanes));
@@ -617,6 +686,21 @@ struct SoftminTile<'a, S> {
     weighted: bool,
     /// Truncation for the hinted pass (the exact pass never truncates).
     trunc: Option<&'a Truncation<'a>>,
+    /// For `lse_then_next`: the next soft-min's exponent of row r given its lse, the
+    /// column sums its terms are added to, and a buffer for a group's terms.
+    next: Option<(NextExponent<'a>, &'a mut StripeColumns, &'a mut KeptTerms)>,
+}
+
+/// The next soft-min's exponent of a row (in the sorted order) given its lse.
+type NextExponent<'a> = &'a (dyn Fn(usize, f64) -> f64 + Sync);
+
+/// A group's terms, kept for the next soft-min's column sums: for the i-th block of its
+/// surviving list, row k's terms at `terms[i * LANES + k]` if bit k of `masks[i]` is set
+/// (the row kept the block; otherwise a stale, finite value).
+#[derive(Default)]
+struct KeptTerms {
+    terms: Vec<[f64; LANES]>,
+    masks: Vec<u32>,
 }
 
 /// One group's truncated sums: per row, whether the truncation bound is within the
@@ -625,20 +709,35 @@ struct GroupSums {
     sums: Sums,
     ok: Vec<bool>,
     skipped: Vec<f64>,
+    /// The blocks that survived the group's test: a row left out those it did not keep,
+    /// each of their terms below `dropped_bound` (relative to the row's shift's exp).
+    surviving: Vec<usize>,
+    dropped_bound: f64,
+    /// The subtrees pruned for the group, each with a bound on its terms' exponents
+    /// relative to every row's shift (recorded only when terms are kept).
+    pruned: Vec<(usize, f64)>,
 }
 
 impl<S: CostBlocks> SoftminTile<'_, S> {
     /// Sums of `rows` (all in one block of rows) shifted by `s`, truncated if the tile
     /// truncates.
     #[inline(always)]
-    fn truncated_group<const FMA: bool>(&self, rows: &[usize], s: &[f64]) -> GroupSums {
+    fn truncated_group<const FMA: bool>(
+        &self,
+        rows: &[usize],
+        s: &[f64],
+        keep: Option<&mut KeptTerms>,
+    ) -> GroupSums {
         let n = rows.len();
         let Some(t) = self.trunc else {
             let all: Vec<usize> = (0..self.src.n_blocks()).collect();
             return GroupSums {
-                sums: self.sums::<FMA>(rows, s, &all, None),
+                sums: self.sums::<FMA>(rows, s, &all, None, keep),
                 ok: vec![true; n],
                 skipped: vec![0.0; n],
+                surviving: all,
+                dropped_bound: 0.0,
+                pruned: Vec::new(),
             };
         };
         // Per row, the bound on the skipped terms is (subtrees' blocks) LANES
@@ -655,10 +754,12 @@ impl<S: CostBlocks> SoftminTile<'_, S> {
             0.0
         };
         let group_margin = t.group_margin();
-        let blocks =
-            t.surviving_blocks(self.src, row_box, s_min, self.inv_eps, group_margin + extra);
+        let mut pruned = Vec::new();
+        let record = keep.is_some().then_some(&mut pruned);
+        let margin = group_margin + extra;
+        let blocks = t.surviving_blocks(self.src, row_box, s_min, self.inv_eps, margin, record);
         let row_margin = t.row_margin(blocks.len());
-        let sums = self.sums::<FMA>(rows, s, &blocks, Some((t, row_margin + extra)));
+        let sums = self.sums::<FMA>(rows, s, &blocks, Some((t, row_margin + extra)), keep);
         let n_blocks = self.src.n_blocks();
         let subtrees = (n_blocks - blocks.len()) as f64 * (-group_margin).exp();
         let mut ok = Vec::with_capacity(n);
@@ -682,6 +783,9 @@ impl<S: CostBlocks> SoftminTile<'_, S> {
             sums,
             ok,
             skipped: skipped_fraction,
+            surviving: blocks,
+            dropped_bound: (-(row_margin + extra)).exp(),
+            pruned,
         }
     }
 
@@ -692,12 +796,23 @@ impl<S: CostBlocks> SoftminTile<'_, S> {
         shifts: &[f64],
         blocks: &[usize],
         filter: Option<(&Truncation<'_>, f64)>,
+        keep: Option<&mut KeptTerms>,
     ) -> Sums {
         let (src, w, inv) = (self.src, self.w, self.inv_eps);
-        if self.weighted {
-            shifted_sums::<S, FMA, true>(src, rows, shifts, w, inv, blocks, filter)
-        } else {
-            shifted_sums::<S, FMA, false>(src, rows, shifts, w, inv, blocks, filter)
+        match (self.weighted, keep) {
+            (true, _) => {
+                let none = &mut KeptTerms::default();
+                shifted_sums::<S, FMA, true, false>(src, rows, shifts, w, inv, blocks, filter, none)
+            }
+            (false, None) => {
+                let none = &mut KeptTerms::default();
+                shifted_sums::<S, FMA, false, false>(
+                    src, rows, shifts, w, inv, blocks, filter, none,
+                )
+            }
+            (false, Some(keep)) => {
+                shifted_sums::<S, FMA, false, true>(src, rows, shifts, w, inv, blocks, filter, keep)
+            }
         }
     }
 }
@@ -716,7 +831,10 @@ struct Pass {
 impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
     type Output = Pass;
     #[inline(always)]
-    fn run<const FMA: bool>(self) -> Pass {
+    fn run<const FMA: bool>(mut self) -> Pass {
+        // With `next`, each group's terms are kept, and the accepted rows' added to the
+        // column sums.
+        let mut next = self.next.take();
         let r0 = self.rows.start;
         let n = self.rows.len();
         let all_blocks: Vec<usize> = (0..self.src.n_blocks()).collect();
@@ -746,7 +864,10 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
             let mut retry = Vec::new();
             for group in pending.chunk_by(|&p, &q| p / LANES == q / LANES) {
                 let s: Vec<f64> = group.iter().map(|&r| shifts[r - r0]).collect();
-                let got = self.truncated_group::<FMA>(group, &s);
+                let keep = next.as_mut().map(|(_, _, kept)| &mut **kept);
+                let got = self.truncated_group::<FMA>(group, &s, keep);
+                // Per row, e^(u_r + s_r) if its sum was accepted here, else 0.
+                let mut factors = [0.0; LANES];
                 for (k, &r) in group.iter().enumerate() {
                     let (plain, skipped) = (got.sums.plain[k], got.skipped[k]);
                     if let Some(&wt) = got.sums.weighted.get(k) {
@@ -755,6 +876,12 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
                     if got.ok[k] && (LOW..=HIGH).contains(&plain) {
                         sums[r - r0] = plain;
                         worst_skipped = worst_skipped.max(skipped);
+                        if let Some((exponent, _, _)) = next.as_ref() {
+                            let shift = shifts[r - r0];
+                            // The column term of pair (r, j) is this row's term times
+                            // e^(u_r + s_r) times e^-w_j (the last applied per column).
+                            factors[k] = (exponent(r, shift + plain.ln()) + shift).exp();
+                        }
                     } else if round == 0 {
                         shifts[r - r0] = match (plain.is_finite() && plain > 0.0, self.trunc) {
                             (true, _) => shifts[r - r0] + plain.ln(),
@@ -767,6 +894,9 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
                         retry.push(r);
                     }
                 }
+                if let Some((_, cols, kept)) = next.as_mut() {
+                    cols.add_group::<FMA>(&factors, &got, kept);
+                }
             }
             pending = retry;
         }
@@ -778,9 +908,14 @@ impl<S: CostBlocks> IsaJob for SoftminTile<'_, S> {
             .filter(|&r| !(sums[r - r0] >= LOW && sums[r - r0] <= HIGH))
             .collect();
         let n_exact = redo.len();
+        if let (Some((_, cols, _)), false) = (next.as_mut(), redo.is_empty()) {
+            // Rows summed exactly are few and rare (their terms would take m doubles each):
+            // the next soft-min is left to its own pass.
+            cols.void = true;
+        }
         if !redo.is_empty() {
             let maxima = row_maxima::<S, FMA>(self.src, &redo, self.w, self.inv_eps);
-            let got = self.sums::<FMA>(&redo, &maxima, &all_blocks, None);
+            let got = self.sums::<FMA>(&redo, &maxima, &all_blocks, None, None);
             for (k, &r) in redo.iter().enumerate() {
                 shifts[r - r0] = maxima[k];
                 sums[r - r0] = got.plain[k];
@@ -836,6 +971,7 @@ fn run_tiles<S: CostBlocks>(
                 inv_eps,
                 weighted,
                 trunc,
+                next: None,
             };
             dispatch(Isa::current(), job)
         })
@@ -854,6 +990,186 @@ fn run_tiles<S: CostBlocks>(
         out.exact += t.exact;
     }
     Ok(out)
+}
+
+/// Column blocks per page of a stripe's column sums.
+const PAGE_BLOCKS: usize = 64;
+/// Fixed row stripes of `lse_then_next` (at most): each adds its rows' terms to its own
+/// column sums, and those are added up in stripe order, so that the result does not depend
+/// on the number of threads.
+const STRIPES: usize = 64;
+/// Most bytes the stripes' column sums may take if every stripe touched every column
+/// (without truncation); fewer stripes are used beyond.
+const STRIPE_BYTES: usize = 256 << 20;
+
+/// One stripe's part of the next soft-min's column sums, sum_r e^(u_r + s_r) t_rj over
+/// its rows r: pages of PAGE_BLOCKS column blocks, allocated when first touched (truncated
+/// rows touch only the columns near them).
+struct StripeColumns {
+    pages: Vec<Option<Box<[f64; PAGE_BLOCKS * LANES]>>>,
+    /// Bounds on what the rows' truncation left out of the column sums, per column block
+    /// (blocks a row dropped) and per node of the column tree (subtrees a group pruned).
+    block_bound: Vec<f64>,
+    node_bound: Vec<f64>,
+    /// Some row's terms could not be added (a row summed exactly, or a factor out of
+    /// range): the next soft-min needs its own pass.
+    void: bool,
+}
+
+impl StripeColumns {
+    fn new(tree: &BlockTree, n_blocks: usize) -> StripeColumns {
+        StripeColumns {
+            pages: (0..n_blocks.div_ceil(PAGE_BLOCKS)).map(|_| None).collect(),
+            block_bound: vec![0.0; n_blocks],
+            node_bound: vec![0.0; tree.n_nodes()],
+            void: false,
+        }
+    }
+
+    /// Adds a group's kept terms (`kept`, for `got`'s surviving blocks), row k's times
+    /// `factors[k]` (0 for a row not accepted), and the bounds on what its rows left
+    /// out: any surviving block may have been dropped by a row (near the rows' cut-off,
+    /// where that bound is tight), and each pruned subtree's terms are within its own
+    /// bound (falling off with its distance).
+    #[inline(always)]
+    fn add_group<const FMA: bool>(
+        &mut self,
+        factors: &[f64; LANES],
+        got: &GroupSums,
+        kept: &KeptTerms,
+    ) {
+        if factors.iter().any(|f| !f.is_finite() || *f > HIGH) {
+            self.void = true;
+        }
+        let total: f64 = factors.iter().sum();
+        if total == 0.0 || self.void {
+            return;
+        }
+        for (i, &b) in got.surviving.iter().enumerate() {
+            let mask = kept.masks[i];
+            let mut col = [0.0f64; LANES];
+            for (k, &factor) in factors.iter().enumerate() {
+                // A stale term of a row that dropped the block is finite: times 0, 0.
+                let f = if mask >> k & 1 == 1 { factor } else { 0.0 };
+                let t = &kept.terms[i * LANES + k];
+                for j in 0..LANES {
+                    col[j] = fma::<FMA>(f, t[j], col[j]);
+                }
+            }
+            let page = self.pages[b / PAGE_BLOCKS]
+                .get_or_insert_with(|| Box::new([0.0; PAGE_BLOCKS * LANES]));
+            let at = (b % PAGE_BLOCKS) * LANES;
+            let sums: &mut [f64; LANES] = (&mut page[at..at + LANES]).try_into().unwrap();
+            for j in 0..LANES {
+                sums[j] += col[j];
+            }
+        }
+        let dropped = total * got.dropped_bound;
+        for &b in &got.surviving {
+            self.block_bound[b] += dropped;
+        }
+        for &(k, top) in &got.pruned {
+            self.node_bound[k] += total * top.exp();
+        }
+    }
+}
+
+/// The column sums of `lse_then_next`: per padded column j, sum_r e^(u_r + s_r) t_rj,
+/// and the bound on what truncation left out of each.
+struct NextSums {
+    sums: Vec<f64>,
+    /// Per column block.
+    skipped: Vec<f64>,
+}
+
+/// `run_tiles` (unweighted) whose accepted rows also add their terms to the column sums
+/// of the next soft-min (`Softmin::lse_then_next`); those are None where some row's
+/// could not be added.
+#[allow(clippy::too_many_arguments)]
+fn run_stripes<S: CostBlocks>(
+    src: &S,
+    w: &[f64],
+    hint: &[f64],
+    inv_eps: f64,
+    trunc: &Truncation<'_>,
+    next: NextExponent<'_>,
+    stripes: usize,
+    ctl: &Control,
+) -> Result<(Pass, Option<NextSums>)> {
+    let n = src.n_rows();
+    let n_tiles = n.div_ceil(ROW_TILE);
+    let n_blocks = src.n_blocks();
+    let parts: Vec<(Vec<Pass>, StripeColumns)> = (0..stripes)
+        .into_par_iter()
+        .map(|s| {
+            let mut cols = StripeColumns::new(trunc.tree, n_blocks);
+            let mut kept = KeptTerms::default();
+            let mut passes = Vec::new();
+            for t in s * n_tiles / stripes..(s + 1) * n_tiles / stripes {
+                if ctl.is_cancelled() {
+                    break;
+                }
+                let job = SoftminTile {
+                    src,
+                    rows: t * ROW_TILE..((t + 1) * ROW_TILE).min(n),
+                    w,
+                    hint,
+                    inv_eps,
+                    weighted: false,
+                    trunc: Some(trunc),
+                    next: Some((next, &mut cols, &mut kept)),
+                };
+                passes.push(dispatch(Isa::current(), job));
+            }
+            (passes, cols)
+        })
+        .collect();
+    ctl.check()?;
+    let mut out = Pass {
+        lse: Vec::with_capacity(n),
+        mean: Vec::new(),
+        skipped: 0.0,
+        exact: 0,
+    };
+    for t in parts.iter().flat_map(|(passes, _)| passes) {
+        out.lse.extend_from_slice(&t.lse);
+        out.skipped = out.skipped.max(t.skipped);
+        out.exact += t.exact;
+    }
+    if parts.iter().any(|(_, c)| c.void) {
+        return Ok((out, None));
+    }
+    let mut node_bound = vec![0.0; trunc.tree.n_nodes()];
+    let mut block_bound = vec![0.0; n_blocks];
+    for (_, c) in &parts {
+        node_bound
+            .iter_mut()
+            .zip(&c.node_bound)
+            .for_each(|(s, v)| *s += v);
+        block_bound
+            .iter_mut()
+            .zip(&c.block_bound)
+            .for_each(|(s, v)| *s += v);
+    }
+    let from_nodes = trunc.tree.per_block_sums(&node_bound);
+    let skipped = block_bound
+        .iter()
+        .zip(&from_nodes)
+        .map(|(a, b)| a + b)
+        .collect();
+    let mut sums = vec![0.0; n_blocks * LANES];
+    sums.par_chunks_mut(PAGE_BLOCKS * LANES)
+        .enumerate()
+        .for_each(|(p, chunk)| {
+            for (_, c) in &parts {
+                if let Some(page) = &c.pages[p] {
+                    for (s, v) in chunk.iter_mut().zip(page.iter()) {
+                        *s += v;
+                    }
+                }
+            }
+        });
+    Ok((out, Some(NextSums { sums, skipped })))
 }
 
 /// `len` rounded up to whole blocks of `LANES`.
@@ -897,7 +1213,10 @@ pub trait Softmin: Sync {
     /// unweighted `lse` on side X from `w` (hinted by `hint`), and the one on side Y from
     /// the X-side exponents that `next` makes of each row i's lse, `next(i, lse_i)`.
     /// The second is `None` where it was not computed (the caller then asks `lse` for it);
-    /// where it is computed it equals that `lse` bit for bit. By default, `None`.
+    /// where it is computed it equals that `lse` (bit for bit for the stored kernel; for
+    /// the streamed point-cloud cost, to round-off and within the fraction of each sum
+    /// that truncation may leave out, reported by `skipped_fraction` as for `lse`).
+    /// By default, `None`.
     fn lse_then_next(
         &self,
         w: &[f64],
@@ -1146,31 +1465,54 @@ struct CloudPass<'a> {
     inv_eps: f64,
     weighted: bool,
     trunc: Truncation<'a>,
+    /// The next soft-min's exponents (`Softmin::lse_then_next`), rows in sorted order.
+    next: Option<NextExponent<'a>>,
     ctl: &'a Control,
 }
 
 impl CloudPass<'_> {
-    fn run<G: Ground>(&self, power: G) -> Result<Pass> {
+    fn run<G: Ground>(&self, power: G) -> Result<(Pass, Option<NextSums>)> {
         let src = CloudBlocks {
             rows: &self.rows.rows,
             cols: &self.cols.packed,
             power,
         };
-        let trunc = Some(&self.trunc);
-        run_tiles(
-            &src,
-            self.w,
-            self.hint,
-            self.inv_eps,
-            self.weighted,
-            trunc,
-            self.ctl,
-        )
+        let n_tiles = src.n_rows().div_ceil(ROW_TILE);
+        let stripes = STRIPES
+            .min(n_tiles)
+            .min(STRIPE_BYTES / (8 * LANES * src.n_blocks()));
+        match self.next {
+            Some(next) if stripes > 0 && !self.weighted => run_stripes(
+                &src,
+                self.w,
+                self.hint,
+                self.inv_eps,
+                &self.trunc,
+                next,
+                stripes,
+                self.ctl,
+            ),
+            _ => Ok((
+                run_tiles(
+                    &src,
+                    self.w,
+                    self.hint,
+                    self.inv_eps,
+                    self.weighted,
+                    Some(&self.trunc),
+                    self.ctl,
+                )?,
+                None,
+            )),
+        }
     }
 }
 
 impl CloudCost {
-    /// lse of `rows`' points against `cols`' (w, hint in their original orders).
+    /// lse of `rows`' points against `cols`' (w, hint in their original orders); with
+    /// `next`, also the lse of `cols`' points against `rows`' with the exponents `next`
+    /// makes of the first (`Softmin::lse_then_next`) where they could be taken from the
+    /// same terms, and the bound on the fraction of their sums left out.
     #[allow(clippy::too_many_arguments)]
     fn lse_between(
         &self,
@@ -1180,8 +1522,9 @@ impl CloudCost {
         eps: f64,
         hint: &[f64],
         weighted: bool,
+        next: Option<NextExponent<'_>>,
         ctl: &Control,
-    ) -> Result<Pass> {
+    ) -> Result<(Pass, Option<NextLse>)> {
         check_lse_args(rows.order.len(), cols.order.len(), w, eps, hint)?;
         let w = padded_weights(&cols.gather(w));
         let block_max_w: Vec<f64> = w
@@ -1191,6 +1534,8 @@ impl CloudCost {
         let node_max_w = cols.tree.node_maxima(&block_max_w);
         let hint = rows.gather(hint);
         let d = rows.rows.len() / rows.order.len();
+        let skip = Truncation::skip_for(self.cost_scale(rows, cols), 1.0 / eps, self.skipped);
+        let sorted_next = next.map(|next| move |r: usize, l: f64| next(rows.order[r], l));
         let pass = CloudPass {
             rows,
             cols,
@@ -1205,16 +1550,35 @@ impl CloudCost {
                 row_boxes: &rows.boxes,
                 col_boxes: &cols.boxes,
                 dim: d,
-                skip: Truncation::skip_for(self.cost_scale(rows, cols), 1.0 / eps, self.skipped),
+                skip,
             },
+            next: sorted_next
+                .as_ref()
+                .map(|f| f as &(dyn Fn(usize, f64) -> f64 + Sync)),
             ctl,
         };
-        let out = match self.power {
+        let (out, next_sums) = match self.power {
             Power::Two => pass.run(Squared),
             Power::One => pass.run(Distance),
             Power::General(p) => pass.run(PowerOf(p)),
         }?;
-        Ok(Pass {
+        let next_lse = next_sums.and_then(|ns| {
+            // Column j's sum is e^w_j sum_r e^(u_r - C_rj / eps), its lse ln S_j - w_j;
+            // truncation left out at most ns.skipped of S_j, which must be within the
+            // fraction `skip` that a soft-min of its own may leave out.
+            let mut lse = Vec::with_capacity(cols.order.len());
+            let mut worst = 0.0f64;
+            for (j, (&sj, &wj)) in ns.sums.iter().zip(&w).take(cols.order.len()).enumerate() {
+                let bound = ns.skipped[j / LANES];
+                if !((LOW..=HIGH).contains(&sj) && wj.is_finite() && bound <= skip * sj) {
+                    return None;
+                }
+                worst = worst.max(bound / sj);
+                lse.push(sj.ln() - wj);
+            }
+            Some((cols.scatter(lse), worst))
+        });
+        let pass = Pass {
             lse: rows.scatter(out.lse),
             mean: if weighted {
                 rows.scatter(out.mean)
@@ -1223,7 +1587,8 @@ impl CloudCost {
             },
             skipped: out.skipped,
             exact: out.exact,
-        })
+        };
+        Ok((pass, next_lse))
     }
 
     /// The squared diameter of the box around both sides' points.
@@ -1291,9 +1656,16 @@ impl CloudCost {
         {
             return invalid("lse_against: the coarse problem is not one of this problem's");
         }
-        Ok(self.lse_between(rows, cols, w, eps, hint, false, ctl)?.lse)
+        Ok(self
+            .lse_between(rows, cols, w, eps, hint, false, None, ctl)?
+            .0
+            .lse)
     }
 }
+
+/// The next soft-min's lse from `CloudCost::lse_between`, and the bound on the fraction
+/// of its sums that truncation left out.
+type NextLse = (Vec<f64>, f64);
 
 /// A transport problem between clusters of a point-cloud problem's two sides.
 ///
@@ -1346,10 +1718,39 @@ impl Softmin for CloudCost {
             Side::X => (&self.x, &self.y),
             Side::Y => (&self.y, &self.x),
         };
-        let out = self.lse_between(rows, cols, w, eps, hint, weighted, ctl)?;
+        let out = self
+            .lse_between(rows, cols, w, eps, hint, weighted, None, ctl)?
+            .0;
         let k = usize::from(side == Side::Y);
         self.last_skipped[k].store(out.skipped.to_bits(), Ordering::Relaxed);
         Ok((out.lse, out.mean))
+    }
+
+    /// One pass over the pairs: each row's terms, once its sum is accepted, are also
+    /// added to the Y side's column sums, times e^(u_i + s_i) (u_i = `next(i, lse_i)`,
+    /// s_i the row's shift); the pair's Y-side term is that times e^-w_j. Rows that
+    /// truncation pruned contribute nothing to a column beyond a bound, which must be
+    /// within the fraction of a sum that a Y-side soft-min may leave out. None (the
+    /// caller runs the Y side's own pass) where that fails for some column (far from
+    /// convergence, or a column without mass) or some row had to be summed exactly.
+    fn lse_then_next(
+        &self,
+        w: &[f64],
+        eps: f64,
+        hint: &[f64],
+        next: &(dyn Fn(usize, f64) -> f64 + Sync),
+        ctl: &Control,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+        let (out, next_lse) =
+            self.lse_between(&self.x, &self.y, w, eps, hint, false, Some(next), ctl)?;
+        self.last_skipped[0].store(out.skipped.to_bits(), Ordering::Relaxed);
+        Ok((
+            out.lse,
+            next_lse.map(|(lse, skipped)| {
+                self.last_skipped[1].store(skipped.to_bits(), Ordering::Relaxed);
+                lse
+            }),
+        ))
     }
 
     fn skipped_fraction(&self) -> f64 {
@@ -1636,7 +2037,8 @@ mod tests {
                     .copied()
                     .fold(f64::INFINITY, f64::min);
                 let row_box = &rows.boxes[2 * d * g..2 * d * (g + 1)];
-                let kept = trunc.surviving_blocks(&src, row_box, s_min, 1.0 / eps, group_margin);
+                let kept =
+                    trunc.surviving_blocks(&src, row_box, s_min, 1.0 / eps, group_margin, None);
                 let row_margin = trunc.row_margin(kept.len());
                 let rows: Vec<usize> = group.clone().collect();
                 let mut shifts = [f64::INFINITY; LANES];
@@ -1784,6 +2186,19 @@ mod tests {
         }
     }
 
+    /// A truncated sum misses at most `frac` of itself: its lse is low by at most
+    /// ln(1 + frac), up to round-off.
+    fn assert_low_by_at_most(want: &[f64], got: &[f64], frac: f64, what: &str) {
+        for (i, (w, g)) in want.iter().zip(got).enumerate() {
+            let low = w - g;
+            let round = 1e-13 * w.abs().max(1.0);
+            assert!(
+                low >= -round && low <= frac.ln_1p() + round,
+                "{what} {i}: low by {low}, bound {frac}"
+            );
+        }
+    }
+
     #[test]
     fn a_skipped_fraction_bounds_each_row_and_is_reported() {
         // Kernel radius about sqrt(eps ln(1 / skip)) = 0.4-0.8 in [-2, 2)^3: most blocks
@@ -1803,16 +2218,7 @@ mod tests {
             let (got, _) = op.lse(Side::X, &w, eps, &want, false, &ctl).unwrap();
             let frac = op.skipped_fraction();
             assert!(frac <= skip.max(1e-12), "skip={skip}: {frac}");
-            for i in 0..n {
-                // A row's truncated sum misses at most `frac` of itself: its lse is low
-                // by at most ln(1 + frac).
-                let low = want[i] - got[i];
-                let round = 1e-13 * want[i].abs().max(1.0);
-                assert!(
-                    low >= -round && low <= frac.ln_1p() + round,
-                    "skip={skip} {i}: {low}"
-                );
-            }
+            assert_low_by_at_most(&want, &got, frac, &format!("skip={skip}"));
             reported.push(frac);
         }
         // The allowance is used: the bound on what was skipped grew with it.
@@ -1828,6 +2234,73 @@ mod tests {
                 .unwrap()
                 .with_skipped_fraction(bad)
                 .is_err());
+        }
+    }
+
+    #[test]
+    fn one_pass_gives_the_next_soft_min_within_its_reported_bound() {
+        // As `a_skipped_fraction_bounds_each_row_and_is_reported`, for the Y side's soft-min
+        // taken from the X side's terms, on the exponents of a few Sinkhorn iterations
+        // (uniform weights): w_j = ln b_j + g_j / eps, next(i, lse_i) = ln a_i - lse_i.
+        let ctl = Control::new();
+        let (n, m, eps) = (3000, 2500, 0.02);
+        let x = random_points(n, 3, 41);
+        let y = random_points(m, 3, 42);
+        let c = cost_matrix(&x, &y, 2.0);
+        let (la, lb) = (-(n as f64).ln(), -(m as f64).ln());
+        let mut w = vec![lb; m];
+        for _ in 0..4 {
+            let lse_x = lse_naive(c.view(), ArrayView1::from(&w), eps);
+            let u: Vec<f64> = lse_x.iter().map(|l| la - l).collect();
+            let lse_y = lse_naive(c.t(), ArrayView1::from(&u), eps);
+            w = lse_y.iter().map(|l| lb - l).collect();
+        }
+        let want_x = lse_naive(c.view(), ArrayView1::from(&w), eps);
+        let next = |_: usize, l: f64| la - l;
+        let mut reported = Vec::new();
+        for skip in [0.0, 1e-8, 1e-4] {
+            let op = CloudCost::new(x.view(), y.view(), 2.0)
+                .unwrap()
+                .with_skipped_fraction(skip)
+                .unwrap();
+            let run = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| op.lse_then_next(&w, eps, &want_x, &next, &ctl).unwrap())
+            };
+            let (got_x, got_y) = run(2);
+            let got_y = got_y.expect("every column's sum is within its bound");
+            // The same numbers on one thread (fixed stripes, added in a fixed order).
+            let (one_x, one_y) = run(1);
+            assert_eq!(one_x, got_x);
+            assert_eq!(one_y.unwrap(), got_y);
+            let frac_x = f64::from_bits(op.last_skipped[0].load(Ordering::Relaxed));
+            let frac_y = f64::from_bits(op.last_skipped[1].load(Ordering::Relaxed));
+            assert!(frac_y <= skip.max(1e-12), "skip={skip}: {frac_y}");
+            // Against the exact soft-min of the exponents `next` made of the X side's lse:
+            // low by at most what the Y side reports it left out.
+            let exps: Vec<f64> = (0..n).map(|i| next(i, got_x[i])).collect();
+            let want_y = lse_naive(c.t(), ArrayView1::from(&exps), eps);
+            assert_low_by_at_most(&want_y, &got_y, frac_y, &format!("Y, skip={skip}"));
+            // And the X side as `lse` gives it.
+            assert_low_by_at_most(&want_x, &got_x, frac_x, &format!("X, skip={skip}"));
+            reported.push(frac_y);
+        }
+        // Truncation left terms out of the columns' sums, more with a larger allowance.
+        assert!(reported[2] > 1e3 * reported[0], "{reported:?}");
+
+        // A column without mass (w = -inf) has no terms to take: the Y side is left to
+        // its own pass.
+        let op = CloudCost::new(x.view(), y.view(), 2.0).unwrap();
+        let mut w0 = w.clone();
+        w0[7] = f64::NEG_INFINITY;
+        let want0 = lse_naive(c.view(), ArrayView1::from(&w0), eps);
+        let (got_x, got_y) = op.lse_then_next(&w0, eps, &want0, &next, &ctl).unwrap();
+        assert!(got_y.is_none());
+        for i in 0..n {
+            assert!((got_x[i] - want0[i]).abs() <= 1e-12 * want0[i].abs().max(1.0));
         }
     }
 
@@ -1848,8 +2321,8 @@ mod tests {
                 .map(|i| want[i] + if i % 2 == 0 { offset } else { 0.0 })
                 .collect();
             for weighted in [false, true] {
-                let out = op
-                    .lse_between(&op.x, &op.y, &w, eps, &hint, weighted, &ctl)
+                let (out, _) = op
+                    .lse_between(&op.x, &op.y, &w, eps, &hint, weighted, None, &ctl)
                     .unwrap();
                 assert_eq!(out.exact, 0, "offset {offset}");
                 for (i, (got, want)) in out.lse.iter().zip(&want).enumerate() {
