@@ -998,8 +998,8 @@ const PAGE_BLOCKS: usize = 64;
 /// column sums, and those are added up in stripe order, so that the result does not depend
 /// on the number of threads.
 const STRIPES: usize = 64;
-/// Most bytes the stripes' column sums may take if every stripe touched every column
-/// (without truncation); fewer stripes are used beyond.
+/// Most bytes the stripes' column sums and bounds may take if every stripe touched every
+/// column (without truncation); fewer stripes are used beyond.
 const STRIPE_BYTES: usize = 256 << 20;
 
 /// One stripe's part of the next soft-min's column sums, sum_r e^(u_r + s_r) t_rj over
@@ -1478,9 +1478,9 @@ impl CloudPass<'_> {
             power,
         };
         let n_tiles = src.n_rows().div_ceil(ROW_TILE);
-        let stripes = STRIPES
-            .min(n_tiles)
-            .min(STRIPE_BYTES / (8 * LANES * src.n_blocks()));
+        // Per stripe: LANES sums per block, a block bound, and two node bounds per block.
+        let stripe_bytes = 8 * (LANES + 3) * src.n_blocks();
+        let stripes = STRIPES.min(n_tiles).min(STRIPE_BYTES / stripe_bytes);
         match self.next {
             Some(next) if stripes > 0 && !self.weighted => run_stripes(
                 &src,
