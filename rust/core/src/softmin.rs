@@ -1732,7 +1732,8 @@ impl Softmin for CloudCost {
     /// truncation pruned contribute nothing to a column beyond a bound, which must be
     /// within the fraction of a sum that a Y-side soft-min may leave out. None (the
     /// caller runs the Y side's own pass) where that fails for some column (far from
-    /// convergence, or a column without mass) or some row had to be summed exactly.
+    /// convergence) or some row had to be summed exactly, and, without trying, where a
+    /// column has no mass (w_j = -inf).
     fn lse_then_next(
         &self,
         w: &[f64],
@@ -1741,8 +1742,10 @@ impl Softmin for CloudCost {
         next: &(dyn Fn(usize, f64) -> f64 + Sync),
         ctl: &Control,
     ) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
-        let (out, next_lse) =
-            self.lse_between(&self.x, &self.y, w, eps, hint, false, Some(next), ctl)?;
+        // A column without mass gets no terms from the rows: its soft-min would fail the
+        // check at every iteration, after the cost of keeping the terms.
+        let next = (!w.contains(&f64::NEG_INFINITY)).then_some(next);
+        let (out, next_lse) = self.lse_between(&self.x, &self.y, w, eps, hint, false, next, ctl)?;
         self.last_skipped[0].store(out.skipped.to_bits(), Ordering::Relaxed);
         Ok((
             out.lse,
