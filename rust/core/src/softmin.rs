@@ -1002,6 +1002,15 @@ const STRIPES: usize = 64;
 /// column (without truncation); fewer stripes are used beyond.
 const STRIPE_BYTES: usize = 256 << 20;
 
+/// How many stripes `run_stripes` takes for `src` (0: too many columns for the budget).
+fn stripe_count<S: CostBlocks>(src: &S) -> usize {
+    // Per stripe: LANES sums per block, a block bound, and two node bounds per block.
+    let stripe_bytes = 8 * (LANES + 3) * src.n_blocks();
+    STRIPES
+        .min(src.n_rows().div_ceil(ROW_TILE))
+        .min(STRIPE_BYTES / stripe_bytes)
+}
+
 /// One stripe's part of the next soft-min's column sums, sum_r e^(u_r + s_r) t_rj over
 /// its rows r: pages of PAGE_BLOCKS column blocks, allocated when first touched (truncated
 /// rows touch only the columns near them).
@@ -1017,11 +1026,12 @@ struct StripeColumns {
 }
 
 impl StripeColumns {
-    fn new(tree: &BlockTree, n_blocks: usize) -> StripeColumns {
+    /// For `n_blocks` column blocks and a column tree of `n_nodes` (0: no truncation).
+    fn new(n_nodes: usize, n_blocks: usize) -> StripeColumns {
         StripeColumns {
             pages: (0..n_blocks.div_ceil(PAGE_BLOCKS)).map(|_| None).collect(),
             block_bound: vec![0.0; n_blocks],
-            node_bound: vec![0.0; tree.n_nodes()],
+            node_bound: vec![0.0; n_nodes],
             void: false,
         }
     }
@@ -1082,6 +1092,29 @@ struct NextSums {
     skipped: Vec<f64>,
 }
 
+impl NextSums {
+    /// The next soft-min's lse over the first `m` columns, whose log-weights in the pass
+    /// that made these sums were `w`, and the largest bound on the fraction of a sum that
+    /// truncation left out; None if some column's sum is out of range or that bound is
+    /// not within `skip`.
+    fn lse(&self, w: &[f64], m: usize, skip: f64) -> Option<NextLse> {
+        // Column j's sum is e^w_j sum_r e^(u_r - C_rj / eps), its lse ln S_j - w_j;
+        // truncation left out at most `skipped` of S_j, which must be within the
+        // fraction `skip` that a soft-min of its own may leave out.
+        let mut lse = Vec::with_capacity(m);
+        let mut worst = 0.0f64;
+        for (j, (&sj, &wj)) in self.sums.iter().zip(w).take(m).enumerate() {
+            let bound = self.skipped[j / LANES];
+            if !((LOW..=HIGH).contains(&sj) && wj.is_finite() && bound <= skip * sj) {
+                return None;
+            }
+            worst = worst.max(bound / sj);
+            lse.push(sj.ln() - wj);
+        }
+        Some((lse, worst))
+    }
+}
+
 /// `run_tiles` (unweighted) whose accepted rows also add their terms to the column sums
 /// of the next soft-min (`Softmin::lse_then_next`); those are None where some row's
 /// could not be added.
@@ -1091,7 +1124,7 @@ fn run_stripes<S: CostBlocks>(
     w: &[f64],
     hint: &[f64],
     inv_eps: f64,
-    trunc: &Truncation<'_>,
+    trunc: Option<&Truncation<'_>>,
     next: NextExponent<'_>,
     stripes: usize,
     ctl: &Control,
@@ -1099,10 +1132,11 @@ fn run_stripes<S: CostBlocks>(
     let n = src.n_rows();
     let n_tiles = n.div_ceil(ROW_TILE);
     let n_blocks = src.n_blocks();
+    let n_nodes = trunc.map_or(0, |t| t.tree.n_nodes());
     let parts: Vec<(Vec<Pass>, StripeColumns)> = (0..stripes)
         .into_par_iter()
         .map(|s| {
-            let mut cols = StripeColumns::new(trunc.tree, n_blocks);
+            let mut cols = StripeColumns::new(n_nodes, n_blocks);
             let mut kept = KeptTerms::default();
             let mut passes = Vec::new();
             for t in s * n_tiles / stripes..(s + 1) * n_tiles / stripes {
@@ -1116,7 +1150,7 @@ fn run_stripes<S: CostBlocks>(
                     hint,
                     inv_eps,
                     weighted: false,
-                    trunc: Some(trunc),
+                    trunc,
                     next: Some((next, &mut cols, &mut kept)),
                 };
                 passes.push(dispatch(Isa::current(), job));
@@ -1139,7 +1173,7 @@ fn run_stripes<S: CostBlocks>(
     if parts.iter().any(|(_, c)| c.void) {
         return Ok((out, None));
     }
-    let mut node_bound = vec![0.0; trunc.tree.n_nodes()];
+    let mut node_bound = vec![0.0; n_nodes];
     let mut block_bound = vec![0.0; n_blocks];
     for (_, c) in &parts {
         node_bound
@@ -1151,7 +1185,10 @@ fn run_stripes<S: CostBlocks>(
             .zip(&c.block_bound)
             .for_each(|(s, v)| *s += v);
     }
-    let from_nodes = trunc.tree.per_block_sums(&node_bound);
+    let from_nodes = match trunc {
+        Some(t) => t.tree.per_block_sums(&node_bound),
+        None => vec![0.0; n_blocks],
+    };
     let skipped = block_bound
         .iter()
         .zip(&from_nodes)
@@ -1214,8 +1251,8 @@ pub trait Softmin: Sync {
     /// the X-side exponents that `next` makes of each row i's lse, `next(i, lse_i)`.
     /// The second is `None` where it was not computed (the caller then asks `lse` for it);
     /// where it is computed it equals that `lse` (bit for bit for the stored kernel; for
-    /// the streamed point-cloud cost, to round-off and within the fraction of each sum
-    /// that truncation may leave out, reported by `skipped_fraction` as for `lse`).
+    /// the streamed costs, to round-off and, on point clouds, within the fraction of each
+    /// sum that truncation may leave out, reported by `skipped_fraction` as for `lse`).
     /// By default, `None`.
     fn lse_then_next(
         &self,
@@ -1477,17 +1514,14 @@ impl CloudPass<'_> {
             cols: &self.cols.packed,
             power,
         };
-        let n_tiles = src.n_rows().div_ceil(ROW_TILE);
-        // Per stripe: LANES sums per block, a block bound, and two node bounds per block.
-        let stripe_bytes = 8 * (LANES + 3) * src.n_blocks();
-        let stripes = STRIPES.min(n_tiles).min(STRIPE_BYTES / stripe_bytes);
+        let stripes = stripe_count(&src);
         match self.next {
             Some(next) if stripes > 0 && !self.weighted => run_stripes(
                 &src,
                 self.w,
                 self.hint,
                 self.inv_eps,
-                &self.trunc,
+                Some(&self.trunc),
                 next,
                 stripes,
                 self.ctl,
@@ -1562,22 +1596,9 @@ impl CloudCost {
             Power::One => pass.run(Distance),
             Power::General(p) => pass.run(PowerOf(p)),
         }?;
-        let next_lse = next_sums.and_then(|ns| {
-            // Column j's sum is e^w_j sum_r e^(u_r - C_rj / eps), its lse ln S_j - w_j;
-            // truncation left out at most ns.skipped of S_j, which must be within the
-            // fraction `skip` that a soft-min of its own may leave out.
-            let mut lse = Vec::with_capacity(cols.order.len());
-            let mut worst = 0.0f64;
-            for (j, (&sj, &wj)) in ns.sums.iter().zip(&w).take(cols.order.len()).enumerate() {
-                let bound = ns.skipped[j / LANES];
-                if !((LOW..=HIGH).contains(&sj) && wj.is_finite() && bound <= skip * sj) {
-                    return None;
-                }
-                worst = worst.max(bound / sj);
-                lse.push(sj.ln() - wj);
-            }
-            Some((cols.scatter(lse), worst))
-        });
+        let next_lse = next_sums
+            .and_then(|ns| ns.lse(&w, cols.order.len(), skip))
+            .map(|(lse, worst)| (cols.scatter(lse), worst));
         let pass = Pass {
             lse: rows.scatter(out.lse),
             mean: if weighted {
@@ -1862,6 +1883,35 @@ impl Softmin for MatrixCost {
             ctl,
         )?;
         Ok((out.lse, out.mean))
+    }
+
+    /// One pass over the matrix, as `CloudCost::lse_then_next` without truncation: the
+    /// column sums miss nothing, and the transpose is not read (nor made) unless the
+    /// Y side needs its own pass (a column without mass, a row without a hint, a sum out
+    /// of range).
+    fn lse_then_next(
+        &self,
+        w: &[f64],
+        eps: f64,
+        hint: &[f64],
+        next: &(dyn Fn(usize, f64) -> f64 + Sync),
+        ctl: &Control,
+    ) -> Result<(Vec<f64>, Option<Vec<f64>>)> {
+        check_lse_args(self.n, self.m, w, eps, hint)?;
+        let src = MatrixBlocks {
+            data: &self.rows,
+            stride: whole_blocks(self.m),
+        };
+        let stripes = stripe_count(&src);
+        if stripes == 0 || w.contains(&f64::NEG_INFINITY) {
+            return Ok((self.lse(Side::X, w, eps, hint, false, ctl)?.0, None));
+        }
+        let w = padded_weights(w);
+        let (out, sums) = run_stripes(&src, &w, hint, 1.0 / eps, None, next, stripes, ctl)?;
+        let next_lse = sums
+            .and_then(|ns| ns.lse(&w, self.m, 0.0))
+            .map(|(lse, _)| lse);
+        Ok((out.lse, next_lse))
     }
 }
 
@@ -2189,6 +2239,15 @@ mod tests {
         }
     }
 
+    /// `f` run in a pool of `threads` threads.
+    fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(f)
+    }
+
     /// A truncated sum misses at most `frac` of itself: its lse is low by at most
     /// ln(1 + frac), up to round-off.
     fn assert_low_by_at_most(want: &[f64], got: &[f64], frac: f64, what: &str) {
@@ -2266,12 +2325,10 @@ mod tests {
                 .unwrap()
                 .with_skipped_fraction(skip)
                 .unwrap();
-            let run = |threads: usize| {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                pool.install(|| op.lse_then_next(&w, eps, &want_x, &next, &ctl).unwrap())
+            let run = |threads| {
+                on_threads(threads, || {
+                    op.lse_then_next(&w, eps, &want_x, &next, &ctl).unwrap()
+                })
             };
             let (got_x, got_y) = run(2);
             let got_y = got_y.expect("every column's sum is within its bound");
@@ -2293,6 +2350,23 @@ mod tests {
         }
         // Truncation left terms out of the columns' sums, more with a larger allowance.
         assert!(reported[2] > 1e3 * reported[0], "{reported:?}");
+
+        // A cost matrix: nothing truncated, so the Y side's lse is the exact one up to
+        // round-off; the same bits on one thread.
+        let mat = MatrixCost::new(c.view()).unwrap();
+        let run = |threads| {
+            on_threads(threads, || {
+                mat.lse_then_next(&w, eps, &want_x, &next, &ctl).unwrap()
+            })
+        };
+        let (got_x, got_y) = run(2);
+        let got_y = got_y.expect("a matrix's column sums miss nothing");
+        assert_eq!(run(1), (got_x.clone(), Some(got_y.clone())));
+        let exps: Vec<f64> = (0..n).map(|i| next(i, got_x[i])).collect();
+        let want_y = lse_naive(c.t(), ArrayView1::from(&exps), eps);
+        assert_low_by_at_most(&want_y, &got_y, 0.0, "matrix, Y");
+        assert_low_by_at_most(&want_x, &got_x, 0.0, "matrix, X");
+        assert!(mat.cols.get().is_none(), "the transpose was made");
 
         // A column without mass (w = -inf) has no terms to take: the Y side is left to
         // its own pass.
