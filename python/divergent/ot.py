@@ -558,12 +558,15 @@ def sinkhorn_from_cost(
     tol : float, default 1e-6
         Tolerance on the L1 marginal residual.
     backend : {"auto", "online", "dense"}, default "auto"
-        "online" computes exp(-C / epsilon) for every pair at every soft-min (no memory
-        beyond the cost matrix's two copies); "dense" stores the Gibbs kernel with
-        absorbed potentials (8 n m more bytes) and iterates in the kernel domain, as in
-        :func:`sinkhorn`: one memory-bound pass over it per iteration, 2.5 to 3 times
-        as fast (measured at n = m = 2,000-4,000 for epsilon from 1e-4 to 1e-2 of the
-        costs' spread). "auto" picks "dense" when the kernel has at most
+        "online" computes exp(-C / epsilon) for every pair once per iteration (both
+        potentials' sums from the same terms, except at the few iterations where the
+        relaxation factor changes, or throughout with a zero weight in ``b``: those read
+        a transposed copy of the cost matrix, made on first use); "dense" stores the Gibbs
+        kernel with absorbed potentials (8 n m more bytes) and iterates in the kernel
+        domain, as in :func:`sinkhorn`: one memory-bound pass over it per iteration,
+        2 to 2.5 times as fast (n = m = 4,000, squared distances in the unit cube,
+        epsilon = 0.01: 0.34 s against 0.82 s; 1e-3: 0.87 s against 1.79 s). "auto"
+        picks "dense" when the kernel has at most
         ``DENSE_AUTO_MAX_ENTRIES // 2`` entries. Both give the same iterates up to
         round-off.
 

@@ -1886,9 +1886,9 @@ impl Softmin for MatrixCost {
     }
 
     /// One pass over the matrix, as `CloudCost::lse_then_next` without truncation: the
-    /// column sums miss nothing, and the transpose is not read (nor made) unless the
-    /// Y side needs its own pass (a column without mass, a row without a hint, a sum out
-    /// of range).
+    /// column sums miss nothing, and the transpose is read (and made, on first use) only
+    /// where the Y side needs its own pass: a column without mass, a row without a hint,
+    /// a sum out of range, or the solver's relaxation factor changed after the pass.
     fn lse_then_next(
         &self,
         w: &[f64],
