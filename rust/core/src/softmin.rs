@@ -977,19 +977,26 @@ fn run_tiles<S: CostBlocks>(
         })
         .collect();
     ctl.check()?;
-    let mut out = Pass {
-        lse: Vec::with_capacity(n),
-        mean: Vec::with_capacity(if weighted { n } else { 0 }),
-        skipped: 0.0,
-        exact: 0,
-    };
-    for t in tiles {
-        out.lse.extend(t.lse);
-        out.mean.extend(t.mean);
-        out.skipped = out.skipped.max(t.skipped);
-        out.exact += t.exact;
+    Ok(Pass::joined(tiles, n))
+}
+
+impl Pass {
+    /// The pass over `n` rows made of these tiles' passes, in order.
+    fn joined(tiles: impl IntoIterator<Item = Pass>, n: usize) -> Pass {
+        let mut out = Pass {
+            lse: Vec::with_capacity(n),
+            mean: Vec::new(),
+            skipped: 0.0,
+            exact: 0,
+        };
+        for t in tiles {
+            out.lse.extend(t.lse);
+            out.mean.extend(t.mean);
+            out.skipped = out.skipped.max(t.skipped);
+            out.exact += t.exact;
+        }
+        out
     }
-    Ok(out)
 }
 
 /// Column blocks per page of a stripe's column sums.
@@ -1055,6 +1062,7 @@ impl StripeColumns {
         if total == 0.0 || self.void {
             return;
         }
+        let dropped = total * got.dropped_bound;
         for (i, &b) in got.surviving.iter().enumerate() {
             let mask = kept.masks[i];
             let mut col = [0.0f64; LANES];
@@ -1073,9 +1081,6 @@ impl StripeColumns {
             for j in 0..LANES {
                 sums[j] += col[j];
             }
-        }
-        let dropped = total * got.dropped_bound;
-        for &b in &got.surviving {
             self.block_bound[b] += dropped;
         }
         for &(k, top) in &got.pruned {
@@ -1159,23 +1164,14 @@ fn run_stripes<S: CostBlocks>(
         })
         .collect();
     ctl.check()?;
-    let mut out = Pass {
-        lse: Vec::with_capacity(n),
-        mean: Vec::new(),
-        skipped: 0.0,
-        exact: 0,
-    };
-    for t in parts.iter().flat_map(|(passes, _)| passes) {
-        out.lse.extend_from_slice(&t.lse);
-        out.skipped = out.skipped.max(t.skipped);
-        out.exact += t.exact;
-    }
-    if parts.iter().any(|(_, c)| c.void) {
+    let (passes, columns): (Vec<Vec<Pass>>, Vec<StripeColumns>) = parts.into_iter().unzip();
+    let out = Pass::joined(passes.into_iter().flatten(), n);
+    if columns.iter().any(|c| c.void) {
         return Ok((out, None));
     }
     let mut node_bound = vec![0.0; n_nodes];
     let mut block_bound = vec![0.0; n_blocks];
-    for (_, c) in &parts {
+    for c in &columns {
         node_bound
             .iter_mut()
             .zip(&c.node_bound)
@@ -1198,7 +1194,7 @@ fn run_stripes<S: CostBlocks>(
     sums.par_chunks_mut(PAGE_BLOCKS * LANES)
         .enumerate()
         .for_each(|(p, chunk)| {
-            for (_, c) in &parts {
+            for c in &columns {
                 if let Some(page) = &c.pages[p] {
                     for (s, v) in chunk.iter_mut().zip(page.iter()) {
                         *s += v;
