@@ -61,6 +61,23 @@ def test_sinkhorn_matches_reference(prob, backend):
     assert got.marginal_error == pytest.approx(want.marginal_error, rel=1e-6, abs=1e-12)
 
 
+@pytest.mark.parametrize(
+    "p, reach, rel_eps", [(2.0, None, 0.01), (2.0, None, 1e-3), (1.0, None, 0.02), (2.0, 1.0, 0.01)]
+)
+def test_sinkhorn_matches_reference_over_several_row_stripes(rng, p, reach, rel_eps):
+    """The online backend takes g's soft-min from f's pass (one stripe of rows per 64
+    rows, each with its own column sums, truncated); the problems above have one stripe."""
+    x, y = rng.random((300, 3)), rng.random((280, 3)) + [0.3, 0.0, 0.0]
+    kw = dict(epsilon=rel_eps * 3.4 ** (p / 2), p=p, reach=reach, tol=1e-7, max_iter=2000)
+    got = dv.ot.sinkhorn(x, y, backend="online", **kw)
+    want = ref.ot.sinkhorn(x, y, **kw)
+    assert got.converged and got.n_iter == want.n_iter
+    scale = np.abs(want.f).max() + np.abs(want.g).max() + kw["epsilon"]
+    assert close(got.cost, want.cost, scale=scale)
+    np.testing.assert_allclose(got.f, want.f, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(got.g, want.g, rtol=1e-9, atol=1e-9 * scale)
+
+
 @quiet
 @settings(max_examples=30)
 @given(problems(max_n=25))
