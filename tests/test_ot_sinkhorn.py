@@ -110,6 +110,18 @@ def test_from_cost_matches_reference(seed, n, m, eps, backend):
     np.testing.assert_allclose(got.f, want.f, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("eps", [0.1, 0.01])
+def test_from_cost_matches_reference_over_several_row_stripes(rng, eps):
+    """As above for a matrix of 300 rows: five stripes, each with its own column sums."""
+    c, a, b = rng.random((300, 280)), rng.random(300), rng.random(280)
+    got = dv.ot.sinkhorn_from_cost(c, a, b, epsilon=eps, tol=1e-9, backend="online")
+    want = ref.ot.sinkhorn_from_cost(c, a, b, epsilon=eps, tol=1e-9)
+    assert got.converged and got.n_iter == want.n_iter
+    assert close(got.cost, want.cost) and close(got.value, want.value)
+    np.testing.assert_allclose(got.f, want.f, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.g, want.g, rtol=1e-9, atol=1e-9)
+
+
 @quiet
 @pytest.mark.parametrize("backend", ["online", "dense"])
 def test_a_plateau_takes_the_same_decisions_as_the_reference(backend):
