@@ -1045,9 +1045,9 @@ impl StripeColumns {
 
     /// Adds a group's kept terms (`kept`, for `got`'s surviving blocks), row k's times
     /// `factors[k]` (0 for a row not accepted), and the bounds on what its rows left
-    /// out: any surviving block may have been dropped by a row (near the rows' cut-off,
-    /// where that bound is tight), and each pruned subtree's terms are within its own
-    /// bound (falling off with its distance).
+    /// out: a surviving block a row dropped (near the rows' cut-off, where that bound is
+    /// tight), and each pruned subtree, whose terms are within its own bound (falling off
+    /// with its distance).
     #[inline(always)]
     fn add_group<const FMA: bool>(
         &mut self,
@@ -1062,13 +1062,15 @@ impl StripeColumns {
         if total == 0.0 || self.void {
             return;
         }
-        let dropped = total * got.dropped_bound;
         for (i, &b) in got.surviving.iter().enumerate() {
             let mask = kept.masks[i];
             let mut col = [0.0f64; LANES];
+            // The factors of the rows that dropped the block.
+            let mut dropped = 0.0;
             for (k, &factor) in factors.iter().enumerate() {
                 // A stale term of a row that dropped the block is finite: times 0, 0.
                 let f = if mask >> k & 1 == 1 { factor } else { 0.0 };
+                dropped += factor - f;
                 let t = &kept.terms[i * LANES + k];
                 for j in 0..LANES {
                     col[j] = fma::<FMA>(f, t[j], col[j]);
@@ -1081,7 +1083,7 @@ impl StripeColumns {
             for j in 0..LANES {
                 sums[j] += col[j];
             }
-            self.block_bound[b] += dropped;
+            self.block_bound[b] += dropped * got.dropped_bound;
         }
         for &(k, top) in &got.pruned {
             self.node_bound[k] += total * top.exp();
