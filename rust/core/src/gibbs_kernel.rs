@@ -34,6 +34,7 @@ use crate::exp::exp;
 use crate::simd::{dispatch, Isa, IsaJob};
 use crate::sinkhorn::OnPoints;
 use crate::softmin::{CloudCost, MatrixCost, Power, Side, Softmin};
+use crate::sum::add_in_order;
 
 /// Largest |w_j - beta_j| (or |u_i - alpha_i|) served by a stored kernel.
 const DRIFT: f64 = 100.0;
@@ -293,7 +294,7 @@ impl<F: KernelFallback> GibbsKernel<F> {
                             acc
                         })
                         .collect();
-                add_in_order(&partial, m)
+                add_in_order(partial.iter().map(Vec::as_slice), m)
             }
         };
         let absorbed = match side {
@@ -388,7 +389,7 @@ impl<F: KernelFallback> GibbsKernel<F> {
             return Some((lse, None));
         }
         let partial: Vec<Vec<f64>> = blocks.into_iter().map(|b| b.acc).collect();
-        let next_lse = lse_of_sums(&add_in_order(&partial, m), &k.beta);
+        let next_lse = lse_of_sums(&add_in_order(partial.iter().map(Vec::as_slice), m), &k.beta);
         Some((lse, next_lse))
     }
 }
@@ -424,17 +425,6 @@ fn lse_of_sums(sums: &[f64], absorbed: &[f64]) -> Option<Vec<f64>> {
         return None;
     }
     Some(sums.iter().zip(absorbed).map(|(s, a)| s.ln() - a).collect())
-}
-
-/// Partial sums of each column, added in the order of the blocks they cover.
-fn add_in_order(partial: &[Vec<f64>], m: usize) -> Vec<f64> {
-    let mut out = vec![0.0; m];
-    for p in partial {
-        for (o, v) in out.iter_mut().zip(p) {
-            *o += v;
-        }
-    }
-    out
 }
 
 /// Rows of a part in `apply_then_next`: about PART_BYTES of the kernel, a multiple of

@@ -68,7 +68,7 @@ use crate::exp::{exp, fma};
 use crate::ln::ln;
 use crate::pairsum::{block_sqdist_into, hsum, PackedPoints, LANES};
 use crate::simd::{dispatch, Isa, IsaJob};
-use crate::sum::{neumaier_sum, Neumaier};
+use crate::sum::{add_in_order, neumaier_sum, Neumaier};
 
 /// Rows per parallel task.
 const ROW_TILE: usize = 64;
@@ -1171,18 +1171,8 @@ fn run_stripes<S: CostBlocks>(
     if columns.iter().any(|c| c.void) {
         return Ok((out, None));
     }
-    let mut node_bound = vec![0.0; n_nodes];
-    let mut block_bound = vec![0.0; n_blocks];
-    for c in &columns {
-        node_bound
-            .iter_mut()
-            .zip(&c.node_bound)
-            .for_each(|(s, v)| *s += v);
-        block_bound
-            .iter_mut()
-            .zip(&c.block_bound)
-            .for_each(|(s, v)| *s += v);
-    }
+    let node_bound = add_in_order(columns.iter().map(|c| c.node_bound.as_slice()), n_nodes);
+    let block_bound = add_in_order(columns.iter().map(|c| c.block_bound.as_slice()), n_blocks);
     let from_nodes = match trunc {
         Some(t) => t.tree.per_block_sums(&node_bound),
         None => vec![0.0; n_blocks],

@@ -36,6 +36,18 @@ impl Neumaier {
     }
 }
 
+/// Element-wise sums of equal-length partial vectors, added in the order given (plain
+/// additions: the same bits whatever produced the partials, e.g. on any thread count).
+pub fn add_in_order<'a>(partials: impl IntoIterator<Item = &'a [f64]>, len: usize) -> Vec<f64> {
+    let mut out = vec![0.0; len];
+    for p in partials {
+        for (o, v) in out.iter_mut().zip(p) {
+            *o += v;
+        }
+    }
+    out
+}
+
 /// Compensated sum of an iterator, in iteration order (hence deterministic).
 pub fn neumaier_sum<I: IntoIterator<Item = f64>>(values: I) -> f64 {
     let mut acc = Neumaier::new();
