@@ -50,7 +50,7 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
     return float(np.mean([_wpp(x @ t, y @ t, p, None, None) for t in directions]) ** (1 / p))
 
 
-# The over-relaxation rule of rust/core/src/sinkhorn.rs.
+# The over-relaxation rule of rust/core/src/ot/sinkhorn/overrelaxation.rs.
 _RATE_AFTER, _RATE_WINDOW, _OMEGA_MAX, _GIVE_UP_GROWTH, _GIVE_UP_AFTER = 16, 8, 1.9, 10.0, 16
 _PROBE_RATIO, _PROBE_GAP = 16.0, 4
 # A rate this close to 1 is no measured contraction (RATE_NOISE there).

@@ -2,7 +2,7 @@
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use crate::kernels::Kernel;
+use crate::kernel::kernels::Kernel;
 
 /// |x_i - y_j|^p for all pairs.
 pub fn cost_matrix(x: &Array2<f64>, y: &Array2<f64>, p: f64) -> Array2<f64> {
@@ -39,7 +39,7 @@ pub fn naive_cross(
     wy: Option<ArrayView1<'_, f64>>,
     kernel: Kernel,
 ) -> f64 {
-    let mut acc = crate::sum::Neumaier::new();
+    let mut acc = crate::arith::sum::Neumaier::new();
     for i in 0..x.nrows() {
         for j in 0..y.nrows() {
             let w = wx.map_or(1.0, |w| w[i]) * wy.map_or(1.0, |w| w[j]);
@@ -51,7 +51,7 @@ pub fn naive_cross(
 
 /// Naive sum over i != j.
 pub fn naive_self(x: &ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>, kernel: Kernel) -> f64 {
-    let mut acc = crate::sum::Neumaier::new();
+    let mut acc = crate::arith::sum::Neumaier::new();
     for i in 0..x.nrows() {
         for j in 0..x.nrows() {
             if i != j {

@@ -6,7 +6,7 @@
 //! Subnormal inputs are treated as 0 (ln = -inf); callers pass probabilities, for which
 //! that is a < 1e-307 perturbation.
 
-use crate::exp::fma;
+use crate::arith::exp::fma;
 
 const LN2: f64 = std::f64::consts::LN_2;
 const SQRT_HALF_BITS: u64 = 0x3FE6_A09E_667F_3BCD; // sqrt(1/2)

@@ -13,13 +13,15 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::arith::exp::{exp, fma};
+use crate::arith::simd::{dispatch, Isa, IsaJob};
+use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::exp::{exp, fma};
-use crate::kernel_product::{blocks_of, kernel_times, store_block, zero_diagonal, TileSource};
-use crate::pairsum::{PackedPoints, LANES};
-use crate::simd::{dispatch, Isa, IsaJob};
-use crate::sum::neumaier_sum;
+use crate::kernel::kernel_product::{
+    blocks_of, kernel_times, store_block, zero_diagonal, TileSource,
+};
+use crate::kernel::pairsum::{PackedPoints, LANES};
 
 /// Base kernel of the Stein kernel.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -11,11 +11,11 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernels::Kernel;
-use crate::pairsum::{check_same_dim, cross_sum, self_sum_offdiag};
-use crate::sum::neumaier_sum;
+use crate::kernel::kernels::Kernel;
+use crate::kernel::pairsum::{check_same_dim, cross_sum, self_sum_offdiag};
 
 /// Which MMD^2 estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

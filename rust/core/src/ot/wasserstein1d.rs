@@ -8,9 +8,9 @@
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
+use crate::arith::sum::Neumaier;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::sum::Neumaier;
 
 /// |d|^p, with the common orders special-cased.
 #[inline]

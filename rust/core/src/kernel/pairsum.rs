@@ -29,12 +29,12 @@ use std::ops::Range;
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
+use crate::arith::exp::fma;
+use crate::arith::simd::{dispatch, Isa, IsaJob};
+use crate::arith::sum::{neumaier_sum, Neumaier};
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::exp::fma;
-use crate::kernels::{with_radial, Kernel, Radial};
-use crate::simd::{dispatch, Isa, IsaJob};
-use crate::sum::{neumaier_sum, Neumaier};
+use crate::kernel::kernels::{with_radial, Kernel, Radial};
 
 /// Points per packed block (the SIMD width of the pair loop).
 pub const LANES: usize = 16;

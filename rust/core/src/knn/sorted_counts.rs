@@ -5,11 +5,11 @@
 //! the sorted values around x_i, and counting them equals the naive count exactly.
 //!
 //! The runs are short (a KSG marginal count is typically tens to a few hundred points), so
-//! each end is found by a linear scan: steps of [`STRIDE`] values that test the last one,
-//! then chunks of [`CHUNK`] values whose comparisons run in SIMD lanes (the number of
+//! each end is found by a linear scan: steps of `STRIDE` values that test the last one,
+//! then chunks of `CHUNK` values whose comparisons run in SIMD lanes (the number of
 //! values inside a chunk is the count of its true comparisons). That costs about two
 //! mispredicted branches per end, where a galloping search mispredicts about half of its
-//! 2 log2(count) steps. Past [`SCAN_MAX`] values the scan switches to galloping, so long
+//! 2 log2(count) steps. Past `SCAN_MAX` values the scan switches to galloping, so long
 //! runs stay O(log count).
 
 use rayon::prelude::*;
@@ -17,8 +17,8 @@ use rayon::prelude::*;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 // The max-norm predicate of the tree: in 1-D |x_j - x_i| is the distance itself.
-use crate::kdtree::{check_radii, within};
-use crate::simd::{dispatch, Isa, IsaJob};
+use crate::arith::simd::{dispatch, Isa, IsaJob};
+use crate::knn::distance::{check_radii, within};
 
 /// Values compared per step of the linear scan.
 const CHUNK: usize = 8;

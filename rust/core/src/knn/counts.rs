@@ -7,7 +7,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kdtree::{count_self, KdTree, Metric, Neighbours};
+use crate::knn::kdtree::{count_self, KdTree, Metric, Neighbours};
 
 /// For every point x_i: rho_i, the distance to its k-th nearest neighbour among the
 /// other points of x, and nu_i, the distance to its k-th nearest neighbour in y (Wang,

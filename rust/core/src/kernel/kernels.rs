@@ -1,7 +1,7 @@
 //! Radial kernels k(x, y) = phi(|x - y|^2) of the public contract.
 
+use crate::arith::exp::{exp, fma};
 use crate::error::{invalid, Result};
-use crate::exp::{exp, fma};
 
 /// A kernel of the contract with its bandwidth h.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -148,20 +148,20 @@ impl Radial for Energy {
 macro_rules! with_radial {
     ($kernel:expr, |$k:ident| $body:expr) => {
         match $kernel {
-            $crate::kernels::Kernel::Gaussian { bandwidth } => {
-                let $k = $crate::kernels::Gaussian::new(bandwidth);
+            $crate::kernel::kernels::Kernel::Gaussian { bandwidth } => {
+                let $k = $crate::kernel::kernels::Gaussian::new(bandwidth);
                 $body
             }
-            $crate::kernels::Kernel::Laplace { bandwidth } => {
-                let $k = $crate::kernels::Laplace::new(bandwidth);
+            $crate::kernel::kernels::Kernel::Laplace { bandwidth } => {
+                let $k = $crate::kernel::kernels::Laplace::new(bandwidth);
                 $body
             }
-            $crate::kernels::Kernel::Imq { bandwidth } => {
-                let $k = $crate::kernels::Imq::new(bandwidth);
+            $crate::kernel::kernels::Kernel::Imq { bandwidth } => {
+                let $k = $crate::kernel::kernels::Imq::new(bandwidth);
                 $body
             }
-            $crate::kernels::Kernel::Energy => {
-                let $k = $crate::kernels::Energy;
+            $crate::kernel::kernels::Kernel::Energy => {
+                let $k = $crate::kernel::kernels::Energy;
                 $body
             }
         }

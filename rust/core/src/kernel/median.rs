@@ -3,10 +3,10 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::pairsum::{PackedPoints, LANES};
-use crate::simd::{dispatch, Isa, IsaJob};
+use crate::kernel::pairsum::{PackedPoints, LANES};
 
 /// Pairs sampled to bracket the median before the exact counting pass.
 const SAMPLE_PAIRS: usize = 1 << 16;

@@ -16,12 +16,12 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+use crate::arith::exp::{exp, fma};
+use crate::arith::ln::ln;
+use crate::arith::simd::{dispatch, Isa, IsaJob};
+use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::exp::{exp, fma};
-use crate::ln::ln;
-use crate::simd::{dispatch, Isa, IsaJob};
-use crate::sum::neumaier_sum;
 
 const W: usize = 16;
 

@@ -13,13 +13,15 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::arith::simd::{dispatch, Isa, IsaJob};
+use crate::arith::sum::Neumaier;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel_product::{blocks_of, kernel_times, store_block, zero_diagonal, TileSource};
-use crate::kernels::{with_radial, Kernel, Radial};
-use crate::pairsum::{PackedPoints, LANES};
-use crate::simd::{dispatch, Isa, IsaJob};
-use crate::sum::Neumaier;
+use crate::kernel::kernel_product::{
+    blocks_of, kernel_times, store_block, zero_diagonal, TileSource,
+};
+use crate::kernel::kernels::{with_radial, Kernel, Radial};
+use crate::kernel::pairsum::{PackedPoints, LANES};
 
 /// Bytes of the dense factor and product per batch of permutations.
 const BATCH_BYTES: usize = 256 << 20;
@@ -181,7 +183,7 @@ pub fn mmd_permutation_null(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mmd::{mmd_squared, MmdEstimator};
+    use crate::kernel::mmd::{mmd_squared, MmdEstimator};
     use crate::test_util::random_points;
 
     #[test]

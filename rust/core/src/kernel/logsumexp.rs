@@ -11,12 +11,12 @@
 use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
+use crate::arith::exp::exp;
+use crate::arith::simd::{dispatch, Isa, IsaJob};
+use crate::arith::sum::Neumaier;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::exp::exp;
-use crate::pairsum::{hsum, PackedPoints, LANES};
-use crate::simd::{dispatch, Isa, IsaJob};
-use crate::sum::Neumaier;
+use crate::kernel::pairsum::{hsum, PackedPoints, LANES};
 
 const ROW_TILE: usize = 64;
 /// Bytes of packed data visited per chunk (fits L1 with room for the rows).
@@ -135,7 +135,7 @@ impl IsaJob for LseTile<'_> {
     }
 }
 
-/// For each row p_i of `points`: log sum_j exp(log_w[j] - |p_i - z_j|^2 / 2).
+/// For each row p_i of `points`: `log sum_j exp(log_w[j] - |p_i - z_j|^2 / 2)`.
 ///
 /// `log_w` may contain -inf (zero weights); a row whose terms are all -inf gives -inf.
 pub fn gaussian_logsumexp(

@@ -5,9 +5,9 @@
 //!   the tree's shape depends on n alone. Every node's preorder slot is known before the
 //!   points are partitioned, and the two halves are built in parallel into disjoint
 //!   slices, deterministically.
-//! - Leaves hold at most [`LEAF`] points, stored coordinate-major and padded to a
-//!   multiple of [`LANES`], so a leaf scan is a fixed-width loop that vectorises for the
-//!   CPU's instruction set (see [`crate::simd`]).
+//! - Leaves hold at most `LEAF` points, stored coordinate-major and padded to a
+//!   multiple of `LANES`, so a leaf scan is a fixed-width loop that vectorises for the
+//!   CPU's instruction set (see [`crate::arith::simd`]).
 //! - Squared Euclidean distances are summed coordinate by coordinate in index order,
 //!   without fused multiply-add: they equal the naive `sum_j (x_j - y_j)^2` bit for bit.
 //!   Box bounds use the same arithmetic and rounding is monotone, so a bound never
@@ -23,10 +23,13 @@
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::simd::{dispatch, Isa, IsaJob};
-use crate::sorted_counts::count_within_1d;
+use crate::knn::distance::{
+    accumulate, check_radii, finish, fmax, fmin, offer, offer_distance, within,
+};
+use crate::knn::sorted_counts::count_within_1d;
 
 /// Distance between points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -504,95 +507,6 @@ impl KdTree {
     }
 }
 
-/// max for non-NaN operands in one instruction (`f64::max` also handles NaN).
-#[inline(always)]
-fn fmax(a: f64, b: f64) -> f64 {
-    if a > b {
-        a
-    } else {
-        b
-    }
-}
-
-#[inline(always)]
-fn fmin(a: f64, b: f64) -> f64 {
-    if a < b {
-        a
-    } else {
-        b
-    }
-}
-
-/// Fold the coordinate difference `t >= 0` into an accumulated distance: the running
-/// sum of squares (Euclidean) or maximum (Chebyshev), in coordinate order, as the
-/// naive distance loop does.
-#[inline(always)]
-fn accumulate<const CHEB: bool>(acc: f64, t: f64) -> f64 {
-    if CHEB {
-        fmax(acc, t)
-    } else {
-        acc + t * t
-    }
-}
-
-/// The distance from an accumulated value (squared for Euclidean).
-#[inline(always)]
-fn finish<const CHEB: bool>(acc: f64) -> f64 {
-    if CHEB {
-        acc
-    } else {
-        acc.sqrt()
-    }
-}
-
-/// Whether an accumulated distance is within r. Compares true distances (after the
-/// square root) so the predicate is exactly the naive `dist < r` / `dist <= r`.
-#[inline(always)]
-pub(crate) fn within<const CHEB: bool, const STRICT: bool>(acc: f64, r: f64) -> bool {
-    let dist = finish::<CHEB>(acc);
-    if STRICT {
-        dist < r
-    } else {
-        dist <= r
-    }
-}
-
-/// Insert (d, i) into the k best pairs (`dist`, `idx`, ascending by (distance, index))
-/// if it is smaller than the current k-th.
-#[inline(always)]
-fn offer(dist: &mut [f64], idx: &mut [u32], d: f64, i: u32) {
-    let k = dist.len();
-    let (wd, wi) = (dist[k - 1], idx[k - 1]);
-    if !(d < wd || (d == wd && i < wi)) {
-        return;
-    }
-    let mut p = k - 1;
-    while p > 0 && (dist[p - 1] > d || (dist[p - 1] == d && idx[p - 1] > i)) {
-        dist[p] = dist[p - 1];
-        idx[p] = idx[p - 1];
-        p -= 1;
-    }
-    dist[p] = d;
-    idx[p] = i;
-}
-
-/// Insert d into the k best distances (`dist`, ascending) if it is smaller than the
-/// k-th. Which of several points at a tied distance is kept does not change the
-/// distances, so ties need no index. Branch-free: the p-th smallest of the k values and
-/// d is max(dist[p - 1], min(dist[p], d)), so the insertion point is never searched
-/// for (a search mispredicts on most insertions).
-#[inline(always)]
-fn offer_distance(dist: &mut [f64], d: f64) {
-    let k = dist.len();
-    if d >= dist[k - 1] {
-        return;
-    }
-    for p in (1..k).rev() {
-        dist[p] = fmax(dist[p - 1], fmin(dist[p], d));
-    }
-    dist[0] = fmin(dist[0], d);
-}
-
 /// Calls `$body` with `$D` a constant equal to the dimension for d <= 8 (loops over
 /// coordinates unroll and the bounds checks vanish), else 0 (read at run time).
 #[rustfmt::skip]
@@ -760,20 +674,6 @@ pub struct Neighbours {
     pub k: usize,
     pub distances: Vec<f64>,
     pub indices: Option<Vec<u32>>,
-}
-
-/// One radius per query, each non-negative (+inf allowed: it counts every point).
-pub(crate) fn check_radii(radii: &[f64], queries: usize) -> Result<()> {
-    if radii.len() != queries {
-        return invalid(format!(
-            "need one radius per query: {} radii for {queries} queries",
-            radii.len()
-        ));
-    }
-    if radii.iter().any(|r| r.is_nan() || *r < 0.0) {
-        return invalid("radii must be non-negative and not NaN");
-    }
-    Ok(())
 }
 
 /// Scatter values computed in query order `order` back to the queries' original rows.
@@ -984,134 +884,4 @@ pub fn count_cross(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_util::random_points;
-    use ndarray::Array2;
-
-    fn naive_dist(a: &[f64], b: &[f64], metric: Metric) -> f64 {
-        let mut acc = 0.0f64;
-        for (x, y) in a.iter().zip(b) {
-            let t = x - y;
-            match metric {
-                Metric::Euclidean => acc += t * t,
-                Metric::Chebyshev => acc = acc.max(t.abs()),
-            }
-        }
-        match metric {
-            Metric::Euclidean => acc.sqrt(),
-            Metric::Chebyshev => acc,
-        }
-    }
-
-    fn brute(
-        data: &Array2<f64>,
-        queries: &Array2<f64>,
-        own: bool,
-        metric: Metric,
-    ) -> Vec<Vec<(f64, u32)>> {
-        (0..queries.nrows())
-            .map(|i| {
-                let q = queries.row(i).to_vec();
-                let mut all: Vec<(f64, u32)> = (0..data.nrows())
-                    .filter(|&j| !(own && j == i))
-                    .map(|j| (naive_dist(&q, &data.row(j).to_vec(), metric), j as u32))
-                    .collect();
-                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                all
-            })
-            .collect()
-    }
-
-    fn integer_points(n: usize, d: usize, seed: u64) -> Array2<f64> {
-        random_points(n, d, seed).mapv(|v| (v * 2.0).floor())
-    }
-
-    #[test]
-    fn knn_matches_brute_force_exactly() {
-        let ctl = Control::new();
-        for (n, d, seed) in [(1, 2, 1), (7, 1, 2), (300, 3, 3), (1500, 2, 4), (500, 6, 5)] {
-            for data in [random_points(n, d, seed), integer_points(n, d, seed)] {
-                for metric in [Metric::Euclidean, Metric::Chebyshev] {
-                    let expect = brute(&data, &data, true, metric);
-                    for k in [1, 2, 5, n.saturating_sub(1)] {
-                        if k == 0 || k > n - 1 {
-                            continue;
-                        }
-                        let got = knn_self(data.view(), k, metric, true, &ctl).unwrap();
-                        let idx = got.indices.unwrap();
-                        for i in 0..n {
-                            for j in 0..k {
-                                assert_eq!(
-                                    got.distances[i * k + j],
-                                    expect[i][j].0,
-                                    "n={n} d={d} k={k}"
-                                );
-                                assert_eq!(idx[i * k + j], expect[i][j].1);
-                            }
-                        }
-                        let kth = knn_self(data.view(), k, metric, false, &ctl).unwrap();
-                        for (got, want) in kth.distances.iter().zip(&expect) {
-                            assert_eq!(*got, want[k - 1].0);
-                        }
-                    }
-                    let queries = random_points(1200, d, seed + 100);
-                    let expect = brute(&data, &queries, false, metric);
-                    let k = n.min(3);
-                    let got =
-                        knn_cross(data.view(), queries.view(), k, metric, true, &ctl).unwrap();
-                    let idx = got.indices.unwrap();
-                    for i in 0..queries.nrows() {
-                        for j in 0..k {
-                            assert_eq!(got.distances[i * k + j], expect[i][j].0);
-                            assert_eq!(idx[i * k + j], expect[i][j].1);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn counts_match_brute_force_exactly() {
-        let ctl = Control::new();
-        for (n, d, seed) in [(5, 1, 1), (400, 2, 2), (1300, 3, 3)] {
-            for data in [random_points(n, d, seed), integer_points(n, d, seed)] {
-                for metric in [Metric::Euclidean, Metric::Chebyshev] {
-                    // Radii at exact neighbour distances exercise the strict/non-strict edge.
-                    let kth = knn_self(data.view(), (n - 1).min(4), metric, false, &ctl).unwrap();
-                    let mut radii = kth.distances.clone();
-                    radii[0] = 0.0;
-                    for strict in [true, false] {
-                        let got = count_self(data.view(), &radii, metric, strict, &ctl).unwrap();
-                        for i in 0..n {
-                            let q = data.row(i).to_vec();
-                            let want = (0..n)
-                                .filter(|&j| j != i)
-                                .filter(|&j| {
-                                    let dd = naive_dist(&q, &data.row(j).to_vec(), metric);
-                                    if strict {
-                                        dd < radii[i]
-                                    } else {
-                                        dd <= radii[i]
-                                    }
-                                })
-                                .count() as u64;
-                            assert_eq!(got[i], want, "n={n} i={i} strict={strict}");
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn invalid_k_is_an_error() {
-        let ctl = Control::new();
-        let x = random_points(5, 2, 1);
-        assert!(knn_self(x.view(), 5, Metric::Euclidean, false, &ctl).is_err());
-        assert!(knn_self(x.view(), 0, Metric::Euclidean, false, &ctl).is_err());
-        assert!(knn_cross(x.view(), x.view(), 6, Metric::Euclidean, false, &ctl).is_err());
-        assert!(knn_cross(x.view(), x.view(), 5, Metric::Euclidean, false, &ctl).is_ok());
-    }
-}
+mod tests;

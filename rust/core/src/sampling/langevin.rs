@@ -17,10 +17,10 @@
 
 use rayon::prelude::*;
 
-use crate::chain_rng::{ChainRng, Stream};
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::targets::BatchTarget;
+use crate::sampling::chain_rng::{ChainRng, Stream};
+use crate::sampling::targets::BatchTarget;
 
 /// Acceptance rate the MALA step-size adaptation aims at (Roberts & Rosenthal 1998).
 pub const MALA_TARGET_ACCEPT: f64 = 0.574;
@@ -358,7 +358,7 @@ fn mala_log_ratio(x: &[f64], gx: &[f64], lpx: f64, y: &[f64], gy: &[f64], lpy: f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::targets::{Builtin, GaussianComponent};
+    use crate::sampling::targets::{Builtin, GaussianComponent};
 
     fn gaussian_1d(s: f64) -> Builtin {
         Builtin::Mixture {

@@ -67,7 +67,7 @@ impl Isa {
 }
 
 /// A hot loop to be compiled per instruction set. `FMA` says whether fused multiply-add
-/// is available (use [`crate::exp::fma`]); implementations must be `#[inline(always)]`.
+/// is available (use [`crate::arith::exp::fma`]); implementations must be `#[inline(always)]`.
 ///
 /// Write the hot code as plain loops, not closures passed to iterator adapters: a
 /// closure is a function of its own that does not inherit the wrapper's target

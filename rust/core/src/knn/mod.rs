@@ -1,0 +1,15 @@
+//! Exact nearest-neighbour search for the k-NN information estimators.
+//!
+//! - `distance`: the distance arithmetic every search shares (accumulation in the
+//!   Euclidean or max-norm, the radius test, the k-best insertion), written once so that
+//!   tree and sorted searches agree bit for bit with brute force.
+//! - `kdtree`: the k-d tree: k nearest neighbours and radius counts, for self and cross
+//!   queries.
+//! - `sorted_counts`: one-dimensional radius counts on sorted values (the KSG marginals).
+//! - `counts`: the statistics the estimators need (k-th neighbour distances within and
+//!   across samples, the KSG and Frenzel-Pompe counts) on top of those searches.
+
+pub mod counts;
+pub(crate) mod distance;
+pub mod kdtree;
+pub mod sorted_counts;
