@@ -86,3 +86,9 @@ where
         ))),
     }
 }
+
+/// The pair-coordinate operations of a call over `rows` x `cols` pairs in dimension `d`,
+/// the measure of its work that decides whether it runs under a watcher thread.
+pub fn pair_work(rows: usize, cols: usize, d: usize) -> f64 {
+    rows as f64 * cols as f64 * d.max(1) as f64
+}

@@ -1,6 +1,7 @@
-//! Bindings of the Sinkhorn solvers: point clouds (streamed cost or stored kernel), symmetric
-//! self-transport, and user cost matrices. Python validates and builds the epsilon
-//! schedule; results come back as a tuple
+//! Bindings of optimal transport: the Sinkhorn solvers on point clouds (streamed cost or
+//! stored kernel), symmetric self-transport and user cost matrices, and the exact 1-D
+//! and sliced Wasserstein distances. Python validates and builds the epsilon schedule;
+//! Sinkhorn results come back as a tuple
 //! (f, g, n_iter, marginal_error, converged, value, cost, mass).
 
 use divergent_core as core;
@@ -8,7 +9,7 @@ use divergent_core::{CloudCost, GibbsKernel, MatrixCost, SinkhornConfig, Sinkhor
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-use crate::run::detached;
+use crate::run::{detached, pair_work};
 
 type Output<'py> = (
     Bound<'py, PyArray1<f64>>,
@@ -184,6 +185,42 @@ pub fn softmin_lse<'py>(
         let op = CloudCost::new(x, y, p)?;
         let hint = vec![f64::NAN; op.len(side)];
         Ok(op.lse(side, &w, eps, &hint, false, ctl)?.0)
+    })?;
+    Ok(out.into_pyarray(py))
+}
+
+/// W_p^p between 1-D samples u and v (optionally weighted).
+#[pyfunction]
+#[pyo3(signature = (u, v, p, u_weights=None, v_weights=None))]
+pub fn wasserstein_1d_pow(
+    py: Python<'_>,
+    u: PyReadonlyArray1<'_, f64>,
+    v: PyReadonlyArray1<'_, f64>,
+    p: f64,
+    u_weights: Option<PyReadonlyArray1<'_, f64>>,
+    v_weights: Option<PyReadonlyArray1<'_, f64>>,
+) -> PyResult<f64> {
+    let (ua, va) = (u.as_array(), v.as_array());
+    let (uw, vw) = (
+        u_weights.as_ref().map(|w| w.as_array()),
+        v_weights.as_ref().map(|w| w.as_array()),
+    );
+    detached(py, 0.0, |_| core::wasserstein_1d_pow(ua, uw, va, vw, p))
+}
+
+/// W_p^p between the projections of x and y on each row of `directions`.
+#[pyfunction]
+pub fn sliced_wasserstein_pow<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    directions: PyReadonlyArray2<'py, f64>,
+    p: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let (xa, ya, da) = (x.as_array(), y.as_array(), directions.as_array());
+    let work = pair_work(da.nrows(), xa.nrows() + ya.nrows(), 20);
+    let out = detached(py, work, |ctl| {
+        core::sliced_wasserstein_pow(xa, ya, da, p, ctl)
     })?;
     Ok(out.into_pyarray(py))
 }
