@@ -11,8 +11,8 @@ pure-NumPy references in :mod:`divergent.reference`.
 """
 
 from divergent import _core, diagnostics, discrete, gaussian, knn, ot, reference, sampling, targets
-from divergent._validation import check_positive_int
 from divergent._results import ConvergenceWarning, TestResult
+from divergent._validation import check_positive_int as _check_positive_int
 from divergent.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -22,6 +22,14 @@ from divergent.kernel import (
     median_bandwidth,
     mmd,
     mmd_test,
+)
+from divergent.ot import (
+    SinkhornResult,
+    sinkhorn,
+    sinkhorn_divergence,
+    sinkhorn_from_cost,
+    sliced_wasserstein,
+    wasserstein_1d,
 )
 from divergent.sampling import Trace, langevin, svgd
 from divergent.knn import (
@@ -45,6 +53,12 @@ __all__ = [
     "ksd_test",
     "kde_logpdf",
     "cauchy_schwarz_divergence",
+    "sinkhorn",
+    "sinkhorn_from_cost",
+    "sinkhorn_divergence",
+    "wasserstein_1d",
+    "sliced_wasserstein",
+    "SinkhornResult",
     "entropy",
     "kl_divergence",
     "renyi_divergence",
@@ -56,6 +70,7 @@ __all__ = [
     "Trace",
     "TestResult",
     "ConvergenceWarning",
+    "kernel",
     "gaussian",
     "discrete",
     "knn",
@@ -81,7 +96,7 @@ def set_num_threads(n: int) -> None:
     n : int
         Number of worker threads, at least 1.
     """
-    _core.set_num_threads(check_positive_int(n, "n"))
+    _core.set_num_threads(_check_positive_int(n, "n"))
 
 
 def get_num_threads() -> int:
