@@ -1,4 +1,4 @@
-"""Row-wise KL and JS from logits (issue 7): the fused Rust kernel vs plain NumPy/SciPy.
+"""Row-wise KL and JS from logits: the fused Rust kernel vs plain NumPy/SciPy.
 
     pytest benches/bench_discrete.py --benchmark-only --benchmark-json=benches/discrete.json
 

@@ -1,4 +1,4 @@
-"""Benchmarks of issue 3: mmd_test, ksd, kde_logpdf against references and peers.
+"""Benchmarks of the kernel tests and densities: mmd_test, ksd, kde_logpdf against references and peers.
 
     pytest benches/bench_kernel_tests.py --benchmark-only --benchmark-json=benches/kernel_tests.json
     python benches/report.py benches/kernel_tests.json
