@@ -45,6 +45,7 @@ IMPLEMENTATIONS = OrderedDict(
         ("geomloss", "GeomLoss"),
         ("blackjax", "blackjax"),
         ("target_cost", "the target alone"),
+        ("gemm", "NumPy GEMM alone"),
     ]
 )
 # Case tokens that are options of divergent's own call, not a property of the problem.

@@ -121,4 +121,11 @@ def test_core_rejects_mismatched_arrays_without_crashing():
     with pytest.raises(ValueError, match="needs a bandwidth"):
         _core.kernel_self_sum(GOOD, "imq", None)
     with pytest.raises(TypeError):
-        _core.kernel_self_sum(GOOD.astype(np.float32), "energy")
+        _core.kernel_self_sum(GOOD.astype(np.int64), "energy")
+    with pytest.raises(TypeError, match="must both be float32 or both float64"):
+        _core.kernel_sum(GOOD, GOOD.astype(np.float32), "gaussian", 1.0)
+    # float32 is read as float32, and agrees with float64 on float32-exact data.
+    exact = np.round(GOOD * 8) / 8
+    assert _core.kernel_self_sum(exact.astype(np.float32), "energy") == pytest.approx(
+        _core.kernel_self_sum(exact, "energy"), rel=1e-6
+    )

@@ -11,14 +11,20 @@ from divergent import reference as ref
 KERNELS = ["gaussian", "laplace", "imq", "energy"]
 
 
-def assert_estimates_equal(got, want, scale, rtol=1e-10):
+def assert_estimates_equal(got, want, scale, rtol=1e-10, float32=False):
     """|got - want| <= rtol |want| + 1e-13 scale.
 
     An MMD estimate is a difference of means of kernel values of size `scale`; float64
     evaluates each mean to ~1e-16 relative, so the difference carries an absolute error
     ~1e-16 * scale that no implementation can beat when the estimate is near zero.
+    float32 input is computed in float32 with float64 accumulation, and the contract
+    holds each mean to 1e-3 relative of the float64 computation: 1e-3 of `scale`.
     """
-    assert abs(got - want) <= rtol * abs(want) + 1e-13 * scale, (got, want)
+    if float32:
+        rtol, atol = 1e-3, 1e-3 * scale
+    else:
+        atol = 1e-13 * scale
+    assert abs(got - want) <= rtol * abs(want) + atol, (got, want)
 
 
 @st.composite
@@ -61,7 +67,7 @@ def test_mmd_matches_reference(data, kernel, estimator, fixed):
         bandwidth = 0.7 * scale
     got = dv.mmd(x, y, kernel=kernel, bandwidth=bandwidth, estimator=estimator)
     want = ref.mmd(x, y, kernel=kernel, bandwidth=bandwidth, estimator=estimator)
-    assert_estimates_equal(got, want, kernel_scale(kernel, scale))
+    assert_estimates_equal(got, want, kernel_scale(kernel, scale), float32=x.dtype == np.float32)
 
 
 @given(data=sample_pair(same_n=True), kernel=st.sampled_from(KERNELS))
@@ -76,7 +82,7 @@ def test_linear_mmd_matches_reference(data, kernel):
 def test_energy_distance_matches_reference(data):
     x, y, scale = data
     got = dv.energy_distance(x, y)
-    assert_estimates_equal(got, ref.energy_distance(x, y), scale)
+    assert_estimates_equal(got, ref.energy_distance(x, y), scale, float32=x.dtype == np.float32)
     # The contract: energy distance is the biased MMD with the energy kernel.
     assert_estimates_equal(got, dv.mmd(x, y, kernel="energy", estimator="biased"), scale)
 

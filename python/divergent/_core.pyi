@@ -1,7 +1,8 @@
 """Type stubs for the Rust extension module ``divergent._core``.
 
 These are low-level entry points: arrays must already be validated float64 2-D arrays
-(any memory order). Use the public functions of :mod:`divergent` instead.
+(any memory order; the kernel sums also take float32 samples). Use the public
+functions of :mod:`divergent` instead.
 """
 
 from collections.abc import Callable
@@ -9,33 +10,36 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+# float32 or float64 samples (both arguments of a call in the same dtype).
+Samples = npt.NDArray[np.float64] | npt.NDArray[np.float32]
+
 __version__: str
 
 def mmd(
-    x: npt.NDArray[np.float64],
-    y: npt.NDArray[np.float64],
+    x: Samples,
+    y: Samples,
     kernel: str,
     bandwidth: float | None,
     estimator: str,
 ) -> float: ...
-def energy_distance(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> float: ...
+def energy_distance(x: Samples, y: Samples) -> float: ...
 def kernel_sum(
-    x: npt.NDArray[np.float64],
-    y: npt.NDArray[np.float64],
+    x: Samples,
+    y: Samples,
     kernel: str,
     bandwidth: float | None = None,
     wx: npt.NDArray[np.float64] | None = None,
     wy: npt.NDArray[np.float64] | None = None,
 ) -> float: ...
 def kernel_self_sum(
-    x: npt.NDArray[np.float64],
+    x: Samples,
     kernel: str,
     bandwidth: float | None = None,
     w: npt.NDArray[np.float64] | None = None,
 ) -> float: ...
 def kernel_row_sums(
-    x: npt.NDArray[np.float64],
-    y: npt.NDArray[np.float64],
+    x: Samples,
+    y: Samples,
     kernel: str,
     bandwidth: float | None = None,
     v: npt.NDArray[np.float64] | None = None,

@@ -18,16 +18,18 @@ __all__ = [
     "check_positive_float",
     "check_choice",
     "check_bandwidth",
+    "common_dtype",
     "check_weights",
     "check_seed",
 ]
 
 
-def as_samples(x, name: str, *, min_samples: int = 1) -> np.ndarray:
+def as_samples(x, name: str, *, min_samples: int = 1, float32: bool = False) -> np.ndarray:
     """Return `x` as a float64 array of shape (n, d), validated.
 
-    A 1-D array of length n means n samples in d = 1. float32 input is converted once;
-    float64 input in C or Fortran order (or a strided view) is returned without a copy.
+    A 1-D array of length n means n samples in d = 1. float32 input is converted once,
+    unless `float32` (the caller computes in float32) keeps it; float64 input in C or
+    Fortran order (or a strided view) is returned without a copy.
     """
     arr = np.asarray(x)
     kind = arr.dtype.kind
@@ -61,7 +63,8 @@ def as_samples(x, name: str, *, min_samples: int = 1) -> np.ndarray:
         )
     if n < min_samples:
         raise ValueError(f"{name} has {n} sample(s); this estimator needs at least {min_samples}")
-    arr = arr.astype(np.float64, copy=False)
+    if not (float32 and arr.dtype == np.float32):
+        arr = arr.astype(np.float64, copy=False)
     finite = np.isfinite(arr)
     if not finite.all():
         row = int(np.argwhere(~finite)[0, 0])
@@ -70,6 +73,13 @@ def as_samples(x, name: str, *, min_samples: int = 1) -> np.ndarray:
             f"those samples first"
         )
     return arr
+
+
+def common_dtype(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`x` and `y` in one dtype: float32 if both are, else both float64."""
+    if x.dtype == y.dtype:
+        return x, y
+    return x.astype(np.float64, copy=False), y.astype(np.float64, copy=False)
 
 
 def check_same_dim(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: str = "y") -> None:

@@ -1,7 +1,11 @@
-//! Criterion benchmarks of the pair engine: Gaussian kernel evaluations per second.
+//! Criterion benchmarks of the pair engine: kernel evaluations per second, and the two
+//! paths (coordinate differences, Gram expansion) side by side across dimensions, in
+//! f64 and f32, which is where `pairwise::use_gram`'s switch points come from:
+//!
+//!     cargo bench -p divergent-core --bench pairsum -- paths
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use divergent_core::{cross_sum, self_sum_offdiag, Control, Kernel};
+use divergent_core::{cross_sum, cross_sum_on, self_sum_offdiag, Control, Isa, Kernel, PairPath};
 mod common;
 use common::points;
 
@@ -27,5 +31,39 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn paths(c: &mut Criterion) {
+    let ctl = Control::new();
+    let isa = Isa::current();
+    let mut g = c.benchmark_group("paths");
+    g.sample_size(10);
+    let n = 2000;
+    for &d in &[4usize, 8, 12, 16, 24, 32, 64, 128, 512] {
+        let x = points(n, d, 1);
+        let y = points(n, d, 2);
+        let (x32, y32) = (x.mapv(|v| v as f32), y.mapv(|v| v as f32));
+        let kernel = Kernel::Gaussian {
+            bandwidth: (d as f64 / 6.0).sqrt(),
+        };
+        g.throughput(Throughput::Elements((n * n) as u64));
+        for (name, path) in [
+            ("differences", PairPath::Differences),
+            ("gram", PairPath::Gram),
+        ] {
+            g.bench_function(format!("f64/{name}/d={d}"), |b| {
+                b.iter(|| {
+                    cross_sum_on(path, isa, x.view(), None, y.view(), None, kernel, &ctl).unwrap()
+                })
+            });
+            g.bench_function(format!("f32/{name}/d={d}"), |b| {
+                b.iter(|| {
+                    cross_sum_on(path, isa, x32.view(), None, y32.view(), None, kernel, &ctl)
+                        .unwrap()
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, paths);
 criterion_main!(benches);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod kernel;
 pub mod knn;
 pub mod ot;
+pub mod pairwise;
 pub mod sampling;
 
 #[cfg(test)]
@@ -26,7 +27,9 @@ pub use kernel::logsumexp::gaussian_logsumexp;
 pub use kernel::median::median_pairwise_distance;
 pub use kernel::mmd::{energy_distance, mmd_squared, MmdEstimator};
 pub use kernel::mmd_null::mmd_permutation_null;
-pub use kernel::pairsum::{cross_sum, row_sums, self_sum_offdiag};
+pub use kernel::pairsum::{
+    cross_sum, cross_sum_on, row_sums, self_sum_offdiag, self_sum_offdiag_on,
+};
 pub use kernel::stein::{ksd_squared, ksd_wild_bootstrap, SteinBase};
 pub use knn::counts::{ksg_counts, kth_self_and_cross, KsgRadius};
 pub use knn::kdtree::{KdTree, Metric, Neighbours};
@@ -37,6 +40,7 @@ pub use ot::sinkhorn::{
 };
 pub use ot::softmin::{CloudCost, Coarse, MatrixCost, Side, Softmin};
 pub use ot::wasserstein1d::{sliced_wasserstein_pow, wasserstein_1d_pow};
+pub use pairwise::{PairPath, Real};
 pub use sampling::chain_rng::{chain_draws, Stream};
 pub use sampling::langevin::{langevin, LangevinConfig, LangevinTrace, Method};
 pub use sampling::svgd::svgd_direction;

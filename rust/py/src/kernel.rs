@@ -5,7 +5,7 @@
 use divergent_core as core;
 use divergent_core::{Kernel, MmdEstimator, SteinBase};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::run::{detached, pair_work};
@@ -14,13 +14,42 @@ fn kernel_from(name: &str, bandwidth: Option<f64>) -> PyResult<Kernel> {
     Kernel::from_name(name, bandwidth).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// float32 or float64 samples, read without conversion (float32 is computed as float32
+/// where the pair engine's Gram path runs).
+#[derive(FromPyObject)]
+pub enum Samples<'py> {
+    F64(PyReadonlyArray2<'py, f64>),
+    F32(PyReadonlyArray2<'py, f32>),
+}
+
+fn mixed_dtypes() -> PyErr {
+    PyTypeError::new_err("x and y must both be float32 or both float64")
+}
+
+/// Run `$body` with `$x`, `$y` bound to the array views of two samples of one dtype.
+macro_rules! with_pair {
+    ($x:expr, $y:expr, |$xa:ident, $ya:ident| $body:expr) => {
+        match (&$x, &$y) {
+            (Samples::F64(a), Samples::F64(b)) => {
+                let ($xa, $ya) = (a.as_array(), b.as_array());
+                $body
+            }
+            (Samples::F32(a), Samples::F32(b)) => {
+                let ($xa, $ya) = (a.as_array(), b.as_array());
+                $body
+            }
+            _ => Err(mixed_dtypes()),
+        }
+    };
+}
+
 /// Squared MMD of x (n, d) and y (m, d); see `divergent.kernel.mmd`.
 #[pyfunction]
 #[pyo3(signature = (x, y, kernel, bandwidth, estimator))]
 pub fn mmd(
     py: Python<'_>,
-    x: PyReadonlyArray2<'_, f64>,
-    y: PyReadonlyArray2<'_, f64>,
+    x: Samples<'_>,
+    y: Samples<'_>,
     kernel: &str,
     bandwidth: Option<f64>,
     estimator: &str,
@@ -28,23 +57,21 @@ pub fn mmd(
     let kernel = kernel_from(kernel, bandwidth)?;
     let estimator =
         MmdEstimator::from_name(estimator).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    let (x, y) = (x.as_array(), y.as_array());
-    let work = pair_work(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
-    detached(py, work, |ctl| {
-        core::mmd_squared(x, y, kernel, estimator, ctl)
+    with_pair!(x, y, |x, y| {
+        let work = pair_work(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
+        detached(py, work, |ctl| {
+            core::mmd_squared(x, y, kernel, estimator, ctl)
+        })
     })
 }
 
 /// Energy distance of x and y (V-statistics).
 #[pyfunction]
-pub fn energy_distance(
-    py: Python<'_>,
-    x: PyReadonlyArray2<'_, f64>,
-    y: PyReadonlyArray2<'_, f64>,
-) -> PyResult<f64> {
-    let (x, y) = (x.as_array(), y.as_array());
-    let work = pair_work(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
-    detached(py, work, |ctl| core::energy_distance(x, y, ctl))
+pub fn energy_distance(py: Python<'_>, x: Samples<'_>, y: Samples<'_>) -> PyResult<f64> {
+    with_pair!(x, y, |x, y| {
+        let work = pair_work(x.nrows() + y.nrows(), x.nrows() + y.nrows(), x.ncols());
+        detached(py, work, |ctl| core::energy_distance(x, y, ctl))
+    })
 }
 
 /// sum_ij wx_i wy_j k(x_i, y_j).
@@ -52,21 +79,22 @@ pub fn energy_distance(
 #[pyo3(signature = (x, y, kernel, bandwidth=None, wx=None, wy=None))]
 pub fn kernel_sum(
     py: Python<'_>,
-    x: PyReadonlyArray2<'_, f64>,
-    y: PyReadonlyArray2<'_, f64>,
+    x: Samples<'_>,
+    y: Samples<'_>,
     kernel: &str,
     bandwidth: Option<f64>,
     wx: Option<PyReadonlyArray1<'_, f64>>,
     wy: Option<PyReadonlyArray1<'_, f64>>,
 ) -> PyResult<f64> {
     let kernel = kernel_from(kernel, bandwidth)?;
-    let (x, y) = (x.as_array(), y.as_array());
     let (wx, wy) = (
         wx.as_ref().map(|w| w.as_array()),
         wy.as_ref().map(|w| w.as_array()),
     );
-    let work = pair_work(x.nrows(), y.nrows(), x.ncols());
-    detached(py, work, |ctl| core::cross_sum(x, wx, y, wy, kernel, ctl))
+    with_pair!(x, y, |x, y| {
+        let work = pair_work(x.nrows(), y.nrows(), x.ncols());
+        detached(py, work, |ctl| core::cross_sum(x, wx, y, wy, kernel, ctl))
+    })
 }
 
 /// sum_{i != j} w_i w_j k(x_i, x_j).
@@ -74,16 +102,17 @@ pub fn kernel_sum(
 #[pyo3(signature = (x, kernel, bandwidth=None, w=None))]
 pub fn kernel_self_sum(
     py: Python<'_>,
-    x: PyReadonlyArray2<'_, f64>,
+    x: Samples<'_>,
     kernel: &str,
     bandwidth: Option<f64>,
     w: Option<PyReadonlyArray1<'_, f64>>,
 ) -> PyResult<f64> {
     let kernel = kernel_from(kernel, bandwidth)?;
-    let x = x.as_array();
     let w = w.as_ref().map(|w| w.as_array());
-    let work = pair_work(x.nrows(), x.nrows() / 2, x.ncols());
-    detached(py, work, |ctl| core::self_sum_offdiag(x, w, kernel, ctl))
+    with_pair!(x, x, |x, _same| {
+        let work = pair_work(x.nrows(), x.nrows() / 2, x.ncols());
+        detached(py, work, |ctl| core::self_sum_offdiag(x, w, kernel, ctl))
+    })
 }
 
 /// (K v)_i = sum_j v_j k(x_i, y_j), as a float64 array of length n.
@@ -91,17 +120,18 @@ pub fn kernel_self_sum(
 #[pyo3(signature = (x, y, kernel, bandwidth=None, v=None))]
 pub fn kernel_row_sums<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
-    y: PyReadonlyArray2<'py, f64>,
+    x: Samples<'py>,
+    y: Samples<'py>,
     kernel: &str,
     bandwidth: Option<f64>,
     v: Option<PyReadonlyArray1<'py, f64>>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let kernel = kernel_from(kernel, bandwidth)?;
-    let (xa, ya) = (x.as_array(), y.as_array());
     let va = v.as_ref().map(|v| v.as_array());
-    let work = pair_work(xa.nrows(), ya.nrows(), xa.ncols());
-    let sums = detached(py, work, |ctl| core::row_sums(xa, ya, va, kernel, ctl))?;
+    let sums = with_pair!(x, y, |xa, ya| {
+        let work = pair_work(xa.nrows(), ya.nrows(), xa.ncols());
+        detached(py, work, |ctl| core::row_sums(xa, ya, va, kernel, ctl))
+    })?;
     Ok(sums.into_pyarray(py))
 }
 

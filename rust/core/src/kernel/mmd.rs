@@ -16,6 +16,7 @@ use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::kernels::Kernel;
 use crate::kernel::pairsum::{check_same_dim, cross_sum, self_sum_offdiag};
+use crate::pairwise::Real;
 
 /// Which MMD^2 estimator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +40,9 @@ impl MmdEstimator {
 }
 
 /// Squared MMD between the samples x (n, d) and y (m, d).
-pub fn mmd_squared(
-    x: ArrayView2<'_, f64>,
-    y: ArrayView2<'_, f64>,
+pub fn mmd_squared<T: Real>(
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
     kernel: Kernel,
     estimator: MmdEstimator,
     ctl: &Control,
@@ -77,17 +78,17 @@ pub fn mmd_squared(
 }
 
 /// Energy distance 2 E|X - Y| - E|X - X'| - E|Y - Y'| as V-statistics.
-pub fn energy_distance(
-    x: ArrayView2<'_, f64>,
-    y: ArrayView2<'_, f64>,
+pub fn energy_distance<T: Real>(
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
     ctl: &Control,
 ) -> Result<f64> {
     mmd_squared(x, y, Kernel::Energy, MmdEstimator::Biased, ctl)
 }
 
-fn linear_mmd(
-    x: ArrayView2<'_, f64>,
-    y: ArrayView2<'_, f64>,
+fn linear_mmd<T: Real>(
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
     kernel: Kernel,
     ctl: &Control,
 ) -> Result<f64> {
@@ -101,8 +102,12 @@ fn linear_mmd(
     kernel.validate()?;
     const CHUNK: usize = 4096;
     let pairs = x.nrows() / 2;
-    let k = |a: ndarray::ArrayView1<'_, f64>, b: ndarray::ArrayView1<'_, f64>| {
-        let d2: f64 = a.iter().zip(b.iter()).map(|(p, q)| (p - q) * (p - q)).sum();
+    let k = |a: ndarray::ArrayView1<'_, T>, b: ndarray::ArrayView1<'_, T>| {
+        let d2: f64 = a
+            .iter()
+            .zip(b.iter())
+            .map(|(p, q)| (p.to_f64() - q.to_f64()) * (p.to_f64() - q.to_f64()))
+            .sum();
         kernel.eval_sq(d2)
     };
     let partial: Vec<f64> = (0..pairs.div_ceil(CHUNK))

@@ -35,9 +35,12 @@ use crate::arith::sum::{neumaier_sum, Neumaier};
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::kernels::{with_radial, Kernel, Radial};
+use crate::pairwise::gram::{
+    finish_sqdist, k_chunk, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
+};
+use crate::pairwise::{PairPath, Real};
 
-/// Points per packed block (the SIMD width of the pair loop).
-pub const LANES: usize = 16;
+pub use crate::pairwise::LANES;
 /// Rows per parallel task; a multiple of `LANES` so diagonal tiles align with blocks.
 const ROW_TILE: usize = 4 * LANES;
 /// Bytes of packed column coordinates visited per chunk (fits L1 with room for rows).
@@ -52,13 +55,13 @@ pub(crate) struct PackedPoints {
 
 impl PackedPoints {
     /// Pack `x` (any strides) with weights `w` (default 1); padding lanes weigh 0.
-    pub(crate) fn pack(x: ArrayView2<'_, f64>, w: Option<ArrayView1<'_, f64>>) -> Self {
+    pub(crate) fn pack<T: Real>(x: ArrayView2<'_, T>, w: Option<ArrayView1<'_, f64>>) -> Self {
         Self::pack_padded(x, w, 0.0)
     }
 
     /// Pack with `pad` as the weight of the padding lanes.
-    pub(crate) fn pack_padded(
-        x: ArrayView2<'_, f64>,
+    pub(crate) fn pack_padded<T: Real>(
+        x: ArrayView2<'_, T>,
         w: Option<ArrayView1<'_, f64>>,
         pad: f64,
     ) -> Self {
@@ -75,7 +78,7 @@ impl PackedPoints {
                     for j in 0..LANES.min(n - b * LANES) {
                         let i = b * LANES + j;
                         for k in 0..d {
-                            c[k * LANES + j] = x[[i, k]];
+                            c[k * LANES + j] = x[[i, k]].to_f64();
                         }
                         wt[j] = w.map_or(1.0, |w| w[i]);
                     }
@@ -192,9 +195,9 @@ fn rows_vs_blocks<K: Radial, const FMA: bool>(
 
 /// Row sums for rows `r0..r1` of `x` against `cols`.
 #[inline(always)]
-fn tile_rows<K: Radial, const FMA: bool>(
+fn tile_rows<T: Real, K: Radial, const FMA: bool>(
     k: &K,
-    x: &ArrayView2<'_, f64>,
+    x: &ArrayView2<'_, T>,
     r0: usize,
     r1: usize,
     cols: &PackedPoints,
@@ -203,7 +206,7 @@ fn tile_rows<K: Radial, const FMA: bool>(
     let d = cols.d;
     let mut rows = Vec::with_capacity((r1 - r0) * d);
     for i in r0..r1 {
-        rows.extend(x.row(i).iter());
+        rows.extend(x.row(i).iter().map(|v| v.to_f64()));
     }
     let mut row_acc = vec![Neumaier::new(); r1 - r0];
     match pairs {
@@ -238,19 +241,19 @@ fn tile_rows<K: Radial, const FMA: bool>(
 }
 
 /// One row tile as a job for [`dispatch`].
-struct TileJob<'a, 'x, K> {
+struct TileJob<'a, 'x, T, K> {
     k: &'a K,
-    x: &'a ArrayView2<'x, f64>,
+    x: &'a ArrayView2<'x, T>,
     rows: Range<usize>,
     cols: &'a PackedPoints,
     pairs: Pairs,
 }
 
-impl<K: Radial> IsaJob for TileJob<'_, '_, K> {
+impl<T: Real, K: Radial> IsaJob for TileJob<'_, '_, T, K> {
     type Output = Vec<f64>;
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Vec<f64> {
-        tile_rows::<K, FMA>(
+        tile_rows::<T, K, FMA>(
             self.k,
             self.x,
             self.rows.start,
@@ -261,38 +264,260 @@ impl<K: Radial> IsaJob for TileJob<'_, '_, K> {
     }
 }
 
-/// Row sums of every tile of `x` against `cols`, in row order; `None` if cancelled.
-fn all_row_sums(
+/// Row sums of every tile of `x` against `cols` by coordinate differences, in row order.
+fn difference_row_sums<T: Real>(
     isa: Isa,
     kernel: Kernel,
-    x: ArrayView2<'_, f64>,
+    x: ArrayView2<'_, T>,
     cols: &PackedPoints,
     pairs: Pairs,
     ctl: &Control,
 ) -> Result<Vec<Vec<f64>>> {
-    let n = x.nrows();
-    let tiles: Vec<Vec<f64>> = (0..n.div_ceil(ROW_TILE))
+    tiles_in_parallel(x.nrows(), ROW_TILE, ctl, |rows| {
+        with_radial!(kernel, |k| dispatch(
+            isa,
+            TileJob {
+                k: &k,
+                x: &x,
+                rows,
+                cols,
+                pairs
+            }
+        ))
+    })
+}
+
+/// `tile(rows)` for consecutive ranges of `tile_rows` rows out of `n`, in parallel,
+/// collected in row order; an error if cancelled.
+fn tiles_in_parallel(
+    n: usize,
+    tile_rows: usize,
+    ctl: &Control,
+    tile: impl Fn(Range<usize>) -> Vec<f64> + Sync,
+) -> Result<Vec<Vec<f64>>> {
+    let tiles: Vec<Vec<f64>> = (0..n.div_ceil(tile_rows))
         .into_par_iter()
         .map(|t| {
             if ctl.is_cancelled() {
                 return Vec::new();
             }
-            let r0 = t * ROW_TILE;
-            let r1 = (r0 + ROW_TILE).min(n);
-            with_radial!(kernel, |k| dispatch(
-                isa,
-                TileJob {
-                    k: &k,
-                    x: &x,
-                    rows: r0..r1,
-                    cols,
-                    pairs
-                }
-            ))
+            let r0 = t * tile_rows;
+            tile(r0..(r0 + tile_rows).min(n))
         })
         .collect();
     ctl.check()?;
     Ok(tiles)
+}
+
+/// Rows per parallel task of the Gram path: every column coordinate brought from memory
+/// serves this many rows (at d = 2048 with 64 rows per task, refetching the columns from
+/// memory bounded the run at about half of the FMA rate).
+const GRAM_ROW_TILE: usize = 256;
+/// Column blocks per chunk of the Gram path: a k-chunk of the chunk's columns (128 KiB)
+/// and of the tile's rows (256 KiB in f64), and the chunk's inner products with the
+/// tile (256 KiB), stay in L2 while the k-chunks pass.
+const GRAM_CHUNK_BLOCKS: usize = 8;
+
+/// Row sums for rows `rows` of `x` against `cols` on the Gram path, `G` rows at a time.
+///
+/// Blocked as a GEMM: for each chunk of column blocks, the inner products of every row
+/// group with every block are accumulated k-chunk by k-chunk (a block's k-chunk stays
+/// in L1 while the tile's row groups pass over it), then turned into squared distances,
+/// rechecked, and summed through the kernel.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn gram_tile_rows<T: Real, K: Radial, const G: usize, const FMA: bool>(
+    isa: Isa,
+    k: &K,
+    x: &ArrayView2<'_, T>,
+    rows: Range<usize>,
+    cols: &GramPoints<T>,
+    src: &Originals<'_, '_, T>,
+    centre: &[f64],
+    pairs: Pairs,
+) -> Vec<f64> {
+    let d = cols.dim();
+    let (r0, r1) = (rows.start, rows.end);
+    let packed = GramRows::pack(x, r0..r1, G, centre);
+    let n_groups = packed.n_groups();
+    let mut row_acc = vec![Neumaier::new(); r1 - r0];
+    let nb = cols.n_blocks();
+    let first = match pairs {
+        Pairs::All => 0,
+        Pairs::Upper => r0 / LANES,
+    };
+    let kc = k_chunk::<T>();
+    let mut dots = vec![[[T::default(); LANES]; G]; n_groups * GRAM_CHUNK_BLOCKS];
+    let mut d2 = [[0.0f64; LANES]; G];
+    let mut b0 = first;
+    while b0 < nb {
+        let b1 = (b0 + GRAM_CHUNK_BLOCKS).min(nb);
+        let width = b1 - b0;
+        dots.iter_mut()
+            .for_each(|t| *t = [[T::default(); LANES]; G]);
+        let mut k0 = 0;
+        while k0 < d {
+            let k1 = (k0 + kc).min(d);
+            for b in b0..b1 {
+                let (c, _, _) = cols.block(b);
+                let c = &c[k0 * LANES..k1 * LANES];
+                for q in 0..n_groups {
+                    let (gx, _) = packed.group(q);
+                    T::dots::<G, FMA>(isa, &gx[k0 * G..k1 * G], c, &mut dots[q * width + b - b0]);
+                }
+            }
+            k0 = k1;
+        }
+        for q in 0..n_groups {
+            let (_, gn) = packed.group(q);
+            let row0 = r0 + q * G;
+            let mut acc = [[0.0f64; LANES]; G];
+            for b in b0..b1 {
+                let (_, _, w) = cols.block(b);
+                let dot = &dots[q * width + b - b0];
+                let c0 = b * LANES;
+                // A self sum keeps columns j > i only: each pair once, no diagonal.
+                if pairs == Pairs::Upper && c0 < row0 + G {
+                    finish_sqdist(
+                        dot,
+                        gn,
+                        cols,
+                        b,
+                        row0,
+                        src,
+                        |r, j| c0 + j > row0 + r,
+                        &mut d2,
+                    );
+                    for r in 0..G {
+                        for j in 0..LANES {
+                            let wj = if c0 + j > row0 + r { w[j] } else { 0.0 };
+                            acc[r][j] = fma::<FMA>(wj, k.eval::<FMA>(d2[r][j]), acc[r][j]);
+                        }
+                    }
+                } else {
+                    finish_sqdist(dot, gn, cols, b, row0, src, |_, _| true, &mut d2);
+                    for r in 0..G {
+                        for j in 0..LANES {
+                            acc[r][j] = fma::<FMA>(w[j], k.eval::<FMA>(d2[r][j]), acc[r][j]);
+                        }
+                    }
+                }
+            }
+            for (r, a) in acc.iter().enumerate().take(r1.saturating_sub(row0).min(G)) {
+                row_acc[q * G + r].add(hsum(a));
+            }
+        }
+        b0 = b1;
+    }
+    row_acc.iter().map(Neumaier::value).collect()
+}
+
+/// One row tile of the Gram path as a job for [`dispatch`].
+struct GramJob<'a, 'x, T, K> {
+    k: &'a K,
+    x: &'a ArrayView2<'x, T>,
+    rows: Range<usize>,
+    cols: &'a GramPoints<T>,
+    src: &'a Originals<'a, 'x, T>,
+    centre: &'a [f64],
+    pairs: Pairs,
+    isa: Isa,
+}
+
+impl<T: Real, K: Radial> IsaJob for GramJob<'_, '_, T, K> {
+    type Output = Vec<f64>;
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> Vec<f64> {
+        let Self {
+            k,
+            x,
+            rows,
+            cols,
+            src,
+            centre,
+            pairs,
+            isa,
+        } = self;
+        // Rows per group: as many as keep the G x LANES accumulators (and one block's
+        // coordinate) in the vector registers: 32 of 64 bytes with AVX-512, 16 of 32
+        // bytes with AVX2, 16 of 16 bytes without.
+        let f32 = std::mem::size_of::<T>() == 4;
+        match (isa, f32) {
+            (Isa::Avx512, _) => {
+                gram_tile_rows::<T, K, 8, FMA>(isa, k, x, rows, cols, src, centre, pairs)
+            }
+            (Isa::Avx2Fma, true) => {
+                gram_tile_rows::<T, K, 4, FMA>(isa, k, x, rows, cols, src, centre, pairs)
+            }
+            (Isa::Avx2Fma, false) => {
+                gram_tile_rows::<T, K, 2, FMA>(isa, k, x, rows, cols, src, centre, pairs)
+            }
+            (Isa::Baseline, true) => {
+                gram_tile_rows::<T, K, 2, FMA>(isa, k, x, rows, cols, src, centre, pairs)
+            }
+            (Isa::Baseline, false) => {
+                gram_tile_rows::<T, K, 1, FMA>(isa, k, x, rows, cols, src, centre, pairs)
+            }
+        }
+    }
+}
+
+/// Row sums of every tile of `x` against `y` (weights `wy`) on the Gram path.
+fn gram_row_sums<T: Real>(
+    isa: Isa,
+    kernel: Kernel,
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
+    wy: Option<ArrayView1<'_, f64>>,
+    pairs: Pairs,
+    ctl: &Control,
+) -> Result<Vec<Vec<f64>>> {
+    let centre = match pairs {
+        Pairs::Upper => pooled_mean(&[x.view()]),
+        Pairs::All => pooled_mean(&[x.view(), y.view()]),
+    };
+    let cols = GramPoints::pack(y.view(), wy, &centre);
+    let src = Originals {
+        x: &x,
+        y: &y,
+        factor: recheck_factor::<T>(x.ncols()),
+    };
+    tiles_in_parallel(x.nrows(), GRAM_ROW_TILE, ctl, |rows| {
+        with_radial!(kernel, |k| dispatch(
+            isa,
+            GramJob {
+                k: &k,
+                x: &x,
+                rows,
+                cols: &cols,
+                src: &src,
+                centre: &centre,
+                pairs,
+                isa
+            }
+        ))
+    })
+}
+
+/// Row sums of every tile of `x` against `y` (weights `wy`; `y` is `x` for `Upper`),
+/// on the path the dimension and the element type call for.
+#[allow(clippy::too_many_arguments)]
+fn tiled_row_sums<T: Real>(
+    path: PairPath,
+    isa: Isa,
+    kernel: Kernel,
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
+    wy: Option<ArrayView1<'_, f64>>,
+    pairs: Pairs,
+    ctl: &Control,
+) -> Result<Vec<Vec<f64>>> {
+    if path.gram::<T>(x.ncols()) {
+        gram_row_sums(isa, kernel, x, y, wy, pairs, ctl)
+    } else {
+        let packed = PackedPoints::pack(y, wy);
+        difference_row_sums(isa, kernel, x, &packed, pairs, ctl)
+    }
 }
 
 /// sum_i w_i r_i over tiles of row sums, compensated, in row order.
@@ -308,9 +533,9 @@ fn weighted_total(tiles: &[Vec<f64>], w: Option<ArrayView1<'_, f64>>) -> f64 {
     }))
 }
 
-pub(crate) fn check_points(
+pub(crate) fn check_points<T>(
     name: &str,
-    x: &ArrayView2<'_, f64>,
+    x: &ArrayView2<'_, T>,
     w: Option<ArrayView1<'_, f64>>,
 ) -> Result<()> {
     if x.ncols() == 0 {
@@ -328,7 +553,7 @@ pub(crate) fn check_points(
     Ok(())
 }
 
-pub(crate) fn check_same_dim(x: &ArrayView2<'_, f64>, y: &ArrayView2<'_, f64>) -> Result<()> {
+pub(crate) fn check_same_dim<T>(x: &ArrayView2<'_, T>, y: &ArrayView2<'_, T>) -> Result<()> {
     if x.ncols() != y.ncols() {
         return invalid(format!(
             "x and y must have the same number of features, got {} and {}",
@@ -339,11 +564,14 @@ pub(crate) fn check_same_dim(x: &ArrayView2<'_, f64>, y: &ArrayView2<'_, f64>) -
     Ok(())
 }
 
-pub(crate) fn cross_sum_isa(
+/// [`cross_sum`] on a given path and instruction set (for tests and benchmarks).
+#[allow(clippy::too_many_arguments)]
+pub fn cross_sum_on<T: Real>(
+    path: PairPath,
     isa: Isa,
-    x: ArrayView2<'_, f64>,
+    x: ArrayView2<'_, T>,
     wx: Option<ArrayView1<'_, f64>>,
-    y: ArrayView2<'_, f64>,
+    y: ArrayView2<'_, T>,
     wy: Option<ArrayView1<'_, f64>>,
     kernel: Kernel,
     ctl: &Control,
@@ -359,52 +587,52 @@ pub(crate) fn cross_sum_isa(
     } else {
         (y, wy, x, wx)
     };
-    let packed = PackedPoints::pack(cols, wc);
-    let tiles = all_row_sums(isa, kernel, rows, &packed, Pairs::All, ctl)?;
+    let tiles = tiled_row_sums(path, isa, kernel, rows, cols, wc, Pairs::All, ctl)?;
     Ok(weighted_total(&tiles, wr))
 }
 
-pub(crate) fn self_sum_offdiag_isa(
+/// [`self_sum_offdiag`] on a given path and instruction set (for tests and benchmarks).
+pub fn self_sum_offdiag_on<T: Real>(
+    path: PairPath,
     isa: Isa,
-    x: ArrayView2<'_, f64>,
+    x: ArrayView2<'_, T>,
     w: Option<ArrayView1<'_, f64>>,
     kernel: Kernel,
     ctl: &Control,
 ) -> Result<f64> {
     check_points("x", &x, w)?;
     kernel.validate()?;
-    let packed = PackedPoints::pack(x, w);
-    let tiles = all_row_sums(isa, kernel, x, &packed, Pairs::Upper, ctl)?;
+    let tiles = tiled_row_sums(path, isa, kernel, x.view(), x, w, Pairs::Upper, ctl)?;
     Ok(2.0 * weighted_total(&tiles, w))
 }
 
 /// sum_ij wx_i wy_j k(x_i, y_j) over all pairs (weights default to 1).
-pub fn cross_sum(
-    x: ArrayView2<'_, f64>,
+pub fn cross_sum<T: Real>(
+    x: ArrayView2<'_, T>,
     wx: Option<ArrayView1<'_, f64>>,
-    y: ArrayView2<'_, f64>,
+    y: ArrayView2<'_, T>,
     wy: Option<ArrayView1<'_, f64>>,
     kernel: Kernel,
     ctl: &Control,
 ) -> Result<f64> {
-    cross_sum_isa(Isa::current(), x, wx, y, wy, kernel, ctl)
+    cross_sum_on(PairPath::Auto, Isa::current(), x, wx, y, wy, kernel, ctl)
 }
 
 /// sum_{i != j} w_i w_j k(x_i, x_j): the diagonal excluded, each unordered pair evaluated
 /// once (weights default to 1).
-pub fn self_sum_offdiag(
-    x: ArrayView2<'_, f64>,
+pub fn self_sum_offdiag<T: Real>(
+    x: ArrayView2<'_, T>,
     w: Option<ArrayView1<'_, f64>>,
     kernel: Kernel,
     ctl: &Control,
 ) -> Result<f64> {
-    self_sum_offdiag_isa(Isa::current(), x, w, kernel, ctl)
+    self_sum_offdiag_on(PairPath::Auto, Isa::current(), x, w, kernel, ctl)
 }
 
 /// (K v)_i = sum_j v_j k(x_i, y_j) for every row i of x (v defaults to 1).
-pub fn row_sums(
-    x: ArrayView2<'_, f64>,
-    y: ArrayView2<'_, f64>,
+pub fn row_sums<T: Real>(
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
     v: Option<ArrayView1<'_, f64>>,
     kernel: Kernel,
     ctl: &Control,
@@ -413,8 +641,16 @@ pub fn row_sums(
     check_points("y", &y, v)?;
     check_same_dim(&x, &y)?;
     kernel.validate()?;
-    let packed = PackedPoints::pack(y, v);
-    let tiles = all_row_sums(Isa::current(), kernel, x, &packed, Pairs::All, ctl)?;
+    let tiles = tiled_row_sums(
+        PairPath::Auto,
+        Isa::current(),
+        kernel,
+        x,
+        y,
+        v,
+        Pairs::All,
+        ctl,
+    )?;
     Ok(tiles.concat())
 }
 
@@ -457,7 +693,8 @@ mod tests {
                     kernel,
                 );
                 for isa in Isa::available() {
-                    let got = cross_sum_isa(
+                    let got = cross_sum_on(
+                        PairPath::Auto,
                         isa,
                         x.view(),
                         Some(wx.view()),
@@ -485,8 +722,15 @@ mod tests {
             for kernel in KERNELS {
                 let want = naive_self(&x.view(), Some(w.view()), kernel);
                 for isa in Isa::available() {
-                    let got =
-                        self_sum_offdiag_isa(isa, x.view(), Some(w.view()), kernel, &ctl).unwrap();
+                    let got = self_sum_offdiag_on(
+                        PairPath::Auto,
+                        isa,
+                        x.view(),
+                        Some(w.view()),
+                        kernel,
+                        &ctl,
+                    )
+                    .unwrap();
                     assert!(
                         close(got, want, 1e-12),
                         "{isa:?} {kernel:?} n={n} d={d}: {got} vs {want}"
@@ -534,25 +778,32 @@ mod tests {
 
     #[test]
     fn identical_for_any_thread_count() {
-        let x = random_points(1000, 3, 10);
-        let y = random_points(700, 3, 11);
-        let k = Kernel::Laplace { bandwidth: 0.9 };
-        let run = |threads| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
-                let ctl = Control::new();
-                (
-                    cross_sum(x.view(), None, y.view(), None, k, &ctl).unwrap(),
-                    self_sum_offdiag(x.view(), None, k, &ctl).unwrap(),
-                )
-            })
-        };
-        let one = run(1);
-        assert_eq!(one, run(2));
-        assert_eq!(one, run(3));
+        // d = 3: the difference path; d = 96: the Gram path, in f64 and f32.
+        for (d, k) in [
+            (3, Kernel::Laplace { bandwidth: 0.9 }),
+            (96, Kernel::Gaussian { bandwidth: 4.0 }),
+        ] {
+            let x = random_points(1000, d, 10);
+            let y = random_points(700, d, 11);
+            let x32 = x.mapv(|v| v as f32);
+            let run = |threads| {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                pool.install(|| {
+                    let ctl = Control::new();
+                    (
+                        cross_sum(x.view(), None, y.view(), None, k, &ctl).unwrap(),
+                        self_sum_offdiag(x.view(), None, k, &ctl).unwrap(),
+                        self_sum_offdiag(x32.view(), None, k, &ctl).unwrap(),
+                    )
+                })
+            };
+            let one = run(1);
+            assert_eq!(one, run(2));
+            assert_eq!(one, run(3));
+        }
     }
 
     #[test]
@@ -594,5 +845,111 @@ mod tests {
         let want = naive_self(&x.view(), Some(wx.view()), k);
         let got = self_sum_offdiag(x.view(), Some(wx.view()), k, &ctl).unwrap();
         assert!(close(got, want, 1e-13), "{got} vs {want}");
+    }
+
+    /// Points clustered in pairs `gap` apart (near-duplicates), every coordinate offset
+    /// by `offset`: the cases where an unchecked Gram expansion cancels.
+    fn hard_points(n: usize, d: usize, offset: f64, gap: f64, seed: u64) -> ndarray::Array2<f64> {
+        let base = random_points(n.div_ceil(2), d, seed);
+        let jitter = random_points(n.div_ceil(2), d, seed + 100);
+        ndarray::Array2::from_shape_fn((n, d), |(i, k)| {
+            let b = base[[i / 2, k]] + offset;
+            if i % 2 == 0 {
+                b
+            } else {
+                b + gap * jitter[[i / 2, k]]
+            }
+        })
+    }
+
+    /// Cross and self sums of `x`, `y` (weights `wy` on y) on `path`, for every
+    /// instruction set, within `rtol` of the naive f64 sums of the same values.
+    fn check_sums<T: Real>(
+        path: PairPath,
+        x: &ndarray::Array2<T>,
+        y: &ndarray::Array2<T>,
+        wy: Option<ArrayView1<'_, f64>>,
+        kernels: &[Kernel],
+        rtol: f64,
+    ) {
+        let ctl = Control::new();
+        let (x64, y64) = (x.mapv(T::to_f64), y.mapv(T::to_f64));
+        let shape = (x.nrows(), y.nrows(), x.ncols());
+        for &kernel in kernels {
+            let want = naive_cross(&x64.view(), None, &y64.view(), wy, kernel);
+            let want_self = naive_self(&x64.view(), None, kernel);
+            for isa in Isa::available() {
+                let got =
+                    cross_sum_on(path, isa, x.view(), None, y.view(), wy, kernel, &ctl).unwrap();
+                assert!(
+                    close(got, want, rtol),
+                    "{} {isa:?} {kernel:?} {shape:?}: {got} vs {want}",
+                    T::NAME
+                );
+                let got = self_sum_offdiag_on(path, isa, x.view(), None, kernel, &ctl).unwrap();
+                assert!(
+                    close(got, want_self, rtol),
+                    "{} {isa:?} {kernel:?} self {shape:?}: {got} vs {want_self}",
+                    T::NAME
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn gram_path_matches_naive_in_float64_anywhere() {
+        for &(n, m, d) in &[
+            (33, 47, 3),
+            (33, 47, 16),
+            (70, 65, 32),
+            (17, 130, 100),
+            (40, 9, 300),
+        ] {
+            for &(offset, gap) in &[(0.0, 1.0), (1e3, 1e-3), (-5e2, 1e-6)] {
+                let x = hard_points(n, d, offset, gap, 1);
+                let y = hard_points(m, d, offset, gap, 2);
+                let wy = random_points(m, 1, 4).column(0).mapv(f64::abs);
+                check_sums(PairPath::Gram, &x, &y, Some(wy.view()), &KERNELS, 1e-10);
+            }
+        }
+    }
+
+    #[test]
+    fn gram_path_row_sums_match_naive() {
+        let ctl = Control::new();
+        let x = hard_points(21, 64, 1e3, 1e-4, 7);
+        let y = hard_points(40, 64, 1e3, 1e-4, 8);
+        for kernel in KERNELS {
+            let got = row_sums(x.view(), y.view(), None, kernel, &ctl).unwrap();
+            for (i, g) in got.iter().enumerate() {
+                let want = naive_cross(
+                    &x.slice(ndarray::s![i..i + 1, ..]),
+                    None,
+                    &y.view(),
+                    None,
+                    kernel,
+                );
+                assert!(close(*g, want, 1e-10), "{kernel:?} row {i}: {g} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn float32_is_within_its_contract_of_the_float64_sum() {
+        for &(n, d, offset) in &[(50, 8, 0.0), (90, 64, 0.0), (65, 256, 1e2), (33, 1024, 0.0)] {
+            let x = hard_points(n, d, offset, 0.5, 3).mapv(|v| v as f32);
+            let y = random_points(n + 3, d, 4).mapv(|v| (v + offset) as f32);
+            // Bandwidths at the scale of the distances (about 1.6 sqrt(d) here), as the
+            // median heuristic would give: exp(-d2 / 2h^2) then carries the products'
+            // relative error, not d2 / 2h^2 times it.
+            let h = (d as f64).sqrt();
+            let kernels = [
+                Kernel::Gaussian { bandwidth: h },
+                Kernel::Laplace { bandwidth: 2.0 * h },
+                Kernel::Imq { bandwidth: 0.5 * h },
+                Kernel::Energy,
+            ];
+            check_sums(PairPath::Auto, &x, &y, None, &kernels, 1e-4);
+        }
     }
 }

@@ -311,7 +311,7 @@ pub fn langevin<T: BatchTarget>(
                     });
             }
         }
-        if !burning && (step - cfg.burn_in) % cfg.thin == 0 && draw < n_draws {
+        if !burning && (step - cfg.burn_in).is_multiple_of(cfg.thin) && draw < n_draws {
             // In parallel: the first write to each page of the output faults it in.
             (
                 samples.par_chunks_mut(n_draws * d),

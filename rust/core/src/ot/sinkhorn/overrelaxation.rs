@@ -177,7 +177,8 @@ impl Overrelaxation {
             self.omega = 1.0;
         } else if self.omega > 1.0 {
             self.relaxed += 1;
-            let checkpoint = self.relaxed >= GIVE_UP_AFTER && self.relaxed % RATE_WINDOW == 0;
+            let checkpoint =
+                self.relaxed >= GIVE_UP_AFTER && self.relaxed.is_multiple_of(RATE_WINDOW);
             let stalled = checkpoint && self.stalled();
             let grows = err > GIVE_UP_GROWTH * self.at_switch;
             if (stalled || grows) && self.prior.is_some() {

@@ -1,0 +1,109 @@
+"""Kernel sums on embeddings (d = 32 to 1024): the Gram path against the NumPy
+references, in float64 anywhere in space and in float32 within the contract's 1e-3."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import divergent as dv
+from divergent import reference as ref
+
+KERNELS = ["gaussian", "laplace", "imq", "energy"]
+
+
+def embeddings(rng, n, d, offset=0.0, gap=None):
+    """n points in d dimensions; with `gap`, in near-duplicate pairs `gap` apart."""
+    x = rng.normal(size=(n, d))
+    if gap is not None:
+        x[1::2] = x[0 : 2 * (n // 2) : 2] + gap * rng.normal(size=(n // 2, d))
+    return x + offset
+
+
+def bandwidth_for(kernel, d):
+    return "median" if kernel == "energy" else float(np.sqrt(2 * d))
+
+
+def close(got, want, rtol, scale):
+    """|got - want| <= rtol (|want| + scale): an MMD is a difference of means of size
+    `scale` (1 for bounded kernels, the typical distance for the energy kernel)."""
+    assert abs(got - want) <= rtol * (abs(want) + scale), (got, want)
+
+
+@pytest.mark.parametrize("d", [32, 128, 1024])
+@pytest.mark.parametrize("where", ["origin", "offset", "near-duplicates"])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_float64_matches_reference_wherever_the_data_lie(rng, d, where, kernel):
+    offset, gap = {"origin": (0.0, None), "offset": (1e3, None), "near-duplicates": (1e3, 1e-4)}[where]
+    n = 120 if d < 1024 else 60
+    x = embeddings(rng, n, d, offset, gap)
+    y = embeddings(rng, n + 7, d, offset, gap) + 0.05
+    h = bandwidth_for(kernel, d)
+    scale = np.sqrt(2 * d) if kernel == "energy" else 1.0
+    for estimator in ["unbiased", "biased"]:
+        got = dv.mmd(x, y, kernel=kernel, bandwidth=h, estimator=estimator)
+        want = ref.mmd(x, y, kernel=kernel, bandwidth=h, estimator=estimator)
+        close(got, want, 1e-10, 1e-3 * scale)
+    if kernel == "energy":
+        close(dv.energy_distance(x, y), ref.energy_distance(x, y), 1e-10, 1e-3 * scale)
+
+
+@pytest.mark.parametrize("d", [32, 128, 1024])
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_float32_within_the_contract_of_float64(rng, d, kernel):
+    n = 150 if d < 1024 else 60
+    x = embeddings(rng, n, d, offset=3.0).astype(np.float32)
+    y = (embeddings(rng, n, d, offset=3.0) + 0.2).astype(np.float32)
+    h = bandwidth_for(kernel, d)
+    scale = np.sqrt(2 * d) if kernel == "energy" else 1.0
+    got = dv.mmd(x, y, kernel=kernel, bandwidth=h)
+    want = ref.mmd(x.astype(np.float64), y.astype(np.float64), kernel=kernel, bandwidth=h)
+    close(got, want, 1e-3, scale)
+    # float32 is computed as float32: not bit-identical to the float64 computation.
+    assert got != dv.mmd(x.astype(np.float64), y.astype(np.float64), kernel=kernel, bandwidth=h)
+
+
+def test_mixed_dtypes_compute_in_float64(rng):
+    x = rng.normal(size=(50, 40))
+    y = rng.normal(size=(60, 40)).astype(np.float32)
+    got = dv.mmd(x, y, bandwidth=5.0)
+    assert got == dv.mmd(x, y.astype(np.float64), bandwidth=5.0)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(2, 150),
+    m=st.integers(2, 150),
+    d=st.integers(6, 80),
+    seed=st.integers(0, 2**32 - 1),
+    kernel=st.sampled_from(KERNELS),
+    float32=st.booleans(),
+)
+def test_shapes_across_tiles_and_the_switch_point(n, m, d, seed, kernel, float32):
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, d)) + 10.0, rng.normal(size=(m, d)) + 10.1
+    if float32:
+        x, y = x.astype(np.float32), y.astype(np.float32)
+    h = bandwidth_for(kernel, d)
+    scale = np.sqrt(2 * d) if kernel == "energy" else 1.0
+    got = dv.mmd(x, y, kernel=kernel, bandwidth=h)
+    want = ref.mmd(x.astype(np.float64), y.astype(np.float64), kernel=kernel, bandwidth=h)
+    if float32:
+        close(got, want, 1e-3, scale)
+    else:
+        close(got, want, 1e-10, 1e-3 * scale)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gram_path_is_the_same_for_any_thread_count(rng, dtype):
+    x = rng.normal(size=(700, 96)).astype(dtype)
+    y = rng.normal(size=(500, 96)).astype(dtype)
+    before = dv.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            dv.set_num_threads(threads)
+            results.append((dv.mmd(x, y, bandwidth=9.0), dv.energy_distance(x, y)))
+    finally:
+        dv.set_num_threads(before)
+    assert results[0] == results[1] == results[2]
