@@ -168,6 +168,14 @@ PLAN_MAX_ENTRIES = 2**28
 #: (6e-3 here) sits at the one for n = 10,000.
 DENSE_AUTO_MAX_ENTRIES = 2**27
 DENSE_AUTO_MIN_EPSILON = 2e-3
+#: From this dimension on (the pair engine's Gram path, ``GRAM_FROM_D`` in
+#: rust/core/src/pairwise/mod.rs) the stored kernel keeps its cost matrix, computed once
+#: through the Gram expansion, and the streamed soft-min's block tree prunes little (its
+#: blocks' boxes are wide in every direction): "auto" stores the kernel whenever kernel
+#: and costs fit in ``DENSE_AUTO_MAX_ENTRIES`` entries together, whatever epsilon. At
+#: n = m = 3,000, epsilon = 0.05 x the mean cost, Gaussian clouds, 2 threads: d = 64,
+#: 0.15 s stored against 0.38 s streamed; d = 512, see benches/RESULTS.md.
+HIGH_DIM = 16
 #: Epsilon-scaling anneals on clusters of points (multiscale) once n * m reaches this:
 #: each annealing stage then costs (number of clusters)^2 pairs instead of n * m, and
 #: the iterations at the final epsilon start from the clusters' potentials carried over
@@ -389,6 +397,8 @@ BACKENDS = ("auto", "online", "dense")
 def _use_dense(backend, n: int, m: int, pb: SinkhornProblem) -> bool:
     backend = check_choice(backend, "backend", BACKENDS)
     if backend == "auto":
+        if pb.x.shape[1] >= HIGH_DIM:
+            return 2 * n * m <= DENSE_AUTO_MAX_ENTRIES
         return n * m <= DENSE_AUTO_MAX_ENTRIES and pb.epsilon >= DENSE_AUTO_MIN_EPSILON * pb.scale
     return backend == "dense"
 

@@ -71,7 +71,11 @@ pub fn sinkhorn_points<'py>(
         tol,
     };
     let out = detached(py, work(x.nrows(), y.nrows(), x.ncols()), |ctl| {
-        if dense {
+        if dense && core::pairwise::use_gram::<f64>(x.ncols()) {
+            // High dimension: costs once through the Gram path; annealing on the points.
+            let op = GibbsKernel::from_points(x, y, p, ctl)?;
+            core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
+        } else if dense {
             let op = GibbsKernel::new(x, y, p)?;
             core::sinkhorn_multiscale(&op, &a, &b, &cfg, cluster_points, want_cost, ctl)
         } else {
@@ -109,7 +113,10 @@ pub fn sinkhorn_points_symmetric<'py>(
         tol,
     };
     let out = detached(py, work(x.nrows(), x.nrows(), x.ncols()), |ctl| {
-        if dense {
+        if dense && core::pairwise::use_gram::<f64>(x.ncols()) {
+            let op = GibbsKernel::from_points(x, x, p, ctl)?;
+            core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
+        } else if dense {
             let op = GibbsKernel::new(x, x, p)?;
             core::sinkhorn_symmetric_multiscale(&op, &a, &cfg, cluster_points, ctl)
         } else {

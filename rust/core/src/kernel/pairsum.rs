@@ -36,7 +36,7 @@ use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::kernels::{with_radial, Kernel, Radial};
 use crate::pairwise::gram::{
-    finish_sqdist, k_chunk, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
+    chunk_dots, finish_sqdist, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
 };
 use crate::pairwise::{PairPath, Real};
 
@@ -336,7 +336,6 @@ fn gram_tile_rows<T: Real, K: Radial, const G: usize, const FMA: bool>(
     centre: &[f64],
     pairs: Pairs,
 ) -> Vec<f64> {
-    let d = cols.dim();
     let (r0, r1) = (rows.start, rows.end);
     let packed = GramRows::pack(x, r0..r1, G, centre);
     let n_groups = packed.n_groups();
@@ -346,28 +345,13 @@ fn gram_tile_rows<T: Real, K: Radial, const G: usize, const FMA: bool>(
         Pairs::All => 0,
         Pairs::Upper => r0 / LANES,
     };
-    let kc = k_chunk::<T>();
     let mut dots = vec![[[T::default(); LANES]; G]; n_groups * GRAM_CHUNK_BLOCKS];
     let mut d2 = [[0.0f64; LANES]; G];
     let mut b0 = first;
     while b0 < nb {
         let b1 = (b0 + GRAM_CHUNK_BLOCKS).min(nb);
         let width = b1 - b0;
-        dots.iter_mut()
-            .for_each(|t| *t = [[T::default(); LANES]; G]);
-        let mut k0 = 0;
-        while k0 < d {
-            let k1 = (k0 + kc).min(d);
-            for b in b0..b1 {
-                let (c, _, _) = cols.block(b);
-                let c = &c[k0 * LANES..k1 * LANES];
-                for q in 0..n_groups {
-                    let (gx, _) = packed.group(q);
-                    T::dots::<G, FMA>(isa, &gx[k0 * G..k1 * G], c, &mut dots[q * width + b - b0]);
-                }
-            }
-            k0 = k1;
-        }
+        chunk_dots::<T, G, FMA>(isa, &packed, cols, b0..b1, &mut dots);
         for q in 0..n_groups {
             let (_, gn) = packed.group(q);
             let row0 = r0 + q * G;

@@ -32,9 +32,11 @@ use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::arith::sum::add_in_order;
 use crate::big_buffer;
 use crate::control::Control;
-use crate::error::{invalid, Result};
+use crate::error::{invalid, CoreError, Result};
 use crate::ot::sinkhorn::OnPoints;
 use crate::ot::softmin::{CloudCost, MatrixCost, Power, Side, Softmin};
+use crate::pairwise::gram::squared_distances;
+use crate::pairwise::Real;
 
 /// Largest |w_j - beta_j| (or |u_i - alpha_i|) served by a stored kernel.
 const DRIFT: f64 = 100.0;
@@ -110,17 +112,21 @@ fn check_kernel_size(n: usize, m: usize) -> Result<()> {
 }
 
 impl GibbsKernel<CloudCost> {
+    /// A stored kernel for the point clouds x (n x d) and y (m x d) with cost |x - y|^p,
+    /// the costs computed by coordinate differences at each build (see `from_points` for
+    /// high dimension).
     pub fn new(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, p: f64) -> Result<Self> {
         let cloud = CloudCost::new(x, y, p)?;
         let (n, m, d) = (x.nrows(), y.nrows(), x.ncols());
         check_kernel_size(n, m)?;
+        let costs = Costs::Points {
+            x: x.iter().copied().collect(),
+            y_t: y.t().iter().copied().collect(),
+            d,
+            power: cloud.power,
+        };
         Ok(GibbsKernel {
-            costs: Costs::Points {
-                x: x.iter().copied().collect(),
-                y_t: y.t().iter().copied().collect(),
-                d,
-                power: cloud.power,
-            },
+            costs,
             fallback: cloud,
             n,
             m,
@@ -130,6 +136,33 @@ impl GibbsKernel<CloudCost> {
 }
 
 impl GibbsKernel<MatrixCost> {
+    /// A stored kernel for the point clouds x (n x d) and y (m x d) with cost |x - y|^p,
+    /// from their cost matrix computed once on the pair engine's Gram path (exact to its
+    /// recheck's bound): the choice in high dimension, where the kernel's rebuilds and
+    /// the weighted passes (the transport cost) then read costs instead of computing
+    /// 2 d flops per pair again, and where multiscale clusters prune little.
+    pub fn from_points<T: Real>(
+        x: ArrayView2<'_, T>,
+        y: ArrayView2<'_, T>,
+        p: f64,
+        ctl: &Control,
+    ) -> Result<Self> {
+        let power = Power::new(p)?;
+        let (n, m) = (x.nrows(), y.nrows());
+        if n == 0 || m == 0 || x.ncols() == 0 {
+            return invalid("the point clouds must be non-empty, with at least one feature");
+        }
+        check_kernel_size(n, m)?;
+        let mut c = squared_distances(x, y, ctl)?;
+        if power != Power::Two {
+            c.par_chunks_mut(ROWS_PER_TASK * m)
+                .for_each(|rows| rows.iter_mut().for_each(|v| *v = power.scalar::<false>(*v)));
+        }
+        let c = ArrayView2::from_shape((n, m), &c)
+            .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        Self::from_matrix(c)
+    }
+
     /// A stored kernel for the cost matrix `c` (n x m).
     pub fn from_matrix(c: ArrayView2<'_, f64>) -> Result<Self> {
         let matrix = MatrixCost::new(c)?;

@@ -30,6 +30,10 @@ use rayon::prelude::*;
 
 use super::real::Real;
 use super::LANES;
+use crate::arith::simd::{dispatch, Isa, IsaJob};
+use crate::big_buffer;
+use crate::control::Control;
+use crate::error::{invalid, Result};
 
 /// Pooled mean of the rows of `parts`, in f64 (summed in row order, so the same bits
 /// for any thread count).
@@ -212,6 +216,40 @@ pub const fn k_chunk<T>() -> usize {
     16 * 1024 / (LANES * std::mem::size_of::<T>())
 }
 
+/// The inner products of every row group of `rows` with every block of `blocks`:
+/// `dots[q * blocks.len() + b - blocks.start]` for group q and block b, blocked as a
+/// GEMM: a block's k-chunk stays in L1 while all the groups pass over it.
+#[inline(always)]
+pub fn chunk_dots<T: Real, const G: usize, const FMA: bool>(
+    isa: Isa,
+    rows: &GramRows<T>,
+    cols: &GramPoints<T>,
+    blocks: Range<usize>,
+    dots: &mut [[[T; LANES]; G]],
+) {
+    let (d, kc, width) = (cols.dim(), k_chunk::<T>(), blocks.len());
+    dots.iter_mut()
+        .for_each(|t| *t = [[T::default(); LANES]; G]);
+    let mut k0 = 0;
+    while k0 < d {
+        let k1 = (k0 + kc).min(d);
+        for b in blocks.clone() {
+            let (c, _, _) = cols.block(b);
+            let c = &c[k0 * LANES..k1 * LANES];
+            for q in 0..rows.n_groups() {
+                let (gx, _) = rows.group(q);
+                T::dots::<G, FMA>(
+                    isa,
+                    &gx[k0 * G..k1 * G],
+                    c,
+                    &mut dots[q * width + b - blocks.start],
+                );
+            }
+        }
+        k0 = k1;
+    }
+}
+
 /// Squared distances from the inner products `dot` of the `G` rows of a group (squared
 /// norms `row_norms`) with the `LANES` points of block `b`:
 /// `out[r][j] = |x_(row0 + r) - y_(b LANES + j)|^2`, exact to the recheck's bound.
@@ -269,6 +307,181 @@ fn recheck<T: Real, const G: usize>(
             let s = row_norms[r] + ny[j];
             if out[r][j] < src.factor * s {
                 out[r][j] = exact_sqdist(src.x.row(i), src.y.row(col));
+            }
+        }
+    }
+}
+
+/// Rows per parallel task of [`squared_distances`], and column blocks per chunk: as
+/// for the kernel sums (`kernel::pairsum`), the columns brought from memory serve 256
+/// rows, and a chunk's k-chunk, the tile's and their inner products stay in L2.
+const MATRIX_ROW_TILE: usize = 256;
+const MATRIX_CHUNK_BLOCKS: usize = 8;
+
+/// The n x m matrix of squared distances |x_i - y_j|^2 (row-major) on the Gram path,
+/// each entry exact to the recheck's bound.
+pub fn squared_distances<T: Real>(
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    let (n, m, d) = (x.nrows(), y.nrows(), x.ncols());
+    if y.ncols() != d {
+        return invalid(format!(
+            "x and y must have the same number of features, got {d} and {}",
+            y.ncols()
+        ));
+    }
+    let isa = Isa::current();
+    let centre = pooled_mean(&[x.view(), y.view()]);
+    let cols = GramPoints::pack(y.view(), None, &centre);
+    let src = Originals {
+        x: &x,
+        y: &y,
+        factor: recheck_factor::<T>(d),
+    };
+    let mut out = big_buffer::zeroed(n * m);
+    if m > 0 {
+        out.par_chunks_mut(MATRIX_ROW_TILE * m)
+            .enumerate()
+            .for_each(|(t, tile)| {
+                if ctl.is_cancelled() {
+                    return;
+                }
+                let r0 = t * MATRIX_ROW_TILE;
+                let job = MatrixJob {
+                    isa,
+                    x: &x,
+                    rows: r0..(r0 + MATRIX_ROW_TILE).min(n),
+                    cols: &cols,
+                    src: &src,
+                    centre: &centre,
+                    out: tile,
+                };
+                dispatch(isa, job)
+            });
+    }
+    ctl.check()?;
+    Ok(out)
+}
+
+/// One row tile of [`squared_distances`] as a job for [`dispatch`].
+struct MatrixJob<'a, 'x, T> {
+    isa: Isa,
+    x: &'a ArrayView2<'x, T>,
+    rows: Range<usize>,
+    cols: &'a GramPoints<T>,
+    src: &'a Originals<'a, 'x, T>,
+    centre: &'a [f64],
+    out: &'a mut [f64],
+}
+
+impl<T: Real> IsaJob for MatrixJob<'_, '_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        // Rows per group as for the kernel sums (see `kernel::pairsum`'s `GramJob`).
+        match (self.isa, std::mem::size_of::<T>() == 4) {
+            (Isa::Avx512, _) => matrix_tile::<T, 8, FMA>(self),
+            (Isa::Avx2Fma, true) => matrix_tile::<T, 4, FMA>(self),
+            (Isa::Avx2Fma, false) | (Isa::Baseline, true) => matrix_tile::<T, 2, FMA>(self),
+            (Isa::Baseline, false) => matrix_tile::<T, 1, FMA>(self),
+        }
+    }
+}
+
+#[inline(always)]
+fn matrix_tile<T: Real, const G: usize, const FMA: bool>(job: MatrixJob<'_, '_, T>) {
+    let MatrixJob {
+        isa,
+        x,
+        rows,
+        cols,
+        src,
+        centre,
+        out,
+    } = job;
+    let m = cols.len();
+    let packed = GramRows::pack(x, rows.clone(), G, centre);
+    let n_groups = packed.n_groups();
+    let nb = cols.n_blocks();
+    let mut dots = vec![[[T::default(); LANES]; G]; n_groups * MATRIX_CHUNK_BLOCKS];
+    let mut d2 = [[0.0f64; LANES]; G];
+    let mut b0 = 0;
+    while b0 < nb {
+        let b1 = (b0 + MATRIX_CHUNK_BLOCKS).min(nb);
+        let width = b1 - b0;
+        chunk_dots::<T, G, FMA>(isa, &packed, cols, b0..b1, &mut dots);
+        for q in 0..n_groups {
+            let (_, gn) = packed.group(q);
+            let row0 = rows.start + q * G;
+            for b in b0..b1 {
+                finish_sqdist(
+                    &dots[q * width + b - b0],
+                    gn,
+                    cols,
+                    b,
+                    row0,
+                    src,
+                    |_, _| true,
+                    &mut d2,
+                );
+                let (j0, w) = (b * LANES, LANES.min(m - b * LANES));
+                for (r, d2r) in d2
+                    .iter()
+                    .enumerate()
+                    .take(rows.end.saturating_sub(row0).min(G))
+                {
+                    let at = (row0 + r - rows.start) * m + j0;
+                    out[at..at + w].copy_from_slice(&d2r[..w]);
+                }
+            }
+        }
+        b0 = b1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::random_points;
+
+    #[test]
+    fn squared_distances_are_exact_where_the_expansion_cancels() {
+        let ctl = Control::new();
+        for &(n, m, d) in &[(1, 1, 16), (9, 17, 20), (70, 33, 64), (65, 130, 257)] {
+            // Far from the origin, y partly a copy of x moved by 1e-6: near-duplicates.
+            let x = random_points(n, d, 1) + 1e3;
+            let mut y = random_points(m, d, 2) + 1e3;
+            for j in 0..m.min(n) / 2 {
+                let moved = x.row(j).mapv(|v| v + 1e-6);
+                y.row_mut(j).assign(&moved);
+            }
+            let got = squared_distances(x.view(), y.view(), &ctl).unwrap();
+            for i in 0..n {
+                for j in 0..m {
+                    let want = exact_sqdist(x.row(i), y.row(j));
+                    let g = got[i * m + j];
+                    assert!(
+                        (g - want).abs() <= 1e-10 * want,
+                        "{n}x{m}x{d} ({i}, {j}): {g} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn float32_squared_distances_are_those_of_the_float32_values() {
+        let ctl = Control::new();
+        let x = random_points(40, 96, 3).mapv(|v| (v + 50.0) as f32);
+        let y = random_points(30, 96, 4).mapv(|v| (v + 50.0) as f32);
+        let got = squared_distances(x.view(), y.view(), &ctl).unwrap();
+        for i in 0..40 {
+            for j in 0..30 {
+                let want = exact_sqdist(x.row(i), y.row(j));
+                let g = got[i * 30 + j];
+                assert!((g - want).abs() <= 1e-4 * want, "({i}, {j}): {g} vs {want}");
             }
         }
     }

@@ -89,6 +89,18 @@ fn soft_mins_match_naive_through_rebuilds_and_drift() {
     }
 }
 
+#[test]
+fn soft_mins_match_naive_in_high_dimension() {
+    // d = 40, far from the origin: the costs come from the Gram path, once.
+    let x = random_points(60, 40, 45) + 100.0;
+    let y = random_points(50, 40, 46) + 100.0;
+    for p in [2.0, 1.0] {
+        let c = cost_matrix(&x, &y, p);
+        let points = GibbsKernel::from_points(x.view(), y.view(), p, &Control::new()).unwrap();
+        check_against_naive(&points, &c, &format!("points, d = 40, p = {p}"));
+    }
+}
+
 fn check_against_naive<F: KernelFallback>(
     kernel: &GibbsKernel<F>,
     c: &ndarray::Array2<f64>,
@@ -103,8 +115,8 @@ fn check_against_naive<F: KernelFallback>(
             for side in [Side::X, Side::Y] {
                 step += 1;
                 let (cols, cm) = match side {
-                    Side::X => (70, c.clone()),
-                    Side::Y => (90, c.t().to_owned()),
+                    Side::X => (c.ncols(), c.clone()),
+                    Side::Y => (c.nrows(), c.t().to_owned()),
                 };
                 let mut w: Vec<f64> = random_points(cols, 1, step)
                     .iter()
