@@ -4,7 +4,8 @@
 //! - `kernels`: the radial kernels of the public contract, k(x, y) = phi(|x - y|^2).
 //! - `pairsum`: the engine, sum_ij w_i v_j k(x_i, y_j), row sums K v and sums over
 //!   i != j, without an n x m matrix (column points packed for SIMD lanes, rows tiled
-//!   for L1, fixed-order compensated reductions).
+//!   for L1, fixed-order compensated reductions), on either path of `crate::pairwise`
+//!   (coordinate differences, or the Gram expansion in high dimension).
 //! - `kernel_product`: streamed products U = K V with many columns at once (the
 //!   permutation and bootstrap tests, SVGD).
 //! - `mmd`: the MMD^2 estimators (unbiased, biased, linear) and energy distance.

@@ -17,11 +17,12 @@
 //! would cause; what is left is bounded by the rounding of the products: with u the
 //! unit roundoff of the element type, |fl(d2) - d2| <= (d + 4) u (|x|^2 + |y|^2)
 //! (Higham, Accuracy and Stability of Numerical Algorithms, 2002, section 3.1). Any
-//! pair whose computed d2 is below `SAFETY` times that bound is recomputed in f64 by
-//! coordinate differences of the original (uncentred) values, so every pair that
-//! passes has a relative error below 1 / `SAFETY` in the worst case (and far below in
-//! practice, the products' errors being random). Only near-duplicate pairs take the
-//! slow path: for random points d2 is about |x|^2 + |y|^2.
+//! pair whose computed d2 is below a safety factor S times that bound
+//! ([`recheck_factor`]) is recomputed in f64 by coordinate differences of the original
+//! (uncentred) values, so every pair that passes has a relative error below 1 / S in
+//! the worst case (and far below in practice, the products' errors being random).
+//! Only near-duplicate pairs take the slow path: for random points d2 is about
+//! |x|^2 + |y|^2.
 
 use std::ops::Range;
 
