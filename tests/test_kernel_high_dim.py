@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import divergent as dv
+from divergent import _core
 from divergent import reference as ref
 
 KERNELS = ["gaussian", "laplace", "imq", "energy"]
@@ -107,3 +108,18 @@ def test_gram_path_is_the_same_for_any_thread_count(rng, dtype):
     finally:
         dv.set_num_threads(before)
     assert results[0] == results[1] == results[2]
+
+
+@pytest.mark.parametrize("d", [32, 128, 1024])
+@pytest.mark.parametrize("where", ["origin", "near-duplicates"])
+def test_median_bandwidth_on_the_gram_path(rng, d, where):
+    offset, gap = (0.0, None) if where == "origin" else (1e3, 1e-5)
+    x = embeddings(rng, 150, d, offset, gap)
+    y = embeddings(rng, 140, d, offset, gap)
+    want = ref.median_bandwidth(x, y)
+    assert dv.median_bandwidth(x, y) == pytest.approx(want, rel=1e-12)
+    # float32 samples (as mmd passes them): the median of the float32 values' distances,
+    # from float32 products, within float32's accuracy.
+    z32 = np.concatenate([x, y]).astype(np.float32)
+    want32 = ref.median_bandwidth(z32.astype(np.float64))
+    assert _core.median_pairwise_distance(z32) == pytest.approx(want32, rel=1e-5)

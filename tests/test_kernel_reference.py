@@ -75,7 +75,8 @@ def test_linear_mmd_matches_reference(data, kernel):
     x, y, scale = data
     got = dv.mmd(x, y, kernel=kernel, estimator="linear")
     want = ref.mmd(x, y, kernel=kernel, estimator="linear")
-    assert_estimates_equal(got, want, kernel_scale(kernel, scale))
+    # float32: the median bandwidth's distances come from float32 products from d = 16.
+    assert_estimates_equal(got, want, kernel_scale(kernel, scale), float32=x.dtype == np.float32)
 
 
 @given(data=sample_pair())

@@ -10,8 +10,6 @@ import math
 
 from divergent import _core
 from divergent._bandwidth import check_median, median_pool
-import numpy as np
-
 from divergent._validation import as_samples, check_bandwidth, check_choice, check_same_dim, common_dtype
 
 __all__ = ["mmd", "energy_distance", "median_bandwidth", "KERNELS", "ESTIMATORS"]
@@ -82,9 +80,7 @@ def _mmd_inputs(x, y, kernel, bandwidth, estimator, median, *, float32=False):
         return x, y, None
     h = check_bandwidth(bandwidth)
     if h == "median":
-        # The median's pooled subsample (at most 5000 points) is read in float64.
-        z = np.asarray(median_pool(x, y), dtype=np.float64)
-        h = check_median(median(z))
+        h = check_median(median(median_pool(x, y)))
     return x, y, h
 
 

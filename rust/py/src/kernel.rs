@@ -137,10 +137,11 @@ pub fn kernel_row_sums<'py>(
 
 /// Median of |z_i - z_j| over pairs i < j (exact).
 #[pyfunction]
-pub fn median_pairwise_distance(py: Python<'_>, z: PyReadonlyArray2<'_, f64>) -> PyResult<f64> {
-    let z = z.as_array();
-    let work = pair_work(z.nrows(), z.nrows() / 2, z.ncols());
-    detached(py, work, |ctl| core::median_pairwise_distance(z, ctl))
+pub fn median_pairwise_distance(py: Python<'_>, z: Samples<'_>) -> PyResult<f64> {
+    with_pair!(z, z, |z, _same| {
+        let work = pair_work(z.nrows(), z.nrows() / 2, z.ncols());
+        detached(py, work, |ctl| core::median_pairwise_distance(z, ctl))
+    })
 }
 
 /// Unbiased MMD^2 of every split of the pooled sample z given by the rows of `in_x`

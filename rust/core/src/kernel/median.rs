@@ -1,5 +1,7 @@
 //! The median heuristic for kernel bandwidths.
 
+use std::ops::Range;
+
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
@@ -7,6 +9,10 @@ use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::pairsum::{PackedPoints, LANES};
+use crate::pairwise::gram::{
+    chunk_dots, finish_sqdist, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
+};
+use crate::pairwise::{use_gram, with_group_rows, Real};
 
 /// Pairs sampled to bracket the median before the exact counting pass.
 const SAMPLE_PAIRS: usize = 1 << 16;
@@ -22,7 +28,7 @@ const BRACKET: f64 = 0.01;
 /// below the bracket and keeps those inside it (~2% of them), and the median is
 /// selected among those. If the bracket misses (heavy ties), the pass is repeated with
 /// the bracket widened to everything, which is still exact.
-pub fn median_pairwise_distance(z: ArrayView2<'_, f64>, ctl: &Control) -> Result<f64> {
+pub fn median_pairwise_distance<T: Real>(z: ArrayView2<'_, T>, ctl: &Control) -> Result<f64> {
     let (n, d) = z.dim();
     if n < 2 {
         return invalid(format!(
@@ -33,17 +39,18 @@ pub fn median_pairwise_distance(z: ArrayView2<'_, f64>, ctl: &Control) -> Result
         return invalid("the points have zero features");
     }
     let pairs = n * (n - 1) / 2;
-    let rows: Vec<f64> = z.rows().into_iter().flatten().copied().collect();
-    let packed = PackedPoints::pack(z, None);
     let sqdist = |i: usize, j: usize| -> f64 {
-        let (a, b) = (&rows[i * d..(i + 1) * d], &rows[j * d..(j + 1) * d]);
-        a.iter().zip(b).map(|(p, q)| (p - q) * (p - q)).sum()
+        z.row(i)
+            .iter()
+            .zip(z.row(j).iter())
+            .map(|(p, q)| (p.to_f64() - q.to_f64()) * (p.to_f64() - q.to_f64()))
+            .sum()
     };
     // Ranks (0-based) of the middle value(s).
     let hi_rank = pairs / 2;
     let lo_rank = if pairs % 2 == 1 { hi_rank } else { hi_rank - 1 };
 
-    let (lo2, hi2) = if pairs <= SAMPLE_PAIRS {
+    let bracket = if pairs <= SAMPLE_PAIRS {
         (f64::NEG_INFINITY, f64::INFINITY)
     } else {
         let mut sample = sample_pairs(n, SAMPLE_PAIRS)
@@ -54,21 +61,35 @@ pub fn median_pairwise_distance(z: ArrayView2<'_, f64>, ctl: &Control) -> Result
         let at = |q: f64| sample[((q * SAMPLE_PAIRS as f64) as usize).min(SAMPLE_PAIRS - 1)];
         (at(0.5 - BRACKET), at(0.5 + BRACKET))
     };
-    select_median(&rows, &packed, (lo2, hi2), (lo_rank, hi_rank), ctl)
+    let ranks = (lo_rank, hi_rank);
+    if use_gram::<T>(d) {
+        let gram = GramCounts::new(z);
+        select_median(
+            |lo2, hi2| gram.count_and_keep(lo2, hi2, ctl),
+            bracket,
+            ranks,
+        )
+    } else {
+        let rows: Vec<f64> = z.rows().into_iter().flatten().map(|v| v.to_f64()).collect();
+        let packed = PackedPoints::pack(z, None);
+        select_median(
+            |lo2, hi2| count_and_keep(&rows, &packed, lo2, hi2, ctl),
+            bracket,
+            ranks,
+        )
+    }
 }
 
 /// The exact median from one counting pass with the squared-distance bracket `lo2..=hi2`
 /// (a second pass over everything if the bracket misses the middle ranks).
 fn select_median(
-    rows: &[f64],
-    packed: &PackedPoints,
+    count_and_keep: impl Fn(f64, f64) -> Result<(usize, Vec<f64>)>,
     (lo2, hi2): (f64, f64),
     (lo_rank, hi_rank): (usize, usize),
-    ctl: &Control,
 ) -> Result<f64> {
-    let mut found = count_and_keep(rows, packed, lo2, hi2, ctl)?;
+    let mut found = count_and_keep(lo2, hi2)?;
     if !(found.0 <= lo_rank && hi_rank < found.0 + found.1.len()) {
-        found = count_and_keep(rows, packed, f64::NEG_INFINITY, f64::INFINITY, ctl)?;
+        found = count_and_keep(f64::NEG_INFINITY, f64::INFINITY)?;
     }
     let (below, mut kept) = found;
     let (lower, upper, _) = kept.select_nth_unstable_by(hi_rank - below, f64::total_cmp);
@@ -184,6 +205,154 @@ fn count_and_keep(
     Ok((below, kept))
 }
 
+/// Rows per parallel task of the Gram path's counting pass, and column blocks per chunk
+/// (as for the kernel sums in `kernel::pairsum`).
+const GRAM_ROW_TILE: usize = 256;
+const GRAM_CHUNK_BLOCKS: usize = 8;
+
+/// The counting pass on the Gram path (high dimension): the points centred and packed
+/// once, squared distances from their inner products, exact to the recheck's bound.
+struct GramCounts<'a, T> {
+    z: ArrayView2<'a, T>,
+    centre: Vec<f64>,
+    cols: GramPoints<T>,
+    factor: f64,
+}
+
+impl<'a, T: Real> GramCounts<'a, T> {
+    fn new(z: ArrayView2<'a, T>) -> Self {
+        let centre = pooled_mean(&[z.view()]);
+        let cols = GramPoints::pack(z.view(), None, &centre);
+        let factor = recheck_factor::<T>(z.ncols());
+        GramCounts {
+            z,
+            centre,
+            cols,
+            factor,
+        }
+    }
+
+    /// As [`count_and_keep`], over tiles of rows in parallel, combined in tile order.
+    fn count_and_keep(&self, lo2: f64, hi2: f64, ctl: &Control) -> Result<(usize, Vec<f64>)> {
+        let n = self.z.nrows();
+        let isa = Isa::current();
+        let src = Originals {
+            x: &self.z,
+            y: &self.z,
+            factor: self.factor,
+        };
+        let parts: Vec<(usize, Vec<f64>)> = (0..n.div_ceil(GRAM_ROW_TILE))
+            .into_par_iter()
+            .map(|t| {
+                if ctl.is_cancelled() {
+                    return (0, Vec::new());
+                }
+                let r0 = t * GRAM_ROW_TILE;
+                let job = GramCountJob {
+                    isa,
+                    counts: self,
+                    src: &src,
+                    rows: r0..(r0 + GRAM_ROW_TILE).min(n),
+                    lo2,
+                    hi2,
+                };
+                dispatch(isa, job)
+            })
+            .collect();
+        ctl.check()?;
+        let below = parts.iter().map(|p| p.0).sum();
+        let kept = parts.into_iter().flat_map(|p| p.1).collect();
+        Ok((below, kept))
+    }
+}
+
+/// One row tile of the Gram path's counting pass as a job for [`dispatch`].
+struct GramCountJob<'a, 'z, T> {
+    isa: Isa,
+    counts: &'a GramCounts<'z, T>,
+    src: &'a Originals<'a, 'z, T>,
+    rows: Range<usize>,
+    lo2: f64,
+    hi2: f64,
+}
+
+impl<T: Real> IsaJob for GramCountJob<'_, '_, T> {
+    type Output = (usize, Vec<f64>);
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> (usize, Vec<f64>) {
+        with_group_rows!(self.isa, T, |G| count_tile::<T, G, FMA>(self))
+    }
+}
+
+#[inline(always)]
+fn count_tile<T: Real, const G: usize, const FMA: bool>(
+    job: GramCountJob<'_, '_, T>,
+) -> (usize, Vec<f64>) {
+    let GramCountJob {
+        isa,
+        counts,
+        src,
+        rows,
+        lo2,
+        hi2,
+    } = job;
+    let (z, cols) = (&counts.z, &counts.cols);
+    let n = z.nrows();
+    let packed = GramRows::pack(z, rows.clone(), G, &counts.centre);
+    let n_groups = packed.n_groups();
+    let nb = cols.n_blocks();
+    let mut dots = vec![[[T::default(); LANES]; G]; n_groups * GRAM_CHUNK_BLOCKS];
+    let mut d2 = [[0.0f64; LANES]; G];
+    let (mut below, mut kept) = (0, Vec::new());
+    let mut b0 = rows.start / LANES;
+    while b0 < nb {
+        let b1 = (b0 + GRAM_CHUNK_BLOCKS).min(nb);
+        let width = b1 - b0;
+        chunk_dots::<T, G, FMA>(isa, &packed, cols, b0..b1, &mut dots);
+        for q in 0..n_groups {
+            let (_, gn) = packed.group(q);
+            let row0 = rows.start + q * G;
+            for b in b0..b1 {
+                let c0 = b * LANES;
+                if c0 + LANES <= row0 + 1 {
+                    continue; // every column of the block is at or before every row
+                }
+                let live = |r: usize, j: usize| c0 + j > row0 + r;
+                finish_sqdist(
+                    &dots[q * width + b - b0],
+                    gn,
+                    cols,
+                    b,
+                    row0,
+                    src,
+                    live,
+                    &mut d2,
+                );
+                for (r, d2r) in d2
+                    .iter()
+                    .enumerate()
+                    .take(rows.end.saturating_sub(row0).min(G))
+                {
+                    let i = row0 + r;
+                    let mut mask = 0u32;
+                    for (j, &v) in d2r.iter().enumerate() {
+                        let col = c0 + j;
+                        let valid = (col > i) & (col < n);
+                        below += usize::from(valid & (v < lo2));
+                        mask |= u32::from(valid & (v >= lo2) & (v <= hi2)) << j;
+                    }
+                    while mask != 0 {
+                        kept.push(d2r[mask.trailing_zeros() as usize]);
+                        mask &= mask - 1;
+                    }
+                }
+            }
+        }
+        b0 = b1;
+    }
+    (below, kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,7 +437,12 @@ mod tests {
         let ranks = (pairs / 2 - 1, pairs / 2);
         for bracket in [(1e6, 2e6), (0.0, 0.0), (-1.0, -0.5)] {
             assert!(same(
-                select_median(&rows, &packed, bracket, ranks, &ctl).unwrap(),
+                select_median(
+                    |lo2, hi2| count_and_keep(&rows, &packed, lo2, hi2, &ctl),
+                    bracket,
+                    ranks
+                )
+                .unwrap(),
                 brute(&z)
             ));
         }
@@ -278,5 +452,32 @@ mod tests {
     fn too_few_points() {
         let z = random_points(1, 3, 0);
         assert!(median_pairwise_distance(z.view(), &Control::new()).is_err());
+    }
+
+    #[test]
+    fn gram_path_is_exact_far_from_the_origin_and_in_float32() {
+        // d >= GRAM_FROM_D: distances from the Gram expansion, rechecked; n = 5 to 700
+        // (above SAMPLE_PAIRS pairs the bracketed selection runs), near-duplicates.
+        let ctl = Control::new();
+        for (n, d) in [(5, 16), (40, 33), (700, 64)] {
+            let mut z = random_points(n, d, 7) + 1e3;
+            for i in (1..n).step_by(3) {
+                let moved = z.row(i - 1).mapv(|v| v + 1e-6);
+                z.row_mut(i).assign(&moved);
+            }
+            let got = median_pairwise_distance(z.view(), &ctl).unwrap();
+            let want = brute(&z);
+            assert!(
+                (got - want).abs() <= 1e-12 * want,
+                "n={n} d={d}: {got} vs {want}"
+            );
+            let z32 = z.mapv(|v| v as f32);
+            let got = median_pairwise_distance(z32.view(), &ctl).unwrap();
+            let want = brute(&z32.mapv(f64::from));
+            assert!(
+                (got - want).abs() <= 1e-6 * want,
+                "f32 n={n} d={d}: {got} vs {want}"
+            );
+        }
     }
 }

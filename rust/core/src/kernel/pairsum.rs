@@ -45,7 +45,7 @@ use crate::kernel::kernels::{with_radial, Kernel, Radial};
 use crate::pairwise::gram::{
     chunk_dots, finish_sqdist, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
 };
-use crate::pairwise::{PairPath, Real};
+use crate::pairwise::{with_group_rows, PairPath, Real};
 
 pub use crate::pairwise::LANES;
 /// Rows per parallel task; a multiple of `LANES` so diagonal tiles align with blocks.
@@ -429,27 +429,9 @@ impl<T: Real, K: Radial> IsaJob for GramJob<'_, '_, T, K> {
             pairs,
             isa,
         } = self;
-        // Rows per group: as many as keep the G x LANES accumulators (and one block's
-        // coordinate) in the vector registers: 32 of 64 bytes with AVX-512, 16 of 32
-        // bytes with AVX2, 16 of 16 bytes without.
-        let f32 = std::mem::size_of::<T>() == 4;
-        match (isa, f32) {
-            (Isa::Avx512, _) => {
-                gram_tile_rows::<T, K, 8, FMA>(isa, k, x, rows, cols, src, centre, pairs)
-            }
-            (Isa::Avx2Fma, true) => {
-                gram_tile_rows::<T, K, 4, FMA>(isa, k, x, rows, cols, src, centre, pairs)
-            }
-            (Isa::Avx2Fma, false) => {
-                gram_tile_rows::<T, K, 2, FMA>(isa, k, x, rows, cols, src, centre, pairs)
-            }
-            (Isa::Baseline, true) => {
-                gram_tile_rows::<T, K, 2, FMA>(isa, k, x, rows, cols, src, centre, pairs)
-            }
-            (Isa::Baseline, false) => {
-                gram_tile_rows::<T, K, 1, FMA>(isa, k, x, rows, cols, src, centre, pairs)
-            }
-        }
+        with_group_rows!(isa, T, |G| gram_tile_rows::<T, K, G, FMA>(
+            isa, k, x, rows, cols, src, centre, pairs
+        ))
     }
 }
 

@@ -30,7 +30,7 @@ use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use super::real::Real;
-use super::LANES;
+use super::{with_group_rows, LANES};
 use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::big_buffer;
 use crate::control::Control;
@@ -381,13 +381,7 @@ impl<T: Real> IsaJob for MatrixJob<'_, '_, T> {
     type Output = ();
     #[inline(always)]
     fn run<const FMA: bool>(self) {
-        // Rows per group as for the kernel sums (see `kernel::pairsum`'s `GramJob`).
-        match (self.isa, std::mem::size_of::<T>() == 4) {
-            (Isa::Avx512, _) => matrix_tile::<T, 8, FMA>(self),
-            (Isa::Avx2Fma, true) => matrix_tile::<T, 4, FMA>(self),
-            (Isa::Avx2Fma, false) | (Isa::Baseline, true) => matrix_tile::<T, 2, FMA>(self),
-            (Isa::Baseline, false) => matrix_tile::<T, 1, FMA>(self),
-        }
+        with_group_rows!(self.isa, T, |G| matrix_tile::<T, G, FMA>(self))
     }
 }
 

@@ -22,6 +22,35 @@ pub use real::Real;
 /// Points per packed block (the SIMD width of the pair loops).
 pub const LANES: usize = 16;
 
+/// Run `$body` with the const `$g` bound to the rows per group of the Gram microkernels
+/// on `$isa` for element type `$t`: as many as keep the G x LANES accumulators (and one
+/// block's coordinate) in the vector registers: 32 of 64 bytes with AVX-512, 16 of 32
+/// bytes with AVX2, 16 of 16 bytes without.
+macro_rules! with_group_rows {
+    ($isa:expr, $t:ty, |$g:ident| $body:expr) => {{
+        use $crate::arith::simd::Isa;
+        match ($isa, std::mem::size_of::<$t>() == 4) {
+            (Isa::Avx512, _) => {
+                const $g: usize = 8;
+                $body
+            }
+            (Isa::Avx2Fma, true) => {
+                const $g: usize = 4;
+                $body
+            }
+            (Isa::Avx2Fma, false) | (Isa::Baseline, true) => {
+                const $g: usize = 2;
+                $body
+            }
+            (Isa::Baseline, false) => {
+                const $g: usize = 1;
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_group_rows;
+
 /// Which way squared distances are computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PairPath {
