@@ -123,3 +123,16 @@ def test_median_bandwidth_on_the_gram_path(rng, d, where):
     z32 = np.concatenate([x, y]).astype(np.float32)
     want32 = ref.median_bandwidth(z32.astype(np.float64))
     assert _core.median_pairwise_distance(z32) == pytest.approx(want32, rel=1e-5)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "energy"])
+def test_mmd_test_on_embeddings_matches_reference(rng, kernel):
+    # The permutation null's kernel tiles come from the Gram path from d = 16.
+    x = embeddings(rng, 60, 64, offset=1e3)
+    y = embeddings(rng, 50, 64, offset=1e3) + 0.3
+    got = dv.mmd_test(x, y, kernel=kernel, n_permutations=99, seed=3)
+    want = ref.mmd_test(x, y, kernel=kernel, n_permutations=99, seed=3)
+    scale = np.sqrt(2 * 64) if kernel == "energy" else 1.0
+    assert got.pvalue == want.pvalue
+    np.testing.assert_allclose(got.null_distribution, want.null_distribution, rtol=0, atol=1e-10 * scale)
+    close(got.statistic, want.statistic, 1e-10, 1e-3 * scale)
