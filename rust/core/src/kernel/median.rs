@@ -9,9 +9,7 @@ use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::pairsum::{PackedPoints, LANES};
-use crate::pairwise::gram::{
-    chunk_dots, finish_sqdist, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
-};
+use crate::pairwise::gram::{chunk_dots, finish_sqdist, GramPoints, GramRows, Originals};
 use crate::pairwise::{use_gram, with_group_rows, Real};
 
 /// Pairs sampled to bracket the median before the exact counting pass.
@@ -214,22 +212,13 @@ const GRAM_CHUNK_BLOCKS: usize = 8;
 /// once, squared distances from their inner products, exact to the recheck's bound.
 struct GramCounts<'a, T> {
     z: ArrayView2<'a, T>,
-    centre: Vec<f64>,
     cols: GramPoints<T>,
-    factor: f64,
 }
 
 impl<'a, T: Real> GramCounts<'a, T> {
     fn new(z: ArrayView2<'a, T>) -> Self {
-        let centre = pooled_mean(&[z.view()]);
-        let cols = GramPoints::pack(z.view(), None, &centre);
-        let factor = recheck_factor::<T>(z.ncols());
-        GramCounts {
-            z,
-            centre,
-            cols,
-            factor,
-        }
+        let cols = GramPoints::pack(z.view(), None, None);
+        GramCounts { z, cols }
     }
 
     /// As [`count_and_keep`], over tiles of rows in parallel, combined in tile order.
@@ -239,7 +228,6 @@ impl<'a, T: Real> GramCounts<'a, T> {
         let src = Originals {
             x: &self.z,
             y: &self.z,
-            factor: self.factor,
         };
         let parts: Vec<(usize, Vec<f64>)> = (0..n.div_ceil(GRAM_ROW_TILE))
             .into_par_iter()
@@ -298,7 +286,7 @@ fn count_tile<T: Real, const G: usize, const FMA: bool>(
     } = job;
     let (z, cols) = (&counts.z, &counts.cols);
     let n = z.nrows();
-    let packed = GramRows::pack(z, rows.clone(), G, &counts.centre);
+    let packed = GramRows::pack(z, rows.clone(), G, cols);
     let n_groups = packed.n_groups();
     let nb = cols.n_blocks();
     let mut dots = vec![[[T::default(); LANES]; G]; n_groups * GRAM_CHUNK_BLOCKS];

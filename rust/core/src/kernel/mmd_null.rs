@@ -22,9 +22,7 @@ use crate::kernel::kernel_product::{
 };
 use crate::kernel::kernels::{with_radial, Kernel, Radial};
 use crate::kernel::pairsum::{PackedPoints, LANES};
-use crate::pairwise::gram::{
-    chunk_dots, finish_sqdist, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
-};
+use crate::pairwise::gram::{chunk_dots, finish_sqdist, GramPoints, GramRows, Originals};
 use crate::pairwise::{use_gram, with_group_rows};
 
 /// Bytes of the dense factor and product per batch of permutations.
@@ -38,28 +36,15 @@ pub(crate) struct RadialTiles {
     d: usize,
     n: usize,
     packed: PackedPoints,
-    gram: Option<GramSide>,
-}
-
-/// The points centred and packed for the Gram path.
-struct GramSide {
-    centre: Vec<f64>,
-    cols: GramPoints<f64>,
-    factor: f64,
+    /// The points packed for the Gram path, from d = `GRAM_FROM_D`.
+    gram: Option<GramPoints<f64>>,
 }
 
 impl RadialTiles {
     pub(crate) fn new(z: ArrayView2<'_, f64>, kernel: Kernel) -> Self {
         let (n, d) = z.dim();
         let rows = z.rows().into_iter().flatten().copied().collect();
-        let gram = use_gram::<f64>(d).then(|| {
-            let centre = pooled_mean(&[z.view()]);
-            GramSide {
-                cols: GramPoints::pack(z.view(), None, &centre),
-                centre,
-                factor: recheck_factor::<f64>(d),
-            }
-        });
+        let gram = use_gram::<f64>(d).then(|| GramPoints::pack(z.view(), None, None));
         Self {
             kernel,
             rows,
@@ -76,7 +61,7 @@ struct FillGram<'a, K> {
     isa: Isa,
     k: &'a K,
     src: &'a RadialTiles,
-    gram: &'a GramSide,
+    gram: &'a GramPoints<f64>,
     rows: Range<usize>,
     cols: Range<usize>,
     out: &'a mut [f64],
@@ -102,16 +87,12 @@ fn fill_gram<K: Radial, const G: usize, const FMA: bool>(job: FillGram<'_, K>) {
         out,
     } = job;
     let z = ArrayView2::from_shape((src.n, src.d), &src.rows[..]).expect("n x d rows");
-    let packed = GramRows::pack(&z, rows.clone(), G, &gram.centre);
+    let packed = GramRows::pack(&z, rows.clone(), G, gram);
     let blocks = blocks_of(&cols);
     let nb = blocks.len();
     let mut dots = vec![[[0.0f64; LANES]; G]; packed.n_groups() * nb];
-    chunk_dots::<f64, G, FMA>(isa, &packed, &gram.cols, blocks.clone(), &mut dots);
-    let orig = Originals {
-        x: &z,
-        y: &z,
-        factor: gram.factor,
-    };
+    chunk_dots::<f64, G, FMA>(isa, &packed, gram, blocks.clone(), &mut dots);
+    let orig = Originals { x: &z, y: &z };
     let width = cols.len();
     let mut d2 = [[0.0f64; LANES]; G];
     for q in 0..packed.n_groups() {
@@ -119,7 +100,7 @@ fn fill_gram<K: Radial, const G: usize, const FMA: bool>(job: FillGram<'_, K>) {
         let row0 = rows.start + q * G;
         for b in blocks.clone() {
             let dot = &dots[q * nb + b - blocks.start];
-            finish_sqdist(dot, gn, &gram.cols, b, row0, &orig, |_, _| true, &mut d2);
+            finish_sqdist(dot, gn, gram, b, row0, &orig, |_, _| true, &mut d2);
             for (r, d2r) in d2
                 .iter()
                 .enumerate()

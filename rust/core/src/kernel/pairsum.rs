@@ -42,9 +42,7 @@ use crate::arith::sum::{neumaier_sum, Neumaier};
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::kernels::{with_radial, Kernel, Radial};
-use crate::pairwise::gram::{
-    chunk_dots, finish_sqdist, pooled_mean, recheck_factor, GramPoints, GramRows, Originals,
-};
+use crate::pairwise::gram::{chunk_dots, finish_sqdist, GramPoints, GramRows, Originals};
 use crate::pairwise::{with_group_rows, PairPath, Real};
 
 pub use crate::pairwise::LANES;
@@ -340,11 +338,10 @@ fn gram_tile_rows<T: Real, K: Radial, const G: usize, const FMA: bool>(
     rows: Range<usize>,
     cols: &GramPoints<T>,
     src: &Originals<'_, '_, T>,
-    centre: &[f64],
     pairs: Pairs,
 ) -> Vec<f64> {
     let (r0, r1) = (rows.start, rows.end);
-    let packed = GramRows::pack(x, r0..r1, G, centre);
+    let packed = GramRows::pack(x, r0..r1, G, cols);
     let n_groups = packed.n_groups();
     let mut row_acc = vec![Neumaier::new(); r1 - r0];
     let nb = cols.n_blocks();
@@ -410,7 +407,6 @@ struct GramJob<'a, 'x, T, K> {
     rows: Range<usize>,
     cols: &'a GramPoints<T>,
     src: &'a Originals<'a, 'x, T>,
-    centre: &'a [f64],
     pairs: Pairs,
     isa: Isa,
 }
@@ -425,12 +421,11 @@ impl<T: Real, K: Radial> IsaJob for GramJob<'_, '_, T, K> {
             rows,
             cols,
             src,
-            centre,
             pairs,
             isa,
         } = self;
         with_group_rows!(isa, T, |G| gram_tile_rows::<T, K, G, FMA>(
-            isa, k, x, rows, cols, src, centre, pairs
+            isa, k, x, rows, cols, src, pairs
         ))
     }
 }
@@ -445,16 +440,12 @@ fn gram_row_sums<T: Real>(
     pairs: Pairs,
     ctl: &Control,
 ) -> Result<Vec<Vec<f64>>> {
-    let centre = match pairs {
-        Pairs::Upper => pooled_mean(&[x.view()]),
-        Pairs::All => pooled_mean(&[x.view(), y.view()]),
+    let rows_too = match pairs {
+        Pairs::Upper => None,
+        Pairs::All => Some(x.view()),
     };
-    let cols = GramPoints::pack(y.view(), wy, &centre);
-    let src = Originals {
-        x: &x,
-        y: &y,
-        factor: recheck_factor::<T>(x.ncols()),
-    };
+    let cols = GramPoints::pack(y.view(), wy, rows_too);
+    let src = Originals { x: &x, y: &y };
     tiles_in_parallel(x.nrows(), GRAM_ROW_TILE, ctl, |rows| {
         with_radial!(kernel, |k| dispatch(
             isa,
@@ -464,7 +455,6 @@ fn gram_row_sums<T: Real>(
                 rows,
                 cols: &cols,
                 src: &src,
-                centre: &centre,
                 pairs,
                 isa
             }

@@ -70,18 +70,31 @@ pub fn recheck_factor<T: Real>(d: usize) -> f64 {
 }
 
 /// Points centred and packed in blocks of `LANES` for the Gram path; padding lanes
-/// are zero with weight 0.
+/// are zero with weight 0. They keep the centre (the rows packed against them are
+/// centred on it) and the recheck factor of their dimension.
 pub struct GramPoints<T> {
     d: usize,
     n: usize,
     coords: Vec<T>,
     norms: Vec<f64>,
     weights: Vec<f64>,
+    centre: Vec<f64>,
+    factor: f64,
 }
 
 impl<T: Real> GramPoints<T> {
-    /// Pack `x` centred on `centre`, with weights `w` (default 1).
-    pub fn pack(x: ArrayView2<'_, T>, w: Option<ArrayView1<'_, f64>>, centre: &[f64]) -> Self {
+    /// Pack `x` with weights `w` (default 1), centred on the pooled mean of `rows_too`
+    /// (the sample whose rows will be packed against these points, if not `x` itself)
+    /// and `x`.
+    pub fn pack(
+        x: ArrayView2<'_, T>,
+        w: Option<ArrayView1<'_, f64>>,
+        rows_too: Option<ArrayView2<'_, T>>,
+    ) -> Self {
+        let centre = match rows_too {
+            Some(r) => pooled_mean(&[r, x.view()]),
+            None => pooled_mean(&[x.view()]),
+        };
         let (n, d) = x.dim();
         let n_blocks = n.div_ceil(LANES);
         let mut coords = vec![T::default(); n_blocks * d * LANES];
@@ -113,6 +126,8 @@ impl<T: Real> GramPoints<T> {
             coords,
             norms,
             weights,
+            centre,
+            factor: recheck_factor::<T>(d),
         }
     }
 
@@ -152,7 +167,9 @@ pub struct GramRows<T> {
 }
 
 impl<T: Real> GramRows<T> {
-    pub fn pack(x: &ArrayView2<'_, T>, rows: Range<usize>, g: usize, centre: &[f64]) -> Self {
+    /// Rows `rows` of `x`, centred on the centre of the points `cols` they meet.
+    pub fn pack(x: &ArrayView2<'_, T>, rows: Range<usize>, g: usize, cols: &GramPoints<T>) -> Self {
+        let centre = &cols.centre;
         let d = x.ncols();
         let nr = rows.len();
         let n_groups = nr.div_ceil(g);
@@ -197,7 +214,6 @@ impl<T: Real> GramRows<T> {
 pub struct Originals<'a, 'v, T> {
     pub x: &'a ArrayView2<'v, T>,
     pub y: &'a ArrayView2<'v, T>,
-    pub factor: f64,
 }
 
 /// Exact |x - y|^2 in f64 from coordinate differences.
@@ -275,20 +291,22 @@ pub fn finish_sqdist<T: Real, const G: usize>(
         for j in 0..LANES {
             let s = row_norms[r] + ny[j];
             let d2 = s - 2.0 * dot[r][j].to_f64();
-            suspect |= d2 < src.factor * s;
+            suspect |= d2 < cols.factor * s;
             out[r][j] = d2.max(0.0);
         }
     }
     if suspect {
-        recheck(row_norms, ny, b, row0, src, &live, out);
+        recheck(row_norms, ny, cols.factor, b, row0, src, &live, out);
     }
 }
 
 /// The slow path of [`finish_sqdist`]: recompute the suspect live pairs by differences.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn recheck<T: Real, const G: usize>(
     row_norms: &[f64; G],
     ny: &[f64; LANES],
+    factor: f64,
     b: usize,
     row0: usize,
     src: &Originals<'_, '_, T>,
@@ -306,7 +324,7 @@ fn recheck<T: Real, const G: usize>(
                 continue;
             }
             let s = row_norms[r] + ny[j];
-            if out[r][j] < src.factor * s {
+            if out[r][j] < factor * s {
                 out[r][j] = exact_sqdist(src.x.row(i), src.y.row(col));
             }
         }
@@ -334,13 +352,8 @@ pub fn squared_distances<T: Real>(
         ));
     }
     let isa = Isa::current();
-    let centre = pooled_mean(&[x.view(), y.view()]);
-    let cols = GramPoints::pack(y.view(), None, &centre);
-    let src = Originals {
-        x: &x,
-        y: &y,
-        factor: recheck_factor::<T>(d),
-    };
+    let cols = GramPoints::pack(y.view(), None, Some(x.view()));
+    let src = Originals { x: &x, y: &y };
     let mut out = big_buffer::zeroed(n * m);
     if m > 0 {
         out.par_chunks_mut(MATRIX_ROW_TILE * m)
@@ -356,7 +369,6 @@ pub fn squared_distances<T: Real>(
                     rows: r0..(r0 + MATRIX_ROW_TILE).min(n),
                     cols: &cols,
                     src: &src,
-                    centre: &centre,
                     out: tile,
                 };
                 dispatch(isa, job)
@@ -373,7 +385,6 @@ struct MatrixJob<'a, 'x, T> {
     rows: Range<usize>,
     cols: &'a GramPoints<T>,
     src: &'a Originals<'a, 'x, T>,
-    centre: &'a [f64],
     out: &'a mut [f64],
 }
 
@@ -393,11 +404,10 @@ fn matrix_tile<T: Real, const G: usize, const FMA: bool>(job: MatrixJob<'_, '_, 
         rows,
         cols,
         src,
-        centre,
         out,
     } = job;
     let m = cols.len();
-    let packed = GramRows::pack(x, rows.clone(), G, centre);
+    let packed = GramRows::pack(x, rows.clone(), G, cols);
     let n_groups = packed.n_groups();
     let nb = cols.n_blocks();
     let mut dots = vec![[[T::default(); LANES]; G]; n_groups * MATRIX_CHUNK_BLOCKS];
