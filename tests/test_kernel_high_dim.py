@@ -136,3 +136,46 @@ def test_mmd_test_on_embeddings_matches_reference(rng, kernel):
     assert got.pvalue == want.pvalue
     np.testing.assert_allclose(got.null_distribution, want.null_distribution, rtol=0, atol=1e-10 * scale)
     close(got.statistic, want.statistic, 1e-10, 1e-3 * scale)
+
+
+@pytest.mark.parametrize("d", [32, 128, 1024])
+@pytest.mark.parametrize("kernel", ["imq", "gaussian"])
+def test_ksd_on_the_gram_path_matches_reference(rng, d, kernel):
+    # Scores of N(mu, I) at samples far from the origin: every Stein term from inner
+    # products (x.x', s.s', [x, s].[s', x']) from d = 16.
+    n = 100 if d < 1024 else 50
+    mu = np.full(d, 1e3)
+    x = embeddings(rng, n, d, offset=1e3, gap=1e-5) + 0.3
+    score = mu - x
+    h = float(np.sqrt(d))
+    for estimator in ["unbiased", "biased"]:
+        got = dv.ksd(x, score, kernel=kernel, bandwidth=h, estimator=estimator)
+        want = ref.ksd(x, score, kernel=kernel, bandwidth=h, estimator=estimator)
+        # The V-statistic's terms are O(d) (s.s' ~ d, the trace term 2 d phi').
+        close(got, want, 1e-10, 1e-3 * d)
+    got = dv.ksd_test(x, score, kernel=kernel, bandwidth=h, n_bootstrap=99, seed=4)
+    want = ref.ksd_test(x, score, kernel=kernel, bandwidth=h, n_bootstrap=99, seed=4)
+    assert got.pvalue == want.pvalue
+    np.testing.assert_allclose(got.null_distribution, want.null_distribution, rtol=0, atol=1e-10 * d)
+
+
+@pytest.mark.parametrize("d", [32, 128])
+def test_kde_on_the_gram_path_matches_reference(rng, d):
+    # Whitened coordinates far from the origin, a point on a data point and one far in
+    # the tails (its log-density from the exact far-row pass).
+    data = rng.normal(size=(4 * d, d)) + 50.0
+    points = np.concatenate([rng.normal(size=(40, d)) + 50.0, data[:1] + 1e-9, data[:1] + 40.0])
+    got = dv.kde_logpdf(data, points)
+    want = ref.kde_logpdf(data, points)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    assert np.isfinite(got[-1]) and got[-1] < -1e3
+
+
+@pytest.mark.parametrize("d", [32, 128, 1024])
+def test_cauchy_schwarz_on_the_gram_path_matches_reference(rng, d):
+    x = embeddings(rng, 80, d, offset=1e3, gap=1e-6)
+    y = embeddings(rng, 70, d, offset=1e3) + 0.5
+    h = float(np.sqrt(d))
+    got = dv.cauchy_schwarz_divergence(x, y, bandwidth=h)
+    want = ref.cauchy_schwarz_divergence(x, y, bandwidth=h)
+    close(got, want, 1e-10, 1e-6)

@@ -282,16 +282,26 @@ def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch, backend
 def test_auto_backend_stores_the_kernel_only_where_it_pays(rng, monkeypatch):
     import divergent.ot as dot
 
-    x, y = rng.random((200, 2)), rng.random((150, 2))  # diameter^2 ~ 2
+    x, y = rng.random((200, 2)), rng.random((150, 2))  # median cost ~ 1/4
     dense = []
     real = _core.sinkhorn_points
     monkeypatch.setattr(_core, "sinkhorn_points", lambda *args: dense.append(args[9]) or real(*args))
     stored = dv.ot.sinkhorn(x, y, epsilon=0.05)
     streamed = dv.ot.sinkhorn(x, y, epsilon=0.05, backend="online")
-    dv.ot.sinkhorn(x, y, epsilon=1e-3, max_iter=5)  # below DENSE_AUTO_MIN_EPSILON x 2
+    # Below DENSE_AUTO_MIN_EPSILON x sqrt(n m / 4e6) x 3^(3 - d) x the median cost (1e-4).
+    dv.ot.sinkhorn(x, y, epsilon=5e-5, max_iter=5)
     monkeypatch.setattr(dot, "DENSE_AUTO_MAX_ENTRIES", 200 * 150 - 1)
     dv.ot.sinkhorn(x, y, epsilon=0.05)
     assert dense == [True, False, False, False]
+    # The limit reads the median cost, not the diameter or the mean: one far outlier
+    # changes the diameter 100-fold and the mean cost 300-fold, the choice not at all.
+    dense.clear()
+    monkeypatch.setattr(dot, "DENSE_AUTO_MAX_ENTRIES", 2**27)
+    far = np.concatenate([x, [[100.0, 100.0]]])
+    dv.ot.sinkhorn(far, y, epsilon=0.05)
+    assert dense == [True]
+    assert dot._median_cost(x, y, 2.0) == pytest.approx(np.median(((x[:, None] - y[None]) ** 2).sum(-1)), rel=1e-12)
+    assert dot._median_cost(far, y, 1.0) == pytest.approx(np.median(np.sqrt(((x[:, None] - y[None]) ** 2).sum(-1))), rel=0.03)
     assert stored.n_iter == streamed.n_iter
     assert stored.cost == pytest.approx(streamed.cost, rel=1e-12)
     np.testing.assert_allclose(stored.f, streamed.f, rtol=0, atol=1e-12)

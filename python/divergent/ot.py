@@ -155,17 +155,39 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
 #: Largest n * m for which ``SinkhornResult.plan()`` builds the dense coupling (2 GiB).
 PLAN_MAX_ENTRIES = 2**28
 #: ``backend="auto"`` stores the Gibbs kernel (``backend="dense"``) when it has at most
-#: this many entries (8 bytes each: 1 GiB) and epsilon is at least
-#: ``DENSE_AUTO_MIN_EPSILON`` times the data diameter^p, where truncation prunes little.
-#: Measured (d = 3, uniform data in the unit cube, diameter^2 = 3, 2 threads, AVX-512,
-#: 2026-11-29, with the streamed path's one pass per iteration), stored kernel against
-#: streamed: n = m = 2,000: 0.06 s against 0.13 s at epsilon = 0.01, 0.08 s against 0.11 s
-#: at 3e-3; n = m = 4,000: 0.24 s against 0.43 s at 0.01, 0.35 s against 0.33 s at 5e-3,
-#: 0.51 s against 0.26 s at 2e-3; n = m = 10,000: 1.7 s against 2.0 s at 0.01, 1.7 s
-#: against 1.9 s at 7e-3, 1.9 s against 1.7 s at 5e-3. The streamed soft-min prunes
-#: relatively more at larger n (its blocks of points are tighter), so the crossover moves
-#: up with n (below 3e-3 at n = 2,000, about 5e-3 at 4,000 and 6e-3 at 10,000); the limit
-#: (6e-3 here) sits at the one for n = 10,000.
+#: this many entries (8 bytes each: 1 GiB) and, in low dimension, epsilon is at least
+#: ``DENSE_AUTO_MIN_EPSILON`` x sqrt(n m / 4e6) x 3^(3 - d) times the median cost
+#: (``_median_cost``; for the uniform and Gaussian clouds below 0.7 to 0.8 of the mean
+#: cost). The median cost, not the diameter or the mean, sets the scale: a few outliers
+#: set those. Measured (2 threads, AVX-512, 2026-12-02; uniform, Gaussian,
+#: three-component mixture and Student-t(2) clouds, epsilon from 1e-3 to 1 x the mean
+#: cost, tol 1e-6), time of the streamed path over the stored kernel's:
+#:
+#: | d | n = m | eps / mean cost | uniform | Gaussian | mixture | Student-t |
+#: |---:|---:|---:|---:|---:|---:|---:|
+#: | 2 | 3,000 | 1e-3 | 0.33 | 0.32 | 0.80 | 0.76 |
+#: | 2 | 3,000 | 3e-3 | 0.48 | 0.52 | 0.86 | 1.24 |
+#: | 2 | 3,000 | 1e-2 | 0.93 | 1.10 | 2.54 | 2.23 |
+#: | 2 | 3,000 | 0.1 | 1.66 | 2.51 | 1.38 | 2.43 |
+#: | 3 | 2,000 | 1e-3 | 0.61 | 0.69 | 1.49 | 1.39 |
+#: | 3 | 2,000 | 3e-3 | 0.94 | 0.95 | 1.96 | 1.85 |
+#: | 3 | 2,000 | 1e-2 | 1.34 | 1.35 | 2.43 | 2.58 |
+#: | 3 | 2,000 | 3e-2 to 1 | 1.4-2.4 | 1.5-2.7 | 1.5-3.1 | 2.7-3.0 |
+#: | 3 | 6,000 | 1e-3 | 0.35 | 0.30 | 1.63 | 0.75 |
+#: | 3 | 6,000 | 3e-3 | 0.54 | 0.52 | 1.78 | 1.40 |
+#: | 3 | 6,000 | 1e-2 | 1.09 | 1.00 | 1.55 | 2.81 |
+#: | 3 | 6,000 | 3e-2 to 1 | 1.6-2.1 | 1.4-1.7 | 1.1-1.6 | 2.76 (3e-2) |
+#: | 8 | 3,000 | 1e-3 to 0.1 | 2.1-2.9 | 1.9-3.4 | 1.3-3.2 | 2.5-3.7 |
+#:
+#: The streamed soft-min prunes relatively more at larger n (its blocks of points are
+#: tighter) and far more in fewer dimensions, so the crossover of the uniform and
+#: Gaussian clouds moves up with n and down with d (about 1e-2 at d = 2; between 1e-3
+#: and 3e-3 at d = 3, n = 2,000, between 3e-3 and 1e-2 at 6,000; below 1e-3 at d = 8);
+#: the limit follows it. Where the clouds are clustered or heavy-tailed at small epsilon
+#: in d = 3 the stored kernel stays faster (the streamed path's pruning lags the
+#: potentials while they are far from converged), which no cheap statistic of the data
+#: foresees (neither the fraction of pairs within the truncation radius nor a local
+#: scale does): there the rule reaches 0.56 to 0.72 of the faster backend's speed.
 DENSE_AUTO_MAX_ENTRIES = 2**27
 DENSE_AUTO_MIN_EPSILON = 2e-3
 #: From this dimension on (the pair engine's Gram path, ``GRAM_FROM_D`` in
@@ -301,6 +323,16 @@ def epsilon_schedule(diameter: float, p: float, epsilon: float, scaling) -> list
     return out + [epsilon]
 
 
+def _median_cost(x: np.ndarray, y: np.ndarray, p: float) -> float:
+    """Median of |x_i - y_j|^p over a fixed subsample of up to 256 x 1024 pairs: the
+    typical cost, which (unlike the diameter or the mean) a few outliers do not move."""
+    rng = np.random.default_rng(0)
+    xs = x[np.sort(rng.choice(len(x), min(len(x), 256), replace=False))]
+    ys = y[np.sort(rng.choice(len(y), min(len(y), 1024), replace=False))]
+    d2 = np.maximum((xs * xs).sum(1)[:, None] + (ys * ys).sum(1)[None, :] - 2 * xs @ ys.T, 0.0)
+    return float(np.median(d2 if p == 2 else d2 ** (p / 2)))
+
+
 def _diameter(x: np.ndarray, y: np.ndarray) -> float:
     """Diagonal of the bounding box of both samples (GeomLoss's choice)."""
     lo = np.minimum(x.min(axis=0), y.min(axis=0))
@@ -322,8 +354,8 @@ class SinkhornProblem:
     schedule: list
     max_iter: int
     tol: float
-    #: diameter^p, the scale of the costs.
-    scale: float = 1.0
+    #: The typical cost (``_median_cost``), the scale ``backend="auto"`` reads.
+    median_cost: float = 1.0
 
 
 def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> SinkhornProblem:
@@ -343,7 +375,7 @@ def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> Si
             f"scaling={scaling} gives {len(schedule) - 1} annealing iterations, which with one "
             f"at epsilon are more than max_iter={max_iter}; raise max_iter or lower scaling"
         )
-    return SinkhornProblem(x, y, a, b, epsilon, p, rho, schedule, max_iter, tol, diameter**p)
+    return SinkhornProblem(x, y, a, b, epsilon, p, rho, schedule, max_iter, tol, _median_cost(x, y, p))
 
 
 def cost_inputs(cost, a, b, epsilon, max_iter, tol):
@@ -399,7 +431,9 @@ def _use_dense(backend, n: int, m: int, pb: SinkhornProblem) -> bool:
     if backend == "auto":
         if pb.x.shape[1] >= HIGH_DIM:
             return 2 * n * m <= DENSE_AUTO_MAX_ENTRIES
-        return n * m <= DENSE_AUTO_MAX_ENTRIES and pb.epsilon >= DENSE_AUTO_MIN_EPSILON * pb.scale
+        d = pb.x.shape[1]
+        limit = DENSE_AUTO_MIN_EPSILON * math.sqrt(n * m / 4e6) * 3.0 ** (3 - d) * pb.median_cost
+        return n * m <= DENSE_AUTO_MAX_ENTRIES and pb.epsilon >= limit
     return backend == "dense"
 
 
@@ -506,9 +540,9 @@ def sinkhorn(
         per iteration (both products) instead of an exponential per pair, up to twice
         as fast when nearly every pair matters (n = m = 4,000 at epsilon = 0.01 of a
         squared diameter of 3). "auto" picks "dense" when the kernel
-        has at most ``DENSE_AUTO_MAX_ENTRIES`` entries and epsilon >=
-        ``DENSE_AUTO_MIN_EPSILON`` x diameter^p. Both give the same iterates up to
-        round-off.
+        has at most ``DENSE_AUTO_MAX_ENTRIES`` entries and, below d = 16, epsilon >=
+        ``DENSE_AUTO_MIN_EPSILON`` x sqrt(n m / 4e6) x 3^(3 - d) x the median cost (from
+        d = 16 whenever kernel and costs fit). Both give the same iterates up to round-off.
 
     Returns
     -------

@@ -22,7 +22,7 @@ pub enum Samples<'py> {
     F32(PyReadonlyArray2<'py, f32>),
 }
 
-fn mixed_dtypes() -> PyErr {
+pub(crate) fn mixed_dtypes() -> PyErr {
     PyTypeError::new_err("x and y must both be float32 or both float64")
 }
 
@@ -42,6 +42,7 @@ macro_rules! with_pair {
         }
     };
 }
+pub(crate) use with_pair;
 
 /// Squared MMD of x (n, d) and y (m, d); see `divergent.kernel.mmd`.
 #[pyfunction]
@@ -205,16 +206,19 @@ pub fn ksd_wild_bootstrap<'py>(
     Ok(boot.into_pyarray(py))
 }
 
-/// log sum_j exp(log_w[j] - |p_i - z_j|^2 / 2) for every row p_i of `points`.
+/// log sum_j exp(log_w[j] - |p_i - z_j|^2 / 2) for every row p_i of `points`
+/// (both float32 or both float64).
 #[pyfunction]
 pub fn gaussian_logsumexp<'py>(
     py: Python<'py>,
-    points: PyReadonlyArray2<'py, f64>,
-    z: PyReadonlyArray2<'py, f64>,
+    points: Samples<'py>,
+    z: Samples<'py>,
     log_w: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let (pa, za, wa) = (points.as_array(), z.as_array(), log_w.as_array());
-    let work = pair_work(pa.nrows(), 2 * za.nrows(), za.ncols());
-    let out = detached(py, work, |ctl| core::gaussian_logsumexp(pa, za, wa, ctl))?;
+    let wa = log_w.as_array();
+    let out = with_pair!(points, z, |pa, za| {
+        let work = pair_work(pa.nrows(), 2 * za.nrows(), za.ncols());
+        detached(py, work, |ctl| core::gaussian_logsumexp(pa, za, wa, ctl))
+    })?;
     Ok(out.into_pyarray(py))
 }

@@ -32,7 +32,15 @@ pub(crate) trait TileSource: Sync {
     /// Fill `out[a * cols.len() + b] = K[rows.start + a, cols.start + b]`.
     /// `cols.start` is a multiple of `LANES`.
     fn fill(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]);
+    /// Rows of K per task: [`ROWS`], or [`GRAM_ROWS`] for sources on the Gram path.
+    fn row_tile(&self) -> usize {
+        ROWS
+    }
 }
+
+/// Rows per task for sources on the Gram path: as for the kernel sums, each column
+/// coordinate brought into cache serves this many rows.
+pub(crate) const GRAM_ROWS: usize = 256;
 
 /// U = K V for V of shape (n_cols, p); U has shape (n_rows, p).
 pub(crate) fn kernel_times<S: TileSource>(
@@ -55,17 +63,18 @@ pub(crate) fn kernel_times<S: TileSource>(
     let (v_rs, v_cs) = (v_std.strides()[0], v_std.strides()[1]);
     let vptr = v_std.as_slice().expect("standard layout");
     let u_slice = u.as_slice_mut().expect("fresh array");
+    let row_tile = src.row_tile();
     u_slice
-        .par_chunks_mut(ROWS * p)
+        .par_chunks_mut(row_tile * p)
         .enumerate()
         .for_each(|(t, u_tile)| {
             if ctl.is_cancelled() {
                 return;
             }
-            let r0 = t * ROWS;
-            let r1 = (r0 + ROWS).min(n);
+            let r0 = t * row_tile;
+            let r1 = (r0 + row_tile).min(n);
             let rows = r1 - r0;
-            let mut k_tile = vec![0.0f64; ROWS * COLS];
+            let mut k_tile = vec![0.0f64; row_tile * COLS];
             let mut c0 = 0;
             while c0 < m {
                 let c1 = (c0 + COLS).min(m);

@@ -7,8 +7,14 @@
 //! (points far from all data) the row is redone with its own largest exponent M as the
 //! shift, so the result M + log(sum) is finite whenever one term is representable in
 //! log space.
+//!
+//! The squared distances come from either path of the pair engine (`pairwise`): packed
+//! coordinate differences below `GRAM_FROM_D` dimensions, the Gram path (in the input's
+//! precision, rechecked) from there.
 
-use ndarray::{ArrayView1, ArrayView2};
+use std::ops::Range;
+
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::arith::exp::exp;
@@ -17,6 +23,8 @@ use crate::arith::sum::Neumaier;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::pairsum::{hsum, PackedPoints, LANES};
+use crate::pairwise::gram::{gram_tiles, GramPoints, Originals, TileVisitor};
+use crate::pairwise::{use_gram, with_group_rows, Real};
 
 const ROW_TILE: usize = 64;
 /// Bytes of packed data visited per chunk (fits L1 with room for the rows).
@@ -138,9 +146,9 @@ impl IsaJob for LseTile<'_> {
 /// For each row p_i of `points`: `log sum_j exp(log_w[j] - |p_i - z_j|^2 / 2)`.
 ///
 /// `log_w` may contain -inf (zero weights); a row whose terms are all -inf gives -inf.
-pub fn gaussian_logsumexp(
-    points: ArrayView2<'_, f64>,
-    z: ArrayView2<'_, f64>,
+pub fn gaussian_logsumexp<T: Real>(
+    points: ArrayView2<'_, T>,
+    z: ArrayView2<'_, T>,
     log_w: ArrayView1<'_, f64>,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
@@ -164,9 +172,15 @@ pub fn gaussian_logsumexp(
     if log_w.iter().any(|w| w.is_nan() || *w == f64::INFINITY) {
         return invalid("log-weights must be finite or -inf");
     }
-    let packed = PackedPoints::pack_padded(z, Some(log_w), f64::NEG_INFINITY);
     let max_log_w = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let m = points.nrows();
+    if max_log_w == f64::NEG_INFINITY {
+        return Ok(vec![f64::NEG_INFINITY; m]); // every weight is zero
+    }
+    if use_gram::<T>(d) {
+        return gram_logsumexp(points, z, log_w, max_log_w, ctl);
+    }
+    let packed = PackedPoints::pack_padded(z, Some(log_w), f64::NEG_INFINITY);
     let tiles: Vec<Vec<f64>> = (0..m.div_ceil(ROW_TILE))
         .into_par_iter()
         .map(|t| {
@@ -174,7 +188,7 @@ pub fn gaussian_logsumexp(
                 return Vec::new();
             }
             let rows: Vec<f64> = (t * ROW_TILE..((t + 1) * ROW_TILE).min(m))
-                .flat_map(|i| points.row(i).to_vec())
+                .flat_map(|i| points.row(i).iter().map(|v| v.to_f64()).collect::<Vec<_>>())
                 .collect();
             dispatch(
                 Isa::current(),
@@ -184,6 +198,161 @@ pub fn gaussian_logsumexp(
                     max_log_w,
                 },
             )
+        })
+        .collect();
+    ctl.check()?;
+    Ok(tiles.concat())
+}
+
+/// Most rows per parallel task of the Gram path (as for the kernel sums: the columns
+/// brought from memory serve this many rows), and column blocks per chunk.
+const GRAM_ROW_TILE: usize = 256;
+const GRAM_CHUNK_BLOCKS: usize = 8;
+
+/// Per-row lane partials of a row tile on the Gram path: the largest exponent, or the
+/// sum of exp(exponent - shift).
+struct LseLanes<'a, const FMA: bool> {
+    rows: Range<usize>,
+    /// Log-weights padded with -inf to whole blocks.
+    log_w: &'a [f64],
+    /// None: maxima; Some: each row's shift.
+    shifts: Option<&'a [f64]>,
+    lanes: Vec<[f64; LANES]>,
+}
+
+impl<const G: usize, const FMA: bool> TileVisitor<G> for LseLanes<'_, FMA> {
+    #[inline(always)]
+    fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]) {
+        let a: &[f64; LANES] = self.log_w[b * LANES..(b + 1) * LANES].try_into().unwrap();
+        for (r, d2r) in d2.iter().enumerate().take(self.rows.end.saturating_sub(row0).min(G)) {
+            let li = row0 + r - self.rows.start;
+            let lane = &mut self.lanes[li];
+            match self.shifts {
+                None => {
+                    for j in 0..LANES {
+                        let e = a[j] - 0.5 * d2r[j];
+                        lane[j] = if e > lane[j] { e } else { lane[j] };
+                    }
+                }
+                Some(shifts) => {
+                    let m = shifts[li];
+                    for j in 0..LANES {
+                        // Padding lanes carry a = -inf; exp clamps to <= 2.3e-308.
+                        lane[j] += exp::<FMA>(a[j] - 0.5 * d2r[j] - m);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One pass of a row tile on the Gram path as a job for [`dispatch`].
+struct GramLse<'a, 'x, T> {
+    isa: Isa,
+    src: &'a Originals<'a, 'x, T>,
+    rows: Range<usize>,
+    cols: &'a GramPoints<T>,
+    log_w: &'a [f64],
+    shifts: Option<&'a [f64]>,
+}
+
+impl<T: Real> IsaJob for GramLse<'_, '_, T> {
+    type Output = Vec<f64>;
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> Vec<f64> {
+        let GramLse {
+            isa,
+            src,
+            rows,
+            cols,
+            log_w,
+            shifts,
+        } = self;
+        let init = if shifts.is_some() { 0.0 } else { f64::NEG_INFINITY };
+        let mut acc = LseLanes::<FMA> {
+            rows: rows.clone(),
+            log_w,
+            shifts,
+            lanes: vec![[init; LANES]; rows.len()],
+        };
+        with_group_rows!(isa, T, |G| gram_tiles::<T, _, G, FMA>(
+            isa,
+            src,
+            rows,
+            cols,
+            GRAM_CHUNK_BLOCKS,
+            &mut acc
+        ));
+        acc.lanes
+            .iter()
+            .map(|l| match shifts {
+                Some(_) => hsum(l),
+                None => l.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            })
+            .collect()
+    }
+}
+
+/// [`gaussian_logsumexp`] on the Gram path: one pass shifted by the largest log-weight,
+/// and for rows where that underflows (far from all data) a pass for their maxima and
+/// one shifted by them, as on the difference path.
+fn gram_logsumexp<T: Real>(
+    points: ArrayView2<'_, T>,
+    z: ArrayView2<'_, T>,
+    log_w: ArrayView1<'_, f64>,
+    max_log_w: f64,
+    ctl: &Control,
+) -> Result<Vec<f64>> {
+    let isa = Isa::current();
+    let m = points.nrows();
+    let cols = GramPoints::pack(z.view(), None, Some(points.view()));
+    let mut padded = vec![f64::NEG_INFINITY; cols.n_blocks() * LANES];
+    padded[..log_w.len()].iter_mut().zip(log_w.iter()).for_each(|(p, &w)| *p = w);
+    let src = Originals { x: &points, y: &z };
+    // Each row's value is independent of the tiling: smaller tiles for few points
+    // keep every thread busy.
+    let tile = m
+        .div_ceil(4 * rayon::current_num_threads())
+        .clamp(16, GRAM_ROW_TILE);
+    let tiles: Vec<Vec<f64>> = (0..m.div_ceil(tile))
+        .into_par_iter()
+        .map(|t| {
+            if ctl.is_cancelled() {
+                return Vec::new();
+            }
+            let rows = t * tile..((t + 1) * tile).min(m);
+            let mut shifts = vec![max_log_w; rows.len()];
+            let pass = |src: &Originals<'_, '_, T>, rows: Range<usize>, shifts: Option<&[f64]>| {
+                dispatch(
+                    isa,
+                    GramLse {
+                        isa,
+                        src,
+                        rows,
+                        cols: &cols,
+                        log_w: &padded,
+                        shifts,
+                    },
+                )
+            };
+            let mut sums = pass(&src, rows.clone(), Some(&shifts));
+            let far: Vec<usize> = (0..rows.len()).filter(|&r| sums[r] < UNDERFLOW).collect();
+            if !far.is_empty() {
+                let d = points.ncols();
+                let mut far_rows = Array2::<T>::default((far.len(), d));
+                for (a, &r) in far.iter().enumerate() {
+                    far_rows.row_mut(a).assign(&points.row(rows.start + r));
+                }
+                let far_view = far_rows.view();
+                let far_src = Originals { x: &far_view, y: &z };
+                let maxima = pass(&far_src, 0..far.len(), None);
+                let far_sums = pass(&far_src, 0..far.len(), Some(&maxima));
+                for ((&r, &mx), &s) in far.iter().zip(&maxima).zip(&far_sums) {
+                    shifts[r] = mx;
+                    sums[r] = s;
+                }
+            }
+            shifts.iter().zip(&sums).map(|(m, s)| m + s.ln()).collect()
         })
         .collect();
     ctl.check()?;
@@ -239,5 +408,46 @@ mod tests {
         assert!(got.iter().all(|v| *v == f64::NEG_INFINITY));
         let bad = ndarray::Array1::from_elem(4, 0.0);
         assert!(gaussian_logsumexp(z.view(), z.view(), bad.view(), &ctl).is_err());
+    }
+
+    #[test]
+    fn gram_path_matches_naive_far_from_origin() {
+        let ctl = Control::new();
+        for d in [16usize, 40, 130] {
+            let mut z = random_points(150, d, 4);
+            let mut p = random_points(77, d, 5);
+            let lw: Vec<f64> = random_points(150, 1, 6).iter().map(|v| -2.0 * v).collect();
+            // A near-duplicate of a data point, and a point far in the tails.
+            for k in 0..d {
+                p[[3, k]] = z[[7, k]] + 1e-7;
+                p[[5, k]] += 30.0;
+            }
+            z.mapv_inplace(|v| v + 1e3);
+            p.mapv_inplace(|v| v + 1e3);
+            let got =
+                gaussian_logsumexp(p.view(), z.view(), ndarray::ArrayView1::from(&lw), &ctl)
+                    .unwrap();
+            for (i, g) in got.iter().enumerate() {
+                let want = naive(p.row(i).as_slice().unwrap(), &z, &lw);
+                assert!(
+                    (g - want).abs() <= 1e-10 * want.abs().max(1.0),
+                    "d={d} {i}: {g} vs {want}"
+                );
+            }
+            assert!(got[5] < -1e3, "the far point is far: {}", got[5]);
+            // float32 within the contract's 1e-3 of the density.
+            let (p32, z32) = (p.mapv(|v| v as f32), z.mapv(|v| v as f32));
+            let got32 =
+                gaussian_logsumexp(p32.view(), z32.view(), ndarray::ArrayView1::from(&lw), &ctl)
+                    .unwrap();
+            for (i, (g, w)) in got32.iter().zip(&got).enumerate() {
+                let want = naive(
+                    p32.row(i).mapv(f64::from).as_slice().unwrap(),
+                    &z32.mapv(f64::from),
+                    &lw,
+                );
+                assert!((g - want).abs() <= 1e-3 * want.abs().max(1.0), "f32 d={d} {i}: {g} vs {want} ({w})");
+            }
+        }
     }
 }

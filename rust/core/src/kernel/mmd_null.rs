@@ -18,7 +18,7 @@ use crate::arith::sum::Neumaier;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::kernel_product::{
-    blocks_of, kernel_times, store_block, zero_diagonal, TileSource,
+    blocks_of, kernel_times, store_block, zero_diagonal, TileSource, GRAM_ROWS, ROWS,
 };
 use crate::kernel::kernels::{with_radial, Kernel, Radial};
 use crate::kernel::pairsum::{PackedPoints, LANES};
@@ -157,6 +157,13 @@ impl<K: Radial> IsaJob for FillRadial<'_, K> {
 }
 
 impl TileSource for RadialTiles {
+    fn row_tile(&self) -> usize {
+        if self.gram.is_some() {
+            GRAM_ROWS
+        } else {
+            ROWS
+        }
+    }
     fn n_rows(&self) -> usize {
         self.n
     }

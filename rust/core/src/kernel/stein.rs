@@ -6,8 +6,19 @@
 //!   u_p(x, x') = phi s.s' + 2 phi' (s' - s).delta - 2 d phi' - 4 t phi''
 //!
 //! (s' k + grad_x' k) . (s k + grad_x k) expanded; Liu, Lee & Jordan 2016, eq. 6;
-//! Gorham & Mackey 2017). It is computed on SIMD lanes like the other kernels, and never
-//! stored: KSD^2 and the bootstrap use streamed products U = H V (`kernel_product`).
+//! Gorham & Mackey 2017). It is never stored: KSD^2 and the bootstrap use streamed
+//! products U = H V (`kernel_product`).
+//!
+//! Two paths, as for the other kernels (`pairwise`): coordinate differences on SIMD
+//! lanes below `GRAM_FROM_D` dimensions; from there every term from inner products
+//! through the Gram microkernels. With x~ = x - c centred on the sample mean and
+//! a_i = s_i . x~_i,
+//!
+//!   t = |x~|^2 + |x~'|^2 - 2 x~.x~',   s.s',
+//!   (s' - s).delta = [x~, s] . [s', x~'] - a - a'
+//!
+//! (the last a product of 2d-vectors), and any pair whose t is within the expansion's
+//! error bound is recomputed by differences, as for the squared distances.
 
 use std::ops::Range;
 
@@ -19,9 +30,11 @@ use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::kernel::kernel_product::{
-    blocks_of, kernel_times, store_block, zero_diagonal, TileSource,
+    blocks_of, kernel_times, store_block, zero_diagonal, TileSource, GRAM_ROWS, ROWS,
 };
 use crate::kernel::pairsum::{PackedPoints, LANES};
+use crate::pairwise::gram::{chunk_dots, pooled_mean, GramPoints, GramRows};
+use crate::pairwise::{use_gram, with_group_rows};
 
 /// Base kernel of the Stein kernel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -76,6 +89,49 @@ struct SteinTiles {
     px: PackedPoints,
     ps: PackedPoints,
     include_diagonal: bool,
+    /// The packed operands of the Gram path, from d = `GRAM_FROM_D`.
+    gram: Option<SteinGram>,
+}
+
+/// The Stein kernel's operands on the Gram path.
+struct SteinGram {
+    /// x centred on its mean, the scores, and [s | x~] as columns.
+    x: GramPoints<f64>,
+    s: GramPoints<f64>,
+    sx: GramPoints<f64>,
+    /// [x~ | s] (n, 2d), the rows against `sx`.
+    xs: Array2<f64>,
+    /// a_i = s_i . x~_i.
+    a: Vec<f64>,
+}
+
+impl SteinGram {
+    fn new(x: ArrayView2<'_, f64>, s: ArrayView2<'_, f64>) -> Self {
+        let (n, d) = x.dim();
+        let centre = pooled_mean(&[x.view()]);
+        let mut xs = Array2::<f64>::zeros((n, 2 * d));
+        let mut sx = Array2::<f64>::zeros((n, 2 * d));
+        let mut a = vec![0.0f64; n];
+        for i in 0..n {
+            let mut ai = 0.0;
+            for k in 0..d {
+                let xc = x[[i, k]] - centre[k];
+                xs[[i, k]] = xc;
+                xs[[i, d + k]] = s[[i, k]];
+                sx[[i, k]] = s[[i, k]];
+                sx[[i, d + k]] = xc;
+                ai += s[[i, k]] * xc;
+            }
+            a[i] = ai;
+        }
+        Self {
+            x: GramPoints::pack_on(x, None, centre),
+            s: GramPoints::pack_on(s, None, vec![0.0; d]),
+            sx: GramPoints::pack_on(sx.view(), None, vec![0.0; 2 * d]),
+            xs,
+            a,
+        }
+    }
 }
 
 impl SteinTiles {
@@ -107,6 +163,7 @@ impl SteinTiles {
             px: PackedPoints::pack(x, None),
             ps: PackedPoints::pack(s, None),
             include_diagonal,
+            gram: use_gram::<f64>(d).then(|| SteinGram::new(x, s)),
         })
     }
 }
@@ -165,7 +222,125 @@ impl IsaJob for FillStein<'_> {
     }
 }
 
+/// One tile of the Stein kernel on the Gram path as a job for [`dispatch`].
+struct FillSteinGram<'a> {
+    isa: Isa,
+    src: &'a SteinTiles,
+    gram: &'a SteinGram,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    out: &'a mut [f64],
+}
+
+impl IsaJob for FillSteinGram<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        with_group_rows!(self.isa, f64, |G| fill_stein_gram::<G, FMA>(self))
+    }
+}
+
+#[inline(always)]
+fn fill_stein_gram<const G: usize, const FMA: bool>(job: FillSteinGram<'_>) {
+    let FillSteinGram {
+        isa,
+        src,
+        gram,
+        rows,
+        cols,
+        out,
+    } = job;
+    let (n, d) = (src.n, src.d);
+    let df = d as f64;
+    let x = ArrayView2::from_shape((n, d), &src.x[..]).expect("n x d rows");
+    let s = ArrayView2::from_shape((n, d), &src.s[..]).expect("n x d scores");
+    let px = GramRows::pack(&x, rows.clone(), G, &gram.x);
+    let ps = GramRows::pack(&s, rows.clone(), G, &gram.s);
+    let pxs = GramRows::pack(&gram.xs.view(), rows.clone(), G, &gram.sx);
+    let blocks = blocks_of(&cols);
+    let nb = blocks.len();
+    let n_groups = px.n_groups();
+    let zero = vec![[[0.0f64; LANES]; G]; n_groups * nb];
+    let (mut dx, mut ds, mut dc) = (zero.clone(), zero.clone(), zero);
+    chunk_dots::<f64, G, FMA>(isa, &px, &gram.x, blocks.clone(), &mut dx);
+    chunk_dots::<f64, G, FMA>(isa, &ps, &gram.s, blocks.clone(), &mut ds);
+    chunk_dots::<f64, G, FMA>(isa, &pxs, &gram.sx, blocks.clone(), &mut dc);
+    let factor = gram.x.factor();
+    let width = cols.len();
+    for q in 0..n_groups {
+        let (_, gn) = px.group(q);
+        let row0 = rows.start + q * G;
+        for b in blocks.clone() {
+            let at = q * nb + b - blocks.start;
+            let (_, ny, _) = gram.x.block(b);
+            let aj: &[f64; LANES] = &gram.a_block(b);
+            for r in 0..G.min(rows.end.saturating_sub(row0)) {
+                let i = row0 + r;
+                let a = i - rows.start;
+                let mut vals = [0.0f64; LANES];
+                let mut suspect = false;
+                let mut t = [0.0f64; LANES];
+                let mut sd = [0.0f64; LANES];
+                for j in 0..LANES {
+                    let s2 = gn[r] + ny[j];
+                    let tj = s2 - 2.0 * dx[at][r][j];
+                    suspect |= tj < factor * s2;
+                    t[j] = tj.max(0.0);
+                    sd[j] = dc[at][r][j] - gram.a[i] - aj[j];
+                }
+                if suspect {
+                    // Near pairs: t and (s' - s).delta by differences, exactly.
+                    for j in 0..LANES {
+                        let c = b * LANES + j;
+                        if c < n && t[j] < factor * (gn[r] + ny[j]) {
+                            let (mut tt, mut dd) = (0.0, 0.0);
+                            for k in 0..d {
+                                let dk = x[[i, k]] - x[[c, k]];
+                                tt += dk * dk;
+                                dd += (s[[c, k]] - s[[i, k]]) * dk;
+                            }
+                            t[j] = tt;
+                            sd[j] = dd;
+                        }
+                    }
+                }
+                for j in 0..LANES {
+                    let (phi, dphi, ddphi) = src.base.derivatives::<FMA>(t[j]);
+                    let v = phi * ds[at][r][j] + 2.0 * dphi * sd[j];
+                    vals[j] = v - 2.0 * df * dphi - 4.0 * t[j] * ddphi;
+                }
+                let out_row = &mut out[a * width..(a + 1) * width];
+                store_block(out_row, &cols, b, &vals);
+            }
+        }
+    }
+    if !src.include_diagonal {
+        for (a, i) in rows.enumerate() {
+            zero_diagonal(&mut out[a * width..(a + 1) * width], &cols, i);
+        }
+    }
+}
+
+impl SteinGram {
+    /// a_j for the points of block `b`, zero on padding lanes.
+    #[inline(always)]
+    fn a_block(&self, b: usize) -> [f64; LANES] {
+        let mut out = [0.0f64; LANES];
+        let j0 = b * LANES;
+        let w = LANES.min(self.a.len().saturating_sub(j0));
+        out[..w].copy_from_slice(&self.a[j0..j0 + w]);
+        out
+    }
+}
+
 impl TileSource for SteinTiles {
+    fn row_tile(&self) -> usize {
+        if self.gram.is_some() {
+            GRAM_ROWS
+        } else {
+            ROWS
+        }
+    }
     fn n_rows(&self) -> usize {
         self.n
     }
@@ -173,8 +348,22 @@ impl TileSource for SteinTiles {
         self.n
     }
     fn fill(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) {
+        let isa = Isa::current();
+        if let Some(gram) = &self.gram {
+            return dispatch(
+                isa,
+                FillSteinGram {
+                    isa,
+                    src: self,
+                    gram,
+                    rows,
+                    cols,
+                    out,
+                },
+            );
+        }
         dispatch(
-            Isa::current(),
+            isa,
             FillStein {
                 src: self,
                 rows,
@@ -300,6 +489,51 @@ mod tests {
             let ones = Array2::<f64>::ones((70, 2));
             let b = ksd_wild_bootstrap(x.view(), s.view(), base, ones.view(), &ctl).unwrap();
             assert!((b[0] - v).abs() < 1e-12 && (b[1] - v).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn gram_path_matches_pairwise_formula_far_from_origin() {
+        let ctl = Control::new();
+        for d in [16usize, 40, 100] {
+            let n = 90;
+            let mut x = random_points(n, d, 3);
+            let mut s = random_points(n, d, 4);
+            for k in 0..d {
+                x[[5, k]] = x[[9, k]] + 1e-7; // a near-duplicate pair
+                s[[5, k]] = s[[9, k]] * 0.5;
+            }
+            x.mapv_inplace(|v| v + 1e3);
+            s.mapv_inplace(|v| 3.0 * v);
+            for base in [
+                SteinBase::Imq { bandwidth: 2.0 },
+                SteinBase::Gaussian { bandwidth: (d as f64).sqrt() },
+            ] {
+                let (mut off, mut diag, mut scale) = (0.0, 0.0, 0.0);
+                for i in 0..n {
+                    for j in 0..n {
+                        let u = stein_pair(
+                            base,
+                            x.row(i).as_slice().unwrap(),
+                            x.row(j).as_slice().unwrap(),
+                            s.row(i).as_slice().unwrap(),
+                            s.row(j).as_slice().unwrap(),
+                        );
+                        scale += u.abs();
+                        if i == j {
+                            diag += u
+                        } else {
+                            off += u
+                        }
+                    }
+                }
+                let nf = n as f64;
+                let u = ksd_squared(x.view(), s.view(), base, true, &ctl).unwrap();
+                let v = ksd_squared(x.view(), s.view(), base, false, &ctl).unwrap();
+                let tol = 1e-11 * scale / (nf * (nf - 1.0));
+                assert!((u - off / (nf * (nf - 1.0))).abs() < tol, "d={d} {base:?} U");
+                assert!((v - (off + diag) / (nf * nf)).abs() < tol, "d={d} {base:?} V");
+            }
         }
     }
 

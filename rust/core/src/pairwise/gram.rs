@@ -95,7 +95,14 @@ impl<T: Real> GramPoints<T> {
             Some(r) => pooled_mean(&[r, x.view()]),
             None => pooled_mean(&[x.view()]),
         };
+        Self::pack_on(x, w, centre)
+    }
+
+    /// Pack `x` with weights `w` (default 1) centred on `centre` (f64, one per feature;
+    /// zeros for values that must not be shifted, such as scores).
+    pub fn pack_on(x: ArrayView2<'_, T>, w: Option<ArrayView1<'_, f64>>, centre: Vec<f64>) -> Self {
         let (n, d) = x.dim();
+        debug_assert_eq!(centre.len(), d);
         let n_blocks = n.div_ceil(LANES);
         let mut coords = vec![T::default(); n_blocks * d * LANES];
         let mut norms = vec![0.0f64; n_blocks * LANES];
@@ -129,6 +136,16 @@ impl<T: Real> GramPoints<T> {
             centre,
             factor: recheck_factor::<T>(d),
         }
+    }
+
+    /// The centre the points were packed on.
+    pub fn centre(&self) -> &[f64] {
+        &self.centre
+    }
+
+    /// The recheck factor: pairs with d2 < factor (|x|^2 + |y|^2) are recomputed.
+    pub fn factor(&self) -> f64 {
+        self.factor
     }
 
     pub fn dim(&self) -> usize {
@@ -331,6 +348,51 @@ fn recheck<T: Real, const G: usize>(
     }
 }
 
+/// What the tile driver [`gram_tiles`] hands each tile of squared distances to.
+pub trait TileVisitor<const G: usize> {
+    /// `d2[r][j] = |x_(row0 + r) - y_(b LANES + j)|^2` for the group of rows starting at
+    /// `row0` and block `b` (rows past the tile and padding lanes hold values to ignore).
+    fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]);
+}
+
+/// The Gram path's tile loop: rows `rows` of `src.x` against every block of `cols` (the
+/// points of `src.y`), `G` rows at a time, blocked as a GEMM: for each chunk of
+/// `chunk_blocks` column blocks, the inner products of every row group with every
+/// block are accumulated k-chunk by k-chunk ([`chunk_dots`]), then finished into
+/// squared distances ([`finish_sqdist`], every pair live) and visited in a fixed order
+/// (chunk, group, block), so that sums taken in the visitor do not depend on threads.
+#[inline(always)]
+pub fn gram_tiles<T: Real, V: TileVisitor<G>, const G: usize, const FMA: bool>(
+    isa: Isa,
+    src: &Originals<'_, '_, T>,
+    rows: Range<usize>,
+    cols: &GramPoints<T>,
+    chunk_blocks: usize,
+    visitor: &mut V,
+) {
+    let packed = GramRows::pack(src.x, rows.clone(), G, cols);
+    let n_groups = packed.n_groups();
+    let nb = cols.n_blocks();
+    let mut dots = vec![[[T::default(); LANES]; G]; n_groups * chunk_blocks];
+    let mut d2 = [[0.0f64; LANES]; G];
+    let mut b0 = 0;
+    while b0 < nb {
+        let b1 = (b0 + chunk_blocks).min(nb);
+        let width = b1 - b0;
+        chunk_dots::<T, G, FMA>(isa, &packed, cols, b0..b1, &mut dots);
+        for q in 0..n_groups {
+            let (_, gn) = packed.group(q);
+            let row0 = rows.start + q * G;
+            for b in b0..b1 {
+                let dot = &dots[q * width + b - b0];
+                finish_sqdist(dot, gn, cols, b, row0, src, |_, _| true, &mut d2);
+                visitor.visit(row0, b, &d2);
+            }
+        }
+        b0 = b1;
+    }
+}
+
 /// Rows per parallel task of [`squared_distances`], and column blocks per chunk: as
 /// for the kernel sums (`kernel::pairsum`), the columns brought from memory serve 256
 /// rows, and a chunk's k-chunk, the tile's and their inner products stay in L2.
@@ -365,7 +427,6 @@ pub fn squared_distances<T: Real>(
                 let r0 = t * MATRIX_ROW_TILE;
                 let job = MatrixJob {
                     isa,
-                    x: &x,
                     rows: r0..(r0 + MATRIX_ROW_TILE).min(n),
                     cols: &cols,
                     src: &src,
@@ -381,7 +442,6 @@ pub fn squared_distances<T: Real>(
 /// One row tile of [`squared_distances`] as a job for [`dispatch`].
 struct MatrixJob<'a, 'x, T> {
     isa: Isa,
-    x: &'a ArrayView2<'x, T>,
     rows: Range<usize>,
     cols: &'a GramPoints<T>,
     src: &'a Originals<'a, 'x, T>,
@@ -396,54 +456,41 @@ impl<T: Real> IsaJob for MatrixJob<'_, '_, T> {
     }
 }
 
+/// Copies each tile of squared distances into the row-major output.
+struct MatrixCopy<'a> {
+    r0: usize,
+    r1: usize,
+    m: usize,
+    out: &'a mut [f64],
+}
+
+impl<const G: usize> TileVisitor<G> for MatrixCopy<'_> {
+    #[inline(always)]
+    fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]) {
+        let (j0, w) = (b * LANES, LANES.min(self.m - b * LANES));
+        for (r, d2r) in d2.iter().enumerate().take(self.r1.saturating_sub(row0).min(G)) {
+            let at = (row0 + r - self.r0) * self.m + j0;
+            self.out[at..at + w].copy_from_slice(&d2r[..w]);
+        }
+    }
+}
+
 #[inline(always)]
 fn matrix_tile<T: Real, const G: usize, const FMA: bool>(job: MatrixJob<'_, '_, T>) {
     let MatrixJob {
         isa,
-        x,
         rows,
         cols,
         src,
         out,
     } = job;
-    let m = cols.len();
-    let packed = GramRows::pack(x, rows.clone(), G, cols);
-    let n_groups = packed.n_groups();
-    let nb = cols.n_blocks();
-    let mut dots = vec![[[T::default(); LANES]; G]; n_groups * MATRIX_CHUNK_BLOCKS];
-    let mut d2 = [[0.0f64; LANES]; G];
-    let mut b0 = 0;
-    while b0 < nb {
-        let b1 = (b0 + MATRIX_CHUNK_BLOCKS).min(nb);
-        let width = b1 - b0;
-        chunk_dots::<T, G, FMA>(isa, &packed, cols, b0..b1, &mut dots);
-        for q in 0..n_groups {
-            let (_, gn) = packed.group(q);
-            let row0 = rows.start + q * G;
-            for b in b0..b1 {
-                finish_sqdist(
-                    &dots[q * width + b - b0],
-                    gn,
-                    cols,
-                    b,
-                    row0,
-                    src,
-                    |_, _| true,
-                    &mut d2,
-                );
-                let (j0, w) = (b * LANES, LANES.min(m - b * LANES));
-                for (r, d2r) in d2
-                    .iter()
-                    .enumerate()
-                    .take(rows.end.saturating_sub(row0).min(G))
-                {
-                    let at = (row0 + r - rows.start) * m + j0;
-                    out[at..at + w].copy_from_slice(&d2r[..w]);
-                }
-            }
-        }
-        b0 = b1;
-    }
+    let mut copy = MatrixCopy {
+        r0: rows.start,
+        r1: rows.end,
+        m: cols.len(),
+        out,
+    };
+    gram_tiles::<T, _, G, FMA>(isa, src, rows, cols, MATRIX_CHUNK_BLOCKS, &mut copy);
 }
 
 #[cfg(test)]
