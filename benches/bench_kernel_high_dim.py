@@ -219,6 +219,7 @@ def bench_mmd_test_numpy_blas(benchmark):
     benchmark.pedantic(numpy_mmd_test, args=(x, y, h, 199), rounds=1, iterations=1)
 
 
+@pytest.mark.filterwarnings("ignore:The number of replications is low")
 @pytest.mark.benchmark(group="mmd-test-n1000-d512-199perm")
 def bench_mmd_test_hyppo(benchmark):
     ksample = pytest.importorskip("hyppo.ksample")

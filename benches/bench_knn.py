@@ -1,7 +1,11 @@
 """k-NN estimators against a scipy cKDTree(workers=2) implementation of the same
-estimator and scikit-learn's KSG (and NPEET where installed).
+estimator and scikit-learn's KSG (and NPEET where installed); on embeddings (d = 32 to
+512, brute force on the Gram path) the KL estimator against the same two searches by
+faiss-cpu's IndexFlatL2 (float32) and scikit-learn's brute-force NearestNeighbors
+(float64, BLAS), all giving the same neighbours.
 
-    pytest benches/bench_knn.py --benchmark-only --benchmark-json=benches/knn.json
+    pytest benches/bench_knn.py --benchmark-only --benchmark-json=benches/knn.json -k "not embeddings"
+    pytest benches/bench_knn.py --benchmark-only --benchmark-json=benches/knn_high_dim.json -k embeddings
 """
 
 import math
@@ -97,3 +101,72 @@ def bench_mi_npeet(benchmark):
     ee = pytest.importorskip("npeet.entropy_estimators")
     x, y = mi_data()
     benchmark.pedantic(ee.mi, args=(x[:, None], y[:, None]), kwargs={"k": 3}, rounds=1, iterations=1)
+
+
+HIGH_DIMS = [32, 128, 512]
+N_EMB = 10_000
+
+
+def embeddings(d, dtype, n=N_EMB):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d))
+    y = rng.standard_normal((n, d)) + 0.1
+    return x.astype(dtype), y.astype(dtype)
+
+
+def kl_from(rho, nu, d, n, m):
+    return d * np.mean(np.log(nu) - np.log(rho)) + math.log(m / (n - 1))
+
+
+def kl_faiss(x, y):
+    """k = 1: x's nearest other point (the second hit of a self-search) and nearest y."""
+    import faiss
+
+    n, d = x.shape
+    ix, iy = faiss.IndexFlatL2(d), faiss.IndexFlatL2(d)
+    ix.add(x)
+    iy.add(y)
+    rho2 = ix.search(x, 2)[0][:, 1]
+    nu2 = iy.search(x, 1)[0][:, 0]
+    return kl_from(np.sqrt(rho2.astype(np.float64)), np.sqrt(nu2.astype(np.float64)), d, n, len(y))
+
+
+def kl_sklearn(x, y):
+    from sklearn.neighbors import NearestNeighbors
+
+    n, d = x.shape
+    rho = NearestNeighbors(n_neighbors=2, algorithm="brute", n_jobs=2).fit(x).kneighbors(x)[0][:, 1]
+    nu = NearestNeighbors(n_neighbors=1, algorithm="brute", n_jobs=2).fit(y).kneighbors(x)[0][:, 0]
+    return kl_from(rho, nu, d, n, len(y))
+
+
+HD = dict(rounds=1, iterations=1, warmup_rounds=0)
+
+
+@pytest.mark.parametrize("d", HIGH_DIMS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.benchmark(group="kl-k1-n1e4-embeddings")
+def bench_kl_embeddings_divergent(benchmark, d, dtype):
+    x, y = embeddings(d, dtype)
+    value = benchmark.pedantic(dv.kl_divergence, args=(x, y), kwargs=dict(k=1), **HD)
+    benchmark.extra_info["value"] = value
+
+
+@pytest.mark.parametrize("d", HIGH_DIMS)
+@pytest.mark.parametrize("dtype", ["float32"])
+@pytest.mark.benchmark(group="kl-k1-n1e4-embeddings")
+def bench_kl_embeddings_faiss(benchmark, d, dtype):
+    pytest.importorskip("faiss")
+    x, y = embeddings(d, dtype)
+    value = benchmark.pedantic(kl_faiss, args=(x, y), **HD)
+    benchmark.extra_info["value"] = value
+
+
+@pytest.mark.parametrize("d", HIGH_DIMS)
+@pytest.mark.parametrize("dtype", ["float64"])
+@pytest.mark.benchmark(group="kl-k1-n1e4-embeddings")
+def bench_kl_embeddings_sklearn(benchmark, d, dtype):
+    x, y = embeddings(d, dtype)
+    value = benchmark.pedantic(kl_sklearn, args=(x, y), **HD)
+    benchmark.extra_info["value"] = value
+    assert value == pytest.approx(dv.kl_divergence(x, y, k=1), rel=1e-9)

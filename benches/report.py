@@ -38,6 +38,7 @@ IMPLEMENTATIONS = OrderedDict(
         ("sklearn", "scikit-learn"),
         ("dcor", "dcor"),
         ("hyppo", "hyppo"),
+        ("faiss", "faiss-cpu"),
         ("pot_dense", "POT, dense"),
         ("pot_lazy", "POT, lazy"),
         ("pot_log", "POT, log-domain"),
@@ -54,7 +55,7 @@ OPTIONS = re.compile(r"^(plain|scaling[0-9.]+|auto|online|stored|streamed)$")
 # part of the problem): its cell then shows the count instead of a ratio.
 COUNTS = ("permutations", "points")
 # The bare number of a case is n (= m) unless the group says otherwise.
-BARE_NUMBER = {"gaussian-kernel-evaluations": "d"}
+BARE_NUMBER = {"gaussian-kernel-evaluations": "d", "kl-k1-n1e4-embeddings": "d"}
 
 
 def split_name(name: str):

@@ -65,8 +65,8 @@ def ksd_wild_bootstrap(
     signs: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
 def gaussian_logsumexp(
-    points: npt.NDArray[np.float64],
-    z: npt.NDArray[np.float64],
+    points: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    z: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     log_w: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
 def rowwise_logits_divergence(
@@ -135,11 +135,12 @@ def softmin_lse(
 ) -> npt.NDArray[np.float64]: ...
 def median_pairwise_distance(z: Samples) -> float: ...
 def knn(
-    data: npt.NDArray[np.float64],
+    data: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     k: int,
     metric: str = "euclidean",
-    queries: npt.NDArray[np.float64] | None = None,
+    queries: npt.NDArray[np.float32] | npt.NDArray[np.float64] | None = None,
     all: bool = True,
+    search: str = "auto",
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64] | None]: ...
 def count_within(
     data: npt.NDArray[np.float64],
@@ -149,7 +150,10 @@ def count_within(
     queries: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.int64]: ...
 def kth_self_and_cross(
-    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], k: int
+    x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    y: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    k: int,
+    search: str = "auto",
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def ksg_counts(
     joint: npt.NDArray[np.float64], subspaces: list[list[int]], k: int, radius: str

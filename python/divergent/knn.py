@@ -22,7 +22,14 @@ import numpy as np
 
 from divergent import _core
 from divergent._special import digamma
-from divergent._validation import as_samples, check_choice, check_positive_int, check_same_dim, check_seed
+from divergent._validation import (
+    as_samples,
+    check_choice,
+    check_positive_int,
+    check_same_dim,
+    check_seed,
+    common_dtype,
+)
 
 __all__ = [
     "entropy",
@@ -93,7 +100,9 @@ def log_unit_ball_volume(d: int) -> float:
 
 
 def entropy_inputs(x, k, jitter, seed):
-    x = as_samples(x, "x", min_samples=2)
+    # float32 stays float32: the brute-force search computes in it and finds exactly the
+    # neighbours of the float64 values (the tree reads them as float64).
+    x = as_samples(x, "x", min_samples=2, float32=True)
     k = check_k(k, x.shape[0] - 1, "x")
     (x,) = add_jitter([x], check_jitter(jitter), seed)
     return x, k
@@ -155,9 +164,10 @@ def entropy(x, *, k=3, jitter=None, seed=None) -> float:
 
 
 def divergence_inputs(x, y, k, jitter, seed):
-    x = as_samples(x, "x", min_samples=2)
-    y = as_samples(y, "y")
+    x = as_samples(x, "x", min_samples=2, float32=True)
+    y = as_samples(y, "y", float32=True)
     check_same_dim(x, y)
+    x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0] - 1, y.shape[0]), "x (n - 1 others) or y (m points)")
     x, y = add_jitter([x, y], check_jitter(jitter), seed)
     return x, y, k
@@ -306,9 +316,10 @@ def renyi_divergence(x, y, *, alpha, k=5, jitter=None, seed=None) -> float:
 
 
 def js_inputs(x, y, k, jitter, seed):
-    x = as_samples(x, "x", min_samples=2)
-    y = as_samples(y, "y", min_samples=2)
+    x = as_samples(x, "x", min_samples=2, float32=True)
+    y = as_samples(y, "y", min_samples=2, float32=True)
     check_same_dim(x, y)
+    x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0], y.shape[0]) - 1, "the smaller of x and y")
     x, y = add_jitter([x, y], check_jitter(jitter), seed)
     return x, y, k

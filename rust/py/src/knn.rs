@@ -3,12 +3,14 @@
 //! counts.
 
 use divergent_core as core;
+use divergent_core::knn::brute::{knn_search, Search};
 use divergent_core::{KsgRadius, Metric};
 use ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
+use crate::kernel::{mixed_dtypes, with_pair, Samples};
 use crate::run::detached;
 
 type Vector<'py, T> = Bound<'py, PyArray1<T>>;
@@ -18,28 +20,58 @@ fn metric_from(name: &str) -> PyResult<Metric> {
     Metric::from_name(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+fn search_from(name: &str) -> PyResult<Search> {
+    Search::from_name(name).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
 /// k nearest neighbours of every row of `queries` among the rows of `data` or, with no
-/// queries, of every point of `data` among the others. Returns the distances (n, k)
-/// and indices (n, k) when `all`, else the k-th distances (n,) and None.
+/// queries, of every point of `data` among the others (float32 or float64, one dtype).
+/// Returns the distances (n, k) and indices (n, k) when `all`, else the k-th distances
+/// (n,) and None. `search`: "auto", "tree" or "brute" (Euclidean only).
 #[pyfunction]
-#[pyo3(signature = (data, k, metric="euclidean", queries=None, all=true))]
+#[pyo3(signature = (data, k, metric="euclidean", queries=None, all=true, search="auto"))]
 pub fn knn<'py>(
     py: Python<'py>,
-    data: PyReadonlyArray2<'py, f64>,
+    data: Samples<'py>,
     k: usize,
     metric: &str,
-    queries: Option<PyReadonlyArray2<'py, f64>>,
+    queries: Option<Samples<'py>>,
     all: bool,
+    search: &str,
 ) -> PyResult<(Bound<'py, PyAny>, Option<Matrix<'py, i64>>)> {
     let metric = metric_from(metric)?;
-    let data = data.as_array();
-    let queries = queries.as_ref().map(|q| q.as_array());
-    let nq = queries.map_or(data.nrows(), |q| q.nrows());
-    let work = knn_work(nq, data.nrows(), k, data.ncols());
-    let nb = detached(py, work, |ctl| match queries {
-        None => core::knn::kdtree::knn_self(data, k, metric, all, ctl),
-        Some(q) => core::knn::kdtree::knn_cross(data, q, k, metric, all, ctl),
-    })?;
+    let search = search_from(search)?;
+    let (nd, d) = match &data {
+        Samples::F64(a) => (a.as_array().nrows(), a.as_array().ncols()),
+        Samples::F32(a) => (a.as_array().nrows(), a.as_array().ncols()),
+    };
+    let nq = match &queries {
+        None => nd,
+        Some(Samples::F64(q)) => q.as_array().nrows(),
+        Some(Samples::F32(q)) => q.as_array().nrows(),
+    };
+    let work = knn_work(nq, nd, k, d);
+    let nb = match &queries {
+        None => match &data {
+            Samples::F64(a) => {
+                let a = a.as_array();
+                detached(py, work, |ctl| knn_search(a, None, k, metric, all, search, ctl))
+            }
+            Samples::F32(a) => {
+                let a = a.as_array();
+                detached(py, work, |ctl| knn_search(a, None, k, metric, all, search, ctl))
+            }
+        },
+        Some(q) => with_pair!(data, *q, |a, q| detached(py, work, |ctl| knn_search(
+            a,
+            Some(q),
+            k,
+            metric,
+            all,
+            search,
+            ctl
+        ))),
+    }?;
     let width = nb.k;
     let dist = Array2::from_shape_vec((nq, width), nb.distances)
         .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
@@ -97,18 +129,22 @@ pub fn count_within<'py>(
 }
 
 /// (rho, nu): distances from each x_i to its k-th neighbour among the other points of
-/// x and among the points of y (Euclidean).
+/// x and among the points of y (Euclidean; float32 or float64, one dtype).
 #[pyfunction]
+#[pyo3(signature = (x, y, k, search="auto"))]
 pub fn kth_self_and_cross<'py>(
     py: Python<'py>,
-    x: PyReadonlyArray2<'py, f64>,
-    y: PyReadonlyArray2<'py, f64>,
+    x: Samples<'py>,
+    y: Samples<'py>,
     k: usize,
+    search: &str,
 ) -> PyResult<(Vector<'py, f64>, Vector<'py, f64>)> {
-    let (xa, ya) = (x.as_array(), y.as_array());
-    let work = knn_work(xa.nrows(), xa.nrows() + ya.nrows(), k, xa.ncols());
-    let (rho, nu) = detached(py, work, |ctl| {
-        core::kth_self_and_cross(xa, ya, k, Metric::Euclidean, ctl)
+    let search = search_from(search)?;
+    let (rho, nu) = with_pair!(x, y, |xa, ya| {
+        let work = knn_work(xa.nrows(), xa.nrows() + ya.nrows(), k, xa.ncols());
+        detached(py, work, |ctl| {
+            core::kth_self_and_cross(xa, ya, k, Metric::Euclidean, search, ctl)
+        })
     })?;
     Ok((rho.into_pyarray(py), nu.into_pyarray(py)))
 }

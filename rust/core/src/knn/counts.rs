@@ -7,17 +7,20 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
+use crate::knn::brute::{brute_wins, knn_search, Search};
 use crate::knn::kdtree::{count_self, KdTree, Metric, Neighbours};
+use crate::pairwise::Real;
 
 /// For every point x_i: rho_i, the distance to its k-th nearest neighbour among the
 /// other points of x, and nu_i, the distance to its k-th nearest neighbour in y (Wang,
 /// Kulkarni & Verdu 2009; Poczos & Schneider 2011). Both searches run over the leaves
 /// of x's tree.
-pub fn kth_self_and_cross(
-    x: ArrayView2<'_, f64>,
-    y: ArrayView2<'_, f64>,
+pub fn kth_self_and_cross<T: Real>(
+    x: ArrayView2<'_, T>,
+    y: ArrayView2<'_, T>,
     k: usize,
     metric: Metric,
+    search: Search,
     ctl: &Control,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     if x.ncols() != y.ncols() {
@@ -27,9 +30,21 @@ pub fn kth_self_and_cross(
             y.ncols()
         ));
     }
-    let tx = KdTree::new(x)?;
+    let brute = metric == Metric::Euclidean
+        && match search {
+            Search::Auto => brute_wins(x.ncols()),
+            Search::Tree => false,
+            Search::Brute => true,
+        };
+    if brute {
+        let rho = knn_search(x.view(), None, k, metric, false, Search::Brute, ctl)?;
+        let nu = knn_search(y.view(), Some(x.view()), k, metric, false, Search::Brute, ctl)?;
+        return Ok((rho.distances, nu.distances));
+    }
+    let (x, y) = (x.mapv(|v| v.to_f64()), y.mapv(|v| v.to_f64()));
+    let tx = KdTree::new(x.view())?;
     let rho = tx.knn(&tx, true, k, metric, false, ctl)?.distances;
-    let ty = KdTree::new(y)?;
+    let ty = KdTree::new(y.view())?;
     let nu = ty.knn(&tx, false, k, metric, false, ctl)?.distances;
     Ok((rho, nu))
 }

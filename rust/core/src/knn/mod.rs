@@ -5,10 +5,13 @@
 //!   tree and sorted searches agree bit for bit with brute force.
 //! - `kdtree`: the k-d tree: k nearest neighbours and radius counts, for self and cross
 //!   queries.
+//! - `brute`: exact Euclidean k nearest neighbours by brute force on the pair engine's
+//!   Gram path, for high dimension, where a tree visits nearly every leaf.
 //! - `sorted_counts`: one-dimensional radius counts on sorted values (the KSG marginals).
 //! - `counts`: the statistics the estimators need (k-th neighbour distances within and
 //!   across samples, the KSG and Frenzel-Pompe counts) on top of those searches.
 
+pub mod brute;
 pub mod counts;
 pub(crate) mod distance;
 pub mod kdtree;
