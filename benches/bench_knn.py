@@ -170,3 +170,34 @@ def bench_kl_embeddings_sklearn(benchmark, d, dtype):
     value = benchmark.pedantic(kl_sklearn, args=(x, y), **HD)
     benchmark.extra_info["value"] = value
     assert value == pytest.approx(dv.kl_divergence(x, y, k=1), rel=1e-9)
+
+
+def mi_embeddings(n=N_EMB, d=32):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((n, d))
+    return x, x + rng.standard_normal((n, d))
+
+
+def mi_ckdtree(x, y, k=3):
+    """KSG1 with scipy's tree in the max-norm (2 workers): the joint k-th neighbour
+    distance, then strict marginal counts within it."""
+    n = len(x)
+    z = np.hstack([x, y])
+    eps = cKDTree(z).query(z, k + 1, p=np.inf, workers=2)[0][:, -1]
+    r = np.nextafter(eps, 0)  # strict: dist < eps
+    nx = cKDTree(x).query_ball_point(x, r, p=np.inf, workers=2, return_length=True) - 1
+    ny = cKDTree(y).query_ball_point(y, r, p=np.inf, workers=2, return_length=True) - 1
+    return digamma(k) + digamma(n) - np.mean(digamma(nx + 1) + digamma(ny + 1))
+
+
+@pytest.mark.benchmark(group="mi-ksg1-n1e4-d32x32-k3")
+def bench_mi_embeddings_divergent(benchmark):
+    x, y = mi_embeddings()
+    benchmark.pedantic(dv.mutual_information, args=(x, y), kwargs=dict(k=3), **HD)
+
+
+@pytest.mark.benchmark(group="mi-ksg1-n1e4-d32x32-k3")
+def bench_mi_embeddings_scipy(benchmark):
+    x, y = mi_embeddings()
+    value = benchmark.pedantic(mi_ckdtree, args=(x, y), **HD)
+    assert value == pytest.approx(dv.mutual_information(x, y, k=3), rel=1e-12)

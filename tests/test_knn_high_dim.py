@@ -105,3 +105,18 @@ def test_search_errors(rng):
         _core.knn(x, 1, search="ball")
     with pytest.raises(TypeError, match="float32 or both float64"):
         _core.knn(x, 1, queries=x.astype(np.float32))
+
+
+@pytest.mark.parametrize("d", [20, 40])
+def test_ksg_on_the_max_norm_brute_force_matches_the_reference(rng, d):
+    # Joint and marginal max-norm searches by brute force from d = 16, with ties (a
+    # duplicated coordinate block) that the strict and non-strict counts must keep apart.
+    x = rng.normal(size=(300, d))
+    y = x + rng.normal(size=(300, d))
+    z = rng.normal(size=(300, d // 2))
+    x[:20, : d // 2] = x[20:40, : d // 2]
+    for method in ["ksg1", "ksg2"]:
+        got = dv.mutual_information(x, y, k=3, method=method)
+        assert got == pytest.approx(ref.mutual_information(x, y, k=3, method=method), rel=1e-12, abs=1e-12)
+    got = dv.conditional_mutual_information(x, y, z, k=4)
+    assert got == pytest.approx(ref.conditional_mutual_information(x, y, z, k=4), rel=1e-12, abs=1e-12)

@@ -2,8 +2,13 @@ r"""Nearest-neighbour estimators of entropy, divergences and mutual information.
 
 Non-parametric and consistent: each estimator turns distances to the k-th nearest
 neighbour into local density estimates and corrects the bias of their logarithms with
-digamma terms. The neighbour searches run on an exact k-d tree in the Rust core
-(parallel, deterministic, ties broken by index); the formulas are evaluated here.
+digamma terms. The neighbour searches are exact and run in the Rust core (parallel,
+deterministic, ties broken by index): a k-d tree below 16 dimensions, brute force above,
+where a tree visits nearly every leaf (Euclidean: inner products through GEMM tiles in
+the input's precision, every candidate near the k-th distance recomputed in float64;
+max-norm: SIMD scans). float32 input is searched as float32 and gives exactly the
+neighbours, hence the estimates, of the same values as float64. The formulas are
+evaluated here.
 
 Duplicate points make some of these distances zero and the estimates infinite. They are
 detected and reported; pass ``jitter=True`` to add a tiny seeded noise instead (what

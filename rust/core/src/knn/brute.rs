@@ -303,11 +303,6 @@ pub fn brute_wins(d: usize) -> bool {
 /// The dimension from which brute force on the Gram path beats the tree.
 pub const BRUTE_FROM_D: usize = 16;
 
-/// `x` as float64 (a copy only for float32 input, which the tree reads as float64).
-fn as_f64<T: Real>(x: ArrayView2<'_, T>) -> ndarray::Array2<f64> {
-    x.mapv(|v| v.to_f64())
-}
-
 /// k nearest neighbours (Euclidean or max-norm) by the search `search` picks: in
 /// `data` of every row of `queries`, or (`None`) of every data point among the others.
 /// Brute force serves the Euclidean metric only; the tree reads float32 as float64.
@@ -329,10 +324,11 @@ pub fn knn_search<T: Real>(
     if brute {
         return knn_brute(data, queries, k, all, ctl);
     }
-    let data = as_f64(data);
+    // The tree reads float64 (float32 input converted: a copy, in low dimension).
+    let data = T::as_f64(data);
     match queries {
         None => knn_self(data.view(), k, metric, all, ctl),
-        Some(q) => knn_cross(data.view(), as_f64(q).view(), k, metric, all, ctl),
+        Some(q) => knn_cross(data.view(), T::as_f64(q).view(), k, metric, all, ctl),
     }
 }
 

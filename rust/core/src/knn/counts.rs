@@ -9,6 +9,7 @@ use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::knn::brute::{brute_wins, knn_search, Search};
 use crate::knn::kdtree::{count_self, KdTree, Metric, Neighbours};
+use crate::knn::max_norm::{count_max_norm_self, knn_max_norm_self, max_norm_brute_wins};
 use crate::pairwise::Real;
 
 /// For every point x_i: rho_i, the distance to its k-th nearest neighbour among the
@@ -41,7 +42,7 @@ pub fn kth_self_and_cross<T: Real>(
         let nu = knn_search(y.view(), Some(x.view()), k, metric, false, Search::Brute, ctl)?;
         return Ok((rho.distances, nu.distances));
     }
-    let (x, y) = (x.mapv(|v| v.to_f64()), y.mapv(|v| v.to_f64()));
+    let (x, y) = (T::as_f64(x), T::as_f64(y));
     let tx = KdTree::new(x.view())?;
     let rho = tx.knn(&tx, true, k, metric, false, ctl)?.distances;
     let ty = KdTree::new(y.view())?;
@@ -79,11 +80,16 @@ pub fn ksg_counts(
             ));
         }
     }
-    let tree = KdTree::new(joint)?;
     let all = radius == KsgRadius::Neighbours;
+    // In high dimension the tree visits nearly every leaf: brute force (max_norm).
     let Neighbours {
         distances, indices, ..
-    } = tree.knn(&tree, true, k, Metric::Chebyshev, all, ctl)?;
+    } = if max_norm_brute_wins(d) {
+        knn_max_norm_self(joint, k, all, ctl)?
+    } else {
+        let tree = KdTree::new(joint)?;
+        tree.knn(&tree, true, k, Metric::Chebyshev, all, ctl)?
+    };
     let eps: Vec<f64> = match &indices {
         Some(_) => distances.chunks_exact(k).map(|row| row[k - 1]).collect(),
         None => distances,
@@ -110,13 +116,11 @@ pub fn ksg_counts(
                 &radii
             }
         };
-        counts.push(count_self(
-            sub.view(),
-            radii,
-            Metric::Chebyshev,
-            strict,
-            ctl,
-        )?);
+        counts.push(if max_norm_brute_wins(cols.len()) {
+            count_max_norm_self(sub.view(), radii, strict, ctl)?
+        } else {
+            count_self(sub.view(), radii, Metric::Chebyshev, strict, ctl)?
+        });
     }
     Ok((eps, counts))
 }

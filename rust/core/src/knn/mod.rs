@@ -7,6 +7,8 @@
 //!   queries.
 //! - `brute`: exact Euclidean k nearest neighbours by brute force on the pair engine's
 //!   Gram path, for high dimension, where a tree visits nearly every leaf.
+//! - `max_norm`: max-norm k nearest neighbours and radius counts by SIMD brute force,
+//!   for the KSG estimators in high dimension.
 //! - `sorted_counts`: one-dimensional radius counts on sorted values (the KSG marginals).
 //! - `counts`: the statistics the estimators need (k-th neighbour distances within and
 //!   across samples, the KSG and Frenzel-Pompe counts) on top of those searches.
@@ -15,4 +17,5 @@ pub mod brute;
 pub mod counts;
 pub(crate) mod distance;
 pub mod kdtree;
+pub mod max_norm;
 pub mod sorted_counts;

@@ -3,6 +3,8 @@
 
 use std::ops::{Add, Mul, Sub};
 
+use ndarray::{ArrayView2, CowArray, Ix2};
+
 use super::microkernel;
 use super::LANES;
 use crate::arith::simd::Isa;
@@ -25,6 +27,8 @@ pub trait Real:
     const NAME: &'static str;
     fn from_f64(v: f64) -> Self;
     fn to_f64(self) -> f64;
+    /// A 2-D view as float64: borrowed for f64, converted (a copy) for f32.
+    fn as_f64(x: ArrayView2<'_, Self>) -> CowArray<'_, f64, Ix2>;
     /// a * b + c, fused where `FMA` (see [`crate::arith::exp::fma`]).
     fn fma<const FMA: bool>(a: Self, b: Self, c: Self) -> Self;
     /// The Gram microkernel (see [`microkernel`]) for G rows on instruction set `isa`,
@@ -51,13 +55,17 @@ fn rows_of<T, const G: usize, const H: usize>(out: &mut [[T; LANES]; G]) -> &mut
 /// `Real` for a float type: its roundoff and name, the conversions, and the Gram
 /// microkernels of `microkernel::x86` it has for AVX-512 (G = 8) and AVX2 (G = `$avx2_g`).
 macro_rules! impl_real {
-    ($t:ty, $name:expr, $avx512:ident, $avx2:ident, $avx2_g:expr) => {
+    ($t:ty, $name:expr, $avx512:ident, $avx2:ident, $avx2_g:expr, |$x:ident| $as_f64:expr) => {
         impl Real for $t {
             const UNIT_ROUNDOFF: f64 = <$t>::EPSILON as f64 / 2.0;
             const NAME: &'static str = $name;
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 v as $t
+            }
+            #[inline(always)]
+            fn as_f64($x: ArrayView2<'_, Self>) -> CowArray<'_, f64, Ix2> {
+                $as_f64
             }
             #[inline(always)]
             fn to_f64(self) -> f64 {
@@ -96,5 +104,5 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f64, "float64", avx512_f64, avx2_f64, 2);
-impl_real!(f32, "float32", avx512_f32, avx2_f32, 4);
+impl_real!(f64, "float64", avx512_f64, avx2_f64, 2, |x| CowArray::from(x));
+impl_real!(f32, "float32", avx512_f32, avx2_f32, 4, |x| CowArray::from(x.mapv(f64::from)));
