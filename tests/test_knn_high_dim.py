@@ -71,7 +71,7 @@ def test_brute_force_is_the_tree_across_tiles_and_the_crossover(n, m, d, k, seed
     if float32:
         x, y = x.astype(np.float32), y.astype(np.float32)
     x64, y64 = x.astype(np.float64), y.astype(np.float64)
-    kc = min(k, m)
+    kc = min(k, n)
     got = _core.knn(x, kc, queries=y, search="brute")
     want = _core.knn(x64, kc, queries=y64, search="tree")
     np.testing.assert_array_equal(got[1], want[1])

@@ -55,11 +55,15 @@ pub fn knn<'py>(
         None => match &data {
             Samples::F64(a) => {
                 let a = a.as_array();
-                detached(py, work, |ctl| knn_search(a, None, k, metric, all, search, ctl))
+                detached(py, work, |ctl| {
+                    knn_search(a, None, k, metric, all, search, ctl)
+                })
             }
             Samples::F32(a) => {
                 let a = a.as_array();
-                detached(py, work, |ctl| knn_search(a, None, k, metric, all, search, ctl))
+                detached(py, work, |ctl| {
+                    knn_search(a, None, k, metric, all, search, ctl)
+                })
             }
         },
         Some(q) => with_pair!(data, *q, |a, q| detached(py, work, |ctl| knn_search(

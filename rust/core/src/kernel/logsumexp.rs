@@ -224,7 +224,11 @@ impl<const G: usize, const FMA: bool> TileVisitor<G> for LseLanes<'_, FMA> {
     #[inline(always)]
     fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]) {
         let a: &[f64; LANES] = self.log_w[b * LANES..(b + 1) * LANES].try_into().unwrap();
-        for (r, d2r) in d2.iter().enumerate().take(self.rows.end.saturating_sub(row0).min(G)) {
+        for (r, d2r) in d2
+            .iter()
+            .enumerate()
+            .take(self.rows.end.saturating_sub(row0).min(G))
+        {
             let li = row0 + r - self.rows.start;
             let lane = &mut self.lanes[li];
             match self.shifts {
@@ -268,7 +272,11 @@ impl<T: Real> IsaJob for GramLse<'_, '_, T> {
             log_w,
             shifts,
         } = self;
-        let init = if shifts.is_some() { 0.0 } else { f64::NEG_INFINITY };
+        let init = if shifts.is_some() {
+            0.0
+        } else {
+            f64::NEG_INFINITY
+        };
         let mut acc = LseLanes::<FMA> {
             rows: rows.clone(),
             log_w,
@@ -280,6 +288,7 @@ impl<T: Real> IsaJob for GramLse<'_, '_, T> {
             src,
             rows,
             cols,
+            0..cols.n_blocks(),
             GRAM_CHUNK_BLOCKS,
             &mut acc
         ));
@@ -307,7 +316,10 @@ fn gram_logsumexp<T: Real>(
     let m = points.nrows();
     let cols = GramPoints::pack(z.view(), None, Some(points.view()));
     let mut padded = vec![f64::NEG_INFINITY; cols.n_blocks() * LANES];
-    padded[..log_w.len()].iter_mut().zip(log_w.iter()).for_each(|(p, &w)| *p = w);
+    padded[..log_w.len()]
+        .iter_mut()
+        .zip(log_w.iter())
+        .for_each(|(p, &w)| *p = w);
     let src = Originals { x: &points, y: &z };
     // Each row's value is independent of the tiling: smaller tiles for few points
     // keep every thread busy.
@@ -344,7 +356,10 @@ fn gram_logsumexp<T: Real>(
                     far_rows.row_mut(a).assign(&points.row(rows.start + r));
                 }
                 let far_view = far_rows.view();
-                let far_src = Originals { x: &far_view, y: &z };
+                let far_src = Originals {
+                    x: &far_view,
+                    y: &z,
+                };
                 let maxima = pass(&far_src, 0..far.len(), None);
                 let far_sums = pass(&far_src, 0..far.len(), Some(&maxima));
                 for ((&r, &mx), &s) in far.iter().zip(&maxima).zip(&far_sums) {
@@ -424,9 +439,8 @@ mod tests {
             }
             z.mapv_inplace(|v| v + 1e3);
             p.mapv_inplace(|v| v + 1e3);
-            let got =
-                gaussian_logsumexp(p.view(), z.view(), ndarray::ArrayView1::from(&lw), &ctl)
-                    .unwrap();
+            let got = gaussian_logsumexp(p.view(), z.view(), ndarray::ArrayView1::from(&lw), &ctl)
+                .unwrap();
             for (i, g) in got.iter().enumerate() {
                 let want = naive(p.row(i).as_slice().unwrap(), &z, &lw);
                 assert!(
@@ -446,7 +460,10 @@ mod tests {
                     &z32.mapv(f64::from),
                     &lw,
                 );
-                assert!((g - want).abs() <= 1e-3 * want.abs().max(1.0), "f32 d={d} {i}: {g} vs {want} ({w})");
+                assert!(
+                    (g - want).abs() <= 1e-3 * want.abs().max(1.0),
+                    "f32 d={d} {i}: {g} vs {want} ({w})"
+                );
             }
         }
     }

@@ -507,7 +507,9 @@ mod tests {
             s.mapv_inplace(|v| 3.0 * v);
             for base in [
                 SteinBase::Imq { bandwidth: 2.0 },
-                SteinBase::Gaussian { bandwidth: (d as f64).sqrt() },
+                SteinBase::Gaussian {
+                    bandwidth: (d as f64).sqrt(),
+                },
             ] {
                 let (mut off, mut diag, mut scale) = (0.0, 0.0, 0.0);
                 for i in 0..n {
@@ -531,8 +533,14 @@ mod tests {
                 let u = ksd_squared(x.view(), s.view(), base, true, &ctl).unwrap();
                 let v = ksd_squared(x.view(), s.view(), base, false, &ctl).unwrap();
                 let tol = 1e-11 * scale / (nf * (nf - 1.0));
-                assert!((u - off / (nf * (nf - 1.0))).abs() < tol, "d={d} {base:?} U");
-                assert!((v - (off + diag) / (nf * nf)).abs() < tol, "d={d} {base:?} V");
+                assert!(
+                    (u - off / (nf * (nf - 1.0))).abs() < tol,
+                    "d={d} {base:?} U"
+                );
+                assert!(
+                    (v - (off + diag) / (nf * nf)).abs() < tol,
+                    "d={d} {base:?} V"
+                );
             }
         }
     }

@@ -18,6 +18,9 @@
 //! (distance, index) are kept. So the neighbours, their distances and the tie-breaking
 //! are bit for bit those of the tree on the float64 data, for float32 input too. For
 //! random data the candidates are the k best plus about k ln(m / k) early ones.
+//!
+//! A self-search (every point among the others) computes each pair once and offers it
+//! to both of its points (`self_candidates`).
 
 use std::ops::Range;
 
@@ -37,13 +40,11 @@ use crate::pairwise::{with_group_rows, Real, LANES};
 const ROW_TILE: usize = 256;
 const CHUNK_BLOCKS: usize = 8;
 
-/// The per-query state of one row tile: the k smallest upper bounds, and the
-/// candidates (lower bound, index) met while their lower bound was within them.
+/// The per-query state of one row tile of a cross search: the k smallest upper bounds,
+/// and the candidates (lower bound, index) met while their lower bound was within them.
 struct KBest {
     rows: Range<usize>,
     k: usize,
-    /// Own-point queries: column `row` is the query itself and is skipped.
-    own: bool,
     /// 2 (d + 8) u of the element type.
     bound: f64,
     /// rows.len() x k upper bounds, ascending per row.
@@ -86,9 +87,6 @@ impl<const G: usize> TileVisitor<G> for KBest {
                 let (lo, hi) = (d2r[j] - e, d2r[j] + e);
                 if lo <= upper[k - 1] {
                     let col = c0 + j;
-                    if self.own && col == i {
-                        continue;
-                    }
                     self.candidates[li].push((lo, col as u32));
                     offer_distance(upper, hi);
                 }
@@ -121,6 +119,7 @@ impl<T: Real> IsaJob for TileJob<'_, '_, T> {
             src,
             rows,
             cols,
+            0..cols.n_blocks(),
             CHUNK_BLOCKS,
             &mut state
         ));
@@ -194,54 +193,66 @@ pub fn knn_brute<T: Real>(
         .div_ceil(4 * rayon::current_num_threads())
         .clamp(16, ROW_TILE);
     let width = if all { k } else { 1 };
-    let parts: Vec<(Vec<f64>, Vec<u32>)> = (0..n.div_ceil(tile))
-        .into_par_iter()
-        .map(|t| -> Result<(Vec<f64>, Vec<u32>)> {
-            ctl.check()?;
-            let rows = t * tile..((t + 1) * tile).min(n);
-            let state = KBest {
-                rows: rows.clone(),
-                k,
-                own,
-                bound,
-                upper: vec![f64::INFINITY; rows.len() * k],
-                candidates: vec![Vec::new(); rows.len()],
-                row_norms: rows_packed_norms(rows.clone()),
-                col_norms: col_norms.clone(),
-                m,
-            };
-            let state = dispatch(
-                isa,
-                TileJob {
-                    isa,
-                    src: &src,
-                    cols: &cols,
-                    state,
-                },
-            );
-            let mut dist = Vec::with_capacity(rows.len() * width);
-            let mut idx = Vec::with_capacity(if all { rows.len() * k } else { 0 });
-            let (mut best_d, mut best_i) = (vec![0.0f64; k], vec![0u32; k]);
-            for (li, cands) in state.candidates.iter().enumerate() {
-                let u = state.upper[li * k + k - 1];
-                best_d.fill(f64::INFINITY);
-                best_i.fill(u32::MAX);
-                for &(lo, j) in cands {
-                    if lo <= u {
-                        let e = exact(&q, rows.start + li, &data, j as usize);
-                        offer(&mut best_d, &mut best_i, e, j);
-                    }
-                }
-                if all {
-                    dist.extend(best_d.iter().map(|&e| finish::<false>(e)));
-                    idx.extend_from_slice(&best_i);
-                } else {
-                    dist.push(finish::<false>(best_d[k - 1]));
+    // The k best by exact distance among a point's candidates within its final U.
+    let resolve = |first: usize, upper: &[f64], candidates: &[Vec<(f64, u32)>]| {
+        let mut dist = Vec::with_capacity(candidates.len() * width);
+        let mut idx = Vec::with_capacity(if all { candidates.len() * k } else { 0 });
+        let (mut best_d, mut best_i) = (vec![0.0f64; k], vec![0u32; k]);
+        for (li, cands) in candidates.iter().enumerate() {
+            let u = upper[li * k + k - 1];
+            best_d.fill(f64::INFINITY);
+            best_i.fill(u32::MAX);
+            for &(lo, j) in cands {
+                if lo <= u {
+                    let e = exact(&q, first + li, &data, j as usize);
+                    offer(&mut best_d, &mut best_i, e, j);
                 }
             }
-            Ok((dist, idx))
-        })
-        .collect::<Result<_>>()?;
+            if all {
+                dist.extend(best_d.iter().map(|&e| finish::<false>(e)));
+                idx.extend_from_slice(&best_i);
+            } else {
+                dist.push(finish::<false>(best_d[k - 1]));
+            }
+        }
+        (dist, idx)
+    };
+    let parts: Vec<(Vec<f64>, Vec<u32>)> = if own {
+        let shared = self_candidates(&data, &cols, &col_norms, k, bound, ctl)?;
+        shared
+            .par_iter()
+            .enumerate()
+            .map(|(t, sh)| resolve(t * ROW_TILE, &sh.upper, &sh.candidates))
+            .collect()
+    } else {
+        (0..n.div_ceil(tile))
+            .into_par_iter()
+            .map(|t| -> Result<(Vec<f64>, Vec<u32>)> {
+                ctl.check()?;
+                let rows = t * tile..((t + 1) * tile).min(n);
+                let state = KBest {
+                    rows: rows.clone(),
+                    k,
+                    bound,
+                    upper: vec![f64::INFINITY; rows.len() * k],
+                    candidates: vec![Vec::new(); rows.len()],
+                    row_norms: rows_packed_norms(rows.clone()),
+                    col_norms: col_norms.clone(),
+                    m,
+                };
+                let state = dispatch(
+                    isa,
+                    TileJob {
+                        isa,
+                        src: &src,
+                        cols: &cols,
+                        state,
+                    },
+                );
+                Ok(resolve(rows.start, &state.upper, &state.candidates))
+            })
+            .collect::<Result<_>>()?
+    };
     let mut distances = Vec::with_capacity(n * width);
     let mut indices = Vec::with_capacity(if all { n * k } else { 0 });
     for (dd, ii) in parts {
@@ -253,6 +264,229 @@ pub fn knn_brute<T: Real>(
         distances,
         indices: all.then_some(indices),
     })
+}
+
+/// One row tile's side of a task of the symmetric self-search: the k smallest upper
+/// bounds and the candidates this task found for its points, and the thresholds they
+/// were kept under (the smaller of the shared k-th upper bound when the task started
+/// and the task's own).
+struct Side {
+    first: usize,
+    k: usize,
+    seed: Vec<f64>,
+    upper: Vec<f64>,
+    threshold: Vec<f64>,
+    candidates: Vec<Vec<(f64, u32)>>,
+}
+
+impl Side {
+    fn new(shared: &Shared, first: usize, k: usize) -> Side {
+        let len = shared.candidates.len();
+        let seed: Vec<f64> = (0..len).map(|li| shared.upper[li * k + k - 1]).collect();
+        Side {
+            first,
+            k,
+            threshold: seed.clone(),
+            seed,
+            upper: vec![f64::INFINITY; len * k],
+            candidates: vec![Vec::new(); len],
+        }
+    }
+
+    #[inline(always)]
+    fn offer(&mut self, li: usize, lo: f64, hi: f64, j: usize) {
+        let k = self.k;
+        self.candidates[li].push((lo, j as u32));
+        let upper = &mut self.upper[li * k..(li + 1) * k];
+        offer_distance(upper, hi);
+        self.threshold[li] = self.seed[li].min(upper[k - 1]);
+    }
+
+    /// Fold into the shared state: the k smallest of both upper-bound lists, and the
+    /// candidates within the merged k-th.
+    fn merge_into(self, shared: &mut Shared) {
+        let k = self.k;
+        for (li, cands) in self.candidates.into_iter().enumerate() {
+            let upper = &mut shared.upper[li * k..(li + 1) * k];
+            for &hi in &self.upper[li * k..(li + 1) * k] {
+                offer_distance(upper, hi);
+            }
+            let u = upper[k - 1];
+            let kept = &mut shared.candidates[li];
+            kept.extend(cands.into_iter().filter(|&(lo, _)| lo <= u));
+            if kept.len() > 8 * k + 32 {
+                kept.retain(|&(lo, _)| lo <= u);
+            }
+        }
+    }
+}
+
+/// The state of a row tile's points across the tasks of the symmetric self-search.
+struct Shared {
+    upper: Vec<f64>,
+    candidates: Vec<Vec<(f64, u32)>>,
+}
+
+/// The pairs of a task of the symmetric self-search: rows of one tile against the
+/// points of another (`cols`), or of the same tile (`cols` None: pairs j > i only).
+struct SymPairs<'a> {
+    bound: f64,
+    norms: &'a [f64],
+    n: usize,
+    rows: Side,
+    cols: Option<Side>,
+}
+
+impl<const G: usize> TileVisitor<G> for SymPairs<'_> {
+    #[inline(always)]
+    fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]) {
+        let c0 = b * LANES;
+        let width = LANES.min(self.n - c0);
+        let ny = &self.norms[c0..c0 + width];
+        let diagonal = self.cols.is_none();
+        let rows_end = self.rows.first + self.rows.candidates.len();
+        for (r, d2r) in d2
+            .iter()
+            .enumerate()
+            .take(rows_end.saturating_sub(row0).min(G))
+        {
+            let i = row0 + r;
+            let li = i - self.rows.first;
+            let nx = self.norms[i];
+            // Common case first, as one vectorised test: no pair of the block within
+            // either point's threshold.
+            let t_row = self.rows.threshold[li];
+            let cols = self.cols.as_ref().unwrap_or(&self.rows);
+            let t_col = &cols.threshold[c0 - cols.first..c0 - cols.first + width];
+            let mut any = false;
+            for j in 0..width {
+                let lo = d2r[j] - self.bound * (nx + ny[j]);
+                any |= lo <= t_row || lo <= t_col[j];
+            }
+            if !any {
+                continue;
+            }
+            for j in 0..width {
+                let col = c0 + j;
+                if diagonal && col <= i {
+                    continue;
+                }
+                let e = self.bound * (nx + ny[j]);
+                let (lo, hi) = (d2r[j] - e, d2r[j] + e);
+                if lo <= self.rows.threshold[li] {
+                    self.rows.offer(li, lo, hi, col);
+                }
+                let cols = self.cols.as_mut().unwrap_or(&mut self.rows);
+                let lj = col - cols.first;
+                if lo <= cols.threshold[lj] {
+                    cols.offer(lj, lo, hi, i);
+                }
+            }
+        }
+    }
+}
+
+/// One task of the symmetric self-search as a job for [`dispatch`].
+struct SymJob<'a, 'x, T> {
+    isa: Isa,
+    src: &'a Originals<'a, 'x, T>,
+    cols: &'a GramPoints<T>,
+    rows: Range<usize>,
+    blocks: Range<usize>,
+    pairs: SymPairs<'a>,
+}
+
+impl<'a, T: Real> IsaJob for SymJob<'a, '_, T> {
+    type Output = SymPairs<'a>;
+    #[inline(always)]
+    fn run<const FMA: bool>(self) -> SymPairs<'a> {
+        let SymJob {
+            isa,
+            src,
+            cols,
+            rows,
+            blocks,
+            mut pairs,
+        } = self;
+        with_group_rows!(isa, T, |G| gram_tiles::<T, _, G, FMA>(
+            isa,
+            src,
+            rows,
+            cols,
+            blocks,
+            CHUNK_BLOCKS,
+            &mut pairs
+        ));
+        pairs
+    }
+}
+
+/// The k nearest other points of every point, each pair computed once and offered to
+/// both of its points: tasks are pairs of row tiles (t <= u), each with its own state
+/// for the two tiles' points, folded into the shared state under a lock when done.
+/// The result does not depend on the order the tasks finish in: a point's final k-th
+/// upper bound U is the k-th smallest over all its pairs, and every pair with lower
+/// bound within U was kept by whichever task met it (its threshold was >= U).
+fn self_candidates<T: Real>(
+    data: &ArrayView2<'_, T>,
+    cols: &GramPoints<T>,
+    norms: &[f64],
+    k: usize,
+    bound: f64,
+    ctl: &Control,
+) -> Result<Vec<Shared>> {
+    let n = data.nrows();
+    let isa = Isa::current();
+    let n_tiles = n.div_ceil(ROW_TILE);
+    let tile = |t: usize| t * ROW_TILE..((t + 1) * ROW_TILE).min(n);
+    let shared: Vec<std::sync::Mutex<Shared>> = (0..n_tiles)
+        .map(|t| {
+            let len = tile(t).len();
+            std::sync::Mutex::new(Shared {
+                upper: vec![f64::INFINITY; len * k],
+                candidates: vec![Vec::new(); len],
+            })
+        })
+        .collect();
+    let tasks: Vec<(usize, usize)> = (0..n_tiles)
+        .flat_map(|t| (t..n_tiles).map(move |u| (t, u)))
+        .collect();
+    let src = Originals { x: data, y: data };
+    let lock = |t: usize| shared[t].lock().expect("no task panics while holding it");
+    tasks.par_iter().try_for_each(|&(t, u)| -> Result<()> {
+        ctl.check()?;
+        let rows = Side::new(&lock(t), tile(t).start, k);
+        let other = (u != t).then(|| Side::new(&lock(u), tile(u).start, k));
+        let pairs = SymPairs {
+            bound,
+            norms,
+            n,
+            rows,
+            cols: other,
+        };
+        let cu = tile(u);
+        let blocks = cu.start / LANES..cu.end.div_ceil(LANES);
+        let done = dispatch(
+            isa,
+            SymJob {
+                isa,
+                src: &src,
+                cols,
+                rows: tile(t),
+                blocks,
+                pairs,
+            },
+        );
+        done.rows.merge_into(&mut lock(t));
+        if let Some(c) = done.cols {
+            c.merge_into(&mut lock(u));
+        }
+        Ok(())
+    })?;
+    Ok(shared
+        .into_iter()
+        .map(|m| m.into_inner().expect("no task panicked"))
+        .collect())
 }
 
 /// Which search finds Euclidean neighbours.

@@ -39,7 +39,15 @@ pub fn kth_self_and_cross<T: Real>(
         };
     if brute {
         let rho = knn_search(x.view(), None, k, metric, false, Search::Brute, ctl)?;
-        let nu = knn_search(y.view(), Some(x.view()), k, metric, false, Search::Brute, ctl)?;
+        let nu = knn_search(
+            y.view(),
+            Some(x.view()),
+            k,
+            metric,
+            false,
+            Search::Brute,
+            ctl,
+        )?;
         return Ok((rho.distances, nu.distances));
     }
     let (x, y) = (T::as_f64(x), T::as_f64(y));

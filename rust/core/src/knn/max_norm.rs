@@ -119,10 +119,7 @@ impl<S: RowState> IsaJob for Tile<'_, S> {
         let (n, d) = points.dim();
         let nb = packed.n_blocks();
         let chunk = (CHUNK_BYTES / (d * LANES * 8)).max(1);
-        let tile: Vec<f64> = rows
-            .clone()
-            .flat_map(|i| points.row(i).to_vec())
-            .collect();
+        let tile: Vec<f64> = rows.clone().flat_map(|i| points.row(i).to_vec()).collect();
         let mut b0 = 0;
         while b0 < nb {
             let b1 = (b0 + chunk).min(nb);
@@ -234,14 +231,32 @@ pub fn count_max_norm_self(
                         radii,
                         counts,
                     };
-                    dispatch(isa, Tile { points: &points, packed: &packed, rows, state }).counts
+                    dispatch(
+                        isa,
+                        Tile {
+                            points: &points,
+                            packed: &packed,
+                            rows,
+                            state,
+                        },
+                    )
+                    .counts
                 } else {
                     let state = Counts::<false> {
                         first: t * ROW_TILE,
                         radii,
                         counts,
                     };
-                    dispatch(isa, Tile { points: &points, packed: &packed, rows, state }).counts
+                    dispatch(
+                        isa,
+                        Tile {
+                            points: &points,
+                            packed: &packed,
+                            rows,
+                            state,
+                        },
+                    )
+                    .counts
                 }
             };
             Ok(tile(rows))

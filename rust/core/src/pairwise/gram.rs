@@ -355,9 +355,9 @@ pub trait TileVisitor<const G: usize> {
     fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]);
 }
 
-/// The Gram path's tile loop: rows `rows` of `src.x` against every block of `cols` (the
-/// points of `src.y`), `G` rows at a time, blocked as a GEMM: for each chunk of
-/// `chunk_blocks` column blocks, the inner products of every row group with every
+/// The Gram path's tile loop: rows `rows` of `src.x` against the blocks `blocks` of
+/// `cols` (the points of `src.y`), `G` rows at a time, blocked as a GEMM: for each chunk
+/// of `chunk_blocks` column blocks, the inner products of every row group with every
 /// block are accumulated k-chunk by k-chunk ([`chunk_dots`]), then finished into
 /// squared distances ([`finish_sqdist`], every pair live) and visited in a fixed order
 /// (chunk, group, block), so that sums taken in the visitor do not depend on threads.
@@ -367,15 +367,16 @@ pub fn gram_tiles<T: Real, V: TileVisitor<G>, const G: usize, const FMA: bool>(
     src: &Originals<'_, '_, T>,
     rows: Range<usize>,
     cols: &GramPoints<T>,
+    blocks: Range<usize>,
     chunk_blocks: usize,
     visitor: &mut V,
 ) {
     let packed = GramRows::pack(src.x, rows.clone(), G, cols);
     let n_groups = packed.n_groups();
-    let nb = cols.n_blocks();
+    let nb = blocks.end;
     let mut dots = vec![[[T::default(); LANES]; G]; n_groups * chunk_blocks];
     let mut d2 = [[0.0f64; LANES]; G];
-    let mut b0 = 0;
+    let mut b0 = blocks.start;
     while b0 < nb {
         let b1 = (b0 + chunk_blocks).min(nb);
         let width = b1 - b0;
@@ -468,7 +469,11 @@ impl<const G: usize> TileVisitor<G> for MatrixCopy<'_> {
     #[inline(always)]
     fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]) {
         let (j0, w) = (b * LANES, LANES.min(self.m - b * LANES));
-        for (r, d2r) in d2.iter().enumerate().take(self.r1.saturating_sub(row0).min(G)) {
+        for (r, d2r) in d2
+            .iter()
+            .enumerate()
+            .take(self.r1.saturating_sub(row0).min(G))
+        {
             let at = (row0 + r - self.r0) * self.m + j0;
             self.out[at..at + w].copy_from_slice(&d2r[..w]);
         }
@@ -490,7 +495,15 @@ fn matrix_tile<T: Real, const G: usize, const FMA: bool>(job: MatrixJob<'_, '_, 
         m: cols.len(),
         out,
     };
-    gram_tiles::<T, _, G, FMA>(isa, src, rows, cols, MATRIX_CHUNK_BLOCKS, &mut copy);
+    gram_tiles::<T, _, G, FMA>(
+        isa,
+        src,
+        rows,
+        cols,
+        0..cols.n_blocks(),
+        MATRIX_CHUNK_BLOCKS,
+        &mut copy,
+    );
 }
 
 #[cfg(test)]

@@ -104,5 +104,9 @@ macro_rules! impl_real {
     };
 }
 
-impl_real!(f64, "float64", avx512_f64, avx2_f64, 2, |x| CowArray::from(x));
-impl_real!(f32, "float32", avx512_f32, avx2_f32, 4, |x| CowArray::from(x.mapv(f64::from)));
+impl_real!(f64, "float64", avx512_f64, avx2_f64, 2, |x| CowArray::from(
+    x
+));
+impl_real!(f32, "float32", avx512_f32, avx2_f32, 4, |x| CowArray::from(
+    x.mapv(f64::from)
+));
