@@ -223,46 +223,36 @@ pub fn count_max_norm_self(
         .map(|t| -> Result<Vec<u64>> {
             ctl.check()?;
             let rows = t * ROW_TILE..((t + 1) * ROW_TILE).min(n);
-            let counts = vec![0u64; rows.len()];
-            let tile = |rows| -> Vec<u64> {
-                if strict {
-                    let state = Counts::<true> {
-                        first: t * ROW_TILE,
-                        radii,
-                        counts,
-                    };
-                    dispatch(
-                        isa,
-                        Tile {
-                            points: &points,
-                            packed: &packed,
-                            rows,
-                            state,
-                        },
-                    )
-                    .counts
-                } else {
-                    let state = Counts::<false> {
-                        first: t * ROW_TILE,
-                        radii,
-                        counts,
-                    };
-                    dispatch(
-                        isa,
-                        Tile {
-                            points: &points,
-                            packed: &packed,
-                            rows,
-                            state,
-                        },
-                    )
-                    .counts
-                }
-            };
-            Ok(tile(rows))
+            Ok(if strict {
+                count_tile::<true>(isa, &points, &packed, rows, radii)
+            } else {
+                count_tile::<false>(isa, &points, &packed, rows, radii)
+            })
         })
         .collect::<Result<_>>()?;
     Ok(parts.concat())
+}
+
+/// The counts of one tile of queries.
+fn count_tile<const STRICT: bool>(
+    isa: Isa,
+    points: &ArrayView2<'_, f64>,
+    packed: &PackedPoints,
+    rows: std::ops::Range<usize>,
+    radii: &[f64],
+) -> Vec<u64> {
+    let state = Counts::<STRICT> {
+        first: rows.start,
+        radii,
+        counts: vec![0u64; rows.len()],
+    };
+    let tile = Tile {
+        points,
+        packed,
+        rows,
+        state,
+    };
+    dispatch(isa, tile).counts
 }
 
 /// Whether the max-norm brute force beats the tree in `d` dimensions; see
