@@ -10,6 +10,9 @@ Rust core that is multi-threaded, SIMD-vectorised and exact to ~1e-14, and with
 pure-NumPy references in :mod:`divergent.reference`.
 """
 
+import os as _os
+import warnings as _warnings
+
 from divergent import _core, diagnostics, discrete, gaussian, knn, ot, reference, sampling, targets
 from divergent._results import ConvergenceWarning, TestResult
 from divergent._validation import check_positive_int as _check_positive_int
@@ -94,9 +97,46 @@ def set_num_threads(n: int) -> None:
     Parameters
     ----------
     n : int
-        Number of worker threads, at least 1.
+        Number of worker threads, at least 1 and at most 8 per available core (at least
+        64 allowed): more only queue on the cores.
     """
-    _core.set_num_threads(_check_positive_int(n, "n"))
+    n = _check_positive_int(n, "n")
+    limit = _core.max_num_threads()
+    if n > limit:
+        raise ValueError(
+            f"n = {n} threads is more than the {limit} allowed (8 per available core, at least 64); "
+            f"pass at most that"
+        )
+    _core.set_num_threads(n)
+
+
+def _check_thread_variable() -> None:
+    """Warn if DIVERGENT_NUM_THREADS is set to something the core ignores or clamps."""
+    value = _os.environ.get("DIVERGENT_NUM_THREADS")
+    if value is None:
+        return
+    limit = _core.max_num_threads()
+    try:
+        n = int(value.strip())
+    except ValueError:
+        n = 0
+    if n < 1:
+        _warnings.warn(
+            f"DIVERGENT_NUM_THREADS={value!r} is not a positive integer and is ignored; "
+            f"divergent uses {_core.get_num_threads()} threads",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    elif n > limit:
+        _warnings.warn(
+            f"DIVERGENT_NUM_THREADS={value!r} is more than the {limit} threads allowed "
+            f"(8 per available core, at least 64); divergent uses {limit}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+_check_thread_variable()
 
 
 def get_num_threads() -> int:

@@ -307,14 +307,23 @@ def _ot_weights(w, n: int, name: str, *, normalise: bool) -> np.ndarray:
     return normalised if normalise else np.asarray(w, dtype=np.float64).copy()
 
 
-def epsilon_schedule(diameter: float, p: float, epsilon: float, scaling) -> list[float]:
+def epsilon_schedule(diameter: float, p: float, epsilon: float, scaling, max_len: int | None = None) -> list[float]:
     """Epsilons for epsilon-scaling: (diameter * scaling^k)^p for k = 0, 1, ... while above
     `epsilon`, then `epsilon` (GeomLoss's convention: `scaling` is the ratio of successive
-    length scales epsilon^(1/p)). Without scaling: [epsilon]."""
+    length scales epsilon^(1/p)). Without scaling: [epsilon]. With `max_len`, a schedule
+    that would be longer raises ValueError before it is built."""
     if scaling is None:
         return [epsilon]
     if isinstance(scaling, (bool, np.bool_)) or not isinstance(scaling, numbers.Real) or not (0 < scaling < 1):
         raise ValueError(f"scaling must be a number in (0, 1) (or None for no epsilon-scaling), got {scaling!r}")
+    if max_len is not None and diameter > 0 and diameter**p > epsilon:
+        # (diameter s^k)^p > epsilon  <=>  k < log(epsilon^(1/p) / diameter) / log(s).
+        stages = math.log(epsilon ** (1.0 / p) / diameter) / math.log(float(scaling))
+        if stages > max_len + 1:
+            raise ValueError(
+                f"scaling={scaling} gives about {math.ceil(stages)} annealing iterations, which with "
+                f"one at epsilon are more than max_iter={max_len}; raise max_iter or lower scaling"
+            )
     out = []
     k = 0
     while diameter > 0 and (diameter * scaling**k) ** p > epsilon:
@@ -369,7 +378,7 @@ def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> Si
     max_iter = check_int_at_least(max_iter, "max_iter", 1)
     tol = _check_tol(tol)
     diameter = _diameter(x, y)
-    schedule = epsilon_schedule(diameter, p, epsilon, scaling)
+    schedule = epsilon_schedule(diameter, p, epsilon, scaling, max_len=max_iter)
     if len(schedule) > max_iter:
         raise ValueError(
             f"scaling={scaling} gives {len(schedule) - 1} annealing iterations, which with one "

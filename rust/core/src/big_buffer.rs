@@ -9,14 +9,42 @@
 //! the same on its large arrays). Elsewhere, or if the advice is refused, the buffer is
 //! an ordinary one.
 
+use std::alloc::{alloc_zeroed, Layout};
+
+use crate::error::{CoreError, Result};
+
 /// Buffers at least this large get the advice (smaller ones span few huge pages).
 const ADVISE_FROM: usize = 4 << 20;
 
-/// A vector of `len` zeros whose pages the kernel may back by huge pages.
-pub fn zeroed(len: usize) -> Vec<f64> {
-    let v = vec![0.0f64; len];
+/// A vector of `len` zeros whose pages the kernel may back by huge pages, or, where the
+/// allocation fails (it is refused instead of aborting the process), an
+/// `OutOfMemory` error naming `what` the buffer holds, its size, and `advice`.
+pub fn zeroed(len: usize, what: &str, advice: &str) -> Result<Vec<f64>> {
+    let refuse = || {
+        Err(CoreError::OutOfMemory(format!(
+            "{what}: {:.3} GB ({len} values of 8 bytes) could not be allocated; {advice}",
+            len as f64 * 8e-9
+        )))
+    };
+    let Some(bytes) = len.checked_mul(8).filter(|&b| b <= isize::MAX as usize) else {
+        return refuse();
+    };
+    if bytes == 0 {
+        return Ok(Vec::new());
+    }
+    let layout = Layout::from_size_align(bytes, 8).expect("size checked against isize::MAX");
+    // SAFETY: the layout has non-zero size. A null pointer is a refused allocation; a
+    // non-null one is `len` zeroed f64 values from the global allocator with the layout
+    // `Vec<f64>` of capacity `len` uses, so the vector may own and free it.
+    let v = unsafe {
+        let ptr = alloc_zeroed(layout) as *mut f64;
+        if ptr.is_null() {
+            return refuse();
+        }
+        Vec::from_raw_parts(ptr, len, len)
+    };
     advise_huge_pages(&v);
-    v
+    Ok(v)
 }
 
 #[cfg(target_os = "linux")]
@@ -49,11 +77,23 @@ mod tests {
     #[test]
     fn buffers_are_zero_of_any_size() {
         for len in [0, 1, 1000, (ADVISE_FROM / 8) + 3, 3 << 20] {
-            let mut v = zeroed(len);
+            let mut v = zeroed(len, "a test buffer", "").unwrap();
             assert_eq!(v.len(), len);
             assert!(v.iter().all(|x| *x == 0.0));
             v.iter_mut().for_each(|x| *x = 1.0);
             assert!(v.iter().all(|x| *x == 1.0));
+        }
+    }
+
+    #[test]
+    fn impossible_sizes_are_refused() {
+        for len in [usize::MAX, usize::MAX / 8, 1 << 60] {
+            match zeroed(len, "the test's buffer", "ask for less") {
+                Err(CoreError::OutOfMemory(msg)) => {
+                    assert!(msg.starts_with("the test's buffer: ") && msg.ends_with("ask for less"))
+                }
+                other => panic!("{len}: {:?}", other.map(|v| v.len())),
+            }
         }
     }
 }

@@ -9,6 +9,9 @@ pub enum CoreError {
     InvalidInput(String),
     /// The caller asked the routine to stop (e.g. Ctrl-C in Python).
     Cancelled,
+    /// A buffer the routine needs could not be allocated; the message says which, how
+    /// large, and what needs less.
+    OutOfMemory(String),
 }
 
 impl fmt::Display for CoreError {
@@ -16,6 +19,7 @@ impl fmt::Display for CoreError {
         match self {
             CoreError::InvalidInput(msg) => f.write_str(msg),
             CoreError::Cancelled => f.write_str("computation cancelled"),
+            CoreError::OutOfMemory(msg) => f.write_str(msg),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use divergent_core::{Control, CoreError};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::{PyErr, PyResult, Python};
 
 use crate::threads;
@@ -20,6 +20,7 @@ fn to_pyerr(e: CoreError) -> PyErr {
     match e {
         CoreError::InvalidInput(msg) => PyValueError::new_err(msg),
         CoreError::Cancelled => PyKeyboardInterrupt::new_err("computation cancelled"),
+        CoreError::OutOfMemory(msg) => PyMemoryError::new_err(msg),
     }
 }
 

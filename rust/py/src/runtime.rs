@@ -11,6 +11,12 @@ pub fn set_num_threads(n: usize) -> PyResult<()> {
     threads::set_num_threads(n)
 }
 
+/// The most worker threads `set_num_threads` accepts.
+#[pyfunction]
+pub fn max_num_threads() -> usize {
+    threads::max_threads()
+}
+
 /// The number of worker threads divergent uses.
 #[pyfunction]
 pub fn get_num_threads() -> usize {

@@ -24,13 +24,24 @@ static STATE: Mutex<Option<PoolState>> = Mutex::new(None);
 /// Thread count set by `set_num_threads`; 0 means the default.
 static REQUESTED: AtomicUsize = AtomicUsize::new(0);
 
-/// `DIVERGENT_NUM_THREADS` if set to a positive integer, else the cores available.
+fn available_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most worker threads a pool may have: 8 per available core, at least 64. More
+/// only queue on the cores (and each reserves a stack), so a larger request is a typo.
+pub fn max_threads() -> usize {
+    (8 * available_cores()).max(64)
+}
+
+/// `DIVERGENT_NUM_THREADS` if set to a positive integer (at most [`max_threads`]),
+/// else the cores available. (The Python package warns about a value it ignores.)
 fn default_threads() -> usize {
     std::env::var("DIVERGENT_NUM_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .map_or_else(available_cores, |n| n.min(max_threads()))
 }
 
 pub fn num_threads() -> usize {
@@ -43,6 +54,14 @@ pub fn num_threads() -> usize {
 pub fn set_num_threads(n: usize) -> PyResult<()> {
     if n == 0 {
         return Err(PyValueError::new_err("n must be a positive integer"));
+    }
+    if n > max_threads() {
+        return Err(PyValueError::new_err(format!(
+            "n = {n} threads is more than the {} allowed (8 per available core, at least 64); \
+             pass at most that (the default is the {} available cores)",
+            max_threads(),
+            available_cores()
+        )));
     }
     REQUESTED.store(n, Ordering::Relaxed);
     pool().map(|_| ())

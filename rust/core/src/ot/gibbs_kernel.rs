@@ -104,6 +104,9 @@ pub struct GibbsKernel<F = CloudCost> {
     kernel: Mutex<Option<Kernel>>,
 }
 
+/// What needs less memory than a stored kernel.
+pub(crate) const DENSE_ADVICE: &str = "use backend=\"online\", which needs O(n + m) memory";
+
 fn check_kernel_size(n: usize, m: usize) -> Result<()> {
     if n.checked_mul(m).and_then(|nm| nm.checked_mul(8)).is_none() {
         return invalid("the n x m kernel does not fit in memory");
@@ -153,7 +156,7 @@ impl GibbsKernel<MatrixCost> {
             return invalid("the point clouds must be non-empty, with at least one feature");
         }
         check_kernel_size(n, m)?;
-        let mut c = squared_distances(x, y, ctl)?;
+        let mut c = squared_distances(x, y, DENSE_ADVICE, ctl)?;
         if power != Power::Two {
             c.par_chunks_mut(ROWS_PER_TASK * m)
                 .for_each(|rows| rows.iter_mut().for_each(|v| *v = power.scalar::<false>(*v)));
@@ -195,7 +198,7 @@ impl<F: KernelFallback> GibbsKernel<F> {
         let (n, m) = (self.n, self.m);
         let mut e = match old {
             Some(k) if k.e.len() == n * m => k.e,
-            _ => big_buffer::zeroed(n * m),
+            _ => big_buffer::zeroed(n * m, "the stored n x m Gibbs kernel", DENSE_ADVICE)?,
         };
         let (alpha, beta) = match side {
             Side::X => {

@@ -401,10 +401,12 @@ const MATRIX_ROW_TILE: usize = 256;
 const MATRIX_CHUNK_BLOCKS: usize = 8;
 
 /// The n x m matrix of squared distances |x_i - y_j|^2 (row-major) on the Gram path,
-/// each entry exact to the recheck's bound.
+/// each entry exact to the recheck's bound; `advice` says what needs less memory if the
+/// matrix cannot be allocated.
 pub fn squared_distances<T: Real>(
     x: ArrayView2<'_, T>,
     y: ArrayView2<'_, T>,
+    advice: &str,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
     let (n, m, d) = (x.nrows(), y.nrows(), x.ncols());
@@ -417,7 +419,7 @@ pub fn squared_distances<T: Real>(
     let isa = Isa::current();
     let cols = GramPoints::pack(y.view(), None, Some(x.view()));
     let src = Originals { x: &x, y: &y };
-    let mut out = big_buffer::zeroed(n * m);
+    let mut out = big_buffer::zeroed(n * m, "the n x m cost matrix", advice)?;
     if m > 0 {
         out.par_chunks_mut(MATRIX_ROW_TILE * m)
             .enumerate()
@@ -522,7 +524,7 @@ mod tests {
                 let moved = x.row(j).mapv(|v| v + 1e-6);
                 y.row_mut(j).assign(&moved);
             }
-            let got = squared_distances(x.view(), y.view(), &ctl).unwrap();
+            let got = squared_distances(x.view(), y.view(), "", &ctl).unwrap();
             for i in 0..n {
                 for j in 0..m {
                     let want = exact_sqdist(x.row(i), y.row(j));
@@ -541,7 +543,7 @@ mod tests {
         let ctl = Control::new();
         let x = random_points(40, 96, 3).mapv(|v| (v + 50.0) as f32);
         let y = random_points(30, 96, 4).mapv(|v| (v + 50.0) as f32);
-        let got = squared_distances(x.view(), y.view(), &ctl).unwrap();
+        let got = squared_distances(x.view(), y.view(), "", &ctl).unwrap();
         for i in 0..40 {
             for j in 0..30 {
                 let want = exact_sqdist(x.row(i), y.row(j));

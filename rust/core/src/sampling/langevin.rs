@@ -153,11 +153,18 @@ pub fn langevin<T: BatchTarget>(
     let n_draws = cfg.n_steps / cfg.thin;
     let total = cfg.burn_in + cfg.n_steps;
 
-    let mut x = vec![0.0; n_chains * d];
-    let mut g = vec![0.0; x.len()];
-    let mut y = vec![0.0; x.len()];
-    let mut gy = vec![0.0; x.len()];
-    let mut v = vec![0.0; x.len()];
+    let state = |what: &str| {
+        crate::big_buffer::zeroed(
+            n_chains.saturating_mul(d),
+            what,
+            "run fewer chains (each needs 5 x d values of state)",
+        )
+    };
+    let mut x = state("the chains' states (n_chains x d)")?;
+    let mut g = state("the chains' gradients (n_chains x d)")?;
+    let mut y = state("the chains' proposals (n_chains x d)")?;
+    let mut gy = state("the proposals' gradients (n_chains x d)")?;
+    let mut v = state("the chains' velocities (n_chains x d)")?;
     let mut lp = vec![0.0; n_chains];
     let mut lp_new = vec![0.0; n_chains];
 
@@ -194,7 +201,11 @@ pub fn langevin<T: BatchTarget>(
             .for_each(|(vc, ch)| ch.rng.fill_normal(vc));
     }
 
-    let mut samples = crate::big_buffer::zeroed(n_chains * n_draws * d);
+    let mut samples = crate::big_buffer::zeroed(
+        n_chains.saturating_mul(n_draws).saturating_mul(d),
+        "the recorded states (n_chains x recorded draws x d)",
+        "record fewer draws with thin=, or run fewer chains or steps",
+    )?;
     let mut logp_out = vec![0.0; n_chains * n_draws];
     let mut draw = 0;
 

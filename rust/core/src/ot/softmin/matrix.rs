@@ -3,6 +3,7 @@ use std::sync::OnceLock;
 use ndarray::ArrayView2;
 use rayon::prelude::*;
 
+use crate::big_buffer;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 
@@ -31,7 +32,11 @@ impl MatrixCost {
             return invalid("the cost matrix must be finite");
         }
         let sm = whole_blocks(m);
-        let mut rows = vec![0.0; n * sm];
+        let mut rows = big_buffer::zeroed(
+            n.saturating_mul(sm),
+            "the padded copy of the cost matrix",
+            "pass a smaller cost matrix or use the point-cloud Sinkhorn with backend=\"online\"",
+        )?;
         rows.par_chunks_mut(sm).enumerate().for_each(|(i, r)| {
             for (r, v) in r.iter_mut().zip(c.row(i)) {
                 *r = *v;
@@ -51,7 +56,10 @@ impl MatrixCost {
             const COLS_PER_SWEEP: usize = 8;
             let (n, m) = (self.n, self.m);
             let (sm, sn) = (whole_blocks(m), whole_blocks(n));
-            let mut cols = vec![0.0; m * sn];
+            // Fallible: a refusal is a panic, which the binding turns into an exception
+            // (the transpose is made on first use, where no error can be returned).
+            let mut cols = big_buffer::zeroed(m * sn, "the transposed cost matrix", "")
+                .unwrap_or_else(|e| panic!("{e}"));
             // A few output rows per sweep down the input: each input line read once.
             cols.par_chunks_mut(COLS_PER_SWEEP * sn)
                 .enumerate()

@@ -1,0 +1,63 @@
+"""Inputs that used to hang or start threads without bound: refused at once, with a
+message naming the argument."""
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import divergent as dv
+
+
+@pytest.mark.parametrize("scaling", [1 - 1e-12, 0.999999])
+def test_a_schedule_longer_than_max_iter_is_refused_before_it_is_built(rng, scaling):
+    x, y = rng.random((50, 2)), rng.random((40, 2))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="scaling=.*max_iter"):
+        dv.ot.sinkhorn(x, y, epsilon=0.01, scaling=scaling)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_a_schedule_at_the_limit_still_runs(rng):
+    x, y = rng.random((50, 2)), rng.random((40, 2))
+    res = dv.ot.sinkhorn(x, y, epsilon=0.01, scaling=0.9, max_iter=1000)
+    assert np.isfinite(res.cost)
+
+
+@pytest.mark.parametrize("n", [100_000, 2**32, 2**64])
+def test_too_many_threads_are_refused(n):
+    before = dv.get_num_threads()
+    with pytest.raises(ValueError, match=r"n = \d+ threads is more than"):
+        dv.set_num_threads(n)
+    assert dv.get_num_threads() == before
+
+
+def test_the_thread_limit_is_a_multiple_of_the_cores():
+    from divergent import _core
+
+    limit = _core.max_num_threads()
+    assert limit >= 64
+    before = dv.get_num_threads()
+    try:
+        dv.set_num_threads(3)
+        assert dv.get_num_threads() == 3
+    finally:
+        dv.set_num_threads(before)
+
+
+@pytest.mark.parametrize("value, says", [("abc", "not a positive integer"), ("0", "not a positive integer"),
+                                         ("-1", "not a positive integer"), ("", "not a positive integer"),
+                                         ("1.5", "not a positive integer"), ("100000", "more than")])
+def test_a_bad_thread_variable_warns(value, says):
+    env = dict(os.environ, DIVERGENT_NUM_THREADS=value)
+    code = "import warnings; warnings.simplefilter('error'); import divergent"
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0 and "RuntimeWarning" in res.stderr and says in res.stderr, res.stderr[-1000:]
+    code = "import warnings; warnings.simplefilter('ignore'); import divergent as dv; print(dv.get_num_threads())"
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    from divergent import _core
+
+    assert 1 <= int(res.stdout) <= _core.max_num_threads()
