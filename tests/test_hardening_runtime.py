@@ -61,3 +61,43 @@ def test_a_bad_thread_variable_warns(value, says):
     from divergent import _core
 
     assert 1 <= int(res.stdout) <= _core.max_num_threads()
+
+
+INTERRUPTED = {
+    "sinkhorn, stored kernel": 'dv.ot.sinkhorn(x, y, epsilon=1e-4, max_iter=100_000, tol=1e-12, backend="dense")',
+    "sinkhorn_divergence, stored kernel": (
+        'dv.ot.sinkhorn_divergence(x, y, epsilon=1e-4, max_iter=100_000, tol=1e-12, backend="dense")'
+    ),
+    "sinkhorn_from_cost, stored kernel": (
+        'dv.ot.sinkhorn_from_cost(c, epsilon=1e-4, max_iter=100_000, tol=1e-12, backend="dense")'
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(INTERRUPTED))
+def test_ctrl_c_stops_the_stored_kernel_sinkhorn_at_once(case):
+    import signal
+
+    code = f"""
+import sys, time, warnings
+import numpy as np
+import divergent as dv
+warnings.simplefilter("ignore")
+rng = np.random.default_rng(0)
+x, y = rng.random((1500, 2)), rng.random((1500, 2))
+c = ((x[:, None] - y[None]) ** 2).sum(-1)
+print("ready", flush=True)
+try:
+    {INTERRUPTED[case]}
+    print("finished")
+except KeyboardInterrupt:
+    print("interrupted", time.perf_counter(), flush=True)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert out.startswith("interrupted"), out
+    assert float(out.split()[1]) - sent < 0.5

@@ -296,6 +296,7 @@ fn anneal<S: Softmin>(
     ctl: &Control,
 ) -> Result<()> {
     for &eps in stages {
+        ctl.check()?;
         let lambda = cfg.damping(eps);
         let lse_f = softmin_f(op, lb, pot, eps, ctl)?;
         finish_iteration(op, la, pot, &lse_f, None, eps, lambda, 1.0, ctl)?;
@@ -330,6 +331,9 @@ fn converge<S: Softmin>(
     // run) and redone if that guess was wrong (see `Softmin::lse_then_next`).
     let mut guess = 1.0;
     let (lse_f, err, mass, tol) = loop {
+        // Not every operator looks at `ctl` in its passes (the stored kernel's products
+        // do not): one check per iteration answers Ctrl-C within an iteration.
+        ctl.check()?;
         let hint: Vec<f64> = pot.sf.iter().map(|s| -s / eps).collect();
         let next_exponent =
             |i: usize, l: f64| la[i] + relaxed(pot.f[i], -eps * l, lambda, guess) / eps;

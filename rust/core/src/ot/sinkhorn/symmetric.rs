@@ -69,6 +69,7 @@ fn symmetric_converge<S: Softmin>(
     let lambda = cfg.damping(eps);
     let mut first = true;
     let (err, mass, tol) = loop {
+        ctl.check()?; // the stored kernel's passes do not look at `ctl` themselves
         let lse = symmetric_lse(op, la, &f, &sf, eps, ctl)?;
         if !first {
             let (err, mass) = residual(a, &f, &lse, eps, cfg.rho);
@@ -108,6 +109,7 @@ pub fn sinkhorn_symmetric<S: Softmin>(
     let stages = &cfg.schedule[..cfg.schedule.len() - 1];
     let (mut f, mut sf) = (vec![0.0; a.len()], vec![f64::NAN; a.len()]);
     for (k, &eps) in stages.iter().enumerate() {
+        ctl.check()?;
         let lse = symmetric_lse(op, &la, &f, &sf, eps, ctl)?;
         symmetric_apply(&mut f, &mut sf, &lse, eps, cfg.damping(eps), k == 0);
     }
