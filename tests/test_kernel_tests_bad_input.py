@@ -97,6 +97,12 @@ def test_kde_singular_covariance(impl):
         impl.kde_logpdf(collinear, X)
     with pytest.raises(ValueError, match="singular"):
         impl.kde_logpdf(X[:2], X)  # n <= d
+    # Two points in 2-D: a rank-1 covariance that Cholesky passes on round-off (it used
+    # to return log-densities of about -1e18), at any scale of the features.
+    pair = np.random.default_rng(0).normal(size=(60, 3))[:2, :2]
+    for scale in (1.0, 1e-8, 1e8):
+        with pytest.raises(ValueError, match="singular"):
+            impl.kde_logpdf(scale * pair, scale * X[:3])
 
 
 def test_kde_dimension_mismatch_and_bandwidth(impl):

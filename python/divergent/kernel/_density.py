@@ -21,19 +21,25 @@ def logsumexp(v: np.ndarray) -> float:
 
 def _well_conditioned_cholesky(cov: np.ndarray) -> np.ndarray | None:
     """The Cholesky factor of cov, or None if cov is singular: not finite, not positive
-    definite, or with condition number above ~1e14.
+    definite, or with condition number above 1e12.
 
-    Rank-deficient covariances can pass Cholesky on round-off with pivots ~sqrt(eps)
-    times the largest; a pivot ratio under 1e-7 counts as singular.
+    Rank-deficient covariances can pass Cholesky on round-off with pivots of a few
+    sqrt(eps) times the largest (a rank-1 covariance of 2 points in 2-D gives a pivot
+    ratio of 2.5e-7), so the test is on the eigenvalues of the correlation matrix,
+    which also makes it independent of the features' scales.
     """
     if not np.isfinite(cov).all():
         return None
+    scale = np.sqrt(np.diag(cov))
+    if not (scale > 0).all():
+        return None
+    eig = np.linalg.eigvalsh(cov / np.outer(scale, scale))
+    if not eig.min() > 1e-12 * eig.max():
+        return None
     try:
-        chol = np.linalg.cholesky(cov)
+        return np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
         return None
-    pivots = np.diag(chol)
-    return chol if pivots.min() > 1e-7 * pivots.max() else None
 
 
 class KdeSetup:
