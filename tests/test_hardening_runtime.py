@@ -101,3 +101,17 @@ except KeyboardInterrupt:
     out, _ = proc.communicate(timeout=30)
     assert out.startswith("interrupted"), out
     assert float(out.split()[1]) - sent < 0.5
+
+
+@pytest.mark.parametrize("value", [__import__("fractions").Fraction(1, 20), np.float32(0.05)])
+def test_positive_parameters_accept_any_real_number(rng, value):
+    x, y = rng.random((30, 2)), rng.random((20, 2))
+    want = dv.ot.sinkhorn(x, y, epsilon=0.05).cost
+    assert dv.ot.sinkhorn(x, y, epsilon=value).cost == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.parametrize("value", [__import__("fractions").Fraction(10**400, 1), 0, -1.0, float("nan")])
+def test_positive_parameters_refuse_what_is_not_positive_and_finite(rng, value):
+    x = rng.random((30, 2))
+    with pytest.raises(ValueError, match="epsilon must be positive and finite"):
+        dv.ot.sinkhorn(x, x, epsilon=value)

@@ -6,6 +6,7 @@ to fix it, naming the argument.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -107,9 +108,14 @@ def check_int_at_least(value, name: str, least: int) -> int:
 def check_positive_float(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number, got {value!r}")
-    if not (np.isfinite(value) and value > 0):
+    try:
+        # Any real number (fractions.Fraction, NumPy scalars), as float.
+        as_float = float(value)
+    except OverflowError:
+        as_float = math.inf
+    if not (math.isfinite(as_float) and as_float > 0):
         raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return float(value)
+    return as_float
 
 
 def check_choice(value, name: str, choices) -> str:
