@@ -112,9 +112,6 @@ impl IsaJob for LseTile<'_> {
         } = self;
         let d = packed.dim();
         let n_rows = rows.len() / d;
-        if max_log_w == f64::NEG_INFINITY {
-            return vec![f64::NEG_INFINITY; n_rows]; // every weight is zero
-        }
         // Rows visit the data in chunks that stay in L1, as in the pair engine. Hot code
         // is in plain loops, not closures, so the target features apply (simd.rs).
         let chunk = (CHUNK_BYTES / (d * LANES * 8)).max(1);

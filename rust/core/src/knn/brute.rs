@@ -42,7 +42,7 @@ const CHUNK_BLOCKS: usize = 8;
 
 /// The per-query state of one row tile of a cross search: the k smallest upper bounds,
 /// and the candidates (lower bound, index) met while their lower bound was within them.
-struct KBest {
+struct KBest<'a> {
     rows: Range<usize>,
     k: usize,
     /// 2 (d + 8) u of the element type.
@@ -52,11 +52,11 @@ struct KBest {
     candidates: Vec<Vec<(f64, u32)>>,
     /// Squared norms of the tile's rows (centred, as packed).
     row_norms: Vec<f64>,
-    col_norms: Vec<f64>,
+    col_norms: &'a [f64],
     m: usize,
 }
 
-impl<const G: usize> TileVisitor<G> for KBest {
+impl<const G: usize> TileVisitor<G> for KBest<'_> {
     #[inline(always)]
     fn visit(&mut self, row0: usize, b: usize, d2: &[[f64; LANES]; G]) {
         let c0 = b * LANES;
@@ -100,13 +100,13 @@ struct TileJob<'a, 'x, T> {
     isa: Isa,
     src: &'a Originals<'a, 'x, T>,
     cols: &'a GramPoints<T>,
-    state: KBest,
+    state: KBest<'a>,
 }
 
-impl<T: Real> IsaJob for TileJob<'_, '_, T> {
-    type Output = KBest;
+impl<'a, T: Real> IsaJob for TileJob<'a, '_, T> {
+    type Output = KBest<'a>;
     #[inline(always)]
-    fn run<const FMA: bool>(self) -> KBest {
+    fn run<const FMA: bool>(self) -> KBest<'a> {
         let TileJob {
             isa,
             src,
@@ -237,7 +237,7 @@ pub fn knn_brute<T: Real>(
                     upper: vec![f64::INFINITY; rows.len() * k],
                     candidates: vec![Vec::new(); rows.len()],
                     row_norms: rows_packed_norms(rows.clone()),
-                    col_norms: col_norms.clone(),
+                    col_norms: &col_norms,
                     m,
                 };
                 let state = dispatch(
@@ -492,7 +492,7 @@ fn self_candidates<T: Real>(
 /// Which search finds Euclidean neighbours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Search {
-    /// The faster for the sizes and the dimension ([`brute_wins`]).
+    /// The faster for the dimension ([`brute_wins`]).
     Auto,
     /// The k-d tree.
     Tree,
@@ -501,6 +501,17 @@ pub enum Search {
 }
 
 impl Search {
+    /// Whether this choice searches `metric` neighbours in `d` dimensions by brute
+    /// force (which serves the Euclidean metric only).
+    pub fn brute(self, metric: Metric, d: usize) -> bool {
+        metric == Metric::Euclidean
+            && match self {
+                Search::Auto => brute_wins(d),
+                Search::Tree => false,
+                Search::Brute => true,
+            }
+    }
+
     pub fn from_name(name: &str) -> Result<Search> {
         match name {
             "auto" => Ok(Search::Auto),
@@ -549,13 +560,7 @@ pub fn knn_search<T: Real>(
     search: Search,
     ctl: &Control,
 ) -> Result<Neighbours> {
-    let brute = metric == Metric::Euclidean
-        && match search {
-            Search::Auto => brute_wins(data.ncols()),
-            Search::Tree => false,
-            Search::Brute => true,
-        };
-    if brute {
+    if search.brute(metric, data.ncols()) {
         return knn_brute(data, queries, k, all, ctl);
     }
     // The tree reads float64 (float32 input converted: a copy, in low dimension).

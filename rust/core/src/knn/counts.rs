@@ -7,7 +7,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::knn::brute::{brute_wins, knn_search, Search};
+use crate::knn::brute::{knn_brute, Search};
 use crate::knn::kdtree::{count_self, KdTree, Metric, Neighbours};
 use crate::knn::max_norm::{count_max_norm_self, knn_max_norm_self, max_norm_brute_wins};
 use crate::pairwise::Real;
@@ -15,7 +15,7 @@ use crate::pairwise::Real;
 /// For every point x_i: rho_i, the distance to its k-th nearest neighbour among the
 /// other points of x, and nu_i, the distance to its k-th nearest neighbour in y (Wang,
 /// Kulkarni & Verdu 2009; Poczos & Schneider 2011). Both searches run over the leaves
-/// of x's tree.
+/// of x's tree, or by brute force where `search` picks it.
 pub fn kth_self_and_cross<T: Real>(
     x: ArrayView2<'_, T>,
     y: ArrayView2<'_, T>,
@@ -31,23 +31,9 @@ pub fn kth_self_and_cross<T: Real>(
             y.ncols()
         ));
     }
-    let brute = metric == Metric::Euclidean
-        && match search {
-            Search::Auto => brute_wins(x.ncols()),
-            Search::Tree => false,
-            Search::Brute => true,
-        };
-    if brute {
-        let rho = knn_search(x.view(), None, k, metric, false, Search::Brute, ctl)?;
-        let nu = knn_search(
-            y.view(),
-            Some(x.view()),
-            k,
-            metric,
-            false,
-            Search::Brute,
-            ctl,
-        )?;
+    if search.brute(metric, x.ncols()) {
+        let rho = knn_brute(x.view(), None, k, false, ctl)?;
+        let nu = knn_brute(y.view(), Some(x.view()), k, false, ctl)?;
         return Ok((rho.distances, nu.distances));
     }
     let (x, y) = (T::as_f64(x), T::as_f64(y));
