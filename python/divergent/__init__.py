@@ -10,6 +10,7 @@ Rust core that is multi-threaded, SIMD-vectorised and exact to ~1e-14, and with
 pure-NumPy references in :mod:`divergent.reference`.
 """
 
+import numbers as _numbers
 import os as _os
 import warnings as _warnings
 
@@ -100,14 +101,13 @@ def set_num_threads(n: int) -> None:
         Number of worker threads, at least 1 and at most 8 per available core (at least
         64 allowed): more only queue on the cores.
     """
-    n = _check_positive_int(n, "n")
     limit = _core.max_num_threads()
-    if n > limit:
+    if isinstance(n, _numbers.Integral) and not isinstance(n, bool) and n > limit:
         raise ValueError(
             f"n = {n} threads is more than the {limit} allowed (8 per available core, at least 64); "
             f"pass at most that"
         )
-    _core.set_num_threads(n)
+    _core.set_num_threads(_check_positive_int(n, "n"))
 
 
 def _check_thread_variable() -> None:

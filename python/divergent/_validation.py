@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 
 import numpy as np
 
@@ -22,6 +23,8 @@ __all__ = [
     "common_dtype",
     "check_weights",
     "check_seed",
+    "check_memory",
+    "available_memory",
 ]
 
 
@@ -32,18 +35,7 @@ def as_samples(x, name: str, *, min_samples: int = 1, float32: bool = False) -> 
     unless `float32` (the caller computes in float32) keeps it; float64 input in C or
     Fortran order (or a strided view) is returned without a copy.
     """
-    arr = np.asarray(x)
-    kind = arr.dtype.kind
-    if kind == "c":
-        raise TypeError(
-            f"{name} has complex dtype {arr.dtype}; divergences are defined for real "
-            f"samples: pass the real part or stack real and imaginary parts as features"
-        )
-    if kind not in "biuf":
-        raise TypeError(
-            f"{name} must be a numeric array, got dtype {arr.dtype}; convert it with "
-            f"np.asarray({name}, dtype=float)"
-        )
+    arr = real_array(x, name)
     if arr.ndim == 0:
         raise ValueError(
             f"{name} must be a 1-D or 2-D array of samples, got a scalar; "
@@ -76,6 +68,47 @@ def as_samples(x, name: str, *, min_samples: int = 1, float32: bool = False) -> 
     return arr
 
 
+def real_array(x, name: str) -> np.ndarray:
+    """`x` as a NumPy array of a real numeric dtype (bool, int, uint or float), not
+    copied if it is one: nested sequences of unequal lengths, complex, string, object,
+    datetime and other dtypes are refused with an error naming `name`."""
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:
+        if "inhomogeneous" in str(err) or "sequence" in str(err):
+            raise ValueError(
+                f"{name} is a ragged nested sequence (rows of different lengths); pass a "
+                f"rectangular array, e.g. of shape (n_samples, n_features)"
+            ) from None
+        raise ValueError(f"{name} cannot be read as an array: {err}") from None
+    except TypeError as err:
+        raise TypeError(f"{name} cannot be read as a numeric array: {err}") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(
+            f"{name} has complex dtype {arr.dtype}; only real values are accepted: pass the "
+            f"real part, or stack real and imaginary parts as features"
+        )
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a numeric array of real values, got dtype {arr.dtype}; convert it with "
+            f"np.asarray({name}, dtype=float)"
+        )
+    return arr
+
+
+def finite_array(x, name: str, *, dtype=np.float64, fix: str = "remove or impute those values") -> np.ndarray:
+    """`x` as a finite real array of `dtype` (see `real_array`); NaN or infinity is a
+    ValueError naming `name` and the first offending index."""
+    arr = real_array(x, name).astype(dtype, copy=False)
+    finite = np.isfinite(arr)
+    if not finite.all():
+        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        at = f"{name}[{', '.join(map(str, where))}]" if where else name
+        raise ValueError(f"{name} contains NaN or infinity (first at {at}); {fix}")
+    return arr
+
+
 def common_dtype(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`x` and `y` in one dtype: float32 if both are, else both float64."""
     if x.dtype == y.dtype:
@@ -91,18 +124,29 @@ def check_same_dim(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: str = 
         )
 
 
+#: Largest count (iterations, samples, permutations) accepted: the core's counters are
+#: 64-bit, and no run reaches it.
+COUNT_MAX = 2**62
+
+
+def _check_count_max(value: int, name: str) -> int:
+    if value > COUNT_MAX:
+        raise ValueError(f"{name}={value} is more than the largest supported count, 2**62; pass a smaller value")
+    return int(value)
+
+
 def check_positive_int(value, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a positive integer, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
+    return _check_count_max(value, name)
 
 
 def check_int_at_least(value, name: str, least: int) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < least:
         raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-    return int(value)
+    return _check_count_max(value, name)
 
 
 def check_positive_float(value, name: str) -> float:
@@ -142,20 +186,26 @@ def check_bandwidth(bandwidth, *, allowed_strings=("median",)):
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
     """Non-negative finite weights of length n, not all zero, normalised to sum to 1."""
-    w = np.asarray(weights)
-    if w.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a numeric array, got dtype {w.dtype}")
-    w = w.astype(np.float64, copy=False)
+    w = real_array(weights, name).astype(np.float64, copy=False)
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"{name} must be a 1-D array of length {n} (one per sample), got shape {w.shape}")
     if not np.isfinite(w).all():
         raise ValueError(f"{name} contains NaN or infinity")
     if (w < 0).any():
         raise ValueError(f"{name} must be non-negative; found {w.min()!r}")
-    total = w.sum()
-    if not total > 0:
+    return normalised(w, name)
+
+
+def normalised(w: np.ndarray, name: str) -> np.ndarray:
+    """Finite non-negative `w` divided by its sum, which is first brought into range
+    (divided by max w) so that weights whose sum overflows, or underflows, normalise
+    correctly."""
+    top = float(w.max()) if w.size else 0.0
+    if not top > 0:
         raise ValueError(f"{name} are all zero; at least one sample needs positive weight")
-    return w / total
+    if not (1e-150 < top < 1e150):
+        w = w / top
+    return w / w.sum()
 
 
 def check_seed(seed):
@@ -167,3 +217,38 @@ def check_seed(seed):
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
     return int(seed)
+
+
+def available_memory() -> int:
+    """Bytes of memory the process can use now: MemAvailable of /proc/meminfo where
+    there is one, else the physical memory."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.3g} {unit}"
+        n /= 1024
+    return f"{n:.3g} PiB"  # pragma: no cover
+
+
+def check_memory(nbytes: float, what: str, fix: str) -> None:
+    """Refuse, before allocating, work that needs more memory than is available, with a
+    MemoryError saying how much `what` needs and what to do instead."""
+    have = available_memory()
+    if nbytes > have:
+        raise MemoryError(
+            f"{what} needs {format_bytes(nbytes)} of memory, more than the "
+            f"{format_bytes(have)} available; {fix}"
+        )

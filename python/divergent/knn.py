@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-from divergent import _core
+from divergent import _core, _scale
 from divergent._special import digamma
 from divergent._validation import (
     as_samples,
@@ -84,7 +84,14 @@ def add_jitter(samples, jitter: float, seed):
         scale = s.std(axis=0)
         scale = np.where(scale > 0, scale, np.abs(s).max(axis=0))
         scale = np.where(scale > 0, scale, 1.0)
-        out.append(s + jitter * scale * rng.standard_normal(s.shape))
+        with np.errstate(over="ignore", invalid="ignore"):
+            noisy = s + jitter * scale * rng.standard_normal(s.shape)
+        if not np.isfinite(noisy).all():
+            raise ValueError(
+                f"jitter={jitter!r} times the data's scale overflows float64; jitter is relative "
+                f"to each column's spread: pass a small value such as True (1e-10)"
+            )
+        out.append(noisy)
     return out
 
 
@@ -104,13 +111,24 @@ def log_unit_ball_volume(d: int) -> float:
     return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
 
 
+def in_range(samples):
+    """The samples divided by one power of two 2**e where their squared distances would
+    overflow or underflow (see `divergent._scale`; exact, so the neighbours are the same),
+    and e. Every estimator here is invariant under a common scale except the entropy,
+    which shifts by d e log 2."""
+    e = _scale.exponent(*samples)
+    return [_scale.scaled(s, e) for s in samples], e
+
+
 def entropy_inputs(x, k, jitter, seed):
+    """(x, k, offset): validated, jittered and brought into range; the entropy of the
+    original x is that of the returned one plus offset."""
     # float32 stays float32: the brute-force search computes in it and finds exactly the
     # neighbours of the float64 values (the tree reads them as float64).
     x = as_samples(x, "x", min_samples=2, float32=True)
     k = check_k(k, x.shape[0] - 1, "x")
-    (x,) = add_jitter([x], check_jitter(jitter), seed)
-    return x, k
+    (x,), e = in_range(add_jitter([x], check_jitter(jitter), seed))
+    return x, k, x.shape[1] * e * math.log(2.0)
 
 
 def entropy_from_distances(eps: np.ndarray, d: int, k: int) -> float:
@@ -162,10 +180,10 @@ def entropy(x, *, k=3, jitter=None, seed=None) -> float:
     Kozachenko, L. F. & Leonenko, N. N. (1987). Sample estimate of the entropy of a
     random vector. Problems of Information Transmission 23(2), 95-101.
     """
-    x, k = entropy_inputs(x, k, jitter, seed)
+    x, k, offset = entropy_inputs(x, k, jitter, seed)
     eps = _core.knn(x, k, "euclidean", None, False)[0]
     check_no_zero(eps, "x", k, "x")
-    return entropy_from_distances(eps, x.shape[1], k)
+    return entropy_from_distances(eps, x.shape[1], k) + offset
 
 
 def divergence_inputs(x, y, k, jitter, seed):
@@ -174,7 +192,7 @@ def divergence_inputs(x, y, k, jitter, seed):
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0] - 1, y.shape[0]), "x (n - 1 others) or y (m points)")
-    x, y = add_jitter([x, y], check_jitter(jitter), seed)
+    (x, y), _ = in_range(add_jitter([x, y], check_jitter(jitter), seed))
     return x, y, k
 
 
@@ -326,7 +344,7 @@ def js_inputs(x, y, k, jitter, seed):
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0], y.shape[0]) - 1, "the smaller of x and y")
-    x, y = add_jitter([x, y], check_jitter(jitter), seed)
+    (x, y), _ = in_range(add_jitter([x, y], check_jitter(jitter), seed))
     return x, y, k
 
 
@@ -394,7 +412,7 @@ def paired_inputs(arrays, names, k, jitter, seed):
                 f"observations), got {n} and {s.shape[0]}"
             )
     k = check_k(k, n - 1, "the joint sample")
-    samples = add_jitter(samples, check_jitter(jitter), seed)
+    samples, _ = in_range(add_jitter(samples, check_jitter(jitter), seed))
     return samples, k
 
 

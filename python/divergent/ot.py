@@ -16,12 +16,13 @@ from typing import Callable
 
 import numpy as np
 
-from divergent import _core
+from divergent import _core, _scale
 from divergent._results import ConvergenceWarning
 from divergent._validation import (
     as_samples,
     check_choice,
     check_int_at_least,
+    check_memory,
     check_positive_float,
     check_positive_int,
     check_same_dim,
@@ -40,10 +41,44 @@ __all__ = [
 ]
 
 
+#: Largest order p of a Wasserstein distance: with the samples scaled into [-1, 1]
+#: (exactly, by a power of two), |u - v|^p of the largest difference stays a normal
+#: float64 up to p ~ 1000; larger orders are W_inf to within the data's rounding.
+P_MAX = 1000.0
+
+
 def _check_p(p) -> float:
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not (math.isfinite(p) and p >= 1):
+    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
         raise ValueError(f"p must be a finite number >= 1, got {p!r}")
-    return float(p)
+    p_float = float(p) if abs(p) < 1e300 else math.inf
+    if not (math.isfinite(p_float) and 1 <= p_float <= P_MAX):
+        raise ValueError(
+            f"p must be a finite number >= 1 and <= {P_MAX:g}, got {p!r}; higher powers of distances leave "
+            f"float64's range, and W_p for p that large equals the largest quantile difference"
+        )
+    return p_float
+
+
+def _power_scaled(arrays, p: float):
+    """The (float64) arrays divided by one power of two 2**e where |difference|^p could
+    overflow or underflow, and e (0, the arrays untouched, when |e| <= 250). W_p is
+    homogeneous of degree 1: W_p(c u, c v) = c W_p(u, v), and the scaling is exact."""
+    top = max(max(abs(float(a.max())), abs(float(a.min()))) for a in arrays)
+    if top == 0:
+        return arrays, 0
+    _, e = math.frexp(top)
+    if abs(e) * 2 <= 500:
+        return arrays, 0
+    return [_scale.scaled(a, e) for a in arrays], e
+
+
+def _distance(value_pow: float, p: float, e: int, what: str) -> float:
+    """(W_p^p computed on data divided by 2**e)^(1/p), mapped back; a ValueError when the
+    distance exceeds float64's range."""
+    out = _scale.unscaled(float(value_pow) ** (1.0 / p), e)
+    if not math.isfinite(out):
+        raise _scale.not_representable(what, "the samples are further apart than 1.8e308")
+    return out
 
 
 def _samples_1d(x, name):
@@ -58,7 +93,8 @@ def wasserstein_1d_inputs(u, v, p, u_weights, v_weights):
     p = _check_p(p)
     uw = None if u_weights is None else check_weights(u_weights, u.shape[0], "u_weights")
     vw = None if v_weights is None else check_weights(v_weights, v.shape[0], "v_weights")
-    return u, v, p, uw, vw
+    (u, v), e = _power_scaled([u, v], p)
+    return u, v, p, uw, vw, e
 
 
 def wasserstein_1d(u, v, *, p=1, u_weights=None, v_weights=None) -> float:
@@ -93,8 +129,8 @@ def wasserstein_1d(u, v, *, p=1, u_weights=None, v_weights=None) -> float:
     >>> dv.ot.wasserstein_1d([0, 1, 3], [5, 6, 8])
     5.0
     """
-    u, v, p, uw, vw = wasserstein_1d_inputs(u, v, p, u_weights, v_weights)
-    return float(_core.wasserstein_1d_pow(u, v, p, uw, vw) ** (1 / p))
+    u, v, p, uw, vw, e = wasserstein_1d_inputs(u, v, p, u_weights, v_weights)
+    return _distance(_core.wasserstein_1d_pow(u, v, p, uw, vw), p, e, "the Wasserstein distance")
 
 
 def random_directions(d: int, n_projections: int, seed) -> np.ndarray:
@@ -109,8 +145,14 @@ def sliced_inputs(x, y, n_projections, p, seed):
     check_same_dim(x, y)
     n_projections = check_positive_int(n_projections, "n_projections")
     p = _check_p(p)
+    # The directions (drawn, then normalised) and one projection per direction and thread.
+    check_memory(
+        16.0 * n_projections * x.shape[1], f"n_projections={n_projections}",
+        "the Monte Carlo error falls as 1/sqrt(n_projections): 100 to 10,000 directions are usual",
+    )
     directions = random_directions(x.shape[1], n_projections, check_seed(seed))
-    return x, y, p, directions
+    (x, y), e = _power_scaled([x, y], p)
+    return x, y, p, directions, e
 
 
 def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
@@ -144,9 +186,9 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
     application to texture mixing. SSVM. Bonneel, N., Rabin, J., Peyre, G., Pfister, H.
     (2015). Sliced and Radon Wasserstein barycenters of measures. JMIV 51(1), 22-45.
     """
-    x, y, p, directions = sliced_inputs(x, y, n_projections, p, seed)
+    x, y, p, directions, e = sliced_inputs(x, y, n_projections, p, seed)
     per_direction = _core.sliced_wasserstein_pow(x, y, directions, p)
-    return float(np.mean(per_direction) ** (1 / p))
+    return _distance(np.mean(per_direction), p, e, "the sliced Wasserstein distance")
 
 
 # --------------------------------------------------------------------------------------
@@ -269,10 +311,16 @@ class SinkhornResult:
                 f"the plan would have {n} x {m} = {n * m:.3g} entries (limit {PLAN_MAX_ENTRIES:.3g}); "
                 f"use the potentials f and g, which determine it, instead"
             )
-        c = self._cost_matrix()
+        # Built in place in the (fresh) cost matrix: one n x m array at the peak.
+        plan = self._cost_matrix()
         with np.errstate(divide="ignore"):
             la, lb = np.log(self._a), np.log(self._b)
-        return np.exp(la[:, None] + lb[None, :] + (self.f[:, None] + self.g[None, :] - c) / self.epsilon)
+        plan -= self.f[:, None]
+        plan -= self.g[None, :]
+        plan /= -self.epsilon
+        plan += la[:, None]
+        plan += lb[None, :]
+        return np.exp(plan, out=plan)
 
 
 def cost_matrix(x: np.ndarray, y: np.ndarray, p: float) -> np.ndarray:
@@ -342,6 +390,41 @@ def _median_cost(x: np.ndarray, y: np.ndarray, p: float) -> float:
     return float(np.median(d2 if p == 2 else d2 ** (p / 2)))
 
 
+def _pow(base: float, p: float) -> float:
+    try:
+        return math.pow(base, p)
+    except OverflowError:
+        return math.inf
+
+
+def _marginal_penalty(reach, p: float) -> float:
+    """rho = reach^p of unbalanced OT, refused where it leaves float64's normal range."""
+    reach = check_positive_float(reach, "reach")
+    rho = _pow(reach, p)
+    if not math.isfinite(rho):
+        raise ValueError(
+            f"reach={reach!r} with p={p:g} makes the marginal penalty reach**p overflow float64; "
+            f"for balanced OT (marginals enforced exactly) pass reach=None"
+        )
+    if not rho >= 1e-300:
+        raise ValueError(
+            f"reach={reach!r} with p={p:g} makes the marginal penalty reach**p = {rho:.3g} "
+            f"underflow (no transport at all); pass a reach comparable to the distances in the data"
+        )
+    return rho
+
+
+def _check_masses(a: np.ndarray, b: np.ndarray) -> None:
+    """Unbalanced OT keeps the masses as given; its plan has mass ~ sum a * sum b."""
+    ma, mb = float(np.sum(a)), float(np.sum(b))
+    if not (math.isfinite(ma) and math.isfinite(mb)) or math.log10(ma) + math.log10(mb) > 300:
+        raise ValueError(
+            f"a and b have total masses {ma:.3g} and {mb:.3g}, whose product overflows float64 "
+            f"in the unbalanced plan; express them in a larger unit (divide a and b by a common "
+            f"factor)"
+        )
+
+
 def _diameter(x: np.ndarray, y: np.ndarray) -> float:
     """Diagonal of the bounding box of both samples (GeomLoss's choice)."""
     lo = np.minimum(x.min(axis=0), y.min(axis=0))
@@ -372,12 +455,19 @@ def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> Si
     check_same_dim(x, y)
     epsilon = check_positive_float(epsilon, "epsilon")
     p = _check_cost_p(p)
-    rho = None if reach is None else check_positive_float(reach, "reach") ** p
+    rho = None if reach is None else _marginal_penalty(reach, p)
     a = _ot_weights(a, x.shape[0], "a", normalise=rho is None)
     b = _ot_weights(b, y.shape[0], "b", normalise=rho is None)
+    if rho is not None:
+        _check_masses(a, b)
     max_iter = check_int_at_least(max_iter, "max_iter", 1)
     tol = _check_tol(tol)
     diameter = _diameter(x, y)
+    if not math.isfinite(diameter) or not math.isfinite(_pow(diameter, p)):
+        raise ValueError(
+            f"the costs |x - y|^p overflow float64 (the samples' diameter is {diameter:.3g}, "
+            f"p={p:g}); rescale the data or use a smaller p"
+        )
     schedule = epsilon_schedule(diameter, p, epsilon, scaling, max_len=max_iter)
     if len(schedule) > max_iter:
         raise ValueError(
@@ -647,7 +737,7 @@ def sinkhorn_from_cost(
     # 3e-5 of the costs' spread). Half the points' limit: the matrix is held twice more.
     dense = c.size <= DENSE_AUTO_MAX_ENTRIES // 2 if backend == "auto" else backend == "dense"
     out = _core.sinkhorn_matrix(c, a, b, [epsilon], None, max_iter, tol, True, dense)
-    return make_result(out, epsilon, tol, lambda: c, a, b)
+    return make_result(out, epsilon, tol, lambda: c.copy(), a, b)
 
 
 def sinkhorn_divergence(

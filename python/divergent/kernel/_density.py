@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 
-from divergent import _core
+from divergent import _core, _scale
 from divergent._validation import as_samples, check_bandwidth, check_same_dim, check_weights
 
 
@@ -54,6 +54,10 @@ class KdeSetup:
         data = as_samples(data, "data", min_samples=2)
         points = as_samples(points, "points")
         check_same_dim(data, points, "data", "points")
+        # Data whose covariance would overflow or underflow are divided by 2**e (exact);
+        # the density of x / 2**e is 2**(e d) times that of x.
+        e = _scale.exponent(data)
+        data, points = _scale.scaled(data, e), _scale.scaled(points, e)
         n, d = data.shape
         w = np.full(n, 1.0 / n) if weights is None else check_weights(weights, n)
         neff = 1.0 / np.sum(w * w)
@@ -83,7 +87,25 @@ class KdeSetup:
         self.points = points @ inv.T
         with np.errstate(divide="ignore"):
             self.log_w = np.log(w)
-        self.log_norm = -0.5 * d * math.log(2 * math.pi) - float(np.log(np.diag(chol)).sum())
+        self.log_norm = (
+            -0.5 * d * math.log(2 * math.pi) - float(np.log(np.diag(chol)).sum()) - d * e * math.log(2.0)
+        )
+        self.bandwidth = bandwidth
+
+    def finite(self, logpdf: np.ndarray) -> np.ndarray:
+        """`logpdf`, checked: a log-density below -1.8e308 is not representable."""
+        bad = ~np.isfinite(logpdf)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            why = (
+                f"bandwidth={self.bandwidth!r} is too small for the data's spread"
+                if self.factor < 1e-150
+                else f"points[{row}] lies too many kernel widths from the data"
+            )
+            raise _scale.not_representable(
+                f"the log-density at {int(bad.sum())} point(s) (first points[{row}])", why
+            )
+        return logpdf
 
 
 def kde_logpdf(data, points, *, bandwidth="scott", weights=None) -> np.ndarray:
@@ -130,7 +152,8 @@ def kde_logpdf(data, points, *, bandwidth="scott", weights=None) -> np.ndarray:
     [-2.0, -6654.1]
     """
     kde = KdeSetup(data, points, bandwidth, weights)
-    return _core.gaussian_logsumexp(kde.points, kde.data, kde.log_w) + kde.log_norm
+    with np.errstate(over="ignore", invalid="ignore"):
+        return kde.finite(_core.gaussian_logsumexp(kde.points, kde.data, kde.log_w) + kde.log_norm)
 
 
 def cs_log_means(x: np.ndarray, y: np.ndarray, h: float) -> tuple[float, float, float]:
@@ -146,10 +169,23 @@ def cs_log_means(x: np.ndarray, y: np.ndarray, h: float) -> tuple[float, float, 
 
 
 def cs_inputs(x, y, bandwidth):
+    """x, y and h, divided by a power of two where the data's squares would leave the
+    float range (the divergence depends on |a - b| / h only)."""
+    from divergent.kernel._mmd import _scaled_inputs
+
     x = as_samples(x, "x")
     y = as_samples(y, "y")
     check_same_dim(x, y)
-    return x, y, check_bandwidth(bandwidth, allowed_strings=())
+    x, y, h, _ = _scaled_inputs(x, y, check_bandwidth(bandwidth, allowed_strings=()))
+    return x, y, h
+
+
+def cs_finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise _scale.not_representable(
+            "the Cauchy-Schwarz divergence", "x and y are too many bandwidths apart; pass a larger bandwidth"
+        )
+    return float(value)
 
 
 def cauchy_schwarz_divergence(x, y, *, bandwidth=1.0) -> float:
@@ -185,5 +221,6 @@ def cauchy_schwarz_divergence(x, y, *, bandwidth=1.0) -> float:
     Parzen windowing. Journal of the Franklin Institute 343(6).
     """
     x, y, h = cs_inputs(x, y, bandwidth)
-    lxy, lxx, lyy = cs_log_means(x, y, h)
-    return float(-2.0 * lxy + lxx + lyy)
+    with np.errstate(over="ignore", invalid="ignore"):
+        lxy, lxx, lyy = cs_log_means(x, y, h)
+        return cs_finite(-2.0 * lxy + lxx + lyy)

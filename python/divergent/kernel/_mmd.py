@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from divergent import _core
+from divergent import _core, _scale
 from divergent._bandwidth import check_median, median_pool
 from divergent._validation import as_samples, check_bandwidth, check_choice, check_same_dim, common_dtype
 
@@ -50,15 +50,52 @@ def _median_bandwidth(x, y, median) -> float:
     if y is not None:
         y = as_samples(y, "y")
         check_same_dim(x, y)
+        x, y = common_dtype(x, y)
     z = median_pool(x, y)
     if z.shape[0] < 2:
-        raise ValueError("the median heuristic needs at least 2 points in the pooled sample")
-    return check_median(median(z))
+        raise ValueError(
+            "x has 1 sample; the median heuristic needs at least 2 points in the pooled "
+            "sample (pass more samples, or y)"
+        )
+    # The median distance is scale-covariant: data whose squares would overflow or
+    # underflow are divided by a power of two (exact) and the median scaled back.
+    e = _scale.exponent(z)
+    h = _scale.unscaled(check_median(median(_scale.scaled(z, e))), e)
+    if not math.isfinite(h):
+        raise _scale.not_representable("the median pairwise distance", "the samples span more than 1e308")
+    return h
+
+
+#: log2 of the bandwidth range, relative to the data's scale, over which the kernels are
+#: evaluated: below it exp(-|x-y|^2 / h^2) underflows to 0 for every pair of distinct
+#: points (h^2 would be subnormal), above it every kernel value is 1 to within 2^-1000.
+_BANDWIDTH_LOG2_RANGE = 500
+
+
+def _scaled_inputs(x, y, h, what: str = "bandwidth"):
+    """x, y and the bandwidth h divided by 2**e, with e the exponent of `_scale` (0 for
+    data in the ordinary range), and e. The kernels are functions of |x - y| / h, so the
+    value is unchanged; a bandwidth too small for the data is refused here."""
+    e = _scale.exponent(x, y)
+    x, y = _scale.scaled(x, e), _scale.scaled(y, e)
+    if h is None:
+        return x, y, None, e
+    h_scaled = math.ldexp(h, -e)
+    if h_scaled < 2.0**-_BANDWIDTH_LOG2_RANGE:
+        raise ValueError(
+            f"{what}={h!r} is too small for these samples (largest magnitude "
+            f"{math.ldexp(1.0, e) if e else float(max(abs(x).max(), abs(y).max())):.3g}): every kernel "
+            f"value between distinct points underflows float64; pass a bandwidth within "
+            f"1e150 of the data's scale, or rescale the data"
+        )
+    return x, y, min(h_scaled, 2.0**_BANDWIDTH_LOG2_RANGE), e
 
 
 def _mmd_inputs(x, y, kernel, bandwidth, estimator, median, *, float32=False):
-    """Validate mmd's arguments; return (x, y, bandwidth or None for energy). With
-    `float32`, x and y stay float32 when both are."""
+    """Validate mmd's arguments; return (x, y, bandwidth or None for energy, e), with x,
+    y and the bandwidth divided by 2**e (see `_scaled_inputs`): the energy kernel's
+    values are then to be multiplied by 2**e. With `float32`, x and y stay float32 when
+    both are."""
     kernel = check_choice(kernel, "kernel", KERNELS)
     estimator = check_choice(estimator, "estimator", ESTIMATORS)
     min_samples = 1 if estimator == "biased" else 2
@@ -77,18 +114,22 @@ def _mmd_inputs(x, y, kernel, bandwidth, estimator, median, *, float32=False):
                 f"the energy kernel -|x - y| has no bandwidth, got bandwidth={bandwidth!r}; "
                 f"leave bandwidth at its default"
             )
-        return x, y, None
+        return _scaled_inputs(x, y, None)
     h = check_bandwidth(bandwidth)
     if h == "median":
-        h = check_median(median(median_pool(x, y)))
-    return x, y, h
+        x, y, _, e = _scaled_inputs(x, y, None)
+        return x, y, check_median(median(median_pool(x, y))), e
+    return _scaled_inputs(x, y, h)
 
 
-def _finite(value: float, what: str) -> float:
+def _finite(value: float, what: str, e: int = 0, power: int = 1) -> float:
+    """`value` computed on data divided by 2**e, mapped back for an estimator homogeneous
+    of degree `power` in the data; a ValueError if it is not a finite float64."""
+    value = _scale.unscaled(value, e, power)
     if not math.isfinite(value):
-        raise FloatingPointError(
-            f"{what} is not finite: squared distances overflow float64 for these samples; "
-            f"rescale the data (e.g. standardise each feature)"
+        raise _scale.not_representable(
+            what, "the samples' distances (or their scores) overflow; rescale the data (e.g. "
+            "standardise each feature)"
         )
     return float(value)
 
@@ -165,10 +206,10 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") ->
     >>> dv.mmd(x, y) > dv.mmd(x, rng.normal(size=(500, 2)))
     True
     """
-    x, y, h = _mmd_inputs(
+    x, y, h, e = _mmd_inputs(
         x, y, kernel, bandwidth, estimator, _core.median_pairwise_distance, float32=True
     )
-    return _finite(_core.mmd(x, y, kernel, h, estimator), "MMD^2")
+    return _finite(_core.mmd(x, y, kernel, h, estimator), "MMD^2", e, kernel == "energy")
 
 
 def energy_distance(x, y) -> float:
@@ -209,4 +250,5 @@ def energy_distance(x, y) -> float:
     y = as_samples(y, "y", float32=True)
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
-    return _finite(_core.energy_distance(x, y), "energy distance")
+    x, y, _, e = _scaled_inputs(x, y, None)
+    return _finite(_core.energy_distance(x, y), "energy distance", e)

@@ -10,6 +10,7 @@ from divergent._validation import (
     as_samples,
     check_bandwidth,
     check_choice,
+    check_memory,
     check_positive_int,
     check_seed,
 )
@@ -129,6 +130,11 @@ def ksd_test(x, score, *, kernel="imq", bandwidth=1.0, n_bootstrap=999, seed=Non
     n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
     seed = check_seed(seed)
     x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2)
+    # The (n, B) signs, drawn as integers, and the products with the Stein kernel.
+    check_memory(
+        24 * x.shape[0] * n_bootstrap, f"n_bootstrap={n_bootstrap}",
+        "999 to 9999 bootstrap replicates resolve p-values to 0.03 to 0.01",
+    )
     statistic = _finite(_core.ksd(x, s, kernel, h, False), "KSD^2")
     null = _core.ksd_wild_bootstrap(x, s, kernel, h, rademacher_signs(x.shape[0], n_bootstrap, seed))
     return TestResult(statistic, monte_carlo_pvalue(statistic, null), null)

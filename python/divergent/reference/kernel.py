@@ -11,12 +11,13 @@ import math
 
 import numpy as np
 
+from divergent import _scale
 from divergent._validation import as_samples, check_positive_int, check_same_dim, check_seed
 from divergent._results import TestResult, monte_carlo_pvalue
 from divergent.kernel._density import KdeSetup, cs_inputs
-from divergent.kernel._mmd import _finite, _median_bandwidth, _mmd_inputs
+from divergent.kernel._mmd import _finite, _median_bandwidth, _mmd_inputs, _scaled_inputs
 from divergent.kernel._stein import rademacher_signs, stein_inputs
-from divergent.kernel._two_sample import _test_inputs, kernel_scale, permutation_masks
+from divergent.kernel._two_sample import _test_inputs, kernel_scale, permutation_masks, unscaled_null
 
 __all__ = [
     "mmd",
@@ -87,7 +88,8 @@ def median_bandwidth(x, y=None) -> float:
 
 def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") -> float:
     """Reference for :func:`divergent.kernel.mmd` (same arguments and conventions)."""
-    x, y, h = _mmd_inputs(x, y, kernel, bandwidth, estimator, _median_distance)
+    x, y, h, e = _mmd_inputs(x, y, kernel, bandwidth, estimator, _median_distance)
+    power = int(kernel == "energy")
     n, m = x.shape[0], y.shape[0]
     if estimator == "linear":
         p = n // 2
@@ -96,7 +98,7 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") ->
         def k(a, b):
             return _kernel(np.einsum("ij,ij->i", a - b, a - b), kernel, h)
 
-        return _finite(math.fsum(k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1)) / p, "MMD^2")
+        return _finite(math.fsum(k(x1, x2) + k(y1, y2) - k(x1, y2) - k(x2, y1)) / p, "MMD^2", e, power)
     kxx = _self_sum_offdiag(x, kernel, h)
     kyy = _self_sum_offdiag(y, kernel, h)
     kxy = _pair_sum(x, y, kernel, h)
@@ -105,7 +107,7 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") ->
     else:
         k0 = 0.0 if kernel == "energy" else 1.0
         value = (kxx + n * k0) / n**2 + (kyy + m * k0) / m**2 - 2.0 * kxy / (n * m)
-    return _finite(value, "MMD^2")
+    return _finite(value, "MMD^2", e, power)
 
 
 def energy_distance(x, y) -> float:
@@ -113,18 +115,20 @@ def energy_distance(x, y) -> float:
     x = as_samples(x, "x")
     y = as_samples(y, "y")
     check_same_dim(x, y)
+    x, y, _, e = _scaled_inputs(x, y, None)
     n, m = x.shape[0], y.shape[0]
     exy = _pair_sum(x, y, "energy", None) / (n * m)  # = -E|X - Y|
     exx = _pair_sum(x, x, "energy", None) / n**2
     eyy = _pair_sum(y, y, "energy", None) / m**2
-    return _finite(exx + eyy - 2.0 * exy, "energy distance")
+    return _finite(exx + eyy - 2.0 * exy, "energy distance", e)
 
 
 def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999, seed=None) -> TestResult:
     """Reference for :func:`divergent.kernel.mmd_test`: the dense pooled kernel matrix,
     re-summed over the index sets of each permutation (same permutations for a seed)."""
-    x, y, h, n_permutations, seed = _test_inputs(x, y, kernel, bandwidth, n_permutations, seed, _median_distance)
-    statistic = mmd(x, y, kernel=kernel, bandwidth=h if h is not None else "median")
+    x, y, h, e, n_permutations, seed = _test_inputs(x, y, kernel, bandwidth, n_permutations, seed, _median_distance)
+    power = int(kernel == "energy")
+    statistic = _finite(mmd(x, y, kernel=kernel, bandwidth=h if h is not None else "median"), "MMD^2", e, power)
     z = np.concatenate([x, y])
     n, m = x.shape[0], y.shape[0]
     K = kernel_matrix(z, z, kernel=kernel, bandwidth=h)
@@ -136,7 +140,9 @@ def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999,
         syy = K[np.ix_(yi, yi)].sum()
         sxy = K[np.ix_(xi, yi)].sum()
         null[p] = sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2 * sxy / (n * m)
-    return TestResult(statistic, monte_carlo_pvalue(statistic, null, kernel_scale(kernel, z)), null)
+    null = unscaled_null(null, e, kernel)
+    scale = _scale.unscaled(kernel_scale(kernel, z), e, power)
+    return TestResult(statistic, monte_carlo_pvalue(statistic, null, scale), null)
 
 
 def _stein_rows(x, s, i0, i1, kernel, h):

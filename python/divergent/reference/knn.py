@@ -102,8 +102,8 @@ def _entropy(x, k) -> float:
 
 def entropy(x, *, k=3, jitter=None, seed=None) -> float:
     """Reference for :func:`divergent.knn.entropy`."""
-    x, k = entropy_inputs(x, k, jitter, seed)
-    return _entropy(x, k)
+    x, k, offset = entropy_inputs(x, k, jitter, seed)
+    return _entropy(x, k) + offset
 
 
 def _rho_nu(x, y, k):

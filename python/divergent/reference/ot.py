@@ -14,6 +14,7 @@ from divergent.ot import (
     divergence_from,
     make_result,
     sinkhorn_inputs,
+    _distance,
     sliced_inputs,
     wasserstein_1d_inputs,
 )
@@ -40,14 +41,14 @@ def _wpp(u, v, p, uw, vw):
 
 def wasserstein_1d(u, v, *, p=1, u_weights=None, v_weights=None) -> float:
     """Reference for :func:`divergent.ot.wasserstein_1d`."""
-    u, v, p, uw, vw = wasserstein_1d_inputs(u, v, p, u_weights, v_weights)
-    return _wpp(u, v, p, uw, vw) ** (1 / p)
+    u, v, p, uw, vw, e = wasserstein_1d_inputs(u, v, p, u_weights, v_weights)
+    return _distance(_wpp(u, v, p, uw, vw), p, e, "W_p")
 
 
 def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
     """Reference for :func:`divergent.ot.sliced_wasserstein` (same directions for a seed)."""
-    x, y, p, directions = sliced_inputs(x, y, n_projections, p, seed)
-    return float(np.mean([_wpp(x @ t, y @ t, p, None, None) for t in directions]) ** (1 / p))
+    x, y, p, directions, e = sliced_inputs(x, y, n_projections, p, seed)
+    return _distance(np.mean([_wpp(x @ t, y @ t, p, None, None) for t in directions]), p, e, "SW")
 
 
 # The over-relaxation rule of rust/core/src/ot/sinkhorn/overrelaxation.rs.
