@@ -41,9 +41,9 @@ __all__ = [
 ]
 
 
-#: Largest order p of a Wasserstein distance: with the samples scaled into [-1, 1]
-#: (exactly, by a power of two), |u - v|^p of the largest difference stays a normal
-#: float64 up to p ~ 1000; larger orders are W_inf to within the data's rounding.
+#: Largest order p of a Wasserstein distance: beyond it |u - v|^p of ordinary data
+#: leaves float64's range, and W_p is the largest quantile difference (W_inf) to within
+#: the data's rounding.
 P_MAX = 1000.0
 
 
@@ -60,8 +60,8 @@ def _check_p(p) -> float:
 
 
 def _power_scaled(arrays, p: float):
-    """The (float64) arrays divided by one power of two 2**e where |difference|^p could
-    overflow or underflow, and e (0, the arrays untouched, when |e| <= 250). W_p is
+    """The (float64) arrays divided by one power of two 2**e where squared differences
+    could overflow or underflow, and e (0, the arrays untouched, when |e| <= 250). W_p is
     homogeneous of degree 1: W_p(c u, c v) = c W_p(u, v), and the scaling is exact."""
     top = max(max(abs(float(a.max())), abs(float(a.min()))) for a in arrays)
     if top == 0:
