@@ -47,6 +47,13 @@ def scaled(a: np.ndarray, e: int) -> np.ndarray:
     return a if e == 0 else np.ldexp(a, -e).astype(a.dtype, copy=False)
 
 
+def in_range(*arrays: np.ndarray) -> tuple[list[np.ndarray], int]:
+    """The arrays divided by the one power of two 2**e of `exponent` (untouched when e
+    is 0), and e."""
+    e = exponent(*arrays)
+    return [scaled(a, e) for a in arrays], e
+
+
 def unscaled(value: float, e: int, power: int = 1) -> float:
     """value * 2**(e * power): a value computed on data divided by 2**e, mapped back for
     an estimator homogeneous of degree `power`; +-inf when the true value overflows."""

@@ -97,18 +97,6 @@ def real_array(x, name: str) -> np.ndarray:
     return arr
 
 
-def finite_array(x, name: str, *, dtype=np.float64, fix: str = "remove or impute those values") -> np.ndarray:
-    """`x` as a finite real array of `dtype` (see `real_array`); NaN or infinity is a
-    ValueError naming `name` and the first offending index."""
-    arr = real_array(x, name).astype(dtype, copy=False)
-    finite = np.isfinite(arr)
-    if not finite.all():
-        where = tuple(int(i) for i in np.argwhere(~finite)[0])
-        at = f"{name}[{', '.join(map(str, where))}]" if where else name
-        raise ValueError(f"{name} contains NaN or infinity (first at {at}); {fix}")
-    return arr
-
-
 def common_dtype(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`x` and `y` in one dtype: float32 if both are, else both float64."""
     if x.dtype == y.dtype:

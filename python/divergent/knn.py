@@ -111,23 +111,17 @@ def log_unit_ball_volume(d: int) -> float:
     return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
 
 
-def in_range(samples):
-    """The samples divided by one power of two 2**e where their squared distances would
-    overflow or underflow (see `divergent._scale`; exact, so the neighbours are the same),
-    and e. Every estimator here is invariant under a common scale except the entropy,
-    which shifts by d e log 2."""
-    e = _scale.exponent(*samples)
-    return [_scale.scaled(s, e) for s in samples], e
-
-
 def entropy_inputs(x, k, jitter, seed):
-    """(x, k, offset): validated, jittered and brought into range; the entropy of the
-    original x is that of the returned one plus offset."""
+    """(x, k, offset): validated, jittered and brought into range (`divergent._scale`:
+    divided by a power of two where squared distances would overflow or underflow, which
+    keeps the neighbours); the entropy of the original x is that of the returned one plus
+    offset = d e log 2. The divergences and mutual informations are invariant under the
+    common scale."""
     # float32 stays float32: the brute-force search computes in it and finds exactly the
     # neighbours of the float64 values (the tree reads them as float64).
     x = as_samples(x, "x", min_samples=2, float32=True)
     k = check_k(k, x.shape[0] - 1, "x")
-    (x,), e = in_range(add_jitter([x], check_jitter(jitter), seed))
+    (x,), e = _scale.in_range(*add_jitter([x], check_jitter(jitter), seed))
     return x, k, x.shape[1] * e * math.log(2.0)
 
 
@@ -192,7 +186,7 @@ def divergence_inputs(x, y, k, jitter, seed):
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0] - 1, y.shape[0]), "x (n - 1 others) or y (m points)")
-    (x, y), _ = in_range(add_jitter([x, y], check_jitter(jitter), seed))
+    (x, y), _ = _scale.in_range(*add_jitter([x, y], check_jitter(jitter), seed))
     return x, y, k
 
 
@@ -344,7 +338,7 @@ def js_inputs(x, y, k, jitter, seed):
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0], y.shape[0]) - 1, "the smaller of x and y")
-    (x, y), _ = in_range(add_jitter([x, y], check_jitter(jitter), seed))
+    (x, y), _ = _scale.in_range(*add_jitter([x, y], check_jitter(jitter), seed))
     return x, y, k
 
 
@@ -412,7 +406,7 @@ def paired_inputs(arrays, names, k, jitter, seed):
                 f"observations), got {n} and {s.shape[0]}"
             )
     k = check_k(k, n - 1, "the joint sample")
-    samples, _ = in_range(add_jitter(samples, check_jitter(jitter), seed))
+    samples, _ = _scale.in_range(*add_jitter(samples, check_jitter(jitter), seed))
     return samples, k
 
 

@@ -59,19 +59,6 @@ def _check_p(p) -> float:
     return p_float
 
 
-def _power_scaled(arrays, p: float):
-    """The (float64) arrays divided by one power of two 2**e where squared differences
-    could overflow or underflow, and e (0, the arrays untouched, when |e| <= 250). W_p is
-    homogeneous of degree 1: W_p(c u, c v) = c W_p(u, v), and the scaling is exact."""
-    top = max(max(abs(float(a.max())), abs(float(a.min()))) for a in arrays)
-    if top == 0:
-        return arrays, 0
-    _, e = math.frexp(top)
-    if abs(e) * 2 <= 500:
-        return arrays, 0
-    return [_scale.scaled(a, e) for a in arrays], e
-
-
 def _distance(value_pow: float, p: float, e: int, what: str) -> float:
     """(W_p^p computed on data divided by 2**e)^(1/p), mapped back; a ValueError when the
     distance exceeds float64's range."""
@@ -93,7 +80,8 @@ def wasserstein_1d_inputs(u, v, p, u_weights, v_weights):
     p = _check_p(p)
     uw = None if u_weights is None else check_weights(u_weights, u.shape[0], "u_weights")
     vw = None if v_weights is None else check_weights(v_weights, v.shape[0], "v_weights")
-    (u, v), e = _power_scaled([u, v], p)
+    # W_p is homogeneous of degree 1: W_p(c u, c v) = c W_p(u, v).
+    (u, v), e = _scale.in_range(u, v)
     return u, v, p, uw, vw, e
 
 
@@ -151,7 +139,7 @@ def sliced_inputs(x, y, n_projections, p, seed):
         "the Monte Carlo error falls as 1/sqrt(n_projections): 100 to 10,000 directions are usual",
     )
     directions = random_directions(x.shape[1], n_projections, check_seed(seed))
-    (x, y), e = _power_scaled([x, y], p)
+    (x, y), e = _scale.in_range(x, y)
     return x, y, p, directions, e
 
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from divergent import _core, _scale
 from divergent._validation import as_samples, check_bandwidth, check_same_dim, check_weights
+from divergent.kernel._mmd import _scaled_inputs
 
 
 def logsumexp(v: np.ndarray) -> float:
@@ -171,8 +172,6 @@ def cs_log_means(x: np.ndarray, y: np.ndarray, h: float) -> tuple[float, float, 
 def cs_inputs(x, y, bandwidth):
     """x, y and h, divided by a power of two where the data's squares would leave the
     float range (the divergence depends on |a - b| / h only)."""
-    from divergent.kernel._mmd import _scaled_inputs
-
     x = as_samples(x, "x")
     y = as_samples(y, "y")
     check_same_dim(x, y)

@@ -72,18 +72,17 @@ def _median_bandwidth(x, y, median) -> float:
 _BANDWIDTH_LOG2_RANGE = 500
 
 
-def _scaled_inputs(x, y, h, what: str = "bandwidth"):
+def _scaled_inputs(x, y, h):
     """x, y and the bandwidth h divided by 2**e, with e the exponent of `_scale` (0 for
     data in the ordinary range), and e. The kernels are functions of |x - y| / h, so the
     value is unchanged; a bandwidth too small for the data is refused here."""
-    e = _scale.exponent(x, y)
-    x, y = _scale.scaled(x, e), _scale.scaled(y, e)
+    (x, y), e = _scale.in_range(x, y)
     if h is None:
         return x, y, None, e
     h_scaled = math.ldexp(h, -e)
     if h_scaled < 2.0**-_BANDWIDTH_LOG2_RANGE:
         raise ValueError(
-            f"{what}={h!r} is too small for these samples (largest magnitude "
+            f"bandwidth={h!r} is too small for these samples (largest magnitude "
             f"{math.ldexp(1.0, e) if e else float(max(abs(x).max(), abs(y).max())):.3g}): every kernel "
             f"value between distinct points underflows float64; pass a bandwidth within "
             f"1e150 of the data's scale, or rescale the data"
@@ -209,7 +208,7 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") ->
     x, y, h, e = _mmd_inputs(
         x, y, kernel, bandwidth, estimator, _core.median_pairwise_distance, float32=True
     )
-    return _finite(_core.mmd(x, y, kernel, h, estimator), "MMD^2", e, kernel == "energy")
+    return _finite(_core.mmd(x, y, kernel, h, estimator), "MMD^2", e, int(kernel == "energy"))
 
 
 def energy_distance(x, y) -> float:
