@@ -109,3 +109,58 @@ def test_gaussian_command(tmp_path, capsys):
     np.save(tmp_path / "bad.npy", np.array([[1.0, 2.0], [2.0, 1.0]]))
     assert cli.main(["gaussian", paths[0], str(tmp_path / "bad.npy"), paths[2], paths[3]]) == 2
     assert "S0 is not positive definite" in capsys.readouterr().err
+
+
+def test_compare_takes_one_dimensional_samples(tmp_path, capsys, rng):
+    paths = []
+    for name, shift in (("x", 0.0), ("y", 1.0)):
+        np.save(tmp_path / f"{name}.npy", rng.normal(size=300) + shift)
+        paths.append(str(tmp_path / f"{name}.npy"))
+    assert cli.main(["compare", *paths]) == 0
+    out = capsys.readouterr().out
+    assert "x 300 x 1, y 300 x 1" in out
+    want = dv.ot.sliced_wasserstein(np.load(paths[0]), np.load(paths[1]), seed=0)
+    assert f"{want:.5e}" in out
+
+
+def _fails_with(argv, capsys, *says):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    for s in says:
+        assert s in err
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["demo", "--seed", "-1"], ("--seed", "non-negative")),
+    (["demo", "--shift", "nan"], ("--shift", "finite")),
+    (["demo", "--n", "ten"], ("--n", "'ten'")),
+    (["gaussian", "a", "b", "c", "d", "--bandwidth", "0"], ("--bandwidth", "positive")),
+])
+def test_bad_options_are_named(argv, says, capsys):
+    _fails_with(argv, capsys, *says)
+
+
+def test_failures_exit_2_with_one_line_naming_the_file_or_option(tmp_path, capsys, rng):
+    np.save(tmp_path / "y.npy", rng.normal(size=(50, 2)))
+    y = str(tmp_path / "y.npy")
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("1,2\n3,x\n")
+    strings = tmp_path / "s.npy"
+    np.save(strings, np.array(["a", "b"]))
+    junk = tmp_path / "junk.npy"
+    junk.write_text("not an array")
+    for path in (bad_csv, strings, junk):
+        assert cli.main(["compare", str(path), y]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"cannot read {path}" in err
+    assert cli.main(["--threads", "99999999999999999999", "demo", "--n", "50"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "threads" in err
+
+
+def test_demo_with_a_huge_shift_reports_rows_that_do_not_apply(capsys):
+    assert cli.main(["demo", "--n", "300", "--d", "2", "--shift", "1e200"]) == 0
+    out = capsys.readouterr().out
+    assert "sliced Wasserstein" in out and "n/a [1]" in out

@@ -183,3 +183,48 @@ def test_normalize_opt_in():
     assert D.kl([1, 3], [2, 2], normalize=True) == pytest.approx(D.kl([0.25, 0.75], [0.5, 0.5]))
     with pytest.raises(ValueError, match="sums to 0"):
         D.kl([0, 0], [1, 1], normalize=True)
+
+
+def test_huge_orders_overflow_to_a_named_error_not_inf():
+    p, q = [0.3, 0.7], [0.6, 0.4]
+    with pytest.raises(ValueError, match="alpha_divergence is outside float64's range.*alpha"):
+        dv.discrete.alpha_divergence(p, q, 1e300)
+    with pytest.raises(ValueError, match="tsallis is outside float64's range.*alpha"):
+        dv.discrete.tsallis(p, q, 1e300)
+    # Equal distributions: S = 1 up to round-off, and the value is ~0, not an error.
+    assert abs(dv.discrete.tsallis(p, p, 1e300)) < 1e-290
+    # Orders whose coefficient underflows, and moderately large ones, agree with the
+    # direct formula where that is finite.
+    a = 50.0
+    s = sum(pi**a * qi ** (1 - a) for pi, qi in zip(p, q))
+    assert dv.discrete.tsallis(p, q, a) == pytest.approx((s - 1) / (a - 1), rel=1e-12)
+    s = sum(pi ** ((1 - a) / 2) * qi ** ((1 + a) / 2) for pi, qi in zip(p, q))
+    assert dv.discrete.alpha_divergence(p, q, a) == pytest.approx(4 / (1 - a * a) * (1 - s), rel=1e-12)
+
+
+def test_f_divergence_checks_what_f_returns():
+    p, q = [0.3, 0.7], [0.6, 0.4]
+    with pytest.raises(ValueError, match="f returned NaN at the ratio"):
+        dv.discrete.f_divergence(p, q, lambda t: t * np.nan)
+    with pytest.raises(TypeError, match="f's result"):
+        dv.discrete.f_divergence(p, q, lambda t: t.astype(str))
+
+
+def test_axis_must_be_an_integer():
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        dv.discrete.kl([0.3, 0.7], [0.6, 0.4], axis=1.0)
+    with pytest.raises(TypeError, match="axis must be an integer"):
+        dv.discrete.kl(np.zeros((3, 2)), np.zeros((3, 2)), axis=1.0, from_logits=True)
+
+
+@pytest.mark.parametrize("bad", ["p", "q"])
+def test_fused_logits_name_the_argument_with_nan(bad):
+    logits = {"p": np.zeros((200, 3)), "q": np.zeros((200, 3))}
+    logits[bad][7, 1] = np.nan
+    with pytest.raises(ValueError, match=f"^{bad} contains NaN or infinite logits \\(row 7"):
+        dv.discrete.kl(logits["p"], logits["q"], from_logits=True)
+
+
+def test_probabilities_must_be_real():
+    with pytest.raises(TypeError, match="p has complex dtype"):
+        dv.discrete.kl(np.array([0.5, 0.5]) + 0j, [0.5, 0.5])

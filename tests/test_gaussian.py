@@ -129,3 +129,38 @@ def test_batches_broadcast(rng):
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_results_beyond_float64_are_named_errors():
+    with pytest.raises(ValueError, match="kl is outside float64's range"):
+        dv.gaussian.kl(0.0, 1e300, 0.0, 1e-300)
+    with pytest.raises(ValueError, match="kl is outside float64's range"):
+        dv.gaussian.kl(1e200, 1.0, -1e200, 1.0)
+    with pytest.raises(ValueError, match="cauchy_schwarz is outside float64's range"):
+        dv.gaussian.cauchy_schwarz(1e200, 1.0, -1e200, 1.0)
+    # Bounded divergences reach their limits instead.
+    assert dv.gaussian.hellinger(1e200, 1.0, -1e200, 1.0) == 1.0
+
+
+def test_wasserstein2_is_rescaled_far_outside_the_float_range():
+    rng = np.random.default_rng(3)
+    m0, m1 = rng.normal(size=3), rng.normal(size=3)
+    A, B = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    S0, S1 = A @ A.T + np.eye(3), B @ B.T + np.eye(3)
+    base = dv.gaussian.wasserstein2(m0, S0, m1, S1)
+    s = 2.0**700
+    assert dv.gaussian.wasserstein2(m0 * s, S0 * 2.0**1000, m1 * s, S1 * 2.0**1000) == pytest.approx(
+        np.hypot(np.linalg.norm(m0 - m1) * s, dv.gaussian.wasserstein2(m0, S0, m0, S1) * 2.0**500), rel=1e-12)
+    assert dv.gaussian.wasserstein2(m0 * 2.0**-500, S0 * 2.0**-1000, m1 * 2.0**-500, S1 * 2.0**-1000) == pytest.approx(
+        base * 2.0**-500, rel=1e-12)
+    assert dv.gaussian.wasserstein2(1e200, 1.0, -1e200, 1.0) == pytest.approx(2e200, rel=1e-15)
+    with pytest.raises(ValueError, match=r"wasserstein2 \(squared\) is outside"):
+        dv.gaussian.wasserstein2(1e200, 1.0, -1e200, 1.0, squared=True)
+
+
+@pytest.mark.parametrize("bad, name", [(([], 1.0, [], 1.0), "m0 is empty"),
+                                      ((np.array([1j]), 1.0, [0.0], 1.0), "m0 has complex"),
+                                      (([0.0], np.array(["1"]), [0.0], 1.0), "S0 must be a numeric")])
+def test_bad_parameters_name_the_argument(bad, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        dv.gaussian.kl(*bad)

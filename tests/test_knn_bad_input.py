@@ -126,7 +126,7 @@ def test_duplicates_raise_and_jitter_fixes_them():
 
 def test_zero_distance_to_the_other_sample():
     y = np.repeat(X[:5], 3, axis=0)  # x_0..x_4 each have 3 copies in y
-    with pytest.raises(ValueError, match="5 point\\(s\\) of x have their 1-th nearest neighbour in y"):
+    with pytest.raises(ValueError, match="5 point\\(s\\) of x have their 1st nearest neighbour in y"):
         dv.kl_divergence(X, y)
 
 

@@ -101,3 +101,17 @@ def test_sliced_translation_closed_form(rng):
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+@pytest.mark.parametrize("p, shift", [(400.0, 10.0), (400.0, 0.4), (1000.0, 1e-3), (3.0, 1e120)])
+def test_high_orders_keep_the_cost_in_range(p, shift):
+    # A pure shift: W_p = shift for every p, although shift^p leaves the float range.
+    u = np.random.default_rng(2).normal(size=40)
+    assert dv.ot.wasserstein_1d(u, u + shift, p=p) == pytest.approx(shift, rel=1e-12)
+    x = np.random.default_rng(3).normal(size=(40, 3))
+    e = np.array([1.0, 0.0, 0.0])
+    # Sliced: each direction theta moves the points by shift * theta_1.
+    got = dv.ot.sliced_wasserstein(x, x + shift * e, p=p, n_projections=50, seed=0)
+    theta = dv.ot.random_directions(3, 50, 0)
+    want = shift * np.mean(np.abs(theta[:, 0] / np.abs(theta[:, 0]).max()) ** p) ** (1 / p) * np.abs(theta[:, 0]).max()
+    assert got == pytest.approx(want, rel=1e-10)

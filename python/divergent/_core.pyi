@@ -80,13 +80,13 @@ def wasserstein_1d_pow(
     p: float,
     u_weights: npt.NDArray[np.float64] | None = None,
     v_weights: npt.NDArray[np.float64] | None = None,
-) -> float: ...
+) -> tuple[float, float]: ...
 def sliced_wasserstein_pow(
     x: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],
     directions: npt.NDArray[np.float64],
     p: float,
-) -> npt.NDArray[np.float64]: ...
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 _SinkhornOut = tuple[
     npt.NDArray[np.float64], npt.NDArray[np.float64], int, float, bool, float, float, float
 ]

@@ -90,9 +90,9 @@ def real_array(x, name: str) -> np.ndarray:
             f"real part, or stack real and imaginary parts as features"
         )
     if kind not in "biuf":
+        how = f"np.asarray({name}, dtype=float)" if name.isidentifier() else "np.asarray(..., dtype=float)"
         raise TypeError(
-            f"{name} must be a numeric array of real values, got dtype {arr.dtype}; convert it with "
-            f"np.asarray({name}, dtype=float)"
+            f"{name} must be a numeric array of real values, got dtype {arr.dtype}; convert it with {how}"
         )
     return arr
 

@@ -9,6 +9,7 @@ Gaussians. Every estimator the package has appears as one row of the table (see 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -58,15 +59,27 @@ def _sinkhorn_divergence(x: np.ndarray, y: np.ndarray) -> float:
     x, y = as_samples(x, "x"), as_samples(y, "y")
     check_same_dim(x, y)
     both = np.vstack([x, y])
-    diameter = float(np.linalg.norm(both.max(axis=0) - both.min(axis=0)))
-    if diameter == 0:
+    span = both.max(axis=0) - both.min(axis=0)
+    top = float(span.max())
+    if top == 0:
         return 0.0
-    return dv.ot.sinkhorn_divergence(x, y, epsilon=(diameter / 20) ** 2, scaling=0.5)
+    # S_eps is homogeneous of degree 2 (p = 2): computed on the data divided by a power
+    # of two near the diameter (exact), so that no diameter over- or underflows.
+    e = math.frexp(top)[1]
+    scaled = [np.ldexp(a, -e) for a in (x, y)]
+    diameter = float(np.linalg.norm(np.ldexp(span, -e)))
+    value = dv.ot.sinkhorn_divergence(*scaled, epsilon=(diameter / 20) ** 2, scaling=0.5)
+    try:
+        return math.ldexp(value, 2 * e)
+    except OverflowError:
+        raise ValueError("the Sinkhorn divergence of these samples exceeds float64's range") from None
 
 
 def load_samples(path: str) -> np.ndarray:
-    """Samples from a .npy file or a comma-separated .csv file (one header line allowed)."""
-    return load_array(path, ndmin=2)
+    """Samples from a .npy file or a comma-separated .csv file (one header line allowed),
+    as an (n, d) array: a 1-D array is n samples in d = 1."""
+    arr = load_array(path, ndmin=2)
+    return arr.reshape(-1, 1) if arr.ndim == 1 else arr
 
 
 def load_array(path: str, ndmin: int = 1) -> np.ndarray:
@@ -75,14 +88,21 @@ def load_array(path: str, ndmin: int = 1) -> np.ndarray:
     if not p.is_file():
         raise ValueError(f"no such file: {path}")
     suffix = p.suffix.lower()
-    if suffix == ".npy":
-        return np.load(p, allow_pickle=False)
-    if suffix in (".csv", ".txt"):
-        try:
-            return np.loadtxt(p, delimiter=",", ndmin=ndmin)
-        except ValueError:
-            return np.loadtxt(p, delimiter=",", ndmin=ndmin, skiprows=1)
-    raise ValueError(f"cannot read {path}: expected a .npy or .csv file")
+    if suffix not in (".npy", ".csv", ".txt"):
+        raise ValueError(f"cannot read {path}: expected a .npy or .csv file")
+    try:
+        if suffix == ".npy":
+            arr = np.load(p, allow_pickle=False)
+        else:
+            try:
+                arr = np.loadtxt(p, delimiter=",", ndmin=ndmin)
+            except ValueError:
+                arr = np.loadtxt(p, delimiter=",", ndmin=ndmin, skiprows=1)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        raise ValueError(f"cannot read {path}: expected an array of numbers, got dtype {getattr(arr, 'dtype', type(arr))}")
+    return arr
 
 
 def demo_samples(n: int, d: int, shift: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,7 +116,8 @@ def demo_samples(n: int, d: int, shift: float, seed: int) -> tuple[np.ndarray, n
 
 def print_table(x: np.ndarray, y: np.ndarray, out=None) -> None:
     out = sys.stdout if out is None else out
-    check_same_dim(as_samples(x, "x"), as_samples(y, "y"))
+    x, y = as_samples(x, "x"), as_samples(y, "y")
+    check_same_dim(x, y)
     width = max(len(r.label) for r in ROWS)
     print(
         f"divergent {dv.__version__}: x {x.shape[0]} x {x.shape[1]}, y {y.shape[0]} x "
@@ -110,7 +131,7 @@ def print_table(x: np.ndarray, y: np.ndarray, out=None) -> None:
         start = time.perf_counter()
         try:
             value = f"{row.compute(x, y):>12.5e}"
-        except ValueError as exc:
+        except (ValueError, ArithmeticError, MemoryError) as exc:
             # One estimator not applying (unpaired rows for MI, duplicates for k-NN)
             # should not hide the others.
             notes.append(f"[{len(notes) + 1}] {row.label}: {exc}")
@@ -148,10 +169,39 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.2f} s"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def _int_at_least(least: int, what: str):
+    """An argparse type: an integer >= least."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a {what} integer, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be a {what} integer, got {text}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_at_least(1, "positive")
+_seed = _int_at_least(0, "non-negative")
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
 
 
@@ -166,12 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="compare two built-in example samples")
     demo.add_argument("--n", type=_positive_int, default=20_000, help="points per sample (20000)")
     demo.add_argument("--d", type=_positive_int, default=5, help="dimension (5)")
-    demo.add_argument("--shift", type=float, default=0.1, help="mean shift of y along axis 0 (0.1)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    demo.add_argument("--shift", type=_finite_float, default=0.1, help="mean shift of y along axis 0 (0.1)")
+    demo.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
     gauss = sub.add_parser("gaussian", help="closed-form divergences between two Gaussians")
     for name, what in (("m0", "mean of P"), ("S0", "covariance of P"), ("m1", "mean of Q"), ("S1", "covariance of Q")):
         gauss.add_argument(name, help=f"{what}: .npy or .csv (covariance: (d, d), or (d,) variances)")
-    gauss.add_argument("--bandwidth", type=float, default=1.0, help="Gaussian-kernel width for MMD (1.0)")
+    gauss.add_argument("--bandwidth", type=_positive_float, default=1.0, help="Gaussian-kernel width for MMD (1.0)")
     compare = sub.add_parser("compare", help="compare samples from two files")
     compare.add_argument("x", help="samples of P: .npy or .csv, shape (n, d) or (n,)")
     compare.add_argument("y", help="samples of Q: .npy or .csv, shape (m, d) or (m,)")
@@ -193,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             x, y = load_samples(args.x), load_samples(args.y)
         print_table(x, y)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ArithmeticError, MemoryError) as exc:
         print(f"divergent: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -10,16 +10,22 @@ them too.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from divergent._scale import in_range, unscaled
 from divergent._special import norm_ppf
+from divergent._validation import real_array
 
 __all__ = ["ess", "rhat", "mcse"]
 
 
-def _draws(x, name: str, min_chains: int) -> np.ndarray:
-    """(n_chains, n_draws, d) float64 from a (n_chains, n_draws[, d]) array."""
-    a = np.asarray(x, dtype=np.float64)
+def _draws(x, name: str, min_chains: int) -> tuple[np.ndarray, int]:
+    """(n_chains, n_draws, d) float64 from a (n_chains, n_draws[, d]) array, divided by
+    2**e where its squares would leave the float range (R-hat and ESS are scale-free;
+    the MCSE scales back), and e."""
+    a = real_array(x, "draws").astype(np.float64, copy=False)
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3:
@@ -33,7 +39,8 @@ def _draws(x, name: str, min_chains: int) -> np.ndarray:
         )
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name}: the draws contain NaN or infinite values")
-    return a
+    (a,), e = in_range(a)
+    return a, e
 
 
 def _split(a: np.ndarray) -> np.ndarray:
@@ -61,10 +68,13 @@ def _z_scale(a: np.ndarray) -> np.ndarray:
 
 
 def _rhat_plain(z: np.ndarray) -> float:
-    """Gelman-Rubin R-hat of (chains, draws)."""
+    """Gelman-Rubin R-hat of (chains, draws); inf when every chain is constant but they
+    differ (stuck chains), NaN when all draws are equal."""
     n = z.shape[1]
     between = n * np.var(z.mean(axis=1), ddof=1)
     within = np.mean(np.var(z, axis=1, ddof=1))
+    if within == 0:
+        return np.inf if between > 0 else np.nan
     return float(np.sqrt((between / within + n - 1) / n))
 
 
@@ -155,10 +165,19 @@ def rhat(draws):
     1.0
     """
     squeeze = np.ndim(draws) == 2
-    a = _draws(draws, "rhat", 1)
+    a, _ = _draws(draws, "rhat", 1)
     out = []
     for k in range(a.shape[2]):
         s = _split(a[:, :, k])
+        if np.ptp(s) == 0:
+            warnings.warn(
+                f"rhat: coordinate {k} has the same value in every draw; R-hat is undefined "
+                f"there and returned as NaN (as ArviZ does)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            out.append(np.nan)
+            continue
         bulk = _rhat_plain(_z_scale(s))
         tail = _rhat_plain(_z_scale(np.abs(s - np.median(s))))
         out.append(max(bulk, tail))
@@ -206,7 +225,7 @@ def ess(draws, *, method="bulk"):
     if method not in ("bulk", "mean"):
         raise ValueError(f"method must be 'bulk' or 'mean', got {method!r}")
     squeeze = np.ndim(draws) == 2
-    a = _draws(draws, "ess", 1)
+    a, _ = _draws(draws, "ess", 1)
     scale = _z_scale if method == "bulk" else (lambda z: z)
     return _per_dim([_ess_plain(scale(_split(a[:, :, k]))) for k in range(a.shape[2])], squeeze)
 
@@ -230,6 +249,7 @@ def mcse(draws):
     True
     """
     squeeze = np.ndim(draws) == 2
-    a = _draws(draws, "mcse", 1)
+    a, e = _draws(draws, "mcse", 1)
     sd = a.reshape(-1, a.shape[2]).std(axis=0, ddof=1)
-    return _per_dim(list(sd / np.sqrt(np.atleast_1d(ess(a, method="mean")))), squeeze)
+    values = sd / np.sqrt(np.atleast_1d(ess(a, method="mean")))
+    return _per_dim([unscaled(v, e) for v in values], squeeze)

@@ -20,6 +20,8 @@ import numbers
 import numpy as np
 
 from divergent import _core
+from divergent._scale import not_representable
+from divergent._validation import real_array
 
 __all__ = [
     "kl",
@@ -38,11 +40,16 @@ __all__ = [
 SUM_TOL = 1e-8
 
 
+def _check_axis(axis) -> int:
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer (the class axis), got {axis!r}")
+    return int(axis)
+
+
 def _distribution(x, name, axis, from_logits, normalize):
     """(p, log p) as float64 with the class axis last."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    arr = real_array(x, name)
+    axis = _check_axis(axis)
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one axis of classes, got a scalar")
     if not -arr.ndim <= axis < arr.ndim:
@@ -108,6 +115,7 @@ def _plogr(p, logp, logq):
 
 def _fused(p, q, axis, which):
     """Row-wise divergence of two same-shape logit arrays in the Rust kernel, or None."""
+    axis = _check_axis(axis)
     a, b = np.asarray(p), np.asarray(q)
     if a.shape != b.shape or a.ndim == 0 or a.dtype.kind not in "biuf" or b.dtype.kind not in "biuf":
         return None
@@ -117,7 +125,16 @@ def _fused(p, q, axis, which):
     a = np.ascontiguousarray(np.moveaxis(a, axis, -1), dtype=dtype)
     b = np.ascontiguousarray(np.moveaxis(b, axis, -1), dtype=dtype)
     lead = a.shape[:-1]
-    rows = _core.rowwise_logits_divergence(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), which)
+    try:
+        rows = _core.rowwise_logits_divergence(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1]), which)
+    except ValueError:
+        # The kernel checks finiteness as it goes; name the argument only on failure.
+        for name, arr in (("p", a), ("q", b)):
+            finite = np.isfinite(arr)
+            if not finite.all():
+                row = int(np.argwhere(~finite.reshape(-1, arr.shape[-1]))[0, 0])
+                raise ValueError(f"{name} contains NaN or infinite logits (row {row} of the flattened leading axes)") from None
+        raise
     return rows.reshape(lead)
 
 
@@ -252,6 +269,27 @@ def _log_power_sum(p, logp, logq, a):
         return shift[..., 0] + np.log(np.exp(e - shift).sum(axis=-1))
 
 
+def _expm1_scaled(log_s, log_coef: float, sign: float, what: str, argument: str):
+    """sign * exp(log_coef) * (exp(log_s) - 1), computed in logs so that neither a huge
+    exp(log_s) nor a coefficient below the float range spoils a representable result;
+    ValueError (naming `argument`) where the true value overflows. log_s = +inf (an
+    infinite divergence) gives inf."""
+    log_s = np.asarray(log_s, dtype=np.float64)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        m = np.expm1(log_s)
+        # log|expm1(L)|: L + log1p(-e^-L) once expm1 overflows (or nears it).
+        log_abs = np.where(log_s > 700, log_s + np.log1p(-np.exp(-log_s)), np.log(np.abs(m)))
+        out = sign * np.sign(m) * np.exp(log_abs + log_coef)
+    overflow = np.isinf(out) & np.isfinite(log_s)
+    if overflow.any():
+        raise not_representable(
+            f"{what}", f"the power sum of order {argument} overflows (log of the sum "
+            f"{float(log_s[overflow].flat[0]):.4g}); use a smaller {argument} or the Renyi divergence, "
+            f"which stays finite"
+        )
+    return np.where(m == 0, 0.0, out)
+
+
 def renyi(p, q, alpha, *, axis=-1, from_logits=False, normalize=False, base=None):
     r"""Renyi divergence of order alpha,
     :math:`D_\alpha(p \| q) = \frac{1}{\alpha - 1} \log \sum_i p_i^\alpha q_i^{1 - \alpha}`.
@@ -285,7 +323,8 @@ def tsallis(p, q, alpha, *, axis=-1, from_logits=False, normalize=False):
     if alpha == 1:
         return kl(p, q, axis=axis, from_logits=from_logits, normalize=normalize)
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
-    return _out(np.expm1(_log_power_sum(p, logp, logq, alpha)) / (alpha - 1))
+    log_s = _log_power_sum(p, logp, logq, alpha)
+    return _out(_expm1_scaled(log_s, -math.log(abs(alpha - 1)), math.copysign(1.0, alpha - 1), "tsallis", "alpha"))
 
 
 def alpha_divergence(p, q, alpha, *, axis=-1, from_logits=False, normalize=False):
@@ -311,7 +350,9 @@ def alpha_divergence(p, q, alpha, *, axis=-1, from_logits=False, normalize=False
         log_s = _log_power_sum(p, logp, logq, a)
     else:  # a < 0: the same sum as sum_{q > 0} q^(1 - a) p^a, whose exponent is positive
         log_s = _log_power_sum(q, logq, logp, 1 - a)
-    return _out(-4.0 / (1 - alpha * alpha) * np.expm1(log_s))
+    # 4 / (alpha^2 - 1) (S - 1), the coefficient in logs: alpha^2 overflows beyond 1e154.
+    log_coef = math.log(4.0) - math.log(abs(1 - alpha)) - math.log(abs(1 + alpha))
+    return _out(_expm1_scaled(log_s, log_coef, math.copysign(1.0, alpha * alpha - 1), "alpha_divergence", "alpha"))
 
 
 def f_divergence(p, q, f, *, axis=-1, from_logits=False, normalize=False):
@@ -327,9 +368,16 @@ def f_divergence(p, q, f, *, axis=-1, from_logits=False, normalize=False):
     p, _, q, _ = _pair(p, q, axis, from_logits, normalize)
     pos = q > 0
     t = np.where(pos, p / np.where(pos, q, 1.0), 1.0)
-    ft = np.asarray(f(t), dtype=np.float64)
+    ft = real_array(f(t), "f's result").astype(np.float64, copy=False)
     if ft.shape != t.shape:
         raise ValueError(f"f returned shape {ft.shape} for ratios of shape {t.shape}; f must be elementwise")
+    bad = np.isnan(ft) & pos
+    if bad.any():
+        t_bad = float(t[bad].flat[0])
+        raise ValueError(
+            f"f returned NaN at the ratio t = {t_bad!r}; f must be defined on [0, inf) "
+            f"(use np.where or np.errstate to set its value at 0)"
+        )
     terms = np.where(pos, q * ft, np.where(p > 0, np.inf, 0.0))
     return _out(terms.sum(axis=-1))
 

@@ -10,10 +10,14 @@ positive definite, with the offending argument named. Logs are natural.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
 import numpy as np
+
+from divergent._scale import in_range, not_representable
+from divergent._validation import real_array
 
 __all__ = [
     "kl",
@@ -29,13 +33,23 @@ __all__ = [
 
 
 def _real(x, name):
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
+    arr = real_array(x, name).astype(np.float64, copy=False)
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+def _float_range(func):
+    """Run `func` with NumPy's overflow warnings off: its result is checked instead (a
+    divergence between Gaussians with finite parameters is finite, so an infinite or NaN
+    result means float64's range was left, and `_out` says so)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return func(*args, **kwargs)
+
+    return wrapper
 
 
 def _cov(S, d, name):
@@ -66,6 +80,9 @@ def _cov(S, d, name):
 def _pair(m0, S0, m1, S1):
     """Broadcast two Gaussians to common batch shape: (m0, S0, m1, S1, d)."""
     m0, m1 = np.atleast_1d(_real(m0, "m0")), np.atleast_1d(_real(m1, "m1"))
+    for name, m in (("m0", m0), ("m1", m1)):
+        if m.shape[-1] == 0:
+            raise ValueError(f"{name} is empty (shape {m.shape}); a mean needs at least one coordinate")
     d = m0.shape[-1]
     if m1.shape[-1] != d:
         raise ValueError(f"m0 and m1 have dimensions {d} and {m1.shape[-1]}; they must match")
@@ -82,8 +99,16 @@ def _pair(m0, S0, m1, S1):
     return m0, S0, m1, S1, d
 
 
-def _out(v):
+def _out(v, what: str, infinite=None):
+    """`v` as a float or array, after checking that it is finite (or inf where the mask
+    `infinite` says the divergence is)."""
     v = np.asarray(v, dtype=np.float64)
+    bad = ~np.isfinite(v) if infinite is None else ~np.isfinite(v) & ~infinite
+    if bad.any():
+        raise not_representable(
+            what, "the means or covariances are so far apart (or so different in scale) "
+            "that it overflows; bring them to a common scale first"
+        )
     return float(v) if v.ndim == 0 else v
 
 
@@ -96,6 +121,7 @@ def _quad(S, v):
     return np.einsum("...i,...i->...", v, np.linalg.solve(S, v[..., None])[..., 0])
 
 
+@_float_range
 def kl(m0, S0, m1, S1):
     r"""KL(N(m0, S0) || N(m1, S1)) =
     :math:`\tfrac12 [\operatorname{tr}(S_1^{-1} S_0) + \Delta^\top S_1^{-1} \Delta - d
@@ -110,9 +136,10 @@ def kl(m0, S0, m1, S1):
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
     delta = m1 - m0
     trace = np.trace(np.linalg.solve(S1, S0), axis1=-2, axis2=-1)
-    return _out(0.5 * (trace + _quad(S1, delta) - d + _logdet(S1) - _logdet(S0)))
+    return _out(0.5 * (trace + _quad(S1, delta) - d + _logdet(S1) - _logdet(S0)), "kl")
 
 
+@_float_range
 def renyi(m0, S0, m1, S1, alpha):
     r"""Renyi divergence of order alpha between N(m0, S0) and N(m1, S1):
 
@@ -146,9 +173,10 @@ def renyi(m0, S0, m1, S1, alpha):
     value = 0.5 * alpha * _quad(Sa_safe, delta) - (
         _logdet(Sa_safe) - (1 - alpha) * _logdet(S0) - alpha * _logdet(S1)
     ) / (2 * (alpha - 1))
-    return _out(np.where(valid, value, np.inf))
+    return _out(np.where(valid, value, np.inf), "renyi", infinite=~valid)
 
 
+@_float_range
 def bhattacharyya(m0, S0, m1, S1):
     r"""Bhattacharyya distance
     :math:`\tfrac18 \Delta^\top S^{-1} \Delta + \tfrac12 \log \frac{\det S}{\sqrt{\det S_0 \det S_1}}`,
@@ -156,14 +184,20 @@ def bhattacharyya(m0, S0, m1, S1):
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
     S = 0.5 * (S0 + S1)
     delta = m1 - m0
-    return _out(_quad(S, delta) / 8 + 0.5 * (_logdet(S) - 0.5 * _logdet(S0) - 0.5 * _logdet(S1)))
+    return _out(_quad(S, delta) / 8 + 0.5 * (_logdet(S) - 0.5 * _logdet(S0) - 0.5 * _logdet(S1)), "bhattacharyya")
 
 
+@_float_range
 def hellinger(m0, S0, m1, S1):
     r"""Hellinger distance :math:`\sqrt{1 - BC}`, BC = exp(-Bhattacharyya distance)."""
-    return _out(np.sqrt(-np.expm1(-np.asarray(bhattacharyya(m0, S0, m1, S1)))))
+    m0, S0, m1, S1, _ = _pair(m0, S0, m1, S1)
+    S = 0.5 * (S0 + S1)
+    b = _quad(S, m1 - m0) / 8 + 0.5 * (_logdet(S) - 0.5 * _logdet(S0) - 0.5 * _logdet(S1))
+    # Means far apart: b overflows to inf, and the distance is its limit 1.
+    return _out(np.sqrt(-np.expm1(-np.where(np.isnan(b), np.inf, b))), "hellinger")
 
 
+@_float_range
 def wasserstein2(m0, S0, m1, S1, *, squared=False):
     r"""2-Wasserstein distance between Gaussians (the Bures-Wasserstein formula):
 
@@ -181,16 +215,25 @@ def wasserstein2(m0, S0, m1, S1, *, squared=False):
     distributions. Journal of Multivariate Analysis 12(3), 450-455.
     """
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
-    w, V = np.linalg.eigh(S0)
+    # W2 is homogeneous (degree 1 in the means, 1/2 in the covariances): the mean and
+    # covariance parts are computed apart, each on its inputs divided by a power of two
+    # where squares or products would leave the float range, and combined by hypot.
+    (m0s, m1s), em = in_range(m0, m1)
+    mean_part = np.ldexp(np.sqrt(((m0s - m1s) ** 2).sum(axis=-1)), em)
+    (S0s, S1s), es = in_range(S0, S1)
+    w, V = np.linalg.eigh(S0s)
     root0 = (V * np.sqrt(np.clip(w, 0, None))[..., None, :]) @ np.swapaxes(V, -1, -2)
-    M = root0 @ S1 @ root0
+    M = root0 @ S1s @ root0
     ev = np.clip(np.linalg.eigvalsh(0.5 * (M + np.swapaxes(M, -1, -2))), 0, None)
-    trace = np.trace(S0, axis1=-2, axis2=-1) + np.trace(S1, axis1=-2, axis2=-1) - 2 * np.sqrt(ev).sum(axis=-1)
-    # trace >= 0 in exact arithmetic; clip round-off below zero.
-    w2sq = ((m0 - m1) ** 2).sum(axis=-1) + np.clip(trace, 0, None)
-    return _out(w2sq if squared else np.sqrt(w2sq))
+    trace = np.trace(S0s, axis1=-2, axis2=-1) + np.trace(S1s, axis1=-2, axis2=-1) - 2 * np.sqrt(ev).sum(axis=-1)
+    # trace >= 0 in exact arithmetic; clip round-off below zero. sqrt(trace * 2^es),
+    # with the odd bit of es kept inside the root.
+    cov_part = np.ldexp(np.sqrt(np.ldexp(np.clip(trace, 0, None), es % 2)), es // 2)
+    w2 = np.hypot(mean_part, cov_part)
+    return _out(w2 * w2 if squared else w2, "wasserstein2 (squared)" if squared else "wasserstein2")
 
 
+@_float_range
 def entropy(S):
     r"""Differential entropy of N(m, S): :math:`\tfrac12 \log\det(2 \pi e S)` nats.
 
@@ -202,9 +245,10 @@ def entropy(S):
     else:
         S = _cov(S, S.shape[-1], "S")
     d = S.shape[-1]
-    return _out(0.5 * (d * math.log(2 * math.pi * math.e) + _logdet(S)))
+    return _out(0.5 * (d * math.log(2 * math.pi * math.e) + _logdet(S)), "entropy")
 
 
+@_float_range
 def mutual_information(S, dx):
     r"""Mutual information between the first ``dx`` coordinates and the rest of a Gaussian
     with joint covariance S: :math:`\tfrac12 \log \frac{\det S_{xx} \det S_{yy}}{\det S}`."""
@@ -215,7 +259,7 @@ def mutual_information(S, dx):
     if isinstance(dx, (bool, np.bool_)) or not isinstance(dx, numbers.Integral) or not 0 < dx < d:
         raise ValueError(f"dx must be an integer with 0 < dx < d = {d}, got {dx!r}")
     S = _cov(S, d, "S")
-    return _out(0.5 * (_logdet(S[..., :dx, :dx]) + _logdet(S[..., dx:, dx:]) - _logdet(S)))
+    return _out(0.5 * (_logdet(S[..., :dx, :dx]) + _logdet(S[..., dx:, dx:]) - _logdet(S)), "mutual_information")
 
 
 def _gauss_kernel_mean(S, delta, h):
@@ -225,6 +269,7 @@ def _gauss_kernel_mean(S, delta, h):
     return np.exp(-0.5 * (_logdet(Sh) - 2 * d * math.log(h)) - 0.5 * _quad(Sh, delta))
 
 
+@_float_range
 def mmd(m0, S0, m1, S1, bandwidth):
     r"""Population MMD^2 between N(m0, S0) and N(m1, S1) for the Gaussian kernel
     exp(-|x - y|^2 / (2 h^2)): E k(X, X') + E k(Y, Y') - 2 E k(X, Y), each term
@@ -241,9 +286,10 @@ def mmd(m0, S0, m1, S1, bandwidth):
     kxx = _gauss_kernel_mean(2 * S0, zero, h)
     kyy = _gauss_kernel_mean(2 * S1, zero, h)
     kxy = _gauss_kernel_mean(S0 + S1, m1 - m0, h)
-    return _out(kxx + kyy - 2 * kxy)
+    return _out(kxx + kyy - 2 * kxy, "mmd")
 
 
+@_float_range
 def cauchy_schwarz(m0, S0, m1, S1):
     r"""Cauchy-Schwarz divergence :math:`-\log \frac{\langle p, q\rangle^2}{\langle p, p\rangle
     \langle q, q\rangle}` of two Gaussians, with
@@ -254,4 +300,4 @@ def cauchy_schwarz(m0, S0, m1, S1):
         return -0.5 * (d * math.log(2 * math.pi) + _logdet(S) + _quad(S, delta))
 
     zero = np.zeros_like(m0)
-    return _out(-2 * log_normal_at(m1 - m0, S0 + S1) + log_normal_at(zero, 2 * S0) + log_normal_at(zero, 2 * S1))
+    return _out(-2 * log_normal_at(m1 - m0, S0 + S1) + log_normal_at(zero, 2 * S0) + log_normal_at(zero, 2 * S1), "cauchy_schwarz")

@@ -95,11 +95,35 @@ def add_jitter(samples, jitter: float, seed):
     return out
 
 
-def check_no_zero(distances, name: str, k: int, where: str) -> None:
+def _share_a_row(a: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether two rows of `a` (b None) or a row of `a` and one of `b` are equal."""
+    rows = {r.tobytes() for r in np.ascontiguousarray(a + 0.0)}  # + 0.0: -0.0 as 0.0
+    if b is None:
+        return len(rows) < a.shape[0]
+    return any(r.tobytes() in rows for r in np.ascontiguousarray(b + 0.0))
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def check_no_zero(distances, name: str, k: int, where: str, data=None) -> None:
+    """Refuse zero k-th neighbour distances. `data` = (query, reference) where the
+    reference is None for a search within the query sample: when no two points there
+    are equal, the zeros are squared distances below float64's range, and the message
+    says so."""
     zero = int(np.count_nonzero(distances == 0))
+    if zero and data is not None and not _share_a_row(*data):
+        raise ValueError(
+            f"{zero} point(s) of {name} have their {_ordinal(k)} nearest neighbour in {where} at a "
+            f"distance that underflows float64 to 0, though no two points are equal: the data "
+            f"mix scales more than ~1e150 apart (some points or columns far larger than the "
+            f"distances between others); standardise the columns or remove the far outliers first"
+        )
     if zero:
         raise ValueError(
-            f"{zero} point(s) of {name} have their {k}-th nearest neighbour in {where} at "
+            f"{zero} point(s) of {name} have their {_ordinal(k)} nearest neighbour in {where} at "
             f"distance 0 (duplicate points), which makes the estimate infinite; remove the "
             f"duplicates, use a k larger than the number of copies, or pass jitter=True to "
             f"add a tiny seeded noise"
@@ -176,7 +200,7 @@ def entropy(x, *, k=3, jitter=None, seed=None) -> float:
     """
     x, k, offset = entropy_inputs(x, k, jitter, seed)
     eps = _core.knn(x, k, "euclidean", None, False)[0]
-    check_no_zero(eps, "x", k, "x")
+    check_no_zero(eps, "x", k, "x", (x, None))
     return entropy_from_distances(eps, x.shape[1], k) + offset
 
 
@@ -194,8 +218,8 @@ def neighbour_distances(x, y, k):
     """(rho, nu): k-th neighbour distances of each x_i in x (itself excluded) and in y,
     checked for zeros."""
     rho, nu = _core.kth_self_and_cross(x, y, k)
-    check_no_zero(rho, "x", k, "x")
-    check_no_zero(nu, "x", k, "y")
+    check_no_zero(rho, "x", k, "x", (x, None))
+    check_no_zero(nu, "x", k, "y", (x, y))
     return rho, nu
 
 
@@ -390,7 +414,7 @@ def js_divergence(x, y, *, k=3, jitter=None, seed=None) -> float:
     parts = {}
     for name, s in (("x", x), ("y", y), ("the pooled sample [x; y]", z)):
         eps = _core.knn(s, k, "euclidean", None, False)[0]
-        check_no_zero(eps, name, k, "the same sample")
+        check_no_zero(eps, name, k, "the same sample", (s, None))
         parts[name] = entropy_from_distances(eps, s.shape[1], k)
     n, m = x.shape[0], y.shape[0]
     return float(parts["the pooled sample [x; y]"] - (n * parts["x"] + m * parts["y"]) / (n + m))

@@ -59,10 +59,11 @@ def _check_p(p) -> float:
     return p_float
 
 
-def _distance(value_pow: float, p: float, e: int, what: str) -> float:
-    """(W_p^p computed on data divided by 2**e)^(1/p), mapped back; a ValueError when the
-    distance exceeds float64's range."""
-    out = _scale.unscaled(float(value_pow) ** (1.0 / p), e)
+def _distance(scale: float, total: float, p: float, e: int, what: str) -> float:
+    """W_p from W_p^p = scale^p * total computed on data divided by 2**e: scale *
+    total^(1/p), mapped back (the core's form, which keeps |d|^p in range for any p); a
+    ValueError when the distance exceeds float64's range."""
+    out = _scale.unscaled(float(scale) * float(total) ** (1.0 / p), e)
     if not math.isfinite(out):
         raise _scale.not_representable(what, "the samples are further apart than 1.8e308")
     return out
@@ -118,7 +119,8 @@ def wasserstein_1d(u, v, *, p=1, u_weights=None, v_weights=None) -> float:
     5.0
     """
     u, v, p, uw, vw, e = wasserstein_1d_inputs(u, v, p, u_weights, v_weights)
-    return _distance(_core.wasserstein_1d_pow(u, v, p, uw, vw), p, e, "the Wasserstein distance")
+    scale, total = _core.wasserstein_1d_pow(u, v, p, uw, vw)
+    return _distance(scale, total, p, e, "the Wasserstein distance")
 
 
 def random_directions(d: int, n_projections: int, seed) -> np.ndarray:
@@ -175,8 +177,11 @@ def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
     (2015). Sliced and Radon Wasserstein barycenters of measures. JMIV 51(1), 22-45.
     """
     x, y, p, directions, e = sliced_inputs(x, y, n_projections, p, seed)
-    per_direction = _core.sliced_wasserstein_pow(x, y, directions, p)
-    return _distance(np.mean(per_direction), p, e, "the sliced Wasserstein distance")
+    scales, totals = _core.sliced_wasserstein_pow(x, y, directions, p)
+    # mean_l scale_l^p total_l = top^p mean_l (scale_l / top)^p total_l, each term <= 1.
+    top = float(scales.max())
+    mean = float(np.mean((scales / top) ** p * totals)) if top > 0 else 0.0
+    return _distance(top, mean, p, e, "the sliced Wasserstein distance")
 
 
 # --------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from divergent._validation import (
     check_positive_float,
     check_positive_int,
     check_seed,
+    real_array,
 )
 from divergent.diagnostics import ess as _ess
 from divergent.diagnostics import mcse as _mcse
@@ -132,7 +133,7 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
         raise ValueError("adapt_step_size adapts during burn-in only; set burn_in > 0")
     d = target.dim
     if x0 is not None:
-        x0 = np.asarray(x0, dtype=np.float64)
+        x0 = real_array(x0, "x0").astype(np.float64, copy=False)
         if x0.shape == (d,):
             x0 = np.broadcast_to(x0, (n_chains, d))
         if x0.shape != (n_chains, d):
@@ -270,7 +271,7 @@ def svgd_bandwidth(x: np.ndarray, median=median_bandwidth) -> float:
 
 
 def _checked_score(fn, x: np.ndarray, step: int) -> np.ndarray:
-    s = np.asarray(fn(x), dtype=np.float64)
+    s = real_array(fn(x), "the score's result").astype(np.float64, copy=False)
     if s.shape != x.shape:
         raise ValueError(f"score returned shape {s.shape} at step {step}; expected the particles' shape {x.shape}")
     if not np.isfinite(s).all():
@@ -340,5 +341,12 @@ def _run_svgd(score, particles, n_steps, step_size, bandwidth, direction, median
     for step in range(n_steps):
         s = _checked_score(fn, x, step)
         h = svgd_bandwidth(x, median) if bandwidth == "median" else bandwidth
-        x += step_size * direction(x, s, h)  # x is the private copy made by _svgd_inputs
+        with np.errstate(over="ignore", invalid="ignore"):
+            x += step_size * direction(x, s, h)  # x is the private copy made by _svgd_inputs
+        if not np.isfinite(x).all():
+            row = int(np.argwhere(~np.isfinite(x))[0, 0])
+            raise ValueError(
+                f"particle {row} left the float64 range at step {step} (the update overflowed); "
+                f"reduce step_size"
+            )
     return x

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from divergent import _core
-from divergent._validation import check_int_at_least, check_positive_float
+from divergent._validation import check_int_at_least, check_positive_float, real_array
 
 __all__ = ["Target", "Gaussian", "GaussianMixture", "Banana", "Funnel", "Custom"]
 
@@ -24,10 +24,7 @@ _LN_2PI = math.log(2.0 * math.pi)
 
 
 def _vector(v, name: str, d: int | None = None) -> np.ndarray:
-    arr = np.asarray(v)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    arr = np.atleast_1d(arr.astype(np.float64))
+    arr = np.atleast_1d(real_array(v, name).astype(np.float64))
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array, got shape {np.shape(v)}")
     if d is not None and arr.size != d:
@@ -41,7 +38,7 @@ def _gaussian_params(mean, cov, name: str = "cov"):
     """(mean, cov, precision, log normalising constant) of N(mean, cov), with one Cholesky."""
     mean = _vector(mean, "mean")
     d = mean.size
-    S = np.asarray(cov, dtype=np.float64)
+    S = real_array(cov, name).astype(np.float64)
     if S.ndim == 0:
         S = S * np.eye(d)
     elif S.ndim == 1 and S.size == d:
@@ -70,14 +67,42 @@ def _gaussian_params(mean, cov, name: str = "cov"):
 
 
 def _points(x, d: int):
-    """x as a (n, d) float64 array, and whether it was a single point."""
-    arr = np.asarray(x, dtype=np.float64)
+    """x as a (n, d) float64 array of finite values, and whether it was a single point."""
+    arr = real_array(x, "x").astype(np.float64, copy=False)
     single = arr.ndim == 1
     if single:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != d:
         raise ValueError(f"expected a point of shape ({d},) or points of shape (n, {d}), got shape {np.shape(x)}")
+    finite = np.isfinite(arr)
+    if not finite.all():
+        row = int(np.argwhere(~finite)[0, 0])
+        raise ValueError(f"x contains NaN or infinity (point {row}); evaluate the target at finite points")
     return arr, single
+
+
+def _check_values(lp: np.ndarray, g: np.ndarray, x: np.ndarray, custom: bool) -> None:
+    """Refuse NaN, and log p = +inf, from an evaluation at finite points; for a built-in
+    target (whose density is positive everywhere) also -inf and an infinite gradient,
+    which mean the point is too far out for float64. A custom target may return
+    log p = -inf outside its support."""
+    grad_bad = ~np.isfinite(g).all(axis=1)
+    if custom:
+        bad = np.isnan(lp) | (lp == np.inf) | ((lp != -np.inf) & grad_bad)
+    else:
+        bad = ~np.isfinite(lp) | grad_bad
+    if bad.any():
+        row = int(np.argmax(bad))
+        if custom:
+            raise ValueError(
+                f"the custom target's logp_and_grad returned NaN or infinity at point {row} "
+                f"(logp={float(lp[row])!r}); it must return finite values, or logp = -inf outside the support"
+            )
+        raise ValueError(
+            f"log p or its gradient is not representable in float64 at point {row} (largest "
+            f"|coordinate| {float(np.abs(x[row]).max()):.3g}): the point is too far out in the "
+            f"tails of this target"
+        )
 
 
 class Target:
@@ -97,6 +122,7 @@ class Target:
         """log p(x) and grad log p(x) for a point (d,) or points (n, d)."""
         arr, single = _points(x, self.dim)
         lp, g = self._eval(arr)
+        _check_values(lp, g, arr, isinstance(self, Custom))
         return (float(lp[0]), g[0]) if single else (lp, g)
 
     def logp(self, x):
@@ -179,10 +205,10 @@ class GaussianMixture(Target):
             raise ValueError("weights must be non-negative")
         if abs(w.sum() - 1.0) > 1e-8:
             raise ValueError(f"weights must sum to 1, got sum {w.sum()!r}; divide them by their sum")
-        means = np.asarray(means, dtype=np.float64)
+        means = real_array(means, "means").astype(np.float64)
         if means.ndim != 2 or means.shape[0] != w.size:
             raise ValueError(f"means must have shape (K, d) = ({w.size}, d), got {means.shape}")
-        covs = np.asarray(covs, dtype=np.float64)
+        covs = real_array(covs, "covs").astype(np.float64)
         if covs.shape[:1] != (w.size,):
             raise ValueError(f"covs must have one covariance per component ({w.size}), got shape {covs.shape}")
         params = [_gaussian_params(means[k], covs[k], f"covs[{k}]") for k in range(w.size)]
@@ -304,8 +330,9 @@ class Custom(Target):
         if not (isinstance(out, tuple) and len(out) == 2):
             raise ValueError(f"the custom target's logp_and_grad must return a tuple (logp, grad){where}")
         n = x.shape[0]
-        lp = np.ascontiguousarray(out[0], dtype=np.float64).reshape(-1) if np.ndim(out[0]) <= 1 else None
-        g = np.ascontiguousarray(out[1], dtype=np.float64)
+        lp = real_array(out[0], "the custom target's logp")
+        lp = np.ascontiguousarray(lp, dtype=np.float64).reshape(-1) if lp.ndim <= 1 else None
+        g = np.ascontiguousarray(real_array(out[1], "the custom target's grad"), dtype=np.float64)
         if lp is None or lp.shape != (n,) or g.shape != (n, self.dim):
             raise ValueError(
                 f"the custom target's logp_and_grad returned logp of shape {np.shape(out[0])} and "

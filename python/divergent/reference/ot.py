@@ -23,8 +23,9 @@ __all__ = ["sinkhorn", "sinkhorn_from_cost", "sinkhorn_divergence", "wasserstein
 
 
 def _wpp(u, v, p, uw, vw):
-    """W_p^p: both quantile functions on the union of their breakpoints, evaluated at the
-    midpoint of each interval (where both are constant)."""
+    """W_p^p as (scale, total), W_p^p = scale^p total: both quantile functions on the
+    union of their breakpoints, evaluated at the midpoint of each interval (where both
+    are constant); for p other than 1 and 2, scale is the largest |difference|."""
     n, m = len(u), len(v)
     uw = np.full(n, 1.0 / n) if uw is None else uw
     vw = np.full(m, 1.0 / m) if vw is None else vw
@@ -36,19 +37,23 @@ def _wpp(u, v, p, uw, vw):
     mid = 0.5 * (grid[1:] + grid[:-1])
     qu = us[np.minimum(np.searchsorted(cu, mid, side="left"), n - 1)]
     qv = vs[np.minimum(np.searchsorted(cv, mid, side="left"), m - 1)]
-    return float(np.sum(np.diff(grid) * np.abs(qu - qv) ** p))
+    gap = np.abs(qu - qv)
+    scale = 1.0 if p in (1.0, 2.0) or gap.max() == 0 else float(gap.max())
+    return scale, float(np.sum(np.diff(grid) * (gap / scale) ** p))
 
 
 def wasserstein_1d(u, v, *, p=1, u_weights=None, v_weights=None) -> float:
     """Reference for :func:`divergent.ot.wasserstein_1d`."""
     u, v, p, uw, vw, e = wasserstein_1d_inputs(u, v, p, u_weights, v_weights)
-    return _distance(_wpp(u, v, p, uw, vw), p, e, "W_p")
+    return _distance(*_wpp(u, v, p, uw, vw), p, e, "W_p")
 
 
 def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
     """Reference for :func:`divergent.ot.sliced_wasserstein` (same directions for a seed)."""
     x, y, p, directions, e = sliced_inputs(x, y, n_projections, p, seed)
-    return _distance(np.mean([_wpp(x @ t, y @ t, p, None, None) for t in directions]), p, e, "SW")
+    scales, totals = np.array([_wpp(x @ t, y @ t, p, None, None) for t in directions]).T
+    top = scales.max()
+    return _distance(top, np.mean((scales / top) ** p * totals), p, e, "SW")
 
 
 # The over-relaxation rule of rust/core/src/ot/sinkhorn/overrelaxation.rs.

@@ -196,7 +196,8 @@ pub fn softmin_lse<'py>(
     Ok(out.into_pyarray(py))
 }
 
-/// W_p^p between 1-D samples u and v (optionally weighted).
+/// W_p^p between 1-D samples u and v (optionally weighted), as (scale, sum) with
+/// W_p^p = scale^p * sum.
 #[pyfunction]
 #[pyo3(signature = (u, v, p, u_weights=None, v_weights=None))]
 pub fn wasserstein_1d_pow(
@@ -206,16 +207,21 @@ pub fn wasserstein_1d_pow(
     p: f64,
     u_weights: Option<PyReadonlyArray1<'_, f64>>,
     v_weights: Option<PyReadonlyArray1<'_, f64>>,
-) -> PyResult<f64> {
+) -> PyResult<(f64, f64)> {
     let (ua, va) = (u.as_array(), v.as_array());
     let (uw, vw) = (
         u_weights.as_ref().map(|w| w.as_array()),
         v_weights.as_ref().map(|w| w.as_array()),
     );
-    detached(py, 0.0, |_| core::wasserstein_1d_pow(ua, uw, va, vw, p))
+    let out = detached(py, 0.0, |_| core::wasserstein_1d_pow(ua, uw, va, vw, p))?;
+    Ok((out.scale, out.sum))
 }
 
-/// W_p^p between the projections of x and y on each row of `directions`.
+/// Per-direction (scales, sums) of W_p^p = scale^p * sum.
+type ScalesAndSums<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
+
+/// W_p^p between the projections of x and y on each row of `directions`, as (scales,
+/// sums) with W_p^p = scale^p * sum per direction.
 #[pyfunction]
 pub fn sliced_wasserstein_pow<'py>(
     py: Python<'py>,
@@ -223,11 +229,13 @@ pub fn sliced_wasserstein_pow<'py>(
     y: PyReadonlyArray2<'py, f64>,
     directions: PyReadonlyArray2<'py, f64>,
     p: f64,
-) -> PyResult<Bound<'py, PyArray1<f64>>> {
+) -> PyResult<ScalesAndSums<'py>> {
     let (xa, ya, da) = (x.as_array(), y.as_array(), directions.as_array());
     let work = pair_work(da.nrows(), xa.nrows() + ya.nrows(), 20);
     let out = detached(py, work, |ctl| {
         core::sliced_wasserstein_pow(xa, ya, da, p, ctl)
     })?;
-    Ok(out.into_pyarray(py))
+    let scales: Vec<f64> = out.iter().map(|s| s.scale).collect();
+    let sums: Vec<f64> = out.iter().map(|s| s.sum).collect();
+    Ok((scales.into_pyarray(py), sums.into_pyarray(py)))
 }

@@ -25,19 +25,40 @@ fn cost(d: f64, p: f64) -> f64 {
     }
 }
 
-/// W_p^p from sorted values and their cumulative weights (increasing; the last is taken
-/// as exactly 1, and round-off above 1 is clamped so the merge always ends).
-fn merge_sorted(u: &[f64], cu: &[f64], v: &[f64], cv: &[f64], p: f64) -> f64 {
+/// W_p^p as scale^p * sum: for orders other than 1 and 2, |d|^p leaves the float range
+/// for data of ordinary size (10^p overflows at p = 309, 0.1^p underflows at p = 324),
+/// so the sum is taken of (|d| / scale)^p with scale the largest |d| on an interval of
+/// positive mass, which keeps every term in [0, 1] and the largest at 1. For p = 1 and
+/// p = 2 the caller's power-of-two rescaling of the data already keeps |d|^p in range,
+/// and scale is 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScaledPow {
+    pub scale: f64,
+    pub sum: f64,
+}
+
+impl ScaledPow {
+    /// scale^p * sum, which may overflow or underflow (the caller takes the p-th root of
+    /// the parts instead).
+    pub fn value(&self, p: f64) -> f64 {
+        self.scale.powf(p) * self.sum
+    }
+}
+
+/// Call `f(dt, d)` for each interval of positive mass dt between the breakpoints of the
+/// two quantile functions, d the difference of the quantiles there. Sorted values with
+/// cumulative weights (increasing; the last is taken as exactly 1, and round-off above 1
+/// is clamped so the merge always ends).
+fn merge_sorted<F: FnMut(f64, f64)>(u: &[f64], cu: &[f64], v: &[f64], cv: &[f64], mut f: F) {
     let (n, m) = (u.len(), v.len());
     let cum = |c: &[f64], i: usize, last: usize| if i == last { 1.0 } else { c[i].min(1.0) };
     let (mut i, mut j) = (0, 0);
     let (mut fu, mut fv) = (cum(cu, 0, n - 1), cum(cv, 0, m - 1));
     let mut t = 0.0;
-    let mut acc = Neumaier::new();
     loop {
         let next = fu.min(fv);
         if next > t {
-            acc.add((next - t) * cost(u[i] - v[j], p));
+            f(next - t, u[i] - v[j]);
             t = next;
         }
         if i == n - 1 && j == m - 1 {
@@ -57,7 +78,31 @@ fn merge_sorted(u: &[f64], cu: &[f64], v: &[f64], cv: &[f64], p: f64) -> f64 {
             fv = cum(cv, j, m - 1);
         }
     }
-    acc.value()
+}
+
+/// W_p^p of sorted samples, as `ScaledPow` (compensated sum, in merge order).
+fn merged_pow(u: &[f64], cu: &[f64], v: &[f64], cv: &[f64], p: f64) -> ScaledPow {
+    let mut acc = Neumaier::new();
+    if p == 1.0 || p == 2.0 {
+        merge_sorted(u, cu, v, cv, |dt, d| acc.add(dt * cost(d, p)));
+        return ScaledPow {
+            scale: 1.0,
+            sum: acc.value(),
+        };
+    }
+    let mut scale = 0.0f64;
+    merge_sorted(u, cu, v, cv, |_, d| scale = scale.max(d.abs()));
+    if scale == 0.0 {
+        return ScaledPow {
+            scale: 1.0,
+            sum: 0.0,
+        };
+    }
+    merge_sorted(u, cu, v, cv, |dt, d| acc.add(dt * cost(d / scale, p)));
+    ScaledPow {
+        scale,
+        sum: acc.value(),
+    }
 }
 
 /// Sorted values with cumulative weights (weights normalised; uniform when `None`).
@@ -134,7 +179,7 @@ pub fn wasserstein_1d_pow(
     v: ArrayView1<'_, f64>,
     v_weights: Option<ArrayView1<'_, f64>>,
     p: f64,
-) -> Result<f64> {
+) -> Result<ScaledPow> {
     if u.is_empty() || v.is_empty() {
         return invalid("both samples need at least one point");
     }
@@ -145,7 +190,7 @@ pub fn wasserstein_1d_pow(
     check_weights("v", &v, v_weights)?;
     let (su, cu) = sorted_with_cdf(u, u_weights, true);
     let (sv, cv) = sorted_with_cdf(v, v_weights, true);
-    Ok(merge_sorted(&su, &cu, &sv, &cv, p))
+    Ok(merged_pow(&su, &cu, &sv, &cv, p))
 }
 
 /// W_p^p between the projections of x (n, d) and y (m, d) on each row of `directions`
@@ -156,7 +201,7 @@ pub fn sliced_wasserstein_pow(
     directions: ArrayView2<'_, f64>,
     p: f64,
     ctl: &Control,
-) -> Result<Vec<f64>> {
+) -> Result<Vec<ScaledPow>> {
     if x.ncols() != y.ncols() || directions.ncols() != x.ncols() {
         return invalid(format!(
             "x, y and the directions must have the same number of features, got {}, {} and {}",
@@ -171,21 +216,24 @@ pub fn sliced_wasserstein_pow(
     if !(p.is_finite() && p >= 1.0) {
         return invalid(format!("p must be a finite number >= 1, got {p}"));
     }
-    let out: Vec<f64> = directions
+    let out: Vec<ScaledPow> = directions
         .rows()
         .into_iter()
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|theta| {
             if ctl.is_cancelled() {
-                return 0.0;
+                return ScaledPow {
+                    scale: 1.0,
+                    sum: 0.0,
+                };
             }
             let px = x.dot(&theta);
             let py = y.dot(&theta);
             // Sequential sorts: the directions are already spread over the threads.
             let (su, cu) = sorted_with_cdf(px.view(), None, false);
             let (sv, cv) = sorted_with_cdf(py.view(), None, false);
-            merge_sorted(&su, &cu, &sv, &cv, p)
+            merged_pow(&su, &cu, &sv, &cv, p)
         })
         .collect();
     ctl.check()?;
@@ -211,7 +259,9 @@ mod tests {
                 .map(|(x, y)| (x - y).abs().powf(p))
                 .sum::<f64>()
                 / 50.0;
-            let got = wasserstein_1d_pow(u.view(), None, v.view(), None, p).unwrap();
+            let got = wasserstein_1d_pow(u.view(), None, v.view(), None, p)
+                .unwrap()
+                .value(p);
             assert!((got - want).abs() < 1e-13 * want, "p={p}: {got} vs {want}");
         }
     }
@@ -224,10 +274,33 @@ mod tests {
         let rep = ndarray::array![0.0, 1.0, 1.0, 3.0];
         let v = ndarray::array![0.5, 2.5, -1.0];
         for p in [1.0, 2.0] {
-            let a = wasserstein_1d_pow(u.view(), Some(w.view()), v.view(), None, p).unwrap();
-            let b = wasserstein_1d_pow(rep.view(), None, v.view(), None, p).unwrap();
+            let a = wasserstein_1d_pow(u.view(), Some(w.view()), v.view(), None, p)
+                .unwrap()
+                .value(p);
+            let b = wasserstein_1d_pow(rep.view(), None, v.view(), None, p)
+                .unwrap()
+                .value(p);
             assert!((a - b).abs() < 1e-14, "{a} vs {b}");
         }
+    }
+
+    #[test]
+    fn high_orders_stay_in_range() {
+        // A shift by 10 at p = 400: |d|^p = 1e400 overflows, the scaled form does not.
+        let u = random_points(30, 1, 3).column(0).to_owned();
+        let v = &u + 10.0;
+        let got = wasserstein_1d_pow(u.view(), None, v.view(), None, 400.0).unwrap();
+        assert!(
+            (got.scale - 10.0).abs() < 1e-12 && (got.sum - 1.0).abs() < 1e-12,
+            "{got:?}"
+        );
+        // And a shift by 0.4 (0.4^400 = 1e-159 underflows nothing, 0.4^1000 would).
+        let v = &u - 0.4;
+        let got = wasserstein_1d_pow(u.view(), None, v.view(), None, 1000.0).unwrap();
+        assert!(
+            (got.scale - 0.4).abs() < 1e-12 && (got.sum - 1.0).abs() < 1e-12,
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -237,6 +310,7 @@ mod tests {
         let dirs = ndarray::array![[1.0, 0.0, 0.0], [0.0, 0.6, 0.8]];
         let got =
             sliced_wasserstein_pow(x.view(), y.view(), dirs.view(), 2.0, &Control::new()).unwrap();
+        let got: Vec<f64> = got.iter().map(|s| s.value(2.0)).collect();
         assert!(
             (got[0] - 0.25).abs() < 1e-14 && (got[1] - (-0.6f64 + 1.6).powi(2)).abs() < 1e-14,
             "{got:?}"
