@@ -164,3 +164,27 @@ def test_demo_with_a_huge_shift_reports_rows_that_do_not_apply(capsys):
     assert cli.main(["demo", "--n", "300", "--d", "2", "--shift", "1e200"]) == 0
     out = capsys.readouterr().out
     assert "sliced Wasserstein" in out and "n/a [1]" in out
+
+
+def test_metrics_command_prints_every_metric_and_json(tmp_path, capsys, rng):
+    real = rng.normal(size=(300, 6)).astype(np.float32)
+    fake = (rng.normal(size=(250, 6)) + 0.2).astype(np.float32)
+    paths = []
+    for name, a in (("real", real), ("fake", fake)):
+        np.save(tmp_path / f"{name}.npy", a)
+        paths.append(str(tmp_path / f"{name}.npy"))
+    assert cli.main(["metrics", *paths]) == 0
+    out = capsys.readouterr().out
+    for name in ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage", "vendi_real", "vendi_fake"):
+        assert name in out
+    assert cli.main(["metrics", *paths, "--json"]) == 0
+    import json
+
+    values = json.loads(capsys.readouterr().out)
+    assert values["fid"] == pytest.approx(dv.metrics.fid(real, fake))
+    p = dv.metrics.prdc(real, fake)
+    assert values["coverage"] == p.coverage and values["density"] == p.density
+    assert values["kid_mean"] == dv.metrics.kid(real, fake, subset_size=250, seed=0).mean
+    assert cli.main(["metrics", paths[0], paths[1], "--k", "300"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "k=300" in err

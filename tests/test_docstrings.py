@@ -8,6 +8,7 @@ import divergent
 import divergent.discrete
 import divergent.gaussian
 import divergent.knn
+import divergent.metrics
 import divergent.ot
 import divergent.diagnostics
 import divergent.sampling
@@ -25,6 +26,7 @@ MODULES = [
     divergent.discrete,
     divergent.gaussian,
     divergent.knn,
+    divergent.metrics,
     divergent.ot,
     divergent.diagnostics,
     divergent.sampling,

@@ -14,7 +14,7 @@ import numbers as _numbers
 import os as _os
 import warnings as _warnings
 
-from divergent import _core, diagnostics, discrete, gaussian, knn, ot, reference, sampling, targets
+from divergent import _core, diagnostics, discrete, gaussian, knn, metrics, ot, reference, sampling, targets
 from divergent._results import ConvergenceWarning, TestResult
 from divergent._validation import check_positive_int as _check_positive_int
 from divergent.kernel import (
@@ -78,6 +78,7 @@ __all__ = [
     "gaussian",
     "discrete",
     "knn",
+    "metrics",
     "ot",
     "sampling",
     "targets",

@@ -149,6 +149,12 @@ def count_within(
     strict: bool = False,
     queries: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.int64]: ...
+def ball_counts(
+    real: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    fake: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    real_radius: npt.NDArray[np.float64],
+    fake_radius: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]: ...
 def kth_self_and_cross(
     x: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     y: npt.NDArray[np.float32] | npt.NDArray[np.float64],

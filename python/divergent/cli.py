@@ -3,12 +3,14 @@
 ``divergent demo`` prints the divergences between two built-in example samples with the
 time each took; ``divergent compare X Y`` does the same for samples in .npy or .csv
 files; ``divergent gaussian m0 S0 m1 S1`` prints closed-form divergences between two
-Gaussians. Every estimator the package has appears as one row of the table (see `ROWS`).
+Gaussians; ``divergent metrics REAL FAKE`` the generative-model metrics of two feature
+files (``--json`` for machine-readable output). Every estimator the package has appears as one row of the table (see `ROWS`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -165,6 +167,58 @@ def print_gaussian_table(params, bandwidth: float, out=None) -> None:
         print(f"{label:<{width}}  {text}", file=out)
 
 
+def metric_rows(real: np.ndarray, fake: np.ndarray, k: int, seed: int):
+    """(name, compute) for the metrics table, in display order; compute returns a dict
+    of named values. KID uses subsets of min(1000, n, m) points."""
+    m = dv.metrics
+    size = min(1000, real.shape[0], fake.shape[0])
+
+    def kid():
+        r = m.kid(real, fake, subset_size=size, seed=seed)
+        return {"kid_mean": r.mean, "kid_std": r.std}
+
+    def prdc():
+        r = m.prdc(real, fake, k=k)
+        return {"precision": r.precision, "recall": r.recall, "density": r.density, "coverage": r.coverage}
+
+    return [
+        ("FID", lambda: {"fid": m.fid(real, fake)}),
+        (f"KID (100 subsets of {size})", kid),
+        (f"precision/recall/density/coverage (k = {k})", prdc),
+        ("Vendi score of REAL (cosine)", lambda: {"vendi_real": m.vendi_score(real)}),
+        ("Vendi score of FAKE (cosine)", lambda: {"vendi_fake": m.vendi_score(fake)}),
+    ]
+
+
+def print_metrics(real, fake, k: int = 5, seed: int = 0, as_json: bool = False, out=None) -> None:
+    """The generative-model metrics of FAKE against REAL, as a table with timings or as
+    JSON; a progress line on stderr for every step that takes over a second."""
+    out = sys.stdout if out is None else out
+    real, fake = as_samples(real, "REAL", float32=True), as_samples(fake, "FAKE", float32=True)
+    check_same_dim(real, fake, "REAL", "FAKE")
+    values, timings = {}, {}
+    for label, compute in metric_rows(real, fake, k, seed):
+        start = time.perf_counter()
+        got = compute()
+        elapsed = time.perf_counter() - start
+        values.update(got)
+        timings[label] = elapsed
+        if elapsed > 1.0 and not as_json:
+            print(f"divergent: {label} done in {_fmt_time(elapsed)}", file=sys.stderr)
+    if as_json:
+        json.dump({"n_real": real.shape[0], "n_fake": fake.shape[0], "d": real.shape[1], **values,
+                   "seconds": timings}, out, indent=2)
+        print(file=out)
+        return
+    print(f"divergent {dv.__version__}: REAL {real.shape[0]} x {real.shape[1]}, FAKE {fake.shape[0]} x "
+          f"{fake.shape[1]}, {dv.get_num_threads()} threads", file=out)
+    width = max(len(name) for name in values)
+    for name, value in values.items():
+        print(f"{name:<{width}}  {value:>12.6g}", file=out)
+    for label, seconds in timings.items():
+        print(f"time: {label}: {_fmt_time(seconds)}", file=out)
+
+
 def _fmt_time(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.2f} s"
 
@@ -222,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("m0", "mean of P"), ("S0", "covariance of P"), ("m1", "mean of Q"), ("S1", "covariance of Q")):
         gauss.add_argument(name, help=f"{what}: .npy or .csv (covariance: (d, d), or (d,) variances)")
     gauss.add_argument("--bandwidth", type=_positive_float, default=1.0, help="Gaussian-kernel width for MMD (1.0)")
+    metrics = sub.add_parser("metrics", help="FID, KID, precision/recall/density/coverage and Vendi of two feature files")
+    metrics.add_argument("real", help="features of real samples: .npy or .csv, shape (n, d)")
+    metrics.add_argument("fake", help="features of generated samples: .npy or .csv, shape (m, d)")
+    metrics.add_argument("--k", type=_positive_int, default=5, help="neighbour of the PRDC radii (5)")
+    metrics.add_argument("--seed", type=_seed, default=0, help="seed of the KID subsets (0)")
+    metrics.add_argument("--json", action="store_true", help="print the values as JSON")
     compare = sub.add_parser("compare", help="compare samples from two files")
     compare.add_argument("x", help="samples of P: .npy or .csv, shape (n, d) or (n,)")
     compare.add_argument("y", help="samples of Q: .npy or .csv, shape (m, d) or (m,)")
@@ -236,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
             dv.set_num_threads(args.threads)
         if args.command == "gaussian":
             print_gaussian_table([load_array(getattr(args, k)) for k in ("m0", "S0", "m1", "S1")], args.bandwidth)
+            return 0
+        if args.command == "metrics":
+            print_metrics(load_samples(args.real), load_samples(args.fake), args.k, args.seed, args.json)
             return 0
         if args.command == "demo":
             x, y = demo_samples(args.n, args.d, args.shift, args.seed)

@@ -52,16 +52,17 @@ def _float_range(func):
     return wrapper
 
 
-def _cov(S, d, name):
-    """Full (..., d, d) covariance from full, diagonal (..., d) or scalar input; SPD checked."""
+def _cov(S, d, name, *, psd=False):
+    """Full (..., d, d) covariance from full, diagonal (..., d) or scalar input; SPD
+    checked, or with `psd` positive semi-definite (eigenvalues >= 0 up to round-off)."""
     S = _real(S, name)
     if S.ndim == 0:
         S = S * np.eye(d)
     elif S.ndim >= 2 and S.shape[-2:] == (d, d):
         pass  # a trailing (d, d) is always a covariance matrix
     elif S.shape[-1] == d:
-        if (S <= 0).any():
-            raise ValueError(f"{name} (diagonal variances) must be positive")
+        if (S < 0).any() or (not psd and (S == 0).any()):
+            raise ValueError(f"{name} (diagonal variances) must be {'non-negative' if psd else 'positive'}")
         S = S[..., :, None] * np.eye(d)
     else:
         raise ValueError(
@@ -70,14 +71,23 @@ def _cov(S, d, name):
         )
     if not np.allclose(S, np.swapaxes(S, -1, -2), rtol=1e-10, atol=1e-12 * np.abs(S).max()):
         raise ValueError(f"{name} is not symmetric")
+    # Semi-definite: Cholesky of S + delta I with delta a few hundred d eps of the
+    # largest variance accepts rank deficiency and eigenvalues negative by round-off
+    # (sample covariances with n < d), not an indefinite matrix (a tenth of an eigen-
+    # decomposition's cost).
+    shift = 0.0
+    if psd:
+        top = np.abs(np.diagonal(S, axis1=-2, axis2=-1)).max(axis=-1, keepdims=True)[..., None]
+        shift = 256 * d * np.finfo(np.float64).eps * np.where(top > 0, top, 1.0) * np.eye(d)
     try:
-        np.linalg.cholesky(S)
+        np.linalg.cholesky(S + shift)
     except np.linalg.LinAlgError:
-        raise ValueError(f"{name} is not positive definite (a covariance must be SPD)") from None
+        kind = "semi-definite" if psd else "definite"
+        raise ValueError(f"{name} is not positive {kind} (a covariance must be symmetric positive {kind})") from None
     return S
 
 
-def _pair(m0, S0, m1, S1):
+def _pair(m0, S0, m1, S1, *, psd=False):
     """Broadcast two Gaussians to common batch shape: (m0, S0, m1, S1, d)."""
     m0, m1 = np.atleast_1d(_real(m0, "m0")), np.atleast_1d(_real(m1, "m1"))
     for name, m in (("m0", m0), ("m1", m1)):
@@ -86,8 +96,8 @@ def _pair(m0, S0, m1, S1):
     d = m0.shape[-1]
     if m1.shape[-1] != d:
         raise ValueError(f"m0 and m1 have dimensions {d} and {m1.shape[-1]}; they must match")
-    S0 = _cov(S0, d, "S0")
-    S1 = _cov(S1, d, "S1")
+    S0 = _cov(S0, d, "S0", psd=psd)
+    S1 = _cov(S1, d, "S1", psd=psd)
     try:
         batch = np.broadcast_shapes(m0.shape[:-1], S0.shape[:-2], m1.shape[:-1], S1.shape[:-2])
     except ValueError:
@@ -206,15 +216,18 @@ def wasserstein2(m0, S0, m1, S1, *, squared=False):
         W_2^2 = |m_0 - m_1|^2 + \operatorname{tr}\left(S_0 + S_1
         - 2 (S_0^{1/2} S_1 S_0^{1/2})^{1/2}\right),
 
-    with both square roots from symmetric eigendecompositions. Returns W2, or W2^2 with
-    ``squared=True``.
+    with both square roots from symmetric eigendecompositions (so no complex square
+    root of a non-symmetric product appears). Covariances may be positive
+    semi-definite: rank-deficient sample covariances (n < d) are normal for feature
+    embeddings. Returns W2, or W2^2 with ``squared=True``; ``divergent.metrics.fid`` is
+    W2^2 of Gaussian fits.
 
     References
     ----------
     Dowson, D. C., Landau, B. V. (1982). The Frechet distance between multivariate normal
     distributions. Journal of Multivariate Analysis 12(3), 450-455.
     """
-    m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
+    m0, S0, m1, S1, d = _pair(m0, S0, m1, S1, psd=True)
     # W2 is homogeneous (degree 1 in the means, 1/2 in the covariances): the mean and
     # covariance parts are computed apart, each on its inputs divided by a power of two
     # where squares or products would leave the float range, and combined by hypot.

@@ -5,7 +5,7 @@ the equivalence tests and the baseline of the benchmarks: correct and readable, 
 memory bounded by blocking, but not fast.
 """
 
-from divergent.reference import discrete, knn, ot, sampling
+from divergent.reference import discrete, knn, metrics, ot, sampling
 from divergent.reference.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -31,6 +31,7 @@ from divergent.reference.knn import (
 __all__ = [
     "discrete",
     "knn",
+    "metrics",
     "ot",
     "sampling",
     "mmd",

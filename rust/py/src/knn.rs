@@ -153,6 +153,34 @@ pub fn kth_self_and_cross<'py>(
     Ok((rho.into_pyarray(py), nu.into_pyarray(py)))
 }
 
+/// (inside_real (m,), covered (n,), recalled (n,)) of real against fake with their
+/// k-NN radii: see `divergent_core::knn::ball_counts` (float32 or float64, one dtype).
+#[pyfunction]
+pub fn ball_counts<'py>(
+    py: Python<'py>,
+    real: Samples<'py>,
+    fake: Samples<'py>,
+    real_radius: PyReadonlyArray1<'py, f64>,
+    fake_radius: PyReadonlyArray1<'py, f64>,
+) -> PyResult<(Vector<'py, i64>, Vector<'py, bool>, Vector<'py, bool>)> {
+    let (rr, fr) = (
+        real_radius.as_array().to_vec(),
+        fake_radius.as_array().to_vec(),
+    );
+    let out = with_pair!(real, fake, |ra, fa| {
+        let work = (ra.nrows() as f64) * (fa.nrows() as f64) * ra.ncols() as f64;
+        detached(py, work, |ctl| {
+            core::knn::ball_counts::ball_counts(ra, fa, &rr, &fr, ctl)
+        })
+    })?;
+    let inside: Vec<i64> = out.inside_real.iter().map(|&c| c as i64).collect();
+    Ok((
+        inside.into_pyarray(py),
+        out.covered.into_pyarray(py),
+        out.recalled.into_pyarray(py),
+    ))
+}
+
 /// KSG neighbour statistics: joint k-th max-norm distances (n,) and, per subspace (a
 /// list of column indices), the count of other points within the radius, (s, n).
 /// `radius` is "joint" (KSG1, Frenzel-Pompe: strict) or "neighbours" (KSG2).

@@ -39,6 +39,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(knn::knn, m)?)?;
     m.add_function(wrap_pyfunction!(knn::count_within, m)?)?;
     m.add_function(wrap_pyfunction!(knn::kth_self_and_cross, m)?)?;
+    m.add_function(wrap_pyfunction!(knn::ball_counts, m)?)?;
     m.add_function(wrap_pyfunction!(knn::ksg_counts, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::target_logp_grad, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::langevin, m)?)?;

@@ -95,25 +95,30 @@ impl<const G: usize> TileVisitor<G> for KBest<'_> {
     }
 }
 
-/// One row tile as a job for [`dispatch`].
-struct TileJob<'a, 'x, T> {
-    isa: Isa,
-    src: &'a Originals<'a, 'x, T>,
-    cols: &'a GramPoints<T>,
-    state: KBest<'a>,
+/// One row tile of queries against every data block, as a job for [`dispatch`]: the
+/// tiles of squared distances go to `state`, which the job returns.
+pub(crate) struct RowTileJob<'a, 'x, T, V> {
+    pub isa: Isa,
+    pub src: &'a Originals<'a, 'x, T>,
+    pub cols: &'a GramPoints<T>,
+    pub rows: Range<usize>,
+    pub state: V,
 }
 
-impl<'a, T: Real> IsaJob for TileJob<'a, '_, T> {
-    type Output = KBest<'a>;
+impl<T: Real, V> IsaJob for RowTileJob<'_, '_, T, V>
+where
+    V: TileVisitor<1> + TileVisitor<2> + TileVisitor<4> + TileVisitor<8>,
+{
+    type Output = V;
     #[inline(always)]
-    fn run<const FMA: bool>(self) -> KBest<'a> {
-        let TileJob {
+    fn run<const FMA: bool>(self) -> V {
+        let RowTileJob {
             isa,
             src,
             cols,
+            rows,
             mut state,
         } = self;
-        let rows = state.rows.clone();
         with_group_rows!(isa, T, |G| gram_tiles::<T, _, G, FMA>(
             isa,
             src,
@@ -130,12 +135,37 @@ impl<'a, T: Real> IsaJob for TileJob<'a, '_, T> {
 /// Exact |x - y|^2 of the float64 values, accumulated in coordinate order as the tree's
 /// distance loop does.
 #[inline]
-fn exact<T: Real>(x: &ArrayView2<'_, T>, i: usize, y: &ArrayView2<'_, T>, j: usize) -> f64 {
+pub(crate) fn exact<T: Real>(
+    x: &ArrayView2<'_, T>,
+    i: usize,
+    y: &ArrayView2<'_, T>,
+    j: usize,
+) -> f64 {
     let mut acc = 0.0f64;
     for (a, b) in x.row(i).iter().zip(y.row(j).iter()) {
         acc = accumulate::<false>(acc, (a.to_f64() - b.to_f64()).abs());
     }
     acc
+}
+
+/// Squared norms of rows `rows` of `q` centred on `centre` and rounded to the element
+/// type, as the Gram path packs them (the norms its error bound is stated in).
+pub(crate) fn packed_norms<T: Real>(
+    q: &ArrayView2<'_, T>,
+    rows: Range<usize>,
+    centre: &[f64],
+) -> Vec<f64> {
+    rows.map(|i| {
+        q.row(i)
+            .iter()
+            .zip(centre)
+            .map(|(v, ck)| {
+                let t = T::from_f64(v.to_f64() - ck).to_f64();
+                t * t
+            })
+            .sum()
+    })
+    .collect()
 }
 
 /// k nearest neighbours in `data` of every row of `queries` (`None`: of every data
@@ -173,20 +203,7 @@ pub fn knn_brute<T: Real>(
     let col_norms: Vec<f64> = (0..cols.n_blocks())
         .flat_map(|b| *cols.block(b).1)
         .collect();
-    let rows_packed_norms = |rows: Range<usize>| -> Vec<f64> {
-        let c = cols.centre();
-        rows.map(|i| {
-            q.row(i)
-                .iter()
-                .zip(c)
-                .map(|(v, ck)| {
-                    let t = T::from_f64(v.to_f64() - ck).to_f64();
-                    t * t
-                })
-                .sum()
-        })
-        .collect()
-    };
+    let rows_packed_norms = |rows: Range<usize>| packed_norms(&q, rows, cols.centre());
     let bound = 2.0 * (d as f64 + 8.0) * T::UNIT_ROUNDOFF;
     let src = Originals { x: &q, y: &data };
     let tile = n
@@ -242,10 +259,11 @@ pub fn knn_brute<T: Real>(
                 };
                 let state = dispatch(
                     isa,
-                    TileJob {
+                    RowTileJob {
                         isa,
                         src: &src,
                         cols: &cols,
+                        rows: rows.clone(),
                         state,
                     },
                 );

@@ -10,9 +10,12 @@
 //! - `max_norm`: max-norm k nearest neighbours and radius counts by SIMD brute force,
 //!   for the KSG estimators in high dimension.
 //! - `sorted_counts`: one-dimensional radius counts on sorted values (the KSG marginals).
+//! - `ball_counts`: which pairs of two samples lie inside one point's k-NN ball (the
+//!   precision, recall, density and coverage of generative models), on the Gram path.
 //! - `counts`: the statistics the estimators need (k-th neighbour distances within and
 //!   across samples, the KSG and Frenzel-Pompe counts) on top of those searches.
 
+pub mod ball_counts;
 pub mod brute;
 pub mod counts;
 pub(crate) mod distance;
