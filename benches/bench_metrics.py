@@ -34,7 +34,7 @@ def fid_pytorch(x, y):
     """pytorch-fid's calculate_frechet_distance on np.cov statistics."""
     mu1, mu2 = x.mean(axis=0), y.mean(axis=0)
     s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    covmean, _ = scipy.linalg.sqrtm(s1.dot(s2), disp=False)
+    covmean = scipy.linalg.sqrtm(s1.dot(s2))
     if np.iscomplexobj(covmean):
         covmean = covmean.real
     diff = mu1 - mu2
