@@ -49,6 +49,7 @@ IMPLEMENTATIONS = OrderedDict(
         ("pot", "POT"),
         ("geomloss", "GeomLoss"),
         ("blackjax", "blackjax"),
+        ("dask_cluster", "divergent.dask, LocalCluster of 2 x 1 thread"),
         ("target_cost", "the target alone"),
         ("gemm", "NumPy GEMM alone"),
     ]

@@ -50,6 +50,14 @@ def mmd_permutation_null(
     kernel: str,
     bandwidth: float | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def mmd_permutation_block_sums(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64] | None,
+    x_groups: npt.NDArray[np.bool_],
+    y_groups: npt.NDArray[np.bool_],
+    kernel: str,
+    bandwidth: float | None = None,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], float]: ...
 def ksd(
     x: npt.NDArray[np.float64],
     s: npt.NDArray[np.float64],

@@ -62,25 +62,11 @@ class KdeSetup:
         n, d = data.shape
         w = np.full(n, 1.0 / n) if weights is None else check_weights(weights, n)
         neff = 1.0 / np.sum(w * w)
-        if isinstance(bandwidth, str):
-            if bandwidth == "scott":
-                factor = neff ** (-1.0 / (d + 4))
-            elif bandwidth == "silverman":
-                factor = (neff * (d + 2) / 4.0) ** (-1.0 / (d + 4))
-            else:
-                raise ValueError(f"unknown bandwidth {bandwidth!r}; expected 'scott', 'silverman' or a positive float")
-        elif isinstance(bandwidth, numbers.Real) and not isinstance(bandwidth, (bool, np.bool_)):
-            factor = check_bandwidth(bandwidth, allowed_strings=())
-        else:
-            raise TypeError(f"bandwidth must be 'scott', 'silverman' or a positive float, got {bandwidth!r}")
+        factor = bandwidth_factor(bandwidth, neff, d)
         cov = np.atleast_2d(np.cov(data.T, rowvar=True, bias=False, aweights=w))
         chol = _well_conditioned_cholesky(cov)
         if chol is None:
-            raise ValueError(
-                f"the weighted covariance of data (n={n}, d={d}) is singular, so the Gaussian "
-                f"KDE is undefined; add a little jitter to the data, drop constant or collinear "
-                f"features (reduce d), or use more samples than dimensions"
-            )
+            raise ValueError(singular_message(n, d))
         chol = chol * factor
         inv = np.linalg.inv(chol)
         self.factor = factor
@@ -94,19 +80,45 @@ class KdeSetup:
         self.bandwidth = bandwidth
 
     def finite(self, logpdf: np.ndarray) -> np.ndarray:
-        """`logpdf`, checked: a log-density below -1.8e308 is not representable."""
-        bad = ~np.isfinite(logpdf)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            why = (
-                f"bandwidth={self.bandwidth!r} is too small for the data's spread"
-                if self.factor < 1e-150
-                else f"points[{row}] lies too many kernel widths from the data"
-            )
-            raise _scale.not_representable(
-                f"the log-density at {int(bad.sum())} point(s) (first points[{row}])", why
-            )
-        return logpdf
+        return finite_logpdf(logpdf, self.factor, self.bandwidth)
+
+
+def bandwidth_factor(bandwidth, neff: float, d: int) -> float:
+    """The kernel's bandwidth factor: Scott's, Silverman's (from the effective sample
+    size `neff`) or the given positive float."""
+    if isinstance(bandwidth, str):
+        if bandwidth == "scott":
+            return neff ** (-1.0 / (d + 4))
+        if bandwidth == "silverman":
+            return (neff * (d + 2) / 4.0) ** (-1.0 / (d + 4))
+        raise ValueError(f"unknown bandwidth {bandwidth!r}; expected 'scott', 'silverman' or a positive float")
+    if isinstance(bandwidth, numbers.Real) and not isinstance(bandwidth, (bool, np.bool_)):
+        return check_bandwidth(bandwidth, allowed_strings=())
+    raise TypeError(f"bandwidth must be 'scott', 'silverman' or a positive float, got {bandwidth!r}")
+
+
+def singular_message(n: int, d: int) -> str:
+    return (
+        f"the weighted covariance of data (n={n}, d={d}) is singular, so the Gaussian "
+        f"KDE is undefined; add a little jitter to the data, drop constant or collinear "
+        f"features (reduce d), or use more samples than dimensions"
+    )
+
+
+def finite_logpdf(logpdf: np.ndarray, factor: float, bandwidth) -> np.ndarray:
+    """`logpdf`, checked: a log-density below -1.8e308 is not representable."""
+    bad = ~np.isfinite(logpdf)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        why = (
+            f"bandwidth={bandwidth!r} is too small for the data's spread"
+            if factor < 1e-150
+            else f"points[{row}] lies too many kernel widths from the data"
+        )
+        raise _scale.not_representable(
+            f"the log-density at {int(bad.sum())} point(s) (first points[{row}])", why
+        )
+    return logpdf
 
 
 def kde_logpdf(data, points, *, bandwidth="scott", weights=None) -> np.ndarray:

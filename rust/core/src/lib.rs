@@ -26,7 +26,7 @@ pub use kernel::kernels::Kernel;
 pub use kernel::logsumexp::gaussian_logsumexp;
 pub use kernel::median::median_pairwise_distance;
 pub use kernel::mmd::{energy_distance, mmd_squared, MmdEstimator};
-pub use kernel::mmd_null::mmd_permutation_null;
+pub use kernel::mmd_null::{mmd_permutation_block_sums, mmd_permutation_null, BlockSums};
 pub use kernel::pairsum::{
     cross_sum, cross_sum_on, row_sums, self_sum_offdiag, self_sum_offdiag_on,
 };

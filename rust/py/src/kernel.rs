@@ -165,6 +165,42 @@ pub fn mmd_permutation_null<'py>(
     Ok(null.into_pyarray(py))
 }
 
+/// One block pair's share of the permutation statistics (within, rows_all, cols_all,
+/// total): rows `x` against columns `y` (None: `x` against itself, diagonal excluded),
+/// with per-permutation group masks (P, n_x) and (P, n_y).
+#[pyfunction]
+#[pyo3(signature = (x, y, x_groups, y_groups, kernel, bandwidth=None))]
+#[allow(clippy::type_complexity)]
+pub fn mmd_permutation_block_sums<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: Option<PyReadonlyArray2<'py, f64>>,
+    x_groups: PyReadonlyArray2<'py, bool>,
+    y_groups: PyReadonlyArray2<'py, bool>,
+    kernel: &str,
+    bandwidth: Option<f64>,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    f64,
+)> {
+    let kernel = kernel_from(kernel, bandwidth)?;
+    let (xa, ya) = (x.as_array(), y.as_ref().map(|y| y.as_array()));
+    let (gx, gy) = (x_groups.as_array(), y_groups.as_array());
+    let cols = ya.map_or(xa.nrows(), |y| y.nrows());
+    let work = pair_work(xa.nrows(), cols, xa.ncols() + gx.nrows());
+    let s = detached(py, work, |ctl| {
+        core::mmd_permutation_block_sums(xa, ya, gx, gy, kernel, ctl)
+    })?;
+    Ok((
+        s.within.into_pyarray(py),
+        s.rows_all.into_pyarray(py),
+        s.cols_all.into_pyarray(py),
+        s.total,
+    ))
+}
+
 fn stein_base(kernel: &str, bandwidth: f64) -> PyResult<SteinBase> {
     SteinBase::from_name(kernel, bandwidth).map_err(|e| PyValueError::new_err(e.to_string()))
 }

@@ -28,31 +28,68 @@ use crate::pairwise::{use_gram, with_group_rows};
 /// Bytes of the dense factor and product per batch of permutations.
 const BATCH_BYTES: usize = 256 << 20;
 
-/// The pooled kernel matrix of z with zero diagonal, tile by tile: squared distances
-/// by coordinate differences, or from d = `GRAM_FROM_D` on the Gram path.
+/// A kernel matrix, tile by tile: of z with itself with a zero diagonal (`new`), or of
+/// the rows of x against the points of y (`cross`). Squared distances by coordinate
+/// differences, or from d = `GRAM_FROM_D` on the Gram path.
 pub(crate) struct RadialTiles {
     kernel: Kernel,
+    /// The row points, row-major.
     rows: Vec<f64>,
+    /// The column points, row-major, when they are not the row points.
+    cols: Option<Vec<f64>>,
     d: usize,
     n: usize,
+    n_cols: usize,
+    /// The column points packed for the difference path.
     packed: PackedPoints,
-    /// The points packed for the Gram path, from d = `GRAM_FROM_D`.
+    /// The column points packed for the Gram path, from d = `GRAM_FROM_D`.
     gram: Option<GramPoints<f64>>,
+}
+
+fn row_major(z: ArrayView2<'_, f64>) -> Vec<f64> {
+    z.rows().into_iter().flatten().copied().collect()
 }
 
 impl RadialTiles {
     pub(crate) fn new(z: ArrayView2<'_, f64>, kernel: Kernel) -> Self {
         let (n, d) = z.dim();
-        let rows = z.rows().into_iter().flatten().copied().collect();
         let gram = use_gram::<f64>(d).then(|| GramPoints::pack(z.view(), None, None));
         Self {
             kernel,
-            rows,
+            rows: row_major(z),
+            cols: None,
             d,
             n,
+            n_cols: n,
             packed: PackedPoints::pack(z, None),
             gram,
         }
+    }
+
+    /// k(x_i, y_j) for every pair, the diagonal included (x and y are different
+    /// samples, or different blocks of one); on the Gram path centred on their pooled
+    /// mean.
+    pub(crate) fn cross(x: ArrayView2<'_, f64>, y: ArrayView2<'_, f64>, kernel: Kernel) -> Self {
+        let (n, d) = x.dim();
+        let gram = use_gram::<f64>(d).then(|| GramPoints::pack(y.view(), None, Some(x.view())));
+        Self {
+            kernel,
+            rows: row_major(x),
+            cols: Some(row_major(y)),
+            d,
+            n,
+            n_cols: y.nrows(),
+            packed: PackedPoints::pack(y, None),
+            gram,
+        }
+    }
+
+    fn symmetric(&self) -> bool {
+        self.cols.is_none()
+    }
+
+    fn col_points(&self) -> &[f64] {
+        self.cols.as_deref().unwrap_or(&self.rows)
     }
 }
 
@@ -87,12 +124,13 @@ fn fill_gram<K: Radial, const G: usize, const FMA: bool>(job: FillGram<'_, K>) {
         out,
     } = job;
     let z = ArrayView2::from_shape((src.n, src.d), &src.rows[..]).expect("n x d rows");
+    let y = ArrayView2::from_shape((src.n_cols, src.d), src.col_points()).expect("columns x d");
     let packed = GramRows::pack(&z, rows.clone(), G, gram);
     let blocks = blocks_of(&cols);
     let nb = blocks.len();
     let mut dots = vec![[[0.0f64; LANES]; G]; packed.n_groups() * nb];
     chunk_dots::<f64, G, FMA>(isa, &packed, gram, blocks.clone(), &mut dots);
-    let orig = Originals { x: &z, y: &z };
+    let orig = Originals { x: &z, y: &y };
     let width = cols.len();
     let mut d2 = [[0.0f64; LANES]; G];
     for q in 0..packed.n_groups() {
@@ -115,8 +153,10 @@ fn fill_gram<K: Radial, const G: usize, const FMA: bool>(job: FillGram<'_, K>) {
             }
         }
     }
-    for (a, i) in rows.enumerate() {
-        zero_diagonal(&mut out[a * width..(a + 1) * width], &cols, i);
+    if src.symmetric() {
+        for (a, i) in rows.enumerate() {
+            zero_diagonal(&mut out[a * width..(a + 1) * width], &cols, i);
+        }
     }
 }
 
@@ -151,7 +191,9 @@ impl<K: Radial> IsaJob for FillRadial<'_, K> {
                 }
                 store_block(out_row, &cols, b, &vals);
             }
-            zero_diagonal(out_row, &cols, i);
+            if src.symmetric() {
+                zero_diagonal(out_row, &cols, i);
+            }
         }
     }
 }
@@ -168,7 +210,7 @@ impl TileSource for RadialTiles {
         self.n
     }
     fn n_cols(&self) -> usize {
-        self.n
+        self.n_cols
     }
     fn fill(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) {
         let isa = Isa::current();
@@ -273,6 +315,114 @@ pub fn mmd_permutation_null(
     Ok(null)
 }
 
+/// One block pair's share of the permutation statistics, for a pooled sample held in
+/// row blocks (the distributed test): with K the kernel matrix of the row block against
+/// the column block (zero diagonal when they are the same block), r its row sums and,
+/// for permutation p, u_p and w_p the 0/1 group vectors of the row and column points,
+///
+///   within[p] = u_p' K w_p,  rows_all[p] = u_p' K 1,  cols_all[p] = 1' K w_p,  total = 1' K 1.
+///
+/// Summed over all block pairs (each unordered pair of distinct blocks once in each
+/// orientation), these give S_xx = sum within, S_xy = sum (rows_all - within) and
+/// S_yy = sum (total - rows_all - cols_all + within) of `mmd_permutation_null`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockSums {
+    pub within: Vec<f64>,
+    pub rows_all: Vec<f64>,
+    pub cols_all: Vec<f64>,
+    pub total: f64,
+}
+
+/// The [`BlockSums`] of the row points `x` against the column points `y` (`None`: `x`
+/// against itself, diagonal excluded), with `x_groups` (P, n_x) and `y_groups` (P, n_y)
+/// marking, per permutation, the points of the x group. One streamed product
+/// U = K [1, w_1, ..., w_P] per batch of permutations, as in `mmd_permutation_null`.
+pub fn mmd_permutation_block_sums(
+    x: ArrayView2<'_, f64>,
+    y: Option<ArrayView2<'_, f64>>,
+    x_groups: ArrayView2<'_, bool>,
+    y_groups: ArrayView2<'_, bool>,
+    kernel: Kernel,
+    ctl: &Control,
+) -> Result<BlockSums> {
+    kernel.validate()?;
+    let (nx, d) = x.dim();
+    if d == 0 {
+        return invalid("the points have zero features");
+    }
+    let tiles = match y {
+        Some(y) if y.ncols() != d => {
+            return invalid(format!(
+                "the row block has {d} features and the column block {}",
+                y.ncols()
+            ))
+        }
+        Some(y) => RadialTiles::cross(x, y, kernel),
+        None => RadialTiles::new(x, kernel),
+    };
+    let ny = tiles.n_cols;
+    if x_groups.ncols() != nx || y_groups.ncols() != ny || x_groups.nrows() != y_groups.nrows() {
+        return invalid(format!(
+            "group masks of shapes {:?} and {:?} do not match blocks of {nx} and {ny} points",
+            x_groups.dim(),
+            y_groups.dim()
+        ));
+    }
+    let n_perm = x_groups.nrows();
+    let per_batch = (BATCH_BYTES / (16 * nx.max(ny).max(1))).clamp(1, n_perm.max(1));
+    let mut out = BlockSums {
+        within: Vec::with_capacity(n_perm),
+        rows_all: Vec::with_capacity(n_perm),
+        cols_all: Vec::with_capacity(n_perm),
+        total: 0.0,
+    };
+    let mut first = 0;
+    loop {
+        let last = (first + per_batch).min(n_perm);
+        let batch = y_groups.slice(ndarray::s![first..last, ..]);
+        let mut v = Array2::<f64>::zeros((ny, batch.nrows() + 1));
+        v.column_mut(0).fill(1.0);
+        for (q, mask) in batch.rows().into_iter().enumerate() {
+            for (j, &inx) in mask.iter().enumerate() {
+                if inx {
+                    v[[j, q + 1]] = 1.0;
+                }
+            }
+        }
+        let u = kernel_times(&tiles, v.view(), ctl)?;
+        if first == 0 {
+            let mut total = Neumaier::new();
+            u.column(0).iter().for_each(|&r| total.add(r));
+            out.total = total.value();
+        }
+        for (q, mask) in x_groups
+            .slice(ndarray::s![first..last, ..])
+            .rows()
+            .into_iter()
+            .enumerate()
+        {
+            let (mut within, mut rows_all, mut cols_all) =
+                (Neumaier::new(), Neumaier::new(), Neumaier::new());
+            for (i, &inx) in mask.iter().enumerate() {
+                let (ui, ri) = (u[[i, q + 1]], u[[i, 0]]);
+                cols_all.add(ui);
+                if inx {
+                    within.add(ui);
+                    rows_all.add(ri);
+                }
+            }
+            out.within.push(within.value());
+            out.rows_all.push(rows_all.value());
+            out.cols_all.push(cols_all.value());
+        }
+        if last >= n_perm {
+            break;
+        }
+        first = last;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -319,6 +469,54 @@ mod tests {
                     (null[p] - want).abs() < 1e-12 * scale,
                     "{kernel:?} perm {p}: {} vs {want}",
                     null[p]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn block_sums_over_a_split_sample_give_the_null() {
+        let ctl = Control::new();
+        for (d, offset, kernel) in [
+            (3, 0.0, Kernel::Gaussian { bandwidth: 0.9 }),
+            (3, 0.0, Kernel::Energy),
+            (40, 1e3, Kernel::Imq { bandwidth: 6.0 }),
+        ] {
+            let z = random_points(300, d, 2) + offset;
+            let (n, big_n, cut) = (130, 300, 170);
+            let masks = ndarray::Array2::from_shape_fn((4, big_n), |(p, i)| match p {
+                0 => i < n,
+                1 => i >= big_n - n,
+                2 => i % 2 == 0 && i / 2 < n,
+                _ => (i * 7) % 300 < n,
+            });
+            let want = mmd_permutation_null(z.view(), masks.view(), kernel, &ctl).unwrap();
+            let blocks = [0..cut, cut..big_n];
+            let (mut sxx, mut sxy, mut syy) = (vec![0.0; 4], vec![0.0; 4], vec![0.0; 4]);
+            for (bi, ri) in blocks.iter().enumerate() {
+                for (bj, rj) in blocks.iter().enumerate() {
+                    let xb = z.slice(ndarray::s![ri.clone(), ..]);
+                    let yb = z.slice(ndarray::s![rj.clone(), ..]);
+                    let gx = masks.slice(ndarray::s![.., ri.clone()]);
+                    let gy = masks.slice(ndarray::s![.., rj.clone()]);
+                    let other = (bi != bj).then_some(yb);
+                    let s = mmd_permutation_block_sums(xb, other, gx, gy, kernel, &ctl).unwrap();
+                    for p in 0..4 {
+                        sxx[p] += s.within[p];
+                        sxy[p] += s.rows_all[p] - s.within[p];
+                        syy[p] += s.total - s.rows_all[p] - s.cols_all[p] + s.within[p];
+                    }
+                }
+            }
+            let (nf, mf) = (n as f64, (big_n - n) as f64);
+            for p in 0..4 {
+                let got = sxx[p] / (nf * (nf - 1.0)) + syy[p] / (mf * (mf - 1.0))
+                    - 2.0 * sxy[p] / (nf * mf);
+                let scale = if kernel == Kernel::Energy { 10.0 } else { 1.0 };
+                assert!(
+                    (got - want[p]).abs() < 1e-12 * scale,
+                    "{kernel:?} {p}: {got} vs {}",
+                    want[p]
                 );
             }
         }

@@ -223,6 +223,9 @@ mod tests {
     use super::*;
     use crate::test_util::random_points;
 
+    // i and j index the points, their radii and the outputs alike: index loops read
+    // as the definition.
+    #[allow(clippy::needless_range_loop)]
     fn dense(
         real: &ndarray::Array2<f64>,
         fake: &ndarray::Array2<f64>,
