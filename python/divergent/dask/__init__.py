@@ -13,15 +13,17 @@ Start a cluster (or connect to one) and pass Dask arrays, from Zarr, HDF5 or
     x = da.from_zarr("x.zarr")            # (n, d); rows are the unit of work
     dvd.mmd(x, y)                         # equals divergent.mmd(x.compute(), y.compute())
 
-Functions: :func:`mmd`, :func:`energy_distance`, :func:`mmd_test`, :func:`kde_logpdf`, :func:`entropy`,
-:func:`kl_divergence`, :func:`mutual_information`, :func:`fid`, with the arguments of
-their in-memory namesakes plus ``block_rows``. Columns are rechunked into one block;
+Functions: :func:`mmd`, :func:`energy_distance`, :func:`mmd_test`, :func:`kde_logpdf`,
+:func:`entropy`, :func:`kl_divergence`, :func:`mutual_information`, :func:`fid`, with the
+arguments of their in-memory namesakes plus ``block_rows``. Columns are rechunked into one block;
 rows into blocks of ``block_rows``. Every input is first checked in one pass over its
 blocks (NaN/inf are a ValueError naming the argument and the row, raised here, not on a
 worker). Tasks are pure: a task lost with its worker is recomputed by Dask to the same
 value. On a worker, divergent's thread pool takes the worker's thread count (unless
 ``DIVERGENT_NUM_THREADS`` is set), so start workers with ``threads_per_worker`` (or
-``--nthreads``) equal to the cores they may use.
+``--nthreads``) equal to the cores they may use. Follow long runs on the cluster's
+dashboard (``client.dashboard_link``), or with ``dask.diagnostics.ProgressBar()`` on the
+local scheduler.
 
 Agreement with memory
 ---------------------
@@ -30,7 +32,7 @@ Agreement with memory
   ``math.fsum`` (exactly rounded), so the value does not depend on the task order or
   the number of workers, and on the chunking only through each block's own rounding:
   equal to the in-memory value to ~1e-12 relative (an MMD^2 near zero is a difference
-  of O(1) terms: the agreement is ~1e-16 of those terms). The median bandwidth is
+  of O(1) terms: the agreement is then ~1e-15 of those terms). The median bandwidth is
   computed from the same fixed-seed subsample as in memory, gathered from the blocks.
 * ``mmd_test``: the permutations drawn once on the client from the seed, as in memory;
   one task per pair of pooled blocks computes its kernel block times every

@@ -54,29 +54,25 @@ def _linear_part(a, b, e, kernel, h):
 
 
 def _within(s: Sample, e, kernel, h):
-    """Tasks whose results sum to sum_{i != j} k(s_i, s_j)."""
-    out = [delayed(_self_sum, b, e, kernel, h) for b in s.blocks]
+    """(task, weight) pairs whose weighted results sum to sum_{i != j} k(s_i, s_j): each
+    block with itself, and each pair of distinct blocks once, counted twice."""
+    out = [(delayed(_self_sum, b, e, kernel, h), 1.0) for b in s.blocks]
     for i, bi in enumerate(s.blocks):
         for bj in s.blocks[i + 1:]:
-            out.append(2.0 * delayed(_cross_sum, bi, bj, e, kernel, h))
+            out.append((delayed(_cross_sum, bi, bj, e, kernel, h), 2.0))
     return out
 
 
 def _between(x: Sample, y: Sample, e, kernel, h):
-    return [delayed(_cross_sum, bx, by, e, kernel, h) for bx in x.blocks for by in y.blocks]
+    return [(delayed(_cross_sum, bx, by, e, kernel, h), 1.0) for bx in x.blocks for by in y.blocks]
 
 
 def _pair_sums(x, y, e, kernel, h):
     """(sum_{i != j} k(x_i, x_j), the same for y, sum_{i, j} k(x_i, y_j)), each exactly
     rounded from its block partials."""
     parts = [_within(x, e, kernel, h), _within(y, e, kernel, h), _between(x, y, e, kernel, h)]
-    sizes = [len(p) for p in parts]
-    values = dask.compute(*[t for p in parts for t in p])
-    out, i = [], 0
-    for size in sizes:
-        out.append(math.fsum(values[i:i + size]))
-        i += size
-    return out
+    values = iter(dask.compute(*[t for p in parts for t, _ in p]))
+    return [math.fsum(w * next(values) for _, w in p) for p in parts]
 
 
 def _median(x: Sample, y: Sample, e: int) -> float:
@@ -106,7 +102,7 @@ def _inputs(x, y, kernel, bandwidth, estimator, block_rows, *, float32=True, ext
     block_rows = check_block_rows(block_rows)
     if estimator == "linear":
         # Aligned blocks of an even number of rows keep the in-memory pairing.
-        rows = (lambda n, d, s: 2 * max(1, (block_rows or 2 * stream_block_rows(d, s)) // 2))
+        rows = (lambda n, d, s: 2 * max(1, (block_rows or stream_block_rows(d, s)) // 2))
     else:
         rows = (lambda n, d, s: block_rows or pair_block_rows(d + extra_columns, s))
     min_samples = 1 if estimator == "biased" else 2

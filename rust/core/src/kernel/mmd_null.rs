@@ -317,8 +317,8 @@ pub fn mmd_permutation_null(
 
 /// One block pair's share of the permutation statistics, for a pooled sample held in
 /// row blocks (the distributed test): with K the kernel matrix of the row block against
-/// the column block (zero diagonal when they are the same block), r its row sums and,
-/// for permutation p, u_p and w_p the 0/1 group vectors of the row and column points,
+/// the column block (zero diagonal when they are the same block) and, for permutation
+/// p, u_p and w_p the 0/1 group vectors of the row and column points,
 ///
 ///   within[p] = u_p' K w_p,  rows_all[p] = u_p' K 1,  cols_all[p] = 1' K w_p,  total = 1' K 1.
 ///
