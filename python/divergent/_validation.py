@@ -36,36 +36,49 @@ def as_samples(x, name: str, *, min_samples: int = 1, float32: bool = False) -> 
     Fortran order (or a strided view) is returned without a copy.
     """
     arr = real_array(x, name)
-    if arr.ndim == 0:
-        raise ValueError(
-            f"{name} must be a 1-D or 2-D array of samples, got a scalar; "
-            f"pass an array of shape (n_samples, n_features)"
-        )
+    check_sample_ndim(arr.shape, name)
     if arr.ndim == 1:
         arr = arr.reshape(-1, 1)
-    elif arr.ndim > 2:
-        raise ValueError(
-            f"{name} must be a 1-D or 2-D array of samples, got a {arr.ndim}-D array with "
-            f"shape {arr.shape}; reshape it to (n_samples, n_features)"
-        )
-    n, d = arr.shape
-    if n == 0 or d == 0:
-        raise ValueError(
-            f"{name} is empty (shape {arr.shape}); at least {min_samples} sample(s) with "
-            f"at least one feature are needed"
-        )
-    if n < min_samples:
-        raise ValueError(f"{name} has {n} sample(s); this estimator needs at least {min_samples}")
+    check_sample_count(arr.shape, name, min_samples)
     if not (float32 and arr.dtype == np.float32):
         arr = arr.astype(np.float64, copy=False)
     finite = np.isfinite(arr)
     if not finite.all():
-        row = int(np.argwhere(~finite)[0, 0])
-        raise ValueError(
-            f"{name} contains NaN or infinity (first in row {row}); remove or impute "
-            f"those samples first"
-        )
+        raise nonfinite_error(name, int(np.argwhere(~finite)[0, 0]))
     return arr
+
+
+def check_sample_ndim(shape: tuple, name: str) -> None:
+    """Samples are 1-D (n samples in d = 1) or 2-D (n, d)."""
+    if len(shape) == 0:
+        raise ValueError(
+            f"{name} must be a 1-D or 2-D array of samples, got a scalar; "
+            f"pass an array of shape (n_samples, n_features)"
+        )
+    if len(shape) > 2:
+        raise ValueError(
+            f"{name} must be a 1-D or 2-D array of samples, got a {len(shape)}-D array with "
+            f"shape {shape}; reshape it to (n_samples, n_features)"
+        )
+
+
+def check_sample_count(shape: tuple, name: str, min_samples: int) -> None:
+    """An (n, d) sample with d >= 1 and n >= min_samples."""
+    n, d = shape
+    if n == 0 or d == 0:
+        raise ValueError(
+            f"{name} is empty (shape {shape}); at least {min_samples} sample(s) with "
+            f"at least one feature are needed"
+        )
+    if n < min_samples:
+        raise ValueError(f"{name} has {n} sample(s); this estimator needs at least {min_samples}")
+
+
+def nonfinite_error(name: str, row: int) -> ValueError:
+    return ValueError(
+        f"{name} contains NaN or infinity (first in row {row}); remove or impute "
+        f"those samples first"
+    )
 
 
 def real_array(x, name: str) -> np.ndarray:

@@ -506,12 +506,18 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None) -> f
     (x, y), k = paired_inputs([x, y], ["x", "y"], k, jitter, seed)
     dx, dy = x.shape[1], y.shape[1]
     groups = [list(range(dx)), list(range(dx, dx + dy))]
-    n = x.shape[0]
+    _, counts = ksg_counts([x, y], groups, k, "joint" if method == "ksg1" else "neighbours")
+    return ksg_from_counts(counts[0], counts[1], k, method)
+
+
+def ksg_from_counts(cx, cy, k: int, method: str) -> float:
+    """The KSG estimate from each point's marginal neighbour counts (of the other points:
+    strictly within the joint k-th distance for KSG1, within the k joint neighbours'
+    largest marginal distance for KSG2)."""
+    n = cx.size
     if method == "ksg1":
-        _, counts = ksg_counts([x, y], groups, k, "joint")
-        return float(digamma(k) + digamma(n) - mean_digamma(counts[0], 1) - mean_digamma(counts[1], 1))
-    _, counts = ksg_counts([x, y], groups, k, "neighbours")
-    return float(digamma(k) - 1 / k + digamma(n) - mean_digamma(counts[0], 0) - mean_digamma(counts[1], 0))
+        return float(digamma(k) + digamma(n) - mean_digamma(cx, 1) - mean_digamma(cy, 1))
+    return float(digamma(k) - 1 / k + digamma(n) - mean_digamma(cx, 0) - mean_digamma(cy, 0))
 
 
 def conditional_mutual_information(x, y, z, *, k=3, jitter=None, seed=None) -> float:

@@ -95,11 +95,9 @@ class FeatureStats:
         if self._n == 0:
             self._n, self._mean, self._scatter = nb, mean_b.copy(), scatter_b.copy()
             return
-        n = self._n + nb
-        delta = mean_b - self._mean
-        self._mean = self._mean + delta * (nb / n)
-        self._scatter = self._scatter + scatter_b + np.outer(delta, delta) * (self._n * nb / n)
-        self._n = n
+        self._n, self._mean, self._scatter = merge_moments(
+            (self._n, self._mean, self._scatter), (nb, mean_b, scatter_b)
+        )
 
     @property
     def n(self) -> int:
@@ -121,6 +119,16 @@ class FeatureStats:
     def __repr__(self):
         d = None if self._mean is None else self._mean.size
         return f"FeatureStats(n={self._n}, d={d})"
+
+
+def merge_moments(a, b):
+    """Chan, Golub & LeVeque's pairwise update: two parts' (count or total weight, mean,
+    centred scatter matrix) combined into those of their union, as one pass over both
+    would give them up to round-off."""
+    (na, mean_a, scatter_a), (nb, mean_b, scatter_b) = a, b
+    n = na + nb
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (nb / n), scatter_a + scatter_b + np.outer(delta, delta) * (na * nb / n)
 
 
 def _stats(x, name: str) -> FeatureStats:

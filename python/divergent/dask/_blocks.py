@@ -21,7 +21,13 @@ import dask.array as da
 import numpy as np
 
 from divergent import _core, _scale
-from divergent._validation import real_array
+from divergent._validation import (
+    check_positive_int,
+    check_sample_count,
+    check_sample_ndim,
+    nonfinite_error,
+    real_array,
+)
 
 #: Work (rows of x times rows of y times d) of one pair-sum task: about half a second of
 #: one core (4.8 x 10^8 pairs/s at d = 10; benches/RESULTS.md, section Dask), so that
@@ -72,13 +78,7 @@ def query_block_rows(n: int, d: int, itemsize: int) -> int:
 
 
 def check_block_rows(block_rows) -> int | None:
-    if block_rows is None:
-        return None
-    if isinstance(block_rows, (bool, np.bool_)) or not isinstance(block_rows, (int, np.integer)):
-        raise TypeError(f"block_rows must be None or a positive int, got {block_rows!r}")
-    if block_rows < 1:
-        raise ValueError(f"block_rows must be a positive int, got {block_rows!r}")
-    return int(block_rows)
+    return None if block_rows is None else check_positive_int(block_rows, "block_rows")
 
 
 @dataclass
@@ -94,22 +94,19 @@ class Sample:
     dtype: np.dtype
     top: float
 
-    def exponent(self) -> int:
-        return exponent_of(self.top, self.dtype)
-
 
 def exponent_of(top: float, dtype) -> int:
     """`divergent._scale.exponent` from the largest magnitude alone."""
     return _scale.exponent(np.array([top], dtype=dtype))
 
 
-def _scan(block: np.ndarray) -> tuple[int, int, float]:
-    """(rows, first row with a NaN/inf or -1, largest magnitude)."""
+def _scan(block: np.ndarray) -> tuple[int, float]:
+    """(first row with a NaN/inf or -1, largest magnitude)."""
     finite = np.isfinite(block)
     if not finite.all():
-        return block.shape[0], int(np.argwhere(~finite)[0, 0]), math.inf
+        return int(np.argwhere(~finite)[0, 0]), math.inf
     top = float(np.abs(block).max()) if block.size else 0.0
-    return block.shape[0], -1, top
+    return -1, top
 
 
 def as_dask(x, name: str):
@@ -118,18 +115,9 @@ def as_dask(x, name: str):
     if not isinstance(x, da.Array):
         x = da.from_array(real_array(x, name), chunks="auto")
     real_array(np.empty(0, dtype=x.dtype), name)
-    if x.ndim == 0:
-        raise ValueError(
-            f"{name} must be a 1-D or 2-D array of samples, got a scalar; "
-            f"pass an array of shape (n_samples, n_features)"
-        )
+    check_sample_ndim(x.shape, name)
     if x.ndim == 1:
         x = x[:, None]
-    elif x.ndim > 2:
-        raise ValueError(
-            f"{name} must be a 1-D or 2-D array of samples, got a {x.ndim}-D array with "
-            f"shape {x.shape}; reshape it to (n_samples, n_features)"
-        )
     if any(math.isnan(c) for c in x.chunks[0]):
         x = x.compute_chunk_sizes()
     return x
@@ -144,14 +132,7 @@ def samples(arrays, names, *, min_samples=(1,), float32=False, rows=None, same_d
     arrays = [as_dask(a, nm) for a, nm in zip(arrays, names, strict=True)]
     mins = list(min_samples) * len(arrays) if len(min_samples) == 1 else list(min_samples)
     for a, nm, lo in zip(arrays, names, mins, strict=True):
-        n, d = a.shape
-        if n == 0 or d == 0:
-            raise ValueError(
-                f"{nm} is empty (shape {a.shape}); at least {lo} sample(s) with at least one "
-                f"feature are needed"
-            )
-        if n < lo:
-            raise ValueError(f"{nm} has {n} sample(s); this estimator needs at least {lo}")
+        check_sample_count(a.shape, nm, lo)
     if same_dim:
         for a, nm in zip(arrays[1:], names[1:], strict=True):
             if a.shape[1] != arrays[0].shape[1]:
@@ -174,13 +155,10 @@ def samples(arrays, names, *, min_samples=(1,), float32=False, rows=None, same_d
     for nm, a, blocks, starts in out:
         parts = scans[i:i + len(blocks)]
         i += len(blocks)
-        for (_, bad, _), start in zip(parts, starts, strict=True):
+        for (bad, _), start in zip(parts, starts, strict=True):
             if bad >= 0:
-                raise ValueError(
-                    f"{nm} contains NaN or infinity (first in row {start + bad}); remove or "
-                    f"impute those samples first"
-                )
-        top = max(t for _, _, t in parts)
+                raise nonfinite_error(nm, start + bad)
+        top = max(t for _, t in parts)
         result.append(Sample(nm, blocks, starts, a.shape[0], a.shape[1], dtype, top))
     return result
 

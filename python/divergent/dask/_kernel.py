@@ -15,6 +15,7 @@ import dask
 import numpy as np
 
 from divergent import _core, _scale
+from divergent import metrics as _metrics
 from divergent._bandwidth import MEDIAN_MAX_POINTS, MEDIAN_SEED, check_median
 from divergent._results import TestResult, monte_carlo_pvalue
 from divergent._validation import check_bandwidth, check_choice, check_memory, check_positive_int, check_seed, check_weights
@@ -75,6 +76,12 @@ def _pair_sums(x, y, e, kernel, h):
     return [math.fsum(w * next(values) for _, w in p) for p in parts]
 
 
+def _unbiased(sxx, syy, sxy, n, m):
+    """The unbiased MMD^2 from the within-x, within-y (diagonals excluded) and cross
+    kernel sums."""
+    return sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2.0 * sxy / (n * m)
+
+
 def _median(x: Sample, y: Sample, e: int) -> float:
     """The median heuristic of `divergent.median_bandwidth` on the scaled samples: the
     same pooled points (all, or the same fixed-seed subsample), hence the same value."""
@@ -116,14 +123,7 @@ def _inputs(x, y, kernel, bandwidth, estimator, block_rows, *, float32=True, ext
     if h == "median":
         h = _median(xs, ys, e)
     elif h is not None:
-        h = math.ldexp(h, -e)
-        if h < 2.0**-_mmd._BANDWIDTH_LOG2_RANGE:
-            raise ValueError(
-                f"bandwidth={bandwidth!r} is too small for these samples: every kernel value "
-                f"between distinct points underflows float64; pass a bandwidth within 1e150 of "
-                f"the data's scale, or rescale the data"
-            )
-        h = min(h, 2.0**_mmd._BANDWIDTH_LOG2_RANGE)
+        h = _mmd.scaled_bandwidth(h, e, lambda: max(xs.top, ys.top))
     return xs, ys, kernel, h, estimator, e
 
 
@@ -169,7 +169,7 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased", bl
     sxx, syy, sxy = _pair_sums(xs, ys, e, kernel, h)
     n, m = xs.n, ys.n
     if estimator == "unbiased":
-        value = sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2.0 * sxy / (n * m)
+        value = _unbiased(sxx, syy, sxy, n, m)
     else:
         k0 = 0.0 if kernel == "energy" else 1.0
         value = (sxx + n * k0) / (n * n) + (syy + m * k0) / (m * m) - 2.0 * sxy / (n * m)
@@ -277,7 +277,7 @@ def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999,
             sxy.append(rows_all - within)
             syy.append(tot - rows_all - cols_all + within)
     exact = lambda a: np.array([math.fsum(c) for c in np.stack(a).T])  # noqa: E731
-    values = exact(sxx) / (n * (n - 1)) + exact(syy) / (m * (m - 1)) - 2.0 * exact(sxy) / (n * m)
+    values = _unbiased(exact(sxx), exact(syy), exact(sxy), n, m)
     power = int(kernel == "energy")
     statistic = _mmd._finite(float(values[0]), "MMD^2", e, power)
     null = _two_sample.unscaled_null(values[1:], e, kernel)
@@ -293,8 +293,8 @@ def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999,
 
 @on_worker
 def _moments(block, e, w):
-    """(sum w, weighted mean, weighted centred scatter) of a block, in float64."""
-    b = _scale.scaled(block, e).astype(np.float64, copy=False)
+    """(sum w, weighted mean, weighted centred scatter) of a float64 block."""
+    b = _scale.scaled(block, e)
     total = float(w.sum())
     mean = (w @ b) / total if total > 0 else np.zeros(b.shape[1])
     c = b - mean
@@ -302,27 +302,19 @@ def _moments(block, e, w):
 
 
 def _merge_moments(parts):
-    """Chan et al.'s pairwise combination of weighted block moments, in block order."""
-    total, mean, scatter = 0.0, None, None
-    for t, mu, sc in parts:
-        if t == 0:
-            continue
-        if mean is None:
-            total, mean, scatter = t, mu, sc
-            continue
-        new = total + t
-        delta = mu - mean
-        mean = mean + delta * (t / new)
-        scatter = scatter + sc + np.outer(delta, delta) * (total * t / new)
-        total = new
-    return total, mean, scatter
+    """The block moments merged in block order (blocks of zero weight add nothing)."""
+    merged = None
+    for part in parts:
+        if part[0] > 0:
+            merged = part if merged is None else _metrics.merge_moments(merged, part)
+    return merged
 
 
 @on_worker
 def _lse(points, data, e, inv, log_w):
     """log sum_j w_j exp(-|L^-1 (p - x_j)|^2 / 2) of each point over one data block."""
-    p = _scale.scaled(points, e).astype(np.float64, copy=False) @ inv.T
-    q = _scale.scaled(data, e).astype(np.float64, copy=False) @ inv.T
+    p = _scale.scaled(points, e) @ inv.T
+    q = _scale.scaled(data, e) @ inv.T
     with np.errstate(over="ignore", invalid="ignore"):
         return _core.gaussian_logsumexp(p, q, log_w)
 
@@ -377,14 +369,9 @@ def kde_logpdf(data, points, *, bandwidth="scott", weights=None, block_rows=None
         dask.compute(*[delayed(_moments, b, e, wi) for b, wi in zip(ds.blocks, wb, strict=True)])
     )
     cov = np.atleast_2d(scatter / (total - np.sum(w * w) / total))
-    chol = _density._well_conditioned_cholesky(cov)
-    if chol is None:
-        raise ValueError(_density.singular_message(n, d))
-    chol = chol * factor
-    inv = np.linalg.inv(chol)
+    inv, log_norm = _density.whitening(cov, factor, n, e)
     with np.errstate(divide="ignore"):
         log_w = [np.log(wi) for wi in wb]
-    log_norm = -0.5 * d * math.log(2 * math.pi) - float(np.log(np.diag(chol)).sum()) - d * e * math.log(2.0)
     rows_out = []
     for pb in ps.blocks:
         parts = [delayed(_lse, pb, db, e, inv, lw) for db, lw in zip(ds.blocks, log_w, strict=True)]

@@ -18,7 +18,6 @@ import numpy as np
 
 from divergent import _core, _scale
 from divergent import knn as _knn
-from divergent._special import digamma
 from divergent._validation import check_choice
 from divergent.dask._blocks import (
     REFERENCE_MAX_BYTES,
@@ -45,6 +44,13 @@ def _no_jitter(jitter):
         )
 
 
+def _whole(blocks):
+    """The reference sample from its row blocks. Tasks take the blocks themselves, not one
+    concatenated copy: the scheduler then places each task by its query block, spread
+    over the workers, instead of gathering every task on the worker holding the copy."""
+    return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+
+
 @on_worker
 def _kth(queries, e, k, metric, self_block, *reference):
     """Distances from each query to its k smallest-distance points of the reference
@@ -52,7 +58,7 @@ def _kth(queries, e, k, metric, self_block, *reference):
     part of the reference and k + 1 are searched: the smallest, 0, is the query itself
     (or a duplicate, which leaves the k-th distance unchanged)."""
     q = _scale.scaled(queries, e)
-    r = _scale.scaled(reference[0] if len(reference) == 1 else np.concatenate(reference), e)
+    r = _scale.scaled(_whole(reference), e)
     kk = min(k + int(self_block), r.shape[0])
     return _core.knn(r, kk, metric, q, True)[0]
 
@@ -70,9 +76,6 @@ def _kth_distances(queries: Sample, reference: Sample, e, k, metric, same: bool)
     excluded when `same`), as one array in query order."""
     out = []
     if reference.n * reference.d * reference.dtype.itemsize <= REFERENCE_MAX_BYTES:
-        # Each task depends on every reference block, not on one concatenated copy: the
-        # scheduler then places tasks by their query blocks, spread over the workers,
-        # instead of gathering them all on the worker that holds the copy.
         for qb in queries.blocks:
             kth = delayed(_kth, qb, e, k, metric, same, *reference.blocks)
             out.append(delayed(_pick, kth, k - 1 + int(same)))
@@ -121,7 +124,7 @@ def entropy(x, *, k=3, jitter=None, seed=None, block_rows=None) -> float:
     _no_jitter(jitter)
     (xs,) = samples([x], ["x"], min_samples=(2,), float32=True, rows=_rows(block_rows))
     k = _knn.check_k(k, xs.n - 1, "x")
-    e = xs.exponent()
+    e = exponent_of(xs.top, xs.dtype)
     eps = np.concatenate(dask.compute(*_kth_distances(xs, xs, e, k, "euclidean", True)))
     _knn.check_no_zero(eps, "x", k, "x")
     return _knn.entropy_from_distances(eps, xs.d, k) + xs.d * e * math.log(2.0)
@@ -166,12 +169,12 @@ def kl_divergence(x, y, *, k=1, jitter=None, seed=None, block_rows=None) -> floa
 
 
 @on_worker
-def _ksg_block(joint, queries, start, e, k, dx, method):
+def _ksg_block(queries, start, e, k, dx, method, *joint):
     """For one query block of the joint sample: the KSG counts in the x and the y
     subspace (other points strictly within the joint k-th distance for KSG1; within the
     largest marginal distance to the k joint neighbours for KSG2), and the joint k-th
     distances."""
-    r = _scale.scaled(joint, e)
+    r = _scale.scaled(_whole(joint), e)
     q = _scale.scaled(queries, e)
     dist, idx = _core.knn(r, k + 1, "chebyshev", q, True)
     own = np.arange(start, start + q.shape[0])
@@ -233,9 +236,9 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None, bloc
     _no_jitter(jitter)
     method = check_choice(method, "method", ("ksg1", "ksg2"))
     # One row chunking for both, so that their blocks pair up into joint blocks.
-    dims = as_dask(x, "x").shape[1] + as_dask(y, "y").shape[1]
-    rows = check_block_rows(block_rows) or query_block_rows(as_dask(x, "x").shape[0], dims, 8)
-    xs, ys = samples([x, y], ["x", "y"], min_samples=(2,), rows=lambda n, d, s: rows, same_dim=False)
+    xd, yd = as_dask(x, "x"), as_dask(y, "y")
+    rows = check_block_rows(block_rows) or query_block_rows(xd.shape[0], xd.shape[1] + yd.shape[1], 8)
+    xs, ys = samples([xd, yd], ["x", "y"], min_samples=(2,), rows=lambda n, d, s: rows, same_dim=False)
     if xs.n != ys.n:
         raise ValueError(
             f"x and y must have the same number of samples (paired observations), got "
@@ -244,14 +247,10 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None, bloc
     k = _knn.check_k(k, xs.n - 1, "the joint sample")
     e = exponent_of(max(xs.top, ys.top), xs.dtype)
     joint_blocks = [delayed(np.hstack, [a, b]) for a, b in zip(xs.blocks, ys.blocks, strict=True)]
-    joint = delayed(np.concatenate, joint_blocks) if len(joint_blocks) > 1 else joint_blocks[0]
-    parts = dask.compute(*[delayed(_ksg_block, joint, qb, start, e, k, xs.d, method)
+    parts = dask.compute(*[delayed(_ksg_block, qb, start, e, k, xs.d, method, *joint_blocks)
                            for qb, start in zip(joint_blocks, xs.starts, strict=True)])
     eps = np.concatenate([p[0] for p in parts])
     _knn.check_no_zero(eps, "the joint sample", k, "the joint space (max-norm)")
     cx = np.concatenate([p[1] for p in parts])
     cy = np.concatenate([p[2] for p in parts])
-    n = xs.n
-    if method == "ksg1":
-        return float(digamma(k) + digamma(n) - _knn.mean_digamma(cx, 1) - _knn.mean_digamma(cy, 1))
-    return float(digamma(k) - 1 / k + digamma(n) - _knn.mean_digamma(cx, 0) - _knn.mean_digamma(cy, 0))
+    return _knn.ksg_from_counts(cx, cy, k, method)

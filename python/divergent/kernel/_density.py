@@ -64,19 +64,12 @@ class KdeSetup:
         neff = 1.0 / np.sum(w * w)
         factor = bandwidth_factor(bandwidth, neff, d)
         cov = np.atleast_2d(np.cov(data.T, rowvar=True, bias=False, aweights=w))
-        chol = _well_conditioned_cholesky(cov)
-        if chol is None:
-            raise ValueError(singular_message(n, d))
-        chol = chol * factor
-        inv = np.linalg.inv(chol)
+        inv, self.log_norm = whitening(cov, factor, n, e)
         self.factor = factor
         self.data = data @ inv.T
         self.points = points @ inv.T
         with np.errstate(divide="ignore"):
             self.log_w = np.log(w)
-        self.log_norm = (
-            -0.5 * d * math.log(2 * math.pi) - float(np.log(np.diag(chol)).sum()) - d * e * math.log(2.0)
-        )
         self.bandwidth = bandwidth
 
     def finite(self, logpdf: np.ndarray) -> np.ndarray:
@@ -97,12 +90,21 @@ def bandwidth_factor(bandwidth, neff: float, d: int) -> float:
     raise TypeError(f"bandwidth must be 'scott', 'silverman' or a positive float, got {bandwidth!r}")
 
 
-def singular_message(n: int, d: int) -> str:
-    return (
-        f"the weighted covariance of data (n={n}, d={d}) is singular, so the Gaussian "
-        f"KDE is undefined; add a little jitter to the data, drop constant or collinear "
-        f"features (reduce d), or use more samples than dimensions"
-    )
+def whitening(cov: np.ndarray, factor: float, n: int, e: int) -> tuple[np.ndarray, float]:
+    """(L^-1, log_norm) for the kernel covariance factor^2 * cov = L L^T of data divided by
+    2**e: log_norm = -(d/2) log(2 pi) - sum_k log L_kk - d e log 2 (the density of x / 2**e
+    is 2**(e d) times that of x). A ValueError if cov is singular."""
+    d = cov.shape[0]
+    chol = _well_conditioned_cholesky(cov)
+    if chol is None:
+        raise ValueError(
+            f"the weighted covariance of data (n={n}, d={d}) is singular, so the Gaussian "
+            f"KDE is undefined; add a little jitter to the data, drop constant or collinear "
+            f"features (reduce d), or use more samples than dimensions"
+        )
+    chol = chol * factor
+    log_norm = -0.5 * d * math.log(2 * math.pi) - float(np.log(np.diag(chol)).sum()) - d * e * math.log(2.0)
+    return np.linalg.inv(chol), log_norm
 
 
 def finite_logpdf(logpdf: np.ndarray, factor: float, bandwidth) -> np.ndarray:

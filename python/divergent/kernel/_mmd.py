@@ -79,15 +79,22 @@ def _scaled_inputs(x, y, h):
     (x, y), e = _scale.in_range(x, y)
     if h is None:
         return x, y, None, e
+    return x, y, scaled_bandwidth(h, e, lambda: float(max(abs(x).max(), abs(y).max()))), e
+
+
+def scaled_bandwidth(h: float, e: int, largest) -> float:
+    """The bandwidth h of samples divided by 2**e, in the range the kernels are evaluated
+    over; a ValueError if it is too small for them. `largest()` gives the samples'
+    largest magnitude (called only for the message, when e is 0)."""
     h_scaled = math.ldexp(h, -e)
     if h_scaled < 2.0**-_BANDWIDTH_LOG2_RANGE:
         raise ValueError(
             f"bandwidth={h!r} is too small for these samples (largest magnitude "
-            f"{math.ldexp(1.0, e) if e else float(max(abs(x).max(), abs(y).max())):.3g}): every kernel "
+            f"{math.ldexp(1.0, e) if e else largest():.3g}): every kernel "
             f"value between distinct points underflows float64; pass a bandwidth within "
             f"1e150 of the data's scale, or rescale the data"
         )
-    return x, y, min(h_scaled, 2.0**_BANDWIDTH_LOG2_RANGE), e
+    return min(h_scaled, 2.0**_BANDWIDTH_LOG2_RANGE)
 
 
 def _mmd_inputs(x, y, kernel, bandwidth, estimator, median, *, float32=False):

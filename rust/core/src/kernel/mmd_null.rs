@@ -241,6 +241,21 @@ impl TileSource for RadialTiles {
     }
 }
 
+/// V = [1, v_1, ..., v_P] (N, P + 1): a column of ones, then each row of `groups`
+/// (P, N) as a 0/1 column.
+fn ones_and_groups(groups: ArrayView2<'_, bool>) -> Array2<f64> {
+    let mut v = Array2::<f64>::zeros((groups.ncols(), groups.nrows() + 1));
+    v.column_mut(0).fill(1.0);
+    for (q, mask) in groups.rows().into_iter().enumerate() {
+        for (i, &inx) in mask.iter().enumerate() {
+            if inx {
+                v[[i, q + 1]] = 1.0;
+            }
+        }
+    }
+    v
+}
+
 /// Unbiased MMD^2 for each row of `in_x` (P x N): `in_x[p, i]` says whether pooled point
 /// i belongs to the x group under permutation p. Every row must have the same count n,
 /// with n >= 2 and N - n >= 2.
@@ -285,16 +300,7 @@ pub fn mmd_permutation_null(
             first..(first + per_batch).min(in_x.nrows()),
             ..
         ]);
-        let mut v = Array2::<f64>::zeros((big_n, batch.nrows() + 1));
-        v.column_mut(0).fill(1.0);
-        for (q, mask) in batch.rows().into_iter().enumerate() {
-            for (i, &inx) in mask.iter().enumerate() {
-                if inx {
-                    v[[i, q + 1]] = 1.0;
-                }
-            }
-        }
-        let u = kernel_times(&tiles, v.view(), ctl)?;
+        let u = kernel_times(&tiles, ones_and_groups(batch).view(), ctl)?;
         for (q, mask) in batch.rows().into_iter().enumerate() {
             let (mut sxx, mut sxy, mut syy) = (Neumaier::new(), Neumaier::new(), Neumaier::new());
             for (i, &inx) in mask.iter().enumerate() {
@@ -376,20 +382,11 @@ pub fn mmd_permutation_block_sums(
         cols_all: Vec::with_capacity(n_perm),
         total: 0.0,
     };
-    let mut first = 0;
-    loop {
+    // At least one batch, even of no permutations: the first gives the total.
+    for first in (0..n_perm.max(1)).step_by(per_batch) {
         let last = (first + per_batch).min(n_perm);
         let batch = y_groups.slice(ndarray::s![first..last, ..]);
-        let mut v = Array2::<f64>::zeros((ny, batch.nrows() + 1));
-        v.column_mut(0).fill(1.0);
-        for (q, mask) in batch.rows().into_iter().enumerate() {
-            for (j, &inx) in mask.iter().enumerate() {
-                if inx {
-                    v[[j, q + 1]] = 1.0;
-                }
-            }
-        }
-        let u = kernel_times(&tiles, v.view(), ctl)?;
+        let u = kernel_times(&tiles, ones_and_groups(batch).view(), ctl)?;
         if first == 0 {
             let mut total = Neumaier::new();
             u.column(0).iter().for_each(|&r| total.add(r));
@@ -415,10 +412,6 @@ pub fn mmd_permutation_block_sums(
             out.rows_all.push(rows_all.value());
             out.cols_all.push(cols_all.value());
         }
-        if last >= n_perm {
-            break;
-        }
-        first = last;
     }
     Ok(out)
 }
