@@ -101,3 +101,91 @@ def test_fraction_epsilon(xy):
     x, y = xy
     assert dv.ot.sinkhorn(x, y, epsilon=fractions.Fraction(1, 20)).cost == pytest.approx(
         dv.ot.sinkhorn(x, y, epsilon=0.05).cost)
+
+
+# --- entries at the edge of float64 (1.7e308) --------------------------------------------
+
+BIG = 1.7e308
+
+
+@pytest.mark.parametrize("scale", [2.0**600, 1.7e308, 2.0**-600])
+def test_sinkhorn_from_cost_is_scale_covariant_outside_the_float_range(scale):
+    c = np.random.default_rng(1).random((20, 30))
+    c /= c.max()
+    want = dv.ot.sinkhorn_from_cost(c, epsilon=0.05)
+    for backend in ("dense", "online"):
+        got = dv.ot.sinkhorn_from_cost(c * scale, epsilon=0.05 * scale, backend=backend)
+        assert got.converged and got.n_iter == want.n_iter
+        assert got.cost / scale == pytest.approx(want.cost, rel=1e-13)
+        assert got.value / scale == pytest.approx(want.value, rel=1e-13)
+        assert np.allclose(got.f / scale, want.f, rtol=1e-13, atol=1e-15)
+        assert np.allclose(got.plan(), want.plan(), rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("cost_scale, epsilon", [(1e200, 0.5), (1.0, 1e-300), (1.0, 1e-13), (0.0, 1e-310)])
+def test_an_epsilon_float64_cannot_resolve_against_the_costs_is_named(cost_scale, epsilon):
+    c = np.random.default_rng(1).random((20, 30)) * cost_scale
+    with pytest.raises(ValueError, match=rf"epsilon={epsilon!r} is below .*(?i:the smallest) .*works is"):
+        dv.ot.sinkhorn_from_cost(c, epsilon=epsilon)
+
+
+def test_the_smallest_epsilon_named_works(xy):
+    x, y = xy
+    with pytest.raises(ValueError, match="epsilon=1e-300 is below") as info:
+        dv.ot.sinkhorn(x, y, epsilon=1e-300)
+    smallest = float(info.value.args[0].split("works is ")[1].split()[0])
+    with pytest.warns(dv.ConvergenceWarning):
+        res = dv.ot.sinkhorn(x, y, epsilon=smallest * 1.001, max_iter=20)
+    assert np.isfinite(res.cost) and np.isfinite(res.f).all()
+    with pytest.raises(ValueError, match="epsilon=1e-300 is below"):
+        dv.ot.sinkhorn_divergence(x, y, epsilon=1e-300)
+
+
+def test_logits_whose_differences_overflow():
+    a, b = np.array([[BIG, -BIG]]), np.array([[-BIG, BIG]])
+    # p = (1, 0), q = (0, 1): JS = ln 2, TV = H = 1 exactly; KL = 3.4e308 is beyond float64.
+    for p, q in ((a, b), (a[0], b[0]), (a, b[0])):  # fused (2-D and 1-D) and broadcast paths
+        assert np.allclose(dv.discrete.js(p, q, from_logits=True), np.log(2), rtol=1e-15)
+        assert np.allclose(dv.discrete.tv(p, q, from_logits=True), 1.0, rtol=1e-15)
+        assert np.allclose(dv.discrete.hellinger(p, q, from_logits=True), 1.0, rtol=1e-15)
+        with pytest.raises(ValueError, match=r"KL\(p \|\| q\) is outside float64's range.*row 0"):
+            dv.discrete.kl(p, q, from_logits=True)
+
+
+def test_logits_far_apart_with_a_finite_divergence():
+    # p's mass e^-700 (1e-304) where q's log-probability is about -BIG: KL = 1.7e308 e^-700.
+    a = np.array([[0.0, -700.0], [0.0, 1.0]])
+    b = np.array([[0.0, -BIG], [2.0, -BIG]])
+    w = np.exp(-700.0) / (1 + np.exp(-700.0))
+    fused = dv.discrete.kl(a, b, from_logits=True)
+    assert fused[0] == pytest.approx(w * BIG - np.log1p(w) + w * 700, rel=1e-12)
+    wide = [dv.discrete.kl(a[i], b[i, None], from_logits=True)[0] for i in range(2)]  # broadcast path
+    assert np.allclose(wide, fused, rtol=1e-12)
+    # The reverse direction puts no mass where the logits differ by ~BIG.
+    rev = dv.discrete.kl(b, a, from_logits=True)
+    assert abs(rev[0]) < 1e-300 and np.isfinite(rev[1])
+    assert rev[1] == pytest.approx(dv.discrete.kl(b[1:], a[1:], from_logits=True)[0])
+    # Rows with logits beyond 2^1022 (half units) agree with the same rows scaled down.
+    a, b = np.array([[5e307, 1.0, -5e307]]), np.array([[1.0, 5e307, 2.0]])
+    assert dv.discrete.kl(a, b, from_logits=True)[0] == pytest.approx(
+        8 * dv.discrete.kl(a / 8, b / 8, from_logits=True)[0], rel=1e-14)
+    assert dv.discrete.js(a, b, from_logits=True)[0] == pytest.approx(np.log(2), rel=1e-15)
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: dv.mmd(x, y, kernel="laplace", bandwidth=1.0, estimator="biased"),
+    lambda x, y: dv.cauchy_schwarz_divergence(x, y),
+    lambda x, y: dv.cauchy_schwarz_divergence(x, y, bandwidth=1.0),
+])
+def test_kernel_sums_with_entries_at_the_float_limit_name_the_bandwidth(call):
+    x = np.array([[BIG, -BIG], [0.0, 1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"bandwidth=1.0 is too small .*2\^1024"):
+        call(x, x[::-1] * 0.5)
+
+
+def test_a_scalar_distribution_is_named():
+    for kwargs in ({"from_logits": True}, {}):
+        with pytest.raises(ValueError, match="q must have at least one axis"):
+            dv.discrete.kl(np.array([0.5, 0.5]), np.array(1.5), **kwargs)
+        with pytest.raises(ValueError, match="q must have at least one axis"):
+            dv.discrete.kl(np.array([[0.5, 0.5]]), np.array(1.5), **kwargs)

@@ -3,9 +3,12 @@
 Every function works on the last axis by default (``axis=``) and broadcasts over the
 leading ones, so a (B, V) batch gives B values. Inputs are probability vectors, checked
 to be non-negative and to sum to 1 within 1e-8 (``normalize=True`` renormalises
-instead), or logits with ``from_logits=True`` (a stable log-softmax; fine for logits of
-+-1e4). Conventions: 0 log 0 = 0, 0 log(0/0) = 0, and p > 0 where q = 0 gives inf,
-without warnings. Logs are natural unless ``base=`` is given.
+instead), or logits with ``from_logits=True`` (a stable log-softmax for any finite
+logits: those beyond 2^1021 in magnitude, whose differences overflow float64, are
+computed in half units by the fused kernel and in extended precision otherwise; a
+divergence of logits that float64 cannot hold is a ValueError). Conventions: 0 log 0 =
+0, 0 log(0/0) = 0, and p > 0 where q = 0 gives inf, without warnings. Logs are natural
+unless ``base=`` is given.
 
 Row-wise ``kl`` and ``js`` from two logit arrays of the same shape run in a fused Rust
 kernel: both log-softmaxes and the divergence in two or three passes per row, float32
@@ -60,9 +63,12 @@ def _distribution(x, name, axis, from_logits, normalize):
     if from_logits:
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or infinite logits")
+        if arr.size and np.abs(arr).max() > _WIDE_LOGITS:
+            arr = _widened_logits(arr, name)
         shifted = arr - arr.max(axis=-1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return np.exp(logp), logp
+        with np.errstate(under="ignore"):
+            logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+            return np.exp(logp).astype(np.float64), logp
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     if (arr < 0).any():
@@ -82,6 +88,22 @@ def _distribution(x, name, axis, from_logits, normalize):
         return arr, np.log(arr)
 
 
+#: Logits above this magnitude have differences that can overflow float64 (2^1022 - (-2^1022)
+#: is the largest finite one): they are computed in extended precision.
+_WIDE_LOGITS = 2.0**1021
+
+
+def _widened_logits(arr, name):
+    """`arr` as np.longdouble, whose exponent range holds any difference of two float64s."""
+    if np.finfo(np.longdouble).maxexp <= np.finfo(np.float64).maxexp + 1:
+        raise ValueError(
+            f"{name} has logits of magnitude above 2^1021 (largest {float(np.abs(arr).max()):.4g}), "
+            f"whose differences overflow float64, and this platform's long double has no wider "
+            f"range; scale the logits down or take the fused path (two logit arrays of the same shape)"
+        )
+    return arr.astype(np.longdouble)
+
+
 def _pair(p, q, axis, from_logits, normalize):
     p, logp = _distribution(p, "p", axis, from_logits, normalize)
     q, logq = _distribution(q, "q", axis, from_logits, normalize)
@@ -94,8 +116,16 @@ def _pair(p, q, axis, from_logits, normalize):
     return tuple(np.broadcast_to(a, shape) for a in (p, logp, q, logq))
 
 
-def _out(values, base=None):
-    values = np.asarray(values, dtype=np.float64)
+def _out(values, base=None, from_logits=False, what="the divergence"):
+    with np.errstate(over="ignore"):
+        values = np.asarray(values, dtype=np.float64)
+    if from_logits and np.isinf(values).any():
+        # Every probability of a softmax of finite logits is positive: an infinite result
+        # is one that float64 cannot hold.
+        row = int(np.argwhere(np.isinf(values).reshape(-1))[0, 0]) if values.ndim else 0
+        raise not_representable(
+            what, f"the logits' differences reach beyond 1.8e308 (row {row} of the flattened leading axes)"
+        )
     if base is not None:
         values = values / math.log(_check_base(base))
     return float(values) if values.ndim == 0 else values
@@ -174,14 +204,14 @@ def kl(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
     if from_logits:
         fused = _fused(p, q, axis, "kl")
         if fused is not None:
-            return _out(fused, base)
+            return _out(fused, base, from_logits, "KL(p || q)")
     return kl_numpy(p, q, axis=axis, from_logits=from_logits, normalize=normalize, base=base)
 
 
 def kl_numpy(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
     """:func:`kl` in NumPy only (the reference of the fused logits kernel)."""
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
-    return _out(_plogr(p, logp, logq).sum(axis=-1), base)
+    return _out(_plogr(p, logp, logq).sum(axis=-1), base, from_logits, "KL(p || q)")
 
 
 def js(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
@@ -311,8 +341,8 @@ def renyi(p, q, alpha, *, axis=-1, from_logits=False, normalize=False, base=None
             return _out(0.0 - np.log(np.where(p > 0, q, 0.0).sum(axis=-1)), base)  # no -0.0
     if math.isinf(alpha):
         with np.errstate(invalid="ignore"):
-            return _out(np.where(p > 0, logp - logq, -np.inf).max(axis=-1), base)
-    return _out(_log_power_sum(p, logp, logq, alpha) / (alpha - 1), base)
+            return _out(np.where(p > 0, logp - logq, -np.inf).max(axis=-1), base, from_logits, "the Renyi divergence")
+    return _out(_log_power_sum(p, logp, logq, alpha) / (alpha - 1), base, from_logits, "the Renyi divergence")
 
 
 def tsallis(p, q, alpha, *, axis=-1, from_logits=False, normalize=False):
@@ -394,4 +424,4 @@ def cross_entropy(p, q, *, base=None, axis=-1, from_logits=False, normalize=Fals
     and q = 0."""
     p, _, q, logq = _pair(p, q, axis, from_logits, normalize)
     with np.errstate(invalid="ignore"):
-        return _out(-np.where(p > 0, p * logq, 0.0).sum(axis=-1), base)
+        return _out(-np.where(p > 0, p * logq, 0.0).sum(axis=-1), base, from_logits, "the cross-entropy")

@@ -292,6 +292,9 @@ class SinkhornResult:
     _cost_matrix: Callable[[], np.ndarray] = field(repr=False, compare=False)
     _a: np.ndarray = field(repr=False, compare=False)
     _b: np.ndarray = field(repr=False, compare=False)
+    #: The solve ran on costs divided by 2**_exponent (see `cost_inputs`); `_cost_matrix`
+    #: gives those costs.
+    _exponent: int = field(default=0, repr=False, compare=False)
 
     def plan(self) -> np.ndarray:
         """The dense (n, m) coupling P_ij = a_i b_j exp((f_i + g_j - C_ij) / epsilon).
@@ -308,9 +311,10 @@ class SinkhornResult:
         plan = self._cost_matrix()
         with np.errstate(divide="ignore"):
             la, lb = np.log(self._a), np.log(self._b)
-        plan -= self.f[:, None]
-        plan -= self.g[None, :]
-        plan /= -self.epsilon
+        e = self._exponent
+        plan -= np.ldexp(self.f, -e)[:, None]
+        plan -= np.ldexp(self.g, -e)[None, :]
+        plan /= -math.ldexp(self.epsilon, -e)
         plan += la[:, None]
         plan += lb[None, :]
         return np.exp(plan, out=plan)
@@ -461,6 +465,7 @@ def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> Si
             f"the costs |x - y|^p overflow float64 (the samples' diameter is {diameter:.3g}, "
             f"p={p:g}); rescale the data or use a smaller p"
         )
+    check_epsilon_resolves(epsilon, _pow(diameter, p), what="the samples' diameter^p")
     schedule = epsilon_schedule(diameter, p, epsilon, scaling, max_len=max_iter)
     if len(schedule) > max_iter:
         raise ValueError(
@@ -470,7 +475,37 @@ def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> Si
     return SinkhornProblem(x, y, a, b, epsilon, p, rho, schedule, max_iter, tol, _median_cost(x, y, p))
 
 
+#: The smallest epsilon, relative to the largest cost, that the solvers accept: round-off
+#: in the costs (2^-52 of the largest) moves the plan's exponents (f + g - C) / epsilon
+#: by up to 2^-12 at this epsilon, and by more than 1 (every plan entry wrong by a factor)
+#: below 2^-52. Values near it need epsilon-scaling to converge in any case.
+EPSILON_MIN_RELATIVE = 2.0**-40
+
+#: log2 of the range of costs solved as they are; outside, the costs and epsilon are
+#: divided by one power of two (exact) and the results multiplied back.
+_COST_LOG2_RANGE = 500
+
+
+def check_epsilon_resolves(epsilon: float, largest_cost: float, e: int = 0, what: str = "the largest cost") -> None:
+    """A ValueError, naming epsilon and the smallest that works, where epsilon is too
+    small for float64 to resolve the plan against costs up to `largest_cost`; the test
+    is made on both divided by 2**e, the units the solver runs in."""
+    smallest_scaled = max(math.ldexp(largest_cost, -e) * EPSILON_MIN_RELATIVE, np.finfo(np.float64).tiny)
+    if math.ldexp(epsilon, -e) < smallest_scaled:
+        if smallest_scaled == np.finfo(np.float64).tiny:
+            raise ValueError(f"epsilon={epsilon!r} is below float64's normal range; the smallest that works is 2.2e-308")
+        raise ValueError(
+            f"epsilon={epsilon!r} is below what float64 resolves against {what} "
+            f"({largest_cost:.4g}): the costs' round-off would decide the plan. The smallest "
+            f"epsilon that works is {math.ldexp(smallest_scaled, e):.4g} ({EPSILON_MIN_RELATIVE:.3g} x "
+            f"{what}); near it, use epsilon-scaling (scaling=0.5) to converge"
+        )
+
+
 def cost_inputs(cost, a, b, epsilon, max_iter, tol):
+    """Validated inputs of `sinkhorn_from_cost`: the costs and epsilon divided by 2**e
+    where the costs lie outside 2^+-500 (Sinkhorn is covariant: the potentials, cost and
+    value of c C at c epsilon are c times those at epsilon), and e."""
     c = np.asarray(cost)
     if c.dtype.kind not in "biuf":
         raise TypeError(f"cost must be a numeric matrix, got dtype {c.dtype}")
@@ -480,9 +515,17 @@ def cost_inputs(cost, a, b, epsilon, max_iter, tol):
     if not np.isfinite(c).all():
         raise ValueError("cost contains NaN or infinity; every entry must be finite")
     epsilon = check_positive_float(epsilon, "epsilon")
+    largest = float(np.abs(c).max())
+    e = 0
+    if largest > 0:
+        top = math.frexp(largest)[1]
+        if not -_COST_LOG2_RANGE <= top <= _COST_LOG2_RANGE:
+            e = top
+    check_epsilon_resolves(epsilon, largest, e)
     a = _ot_weights(a, c.shape[0], "a", normalise=True)
     b = _ot_weights(b, c.shape[1], "b", normalise=True)
-    return c, a, b, epsilon, check_int_at_least(max_iter, "max_iter", 1), _check_tol(tol)
+    max_iter, tol = check_int_at_least(max_iter, "max_iter", 1), _check_tol(tol)
+    return _scale.scaled(c, e), a, b, math.ldexp(epsilon, -e), max_iter, tol, e
 
 
 def _warn_unconverged(what: str, n_iter: int, error: float, tol: float) -> None:
@@ -495,16 +538,22 @@ def _warn_unconverged(what: str, n_iter: int, error: float, tol: float) -> None:
     )
 
 
-def make_result(out, epsilon, tol, cost_matrix_fn, a, b, what="Sinkhorn") -> SinkhornResult:
-    """A SinkhornResult from a solver's (f, g, n_iter, error, converged, value, cost, mass)."""
+def make_result(out, epsilon, tol, cost_matrix_fn, a, b, what="Sinkhorn", exponent=0) -> SinkhornResult:
+    """A SinkhornResult from a solver's (f, g, n_iter, error, converged, value, cost,
+    mass), for costs divided by 2**exponent (cost, value and potentials multiplied back)."""
     f, g, n_iter, error, converged, value, cost, _mass = out
     if not converged:
         _warn_unconverged(what, n_iter, error, tol)
+    if not (math.isfinite(cost) and math.isfinite(value)):
+        raise RuntimeError(
+            f"{what} produced a non-finite cost ({cost}) or value ({value}) from finite "
+            f"inputs; please report this with the inputs that caused it"
+        )
     return SinkhornResult(
-        cost=float(cost),
-        value=float(value),
-        f=np.asarray(f),
-        g=np.asarray(g),
+        cost=_scale.unscaled(cost, exponent),
+        value=_scale.unscaled(value, exponent),
+        f=np.ldexp(np.asarray(f), exponent) if exponent else np.asarray(f),
+        g=np.ldexp(np.asarray(g), exponent) if exponent else np.asarray(g),
         n_iter=int(n_iter),
         converged=bool(converged),
         marginal_error=float(error),
@@ -512,6 +561,7 @@ def make_result(out, epsilon, tol, cost_matrix_fn, a, b, what="Sinkhorn") -> Sin
         _cost_matrix=cost_matrix_fn,
         _a=a,
         _b=b,
+        _exponent=exponent,
     )
 
 
@@ -609,7 +659,8 @@ def sinkhorn(
         taken as given (any positive total mass) when ``reach`` is set.
     epsilon : float, default 0.05
         Entropic regularisation, absolute, in units of the cost (data diameter^p sets
-        the scale: epsilon = 1e-3 diameter^p is a sharp approximation of OT).
+        the scale: epsilon = 1e-3 diameter^p is a sharp approximation of OT). At least
+        2^-40 diameter^p: below, the costs' round-off decides the plan (ValueError).
     p : float > 0, default 2
         Cost exponent (p = 1 and p = 2 are specialised).
     reach : float, optional
@@ -689,7 +740,9 @@ def sinkhorn_from_cost(
     a, b : array_like, shapes (n,), (m,), optional
         Non-negative histograms (default uniform), normalised to sum 1.
     epsilon : float
-        Entropic regularisation, in units of the cost.
+        Entropic regularisation, in units of the cost; at least 2^-40 times the largest
+        cost (below, the costs' round-off decides the plan: ValueError). Costs beyond
+        2^+-500 are solved divided by a power of two, with the same result.
     max_iter : int, default 1000
     tol : float, default 1e-6
         Tolerance on the L1 marginal residual.
@@ -723,14 +776,14 @@ def sinkhorn_from_cost(
     >>> round(res.cost, 6), res.converged
     (0.0, True)
     """
-    c, a, b, epsilon, max_iter, tol = cost_inputs(cost, a, b, epsilon, max_iter, tol)
+    c, a, b, eps_scaled, max_iter, tol, e = cost_inputs(cost, a, b, epsilon, max_iter, tol)
     backend = check_choice(backend, "backend", BACKENDS)
     # Unlike point clouds, a matrix gives the online path no truncation to win with: the
     # kernel was faster wherever it fit (rebuilds for drift stay rare even at epsilon =
     # 3e-5 of the costs' spread). Half the points' limit: the matrix is held twice more.
     dense = c.size <= DENSE_AUTO_MAX_ENTRIES // 2 if backend == "auto" else backend == "dense"
-    out = _core.sinkhorn_matrix(c, a, b, [epsilon], None, max_iter, tol, True, dense)
-    return make_result(out, epsilon, tol, lambda: c.copy(), a, b)
+    out = _core.sinkhorn_matrix(c, a, b, [eps_scaled], None, max_iter, tol, True, dense)
+    return make_result(out, float(epsilon), tol, lambda: c.copy(), a, b, exponent=e)
 
 
 def sinkhorn_divergence(

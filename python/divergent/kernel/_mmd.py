@@ -82,6 +82,14 @@ def _scaled_inputs(x, y, h):
     return x, y, scaled_bandwidth(h, e, lambda: float(max(abs(x).max(), abs(y).max()))), e
 
 
+def _magnitude(e: int, largest) -> str:
+    """The samples' largest magnitude for a message: about 2**e (which may be beyond
+    float64 as a power of two: 2**1024 for entries near 1.7e308) or `largest()`."""
+    if not e:
+        return f"{largest():.3g}"
+    return f"{math.ldexp(1.0, e):.3g}" if e < 1024 else f"2^{e}"
+
+
 def scaled_bandwidth(h: float, e: int, largest) -> float:
     """The bandwidth h of samples divided by 2**e, in the range the kernels are evaluated
     over; a ValueError if it is too small for them. `largest()` gives the samples'
@@ -90,7 +98,7 @@ def scaled_bandwidth(h: float, e: int, largest) -> float:
     if h_scaled < 2.0**-_BANDWIDTH_LOG2_RANGE:
         raise ValueError(
             f"bandwidth={h!r} is too small for these samples (largest magnitude "
-            f"{math.ldexp(1.0, e) if e else largest():.3g}): every kernel "
+            f"{_magnitude(e, largest)}): every kernel "
             f"value between distinct points underflows float64; pass a bandwidth within "
             f"1e150 of the data's scale, or rescale the data"
         )

@@ -224,9 +224,9 @@ def sinkhorn(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=10
 
 def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6):
     """Reference for :func:`divergent.ot.sinkhorn_from_cost`."""
-    c, a, b, epsilon, max_iter, tol = cost_inputs(cost, a, b, epsilon, max_iter, tol)
-    out = _solve(c, a, b, [epsilon], None, max_iter, tol, True)
-    return make_result(out, epsilon, tol, lambda: c, a, b)
+    c, a, b, eps_scaled, max_iter, tol, e = cost_inputs(cost, a, b, epsilon, max_iter, tol)
+    out = _solve(c, a, b, [eps_scaled], None, max_iter, tol, True)
+    return make_result(out, float(epsilon), tol, lambda: c, a, b, exponent=e)
 
 
 def sinkhorn_divergence(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6,

@@ -11,7 +11,11 @@
 //!   p is close to q (no difference of entropies).
 //!
 //! Nothing of size V is allocated; rows run in parallel; float32 logits are widened to
-//! float64 as they are read.
+//! float64 as they are read. Any finite logits are valid: a token whose exponent
+//! underflows has weight exactly 0 (so an overflowing difference of its logits takes no
+//! part), and a row with logits above 2^1022 in magnitude is computed in half units, so
+//! that no difference of two logits overflows. A divergence beyond float64's range
+//! comes out as inf.
 
 use ndarray::ArrayView2;
 use rayon::prelude::*;
@@ -59,6 +63,34 @@ struct RowJob<'a, T> {
     which: LogitDivergence,
 }
 
+/// Logits above this magnitude in a row switch it to half units: every difference of
+/// two halved logits is finite (|x / 2 - y / 2| <= 2^1023), where x - y can overflow.
+const HALF_UNITS_ABOVE: f64 = 4.494_232_837_155_79e307; // 2^1022
+
+/// e^x, exactly 0 below the normal range (the shared `exp` clamps there to ~2e-308,
+/// which a difference of logits of 1e308 would turn into a term of order 1).
+#[inline(always)]
+fn exp_or_zero<const FMA: bool>(x: f64) -> f64 {
+    let e = exp::<FMA>(x);
+    if x < -708.0 {
+        0.0
+    } else {
+        e
+    }
+}
+
+/// `w * d` with 0 * (anything) = 0: a token without mass takes no part, even where the
+/// difference of its logits overflowed.
+#[inline(always)]
+fn weighted<const FMA: bool>(w: f64, d: f64, acc: f64) -> f64 {
+    let t = fma::<FMA>(w, d, acc);
+    if w == 0.0 {
+        acc
+    } else {
+        t
+    }
+}
+
 /// `Err(())` when a logit is NaN or infinite.
 impl<T: Logit> IsaJob for RowJob<'_, T> {
     type Output = std::result::Result<f64, ()>;
@@ -72,8 +104,9 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
         let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
         let (ra, rb) = (ca.remainder(), cb.remainder());
 
-        // Pass 1: maxima, and whether every logit is finite.
+        // Pass 1: maxima, the largest magnitude, and whether every logit is finite.
         let (mut ma, mut mb) = ([f64::NEG_INFINITY; W], [f64::NEG_INFINITY; W]);
+        let mut big = [0.0f64; W];
         let mut finite = true;
         for (xa, xb) in ca.clone().zip(cb.clone()) {
             let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
@@ -82,6 +115,8 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
                 finite &= x.is_finite() & y.is_finite();
                 ma[j] = if x > ma[j] { x } else { ma[j] };
                 mb[j] = if y > mb[j] { y } else { mb[j] };
+                let m = x.abs().max(y.abs());
+                big[j] = if m > big[j] { m } else { big[j] };
             }
         }
         for (x, y) in ra.iter().zip(rb) {
@@ -89,39 +124,57 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
             finite &= x.is_finite() & y.is_finite();
             ma[0] = ma[0].max(x);
             mb[0] = mb[0].max(y);
+            big[0] = big[0].max(x.abs()).max(y.abs());
         }
         if !finite {
             return Err(());
         }
         let ma = ma.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mb = mb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        // Half units (h = 1/2, exact) where a difference of logits could overflow; the
+        // exponent is then 2 (x h - M h), -inf (weight 0) where that overflows.
+        let h = if big.iter().copied().fold(0.0, f64::max) > HALF_UNITS_ABOVE {
+            0.5
+        } else {
+            1.0
+        };
+        let inv_h = 1.0 / h;
+        let (hma, hmb) = (h * ma, h * mb);
 
-        // Pass 2: S_a, S_b, T_a = sum e_a (a - b), T_b = sum e_b (b - a).
+        // Pass 2: S_a, S_b, T_a = sum e_a (a - b) h, T_b = sum e_b (b - a) h.
         let (mut sa, mut sb, mut ta, mut tb) = ([0.0; W], [0.0; W], [0.0; W], [0.0; W]);
         for (xa, xb) in ca.clone().zip(cb.clone()) {
             let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
             for j in 0..W {
-                let (x, y) = (xa[j].widen(), xb[j].widen());
-                let (ea, eb) = (exp::<FMA>(x - ma), exp::<FMA>(y - mb));
+                let (x, y) = (h * xa[j].widen(), h * xb[j].widen());
+                let ea = exp_or_zero::<FMA>((x - hma) * inv_h);
+                let eb = exp_or_zero::<FMA>((y - hmb) * inv_h);
                 sa[j] += ea;
                 sb[j] += eb;
-                ta[j] = fma::<FMA>(ea, x - y, ta[j]);
-                tb[j] = fma::<FMA>(eb, y - x, tb[j]);
+                ta[j] = weighted::<FMA>(ea, x - y, ta[j]);
+                tb[j] = weighted::<FMA>(eb, y - x, tb[j]);
             }
         }
         for (x, y) in ra.iter().zip(rb) {
-            let (x, y) = (x.widen(), y.widen());
-            let (ea, eb) = (exp::<FMA>(x - ma), exp::<FMA>(y - mb));
+            let (x, y) = (h * x.widen(), h * y.widen());
+            let ea = exp_or_zero::<FMA>((x - hma) * inv_h);
+            let eb = exp_or_zero::<FMA>((y - hmb) * inv_h);
             sa[0] += ea;
             sb[0] += eb;
-            ta[0] += ea * (x - y);
-            tb[0] += eb * (y - x);
+            ta[0] = weighted::<FMA>(ea, x - y, ta[0]);
+            tb[0] = weighted::<FMA>(eb, y - x, tb[0]);
         }
         let (sa, sb) = (neumaier_sum(sa), neumaier_sum(sb));
         let (lsa, lsb) = (sa.ln(), sb.ln());
+        // E_p[a - b] - (M_a - M_b) = E_p[(a - M_a) - (b - M_b)] >= -ln V: its two terms
+        // overflow (in half units) only where the divergence itself is beyond float64.
         match which {
-            LogitDivergence::Kl => return Ok(neumaier_sum(ta) / sa - (ma - mb) - lsa + lsb),
-            LogitDivergence::ReverseKl => return Ok(neumaier_sum(tb) / sb - (mb - ma) - lsb + lsa),
+            LogitDivergence::Kl => {
+                return Ok((neumaier_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb)
+            }
+            LogitDivergence::ReverseKl => {
+                return Ok((neumaier_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa)
+            }
             LogitDivergence::Js => {}
         }
 
@@ -131,11 +184,15 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
         for (xa, xb) in ca.zip(cb) {
             let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
             for j in 0..W {
-                acc[j] += js_term::<FMA>(xa[j].widen() - ma, xb[j].widen() - mb, isa, isb);
+                let x = (h * xa[j].widen() - hma) * inv_h;
+                let y = (h * xb[j].widen() - hmb) * inv_h;
+                acc[j] += js_term::<FMA>(x, y, isa, isb);
             }
         }
         for (x, y) in ra.iter().zip(rb) {
-            acc[0] += js_term::<FMA>(x.widen() - ma, y.widen() - mb, isa, isb);
+            let x = (h * x.widen() - hma) * inv_h;
+            let y = (h * y.widen() - hmb) * inv_h;
+            acc[0] += js_term::<FMA>(x, y, isa, isb);
         }
         Ok(0.5 * neumaier_sum(acc))
     }
@@ -147,19 +204,20 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
 /// 0, the 0 log 0 = 0 convention; its exact contribution is below 1e-305.
 #[inline(always)]
 fn js_term<const FMA: bool>(x: f64, y: f64, inv_sa: f64, inv_sb: f64) -> f64 {
-    let p = exp::<FMA>(x) * inv_sa;
-    let q = exp::<FMA>(y) * inv_sb;
+    let p = exp_or_zero::<FMA>(x) * inv_sa;
+    let q = exp_or_zero::<FMA>(y) * inv_sb;
     let half_m = 0.5 * (p + q);
     let (wp, wq) = (p / half_m, q / half_m);
-    let tp = if wp < f64::MIN_POSITIVE {
-        0.0
-    } else {
+    // Written so that 0 / 0 (both probabilities 0) also contributes 0.
+    let tp = if wp >= f64::MIN_POSITIVE {
         p * ln::<FMA>(wp)
-    };
-    let tq = if wq < f64::MIN_POSITIVE {
-        0.0
     } else {
+        0.0
+    };
+    let tq = if wq >= f64::MIN_POSITIVE {
         q * ln::<FMA>(wq)
+    } else {
+        0.0
     };
     tp + tq
 }
@@ -300,5 +358,37 @@ mod tests {
             &ctl
         )
         .is_err());
+    }
+
+    #[test]
+    fn logits_whose_differences_overflow() {
+        let ctl = Control::new();
+        let run = |a: ndarray::Array2<f64>, b: ndarray::Array2<f64>, which| {
+            rowwise_from_logits(a.view(), b.view(), which, &ctl).unwrap()[0]
+        };
+        let big = 1.7e308;
+        // p = (1, 0), q = (0, 1): JS = ln 2; KL = 3.4e308 is beyond float64.
+        let (a, b) = (ndarray::array![[big, -big]], ndarray::array![[-big, big]]);
+        let js = run(a.clone(), b.clone(), LogitDivergence::Js);
+        assert!((js - std::f64::consts::LN_2).abs() < 1e-15, "{js}");
+        assert_eq!(run(a, b, LogitDivergence::Kl), f64::INFINITY);
+        // A token of mass exactly 0 under p whose logit under q is -1.7e308: KL(q || p)
+        // = ln(1 + e^-700), not a term of order 1 from the clamped exponential.
+        let (a, b) = (ndarray::array![[0.0, -700.0]], ndarray::array![[0.0, -big]]);
+        let rev = run(b.clone(), a.clone(), LogitDivergence::Kl);
+        assert!(rev.abs() < 1e-300, "{rev}");
+        // Mass e^-700 under p where q's log-probability is -1.7e308: KL = 1.7e308 e^-700.
+        let want = (-700.0f64).exp() / (1.0 + (-700.0f64).exp()) * big;
+        let kl = run(a, b, LogitDivergence::Kl);
+        assert!((kl - want).abs() < 1e-12 * want, "{kl} vs {want}");
+        // Half units give the same KL as the plain path where both apply.
+        let (a, b) = (
+            ndarray::array![[5.0e307, 1.0, -5.0e307]],
+            ndarray::array![[1.0, 5.0e307, 2.0]],
+        );
+        let kl = run(a.clone(), b.clone(), LogitDivergence::Kl);
+        let (a2, b2) = (a * 0.125, b * 0.125);
+        let kl2 = run(a2, b2, LogitDivergence::Kl);
+        assert!((kl - 8.0 * kl2).abs() < 1e-14 * kl, "{kl} vs {}", 8.0 * kl2);
     }
 }
