@@ -228,3 +228,16 @@ def test_fused_logits_name_the_argument_with_nan(bad):
 def test_probabilities_must_be_real():
     with pytest.raises(TypeError, match="p has complex dtype"):
         dv.discrete.kl(np.array([0.5, 0.5]) + 0j, [0.5, 0.5])
+
+
+def test_float32_softmax_outputs_are_probability_vectors():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 50_000)).astype(np.float32) * 3
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)  # float32 sums: off 1 by up to ~1e-6
+    want = dv.discrete.kl(logits[:, ::-1].astype(np.float64), logits.astype(np.float64), from_logits=True)
+    got = dv.discrete.kl(p[:, ::-1], p)
+    assert np.allclose(got, want, rtol=1e-4)
+    # float64 vectors keep the 1e-8 tolerance.
+    with pytest.raises(ValueError, match="does not sum to 1"):
+        dv.discrete.kl(np.array([0.5, 0.5 + 1e-7]), np.array([0.5, 0.5]))

@@ -1,11 +1,14 @@
 """k-NN estimators against closed forms, and KSG against scikit-learn.
 
-Each check repeats the estimator over R seeds, estimates its standard error (the
-standard deviation of one estimate) from the repeats, and requires the mean of the
-repeats to lie within 4 standard errors of the closed form. The estimators' finite-n
+Each check repeats the estimator over R seeds, estimates the standard deviation of one
+estimate from the repeats, and requires the mean of the repeats to lie within 4
+standard errors of that mean (4 sd / sqrt(R)) of the closed form. The estimators' finite-n
 bias (from the density varying inside each k-NN ball, growing with d and k) must
-therefore stay below that; where it would not, the test uses the least-biased k (1)
-and says so.
+therefore stay below that, so the cases are those where it does: the Kozachenko-Leonenko
+entropy of a 5-d Gaussian at n = 2 x 10^4 (k = 1) is off by -0.029 (5.6 standard
+errors; -0.016 at 8 x 10^4), and the Renyi divergence of order 0.3 by +0.009 (5.9):
+biases of the estimators, not of the code, which the equivalence tests against the
+references cover in those settings.
 """
 
 import numpy as np
@@ -19,8 +22,9 @@ N = 20_000
 
 def check(truth, estimate):
     values = np.array([estimate(np.random.default_rng(seed)) for seed in range(R)])
-    se = values.std(ddof=1)
-    assert se > 0
+    sd = values.std(ddof=1)
+    assert sd > 0
+    se = sd / np.sqrt(R)
     assert abs(values.mean() - truth) <= 4 * se, (values.mean(), truth, se)
 
 
@@ -29,7 +33,7 @@ def correlated_cov(d, seed=99):
     return a @ a.T / d + np.eye(d)
 
 
-@pytest.mark.parametrize(("d", "k"), [(1, 3), (3, 3), (5, 1)])  # k=3 in d=5 has bias ~4 se
+@pytest.mark.parametrize(("d", "k"), [(1, 3), (3, 1)])  # k = 3 in d = 3: bias 5.3 se
 def test_entropy_of_a_gaussian(d, k):
     cov = correlated_cov(d)
     chol = np.linalg.cholesky(cov)
@@ -52,7 +56,7 @@ def test_kl_between_gaussians(d):
     check(truth, lambda rng: dv.kl_divergence(rng.standard_normal((N, d)), m1 + rng.standard_normal((N, d)) @ chol.T))
 
 
-@pytest.mark.parametrize("alpha", [0.3, 0.5, 0.8])
+@pytest.mark.parametrize("alpha", [0.5, 0.8])
 def test_renyi_between_gaussians(alpha):
     m1, s1 = shifted_pair(2)
     chol = np.linalg.cholesky(s1)

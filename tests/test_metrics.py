@@ -172,3 +172,22 @@ def test_wasserstein2_accepts_semi_definite_but_not_indefinite_covariances():
         dv.gaussian.wasserstein2([0, 0], np.diag([1.0, -0.1]), [1, 0], S)
     with pytest.raises(ValueError, match="not positive definite"):
         dv.gaussian.kl([0, 0], S, [1, 0], np.eye(2))
+
+
+def test_kid_on_whole_samples_runs_in_row_blocks(monkeypatch):
+    x, y = _pair(5, 300, 250, 8)
+    whole = M.kid(x, y, subset_size=None).mean
+    # Blocks of a few rows: the same estimate to round-off, the Gram temporaries bounded.
+    monkeypatch.setattr(M, "KID_BLOCK_BYTES", 2 * 250 * 8 * 7)
+    assert M.kid(x, y, subset_size=None).mean == pytest.approx(whole, rel=1e-12, abs=1e-15)
+    assert whole == pytest.approx(R.kid(x, y, n_subsets=1, subset_size=None).mean, rel=1e-10, abs=1e-14)
+
+
+def test_vendi_cut_off_follows_the_dual_matrix_precision():
+    # n = 5 points in d = 512: the 512 x 512 dual has 507 zero eigenvalues, which float32
+    # products leave at ~1e-8 of the largest; q < 1 counts every one it keeps.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 512))
+    want = M.vendi_score(x, q=0.1)
+    assert M.vendi_score(x.astype(np.float32), q=0.1) == pytest.approx(want, rel=1e-4)
+    assert want <= 5.0 + 1e-9

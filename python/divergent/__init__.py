@@ -10,11 +10,12 @@ Rust core that is multi-threaded, SIMD-vectorised and exact to ~1e-14, and with
 pure-NumPy references in :mod:`divergent.reference`.
 """
 
+import contextlib as _contextlib
 import numbers as _numbers
 import os as _os
 import warnings as _warnings
 
-from divergent import _core, diagnostics, discrete, gaussian, knn, metrics, ot, reference, sampling, targets
+from divergent import _core, _threadpool, diagnostics, discrete, gaussian, knn, metrics, ot, reference, sampling, targets
 from divergent._results import ConvergenceWarning, TestResult
 from divergent._validation import check_positive_int as _check_positive_int
 from divergent.kernel import (
@@ -85,6 +86,7 @@ __all__ = [
     "diagnostics",
     "set_num_threads",
     "get_num_threads",
+    "threads",
     "reference",
 ]
 
@@ -143,3 +145,33 @@ _check_thread_variable()
 def get_num_threads() -> int:
     """Return the number of threads divergent's Rust core uses."""
     return _core.get_num_threads()
+
+
+@_contextlib.contextmanager
+def threads(n: int):
+    """Use `n` threads inside a ``with`` block, then restore the previous count.
+
+    ``threadpoolctl.threadpool_limits`` also limits divergent (its controller's user_api
+    is "divergent") when threadpoolctl is installed.
+
+    Parameters
+    ----------
+    n : int
+        Number of worker threads, checked as by :func:`set_num_threads`.
+
+    Examples
+    --------
+    >>> import divergent as dv
+    >>> with dv.threads(1):
+    ...     dv.get_num_threads()
+    1
+    """
+    before = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        _core.set_num_threads(before)
+
+
+_threadpool.register()

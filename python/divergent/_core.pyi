@@ -11,35 +11,70 @@ import numpy as np
 import numpy.typing as npt
 
 # float32 or float64 samples (both arguments of a call in the same dtype).
-Samples = npt.NDArray[np.float64] | npt.NDArray[np.float32]
+__all__ = [
+    "__version__",
+    "ball_counts",
+    "chain_draws",
+    "count_within",
+    "energy_distance",
+    "gaussian_logsumexp",
+    "get_num_threads",
+    "kernel_row_sums",
+    "kernel_self_sum",
+    "kernel_sum",
+    "knn",
+    "ksd",
+    "ksd_wild_bootstrap",
+    "ksg_counts",
+    "kth_self_and_cross",
+    "langevin",
+    "max_num_threads",
+    "median_pairwise_distance",
+    "mmd",
+    "mmd_permutation_block_sums",
+    "mmd_permutation_null",
+    "rowwise_logits_divergence",
+    "set_num_threads",
+    "simd_level",
+    "sinkhorn_matrix",
+    "sinkhorn_points",
+    "sinkhorn_points_symmetric",
+    "sliced_wasserstein_pow",
+    "softmin_lse",
+    "svgd_direction",
+    "target_logp_grad",
+    "wasserstein_1d_pow",
+]
+
+_Samples = npt.NDArray[np.float64] | npt.NDArray[np.float32]
 
 __version__: str
 
 def mmd(
-    x: Samples,
-    y: Samples,
+    x: _Samples,
+    y: _Samples,
     kernel: str,
     bandwidth: float | None,
     estimator: str,
 ) -> float: ...
-def energy_distance(x: Samples, y: Samples) -> float: ...
+def energy_distance(x: _Samples, y: _Samples) -> float: ...
 def kernel_sum(
-    x: Samples,
-    y: Samples,
+    x: _Samples,
+    y: _Samples,
     kernel: str,
     bandwidth: float | None = None,
     wx: npt.NDArray[np.float64] | None = None,
     wy: npt.NDArray[np.float64] | None = None,
 ) -> float: ...
 def kernel_self_sum(
-    x: Samples,
+    x: _Samples,
     kernel: str,
     bandwidth: float | None = None,
     w: npt.NDArray[np.float64] | None = None,
 ) -> float: ...
 def kernel_row_sums(
-    x: Samples,
-    y: Samples,
+    x: _Samples,
+    y: _Samples,
     kernel: str,
     bandwidth: float | None = None,
     v: npt.NDArray[np.float64] | None = None,
@@ -111,6 +146,7 @@ def sinkhorn_points(
     tol: float,
     dense: bool,
     want_cost: bool,
+    cluster_points: int = 0,
 ) -> _SinkhornOut: ...
 def sinkhorn_points_symmetric(
     x: npt.NDArray[np.float64],
@@ -121,6 +157,7 @@ def sinkhorn_points_symmetric(
     max_iter: int,
     tol: float,
     dense: bool,
+    cluster_points: int = 0,
 ) -> _SinkhornOut: ...
 def sinkhorn_matrix(
     cost: npt.NDArray[np.float64],
@@ -141,7 +178,7 @@ def softmin_lse(
     eps: float,
     side: str,
 ) -> npt.NDArray[np.float64]: ...
-def median_pairwise_distance(z: Samples) -> float: ...
+def median_pairwise_distance(z: _Samples) -> float: ...
 def knn(
     data: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     k: int,

@@ -259,18 +259,29 @@ def _positive_float(value, name: str) -> float:
     return float(value)
 
 
+#: Bytes of the two Gram-block temporaries of a KID estimate: subset_size=None on
+#: n = m = 5 x 10^4 would otherwise form two 10 GB matrices per sum.
+KID_BLOCK_BYTES = 2**26
+
+
 def _poly_sums(a: np.ndarray, b: np.ndarray | None, degree: int, gamma: float, coef0: float) -> float:
     """Sum of (gamma a_i . b_j + coef0)^degree over all pairs (b None: over i != j of a
     with itself). The products and the kernel in the input's precision, in place
     (sgemm and float32 passes for float32 input: KID's time is these passes), the sum
-    accumulated in float64; the diagonal left out is computed from the norms in float64."""
-    g = a @ (a if b is None else b).T
-    g *= a.dtype.type(gamma)
-    g += a.dtype.type(coef0)
-    k = g if degree == 1 else g * g
-    for _ in range(degree - 2):
-        k *= g
-    total = float(k.sum(dtype=np.float64))
+    accumulated in float64; the diagonal left out is computed from the norms in float64.
+    Row blocks of the Gram matrix keep its two temporaries within `KID_BLOCK_BYTES`
+    (one block, so the same bits, up to subsets of ~2,900 float32 points)."""
+    other = a if b is None else b
+    rows = max(1, KID_BLOCK_BYTES // (2 * other.shape[0] * a.itemsize))
+    total = 0.0
+    for start in range(0, a.shape[0], rows):
+        g = a[start : start + rows] @ other.T
+        g *= a.dtype.type(gamma)
+        g += a.dtype.type(coef0)
+        k = g if degree == 1 else g * g
+        for _ in range(degree - 2):
+            k *= g
+        total += float(k.sum(dtype=np.float64))
     if b is None:
         norms = np.einsum("ij,ij->i", a, a, dtype=np.float64)
         total -= float(((gamma * norms + coef0) ** degree).sum())
@@ -446,12 +457,13 @@ def prdc(real, fake, *, k=5) -> PRDCResult:
 VENDI_GAUSSIAN_MAX_N = 20_000
 
 
-def entropy_of_order(p: np.ndarray, q: float) -> float:
+def entropy_of_order(p: np.ndarray, q: float, dtype=np.float64) -> float:
     """Renyi entropy of order q of eigenvalues p, as the vendi-score package computes
-    it (q = 1 Shannon, q = inf -log max), over the eigenvalues above the eigensolver's
-    round-off (len(p) eps max p): those below are zeros in exact arithmetic, and for
-    q < 1 their noise would otherwise add to the score."""
-    p = p[p > len(p) * np.finfo(np.float64).eps * p.max()]
+    it (q = 1 Shannon, q = inf -log max), over the eigenvalues above the round-off of
+    the matrix they come from (len(p) eps max p, eps that of `dtype`, the precision the
+    matrix was formed in): those below are zeros in exact arithmetic, and for q < 1
+    their noise would otherwise add to the score."""
+    p = p[p > len(p) * np.finfo(dtype).eps * p.max()]
     if q == 1:
         return float(-(p * np.log(p)).sum())
     if math.isinf(q):
@@ -481,7 +493,9 @@ def vendi_inputs(x, kernel, bandwidth, q):
                 f"n = {n} is above the limit of {VENDI_GAUSSIAN_MAX_N} ({16 * n * n / 2**30:.1f} GiB); "
                 f"subsample x, or use kernel='cosine', which is exact for any n through the d x d dual"
             )
-        check_memory(16.0 * n * n, f"the Gaussian-kernel Vendi score of {n} points", "subsample x or use kernel='cosine'")
+        # The kernel matrix, built in place, and the eigensolver's copy of it.
+        check_memory(16.0 * n * n + 8.0 * x.size, f"the Gaussian-kernel Vendi score of {n} points",
+                     "subsample x or use kernel='cosine'")
         if bandwidth is None:
             raise ValueError("kernel='gaussian' needs a bandwidth: a positive float or 'median'")
         if bandwidth == "median":
@@ -539,13 +553,20 @@ def vendi_score(x, *, kernel="cosine", bandwidth=None, q=1.0) -> float:
     if kernel == "gaussian":
         c = x - x.mean(axis=0)
         sq = (c * c).sum(axis=1)
-        d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (c @ c.T), 0.0)
-        np.fill_diagonal(d2, 0.0)
-        w = np.linalg.eigvalsh(np.exp(d2 * (-0.5 / (h * h))) / n)
+        k = c @ c.T  # one n x n array: the squared distances, then the kernel, in place
+        k *= -2.0
+        k += sq[:, None]
+        k += sq[None, :]
+        np.maximum(k, 0.0, out=k)
+        np.fill_diagonal(k, 0.0)
+        k *= -0.5 / (h * h)
+        np.exp(k, out=k)
+        k /= n
+        w = np.linalg.eigvalsh(k)
     else:
         # The d x d dual in the input's precision (sgemm for float32), solved in float64.
         w = np.linalg.eigvalsh((x.T @ x).astype(np.float64) / n)
-    return float(np.exp(entropy_of_order(w, q)))
+    return float(np.exp(entropy_of_order(w, q, x.dtype)))
 
 
 def inception_score(probs, *, splits=10, from_logits=False) -> tuple[float, float]:

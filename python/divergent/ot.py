@@ -12,7 +12,6 @@ import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -289,11 +288,14 @@ class SinkhornResult:
     converged: bool
     marginal_error: float
     epsilon: float
-    _cost_matrix: Callable[[], np.ndarray] = field(repr=False, compare=False)
+    #: What the plan's costs come from, owned by the result (so that a change to the
+    #: caller's arrays after the call does not change it, and the result pickles):
+    #: ("cost", C) or ("points", x, y, p).
+    _costs: tuple = field(repr=False, compare=False)
     _a: np.ndarray = field(repr=False, compare=False)
     _b: np.ndarray = field(repr=False, compare=False)
-    #: The solve ran on costs divided by 2**_exponent (see `cost_inputs`); `_cost_matrix`
-    #: gives those costs.
+    #: The solve ran on costs divided by 2**_exponent (see `cost_inputs`); `_costs`
+    #: holds those costs.
     _exponent: int = field(default=0, repr=False, compare=False)
 
     def plan(self) -> np.ndarray:
@@ -308,7 +310,8 @@ class SinkhornResult:
                 f"use the potentials f and g, which determine it, instead"
             )
         # Built in place in the (fresh) cost matrix: one n x m array at the peak.
-        plan = self._cost_matrix()
+        kind, *data = self._costs
+        plan = data[0].copy() if kind == "cost" else cost_matrix(*data)
         with np.errstate(divide="ignore"):
             la, lb = np.log(self._a), np.log(self._b)
         e = self._exponent
@@ -538,9 +541,17 @@ def _warn_unconverged(what: str, n_iter: int, error: float, tol: float) -> None:
     )
 
 
-def make_result(out, epsilon, tol, cost_matrix_fn, a, b, what="Sinkhorn", exponent=0) -> SinkhornResult:
+def owned(array: np.ndarray, *sources) -> np.ndarray:
+    """`array`, or a copy of it where it shares memory with one of `sources` (the
+    caller's inputs)."""
+    return array.copy() if any(np.may_share_memory(array, s) for s in sources) else array
+
+
+def make_result(out, epsilon, tol, costs, a, b, what="Sinkhorn", exponent=0) -> SinkhornResult:
     """A SinkhornResult from a solver's (f, g, n_iter, error, converged, value, cost,
-    mass), for costs divided by 2**exponent (cost, value and potentials multiplied back)."""
+    mass), for costs divided by 2**exponent (cost, value and potentials multiplied back);
+    `costs` is the plan's source, ("cost", C) or ("points", x, y, p), arrays the result
+    may keep (see `owned`)."""
     f, g, n_iter, error, converged, value, cost, _mass = out
     if not converged:
         _warn_unconverged(what, n_iter, error, tol)
@@ -558,7 +569,7 @@ def make_result(out, epsilon, tol, cost_matrix_fn, a, b, what="Sinkhorn", expone
         converged=bool(converged),
         marginal_error=float(error),
         epsilon=epsilon,
-        _cost_matrix=cost_matrix_fn,
+        _costs=costs,
         _a=a,
         _b=b,
         _exponent=exponent,
@@ -718,7 +729,8 @@ def sinkhorn(
     out = _core.sinkhorn_points(
         pb.x, pb.y, pb.a, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense, True, clusters
     )
-    return make_result(out, pb.epsilon, pb.tol, lambda: cost_matrix(pb.x, pb.y, pb.p), pb.a, pb.b)
+    costs = ("points", owned(pb.x, x), owned(pb.y, y), pb.p)
+    return make_result(out, pb.epsilon, pb.tol, costs, owned(pb.a, a), owned(pb.b, b))
 
 
 sinkhorn.__doc__ = sinkhorn.__doc__.replace("{notes}", _SINKHORN_NOTES)
@@ -776,6 +788,7 @@ def sinkhorn_from_cost(
     >>> round(res.cost, 6), res.converged
     (0.0, True)
     """
+    a_in, b_in = a, b
     c, a, b, eps_scaled, max_iter, tol, e = cost_inputs(cost, a, b, epsilon, max_iter, tol)
     backend = check_choice(backend, "backend", BACKENDS)
     # Unlike point clouds, a matrix gives the online path no truncation to win with: the
@@ -783,7 +796,7 @@ def sinkhorn_from_cost(
     # 3e-5 of the costs' spread). Half the points' limit: the matrix is held twice more.
     dense = c.size <= DENSE_AUTO_MAX_ENTRIES // 2 if backend == "auto" else backend == "dense"
     out = _core.sinkhorn_matrix(c, a, b, [eps_scaled], None, max_iter, tol, True, dense)
-    return make_result(out, float(epsilon), tol, lambda: c.copy(), a, b, exponent=e)
+    return make_result(out, float(epsilon), tol, ("cost", owned(c, cost)), owned(a, a_in), owned(b, b_in), exponent=e)
 
 
 def sinkhorn_divergence(
