@@ -218,9 +218,14 @@ def test_a_worker_lost_mid_run_changes_nothing(cluster):
     # Kill one worker process once tasks are running; its nanny starts a new one and the
     # scheduler reruns the lost tasks.
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not any(cluster.processing().values()):
+    busy = []
+    while time.monotonic() < deadline and not busy:
+        busy = [addr for addr, tasks in cluster.processing().items() if tasks and addr in pids]
         time.sleep(0.02)
-    os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
+    # What the test is about: a worker holding tasks dies before the result exists.
+    assert busy and t.is_alive(), "the run ended, or no worker held a task, before the kill"
+    os.kill(pids[busy[0]], signal.SIGKILL)
+    assert "value" not in result
     t.join(timeout=300)
     assert not t.is_alive()
     cluster.wait_for_workers(2, timeout=60)

@@ -1,3 +1,4 @@
+#![deny(unsafe_op_in_unsafe_fn)]
 //! divergent-core: the numerical engine of the `divergent` Python package.
 //!
 //! Pure Rust, no Python: routines take `ndarray` views and return numbers or vectors.

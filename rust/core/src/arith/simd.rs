@@ -56,6 +56,15 @@ impl Isa {
         }
     }
 
+    /// Whether this CPU can run code compiled for `self` ([`Isa::detect`], cached): the
+    /// check that keeps safe code that names a level from running instructions the CPU
+    /// lacks.
+    #[inline]
+    pub fn supported(self) -> bool {
+        static BEST: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        self <= *BEST.get_or_init(Isa::detect)
+    }
+
     /// Every level this CPU can run (for tests that compare them).
     pub fn available() -> Vec<Isa> {
         let best = Isa::detect();
@@ -77,12 +86,16 @@ pub trait IsaJob {
     fn run<const FMA: bool>(self) -> Self::Output;
 }
 
+/// # Safety
+/// The CPU must support AVX-512F, AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn run_avx512<J: IsaJob>(job: J) -> J::Output {
     job.run::<true>()
 }
 
+/// # Safety
+/// The CPU must support AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2<J: IsaJob>(job: J) -> J::Output {

@@ -88,12 +88,13 @@ macro_rules! impl_real {
             ) {
                 #[cfg(target_arch = "x86_64")]
                 {
-                    // SAFETY: `isa` is the level the caller was dispatched at, which
-                    // the CPU supports.
-                    if G == 8 && isa == Isa::Avx512 {
+                    // SAFETY: `Isa::supported` checked (one cached load) that the CPU
+                    // has the features of `isa`, whoever made the value; the slices'
+                    // lengths are checked inside.
+                    if G == 8 && isa == Isa::Avx512 && isa.supported() {
                         return unsafe { microkernel::x86::$avx512(rows, cols, rows_of(out)) };
                     }
-                    if G == $avx2_g && isa == Isa::Avx2Fma {
+                    if G == $avx2_g && isa == Isa::Avx2Fma && isa.supported() {
                         return unsafe { microkernel::x86::$avx2(rows, cols, rows_of(out)) };
                     }
                 }
