@@ -15,10 +15,13 @@ from divergent import _core
 
 
 def register() -> bool:
-    """Register the controller with threadpoolctl; False where it is not installed."""
+    """Register the controller with threadpoolctl; False where it is not installed (or
+    older than 3.5, which has no controller API)."""
     try:
         import threadpoolctl
     except ImportError:
+        return False
+    if not hasattr(threadpoolctl, "register"):  # controllers are pluggable from 3.5
         return False
 
     class DivergentController(threadpoolctl.LibController):
