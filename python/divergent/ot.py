@@ -543,8 +543,9 @@ def _warn_unconverged(what: str, n_iter: int, error: float, tol: float) -> None:
 
 def owned(array: np.ndarray, *sources) -> np.ndarray:
     """`array`, or a copy of it where it shares memory with one of `sources` (the
-    caller's inputs)."""
-    return array.copy() if any(np.may_share_memory(array, s) for s in sources) else array
+    caller's inputs; nested lists, which were converted into fresh arrays, are skipped)."""
+    shared = any(not isinstance(s, (list, tuple)) and np.may_share_memory(array, s) for s in sources if s is not None)
+    return array.copy() if shared else array
 
 
 def make_result(out, epsilon, tol, costs, a, b, what="Sinkhorn", exponent=0) -> SinkhornResult:
