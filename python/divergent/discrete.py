@@ -41,13 +41,14 @@ __all__ = [
     "cross_entropy",
 ]
 
-#: How far from 1 the sum of a probability vector may be: SUM_TOL, or the round-off of
-#: summing V classes in the input's precision (V eps: 1.2e-3 for a float32 softmax over
-#: 10^4 classes), whichever is larger.
+#: How far from 1 the sum of a float64 probability vector may be.
 SUM_TOL = 1e-8
 
 
 def sum_tolerance(dtype, n_classes: int) -> float:
+    """How far from 1 the sum of a probability vector of `dtype` may be: SUM_TOL, or the
+    round-off of summing `n_classes` values in that precision (V eps: 1.2e-3 for a
+    float32 softmax over 10^4 classes), whichever is larger."""
     eps = float(np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 0.0
     return max(SUM_TOL, n_classes * eps)
 

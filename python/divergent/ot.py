@@ -484,11 +484,6 @@ def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> Si
 #: below 2^-52. Values near it need epsilon-scaling to converge in any case.
 EPSILON_MIN_RELATIVE = 2.0**-40
 
-#: log2 of the range of costs solved as they are; outside, the costs and epsilon are
-#: divided by one power of two (exact) and the results multiplied back.
-_COST_LOG2_RANGE = 500
-
-
 def check_epsilon_resolves(epsilon: float, largest_cost: float, e: int = 0, what: str = "the largest cost") -> None:
     """A ValueError, naming epsilon and the smallest that works, where epsilon is too
     small for float64 to resolve the plan against costs up to `largest_cost`; the test
@@ -506,9 +501,10 @@ def check_epsilon_resolves(epsilon: float, largest_cost: float, e: int = 0, what
 
 
 def cost_inputs(cost, a, b, epsilon, max_iter, tol):
-    """Validated inputs of `sinkhorn_from_cost`: the costs and epsilon divided by 2**e
-    where the costs lie outside 2^+-500 (Sinkhorn is covariant: the potentials, cost and
-    value of c C at c epsilon are c times those at epsilon), and e."""
+    """Validated inputs of `sinkhorn_from_cost`: the costs and epsilon divided by the
+    power of two 2**e of `_scale.exponent` (0 inside its range; Sinkhorn is covariant:
+    the potentials, cost and value of c C at c epsilon are c times those at epsilon),
+    and e."""
     c = np.asarray(cost)
     if c.dtype.kind not in "biuf":
         raise TypeError(f"cost must be a numeric matrix, got dtype {c.dtype}")
@@ -519,11 +515,7 @@ def cost_inputs(cost, a, b, epsilon, max_iter, tol):
         raise ValueError("cost contains NaN or infinity; every entry must be finite")
     epsilon = check_positive_float(epsilon, "epsilon")
     largest = float(np.abs(c).max())
-    e = 0
-    if largest > 0:
-        top = math.frexp(largest)[1]
-        if not -_COST_LOG2_RANGE <= top <= _COST_LOG2_RANGE:
-            e = top
+    e = _scale.exponent(c)
     check_epsilon_resolves(epsilon, largest, e)
     a = _ot_weights(a, c.shape[0], "a", normalise=True)
     b = _ot_weights(b, c.shape[1], "b", normalise=True)
@@ -552,7 +544,7 @@ def make_result(out, epsilon, tol, costs, a, b, what="Sinkhorn", exponent=0) -> 
     """A SinkhornResult from a solver's (f, g, n_iter, error, converged, value, cost,
     mass), for costs divided by 2**exponent (cost, value and potentials multiplied back);
     `costs` is the plan's source, ("cost", C) or ("points", x, y, p), arrays the result
-    may keep (see `owned`)."""
+    may keep (see `owned`), like the weights a and b (fresh arrays from `_ot_weights`)."""
     f, g, n_iter, error, converged, value, cost, _mass = out
     if not converged:
         _warn_unconverged(what, n_iter, error, tol)
@@ -731,7 +723,7 @@ def sinkhorn(
         pb.x, pb.y, pb.a, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense, True, clusters
     )
     costs = ("points", owned(pb.x, x), owned(pb.y, y), pb.p)
-    return make_result(out, pb.epsilon, pb.tol, costs, owned(pb.a, a), owned(pb.b, b))
+    return make_result(out, pb.epsilon, pb.tol, costs, pb.a, pb.b)
 
 
 sinkhorn.__doc__ = sinkhorn.__doc__.replace("{notes}", _SINKHORN_NOTES)
@@ -755,7 +747,7 @@ def sinkhorn_from_cost(
     epsilon : float
         Entropic regularisation, in units of the cost; at least 2^-40 times the largest
         cost (below, the costs' round-off decides the plan: ValueError). Costs beyond
-        2^+-500 are solved divided by a power of two, with the same result.
+        2^+-250 are solved divided by a power of two, with the same result.
     max_iter : int, default 1000
     tol : float, default 1e-6
         Tolerance on the L1 marginal residual.
@@ -789,7 +781,6 @@ def sinkhorn_from_cost(
     >>> round(res.cost, 6), res.converged
     (0.0, True)
     """
-    a_in, b_in = a, b
     c, a, b, eps_scaled, max_iter, tol, e = cost_inputs(cost, a, b, epsilon, max_iter, tol)
     backend = check_choice(backend, "backend", BACKENDS)
     # Unlike point clouds, a matrix gives the online path no truncation to win with: the
@@ -797,7 +788,7 @@ def sinkhorn_from_cost(
     # 3e-5 of the costs' spread). Half the points' limit: the matrix is held twice more.
     dense = c.size <= DENSE_AUTO_MAX_ENTRIES // 2 if backend == "auto" else backend == "dense"
     out = _core.sinkhorn_matrix(c, a, b, [eps_scaled], None, max_iter, tol, True, dense)
-    return make_result(out, float(epsilon), tol, ("cost", owned(c, cost)), owned(a, a_in), owned(b, b_in), exponent=e)
+    return make_result(out, float(epsilon), tol, ("cost", owned(c, cost)), a, b, exponent=e)
 
 
 def sinkhorn_divergence(

@@ -219,14 +219,14 @@ def sinkhorn(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=10
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
     c = cost_matrix(pb.x, pb.y, pb.p)
     out = _solve(c, pb.a, pb.b, pb.schedule, pb.rho, pb.max_iter, pb.tol, True)
-    return make_result(out, pb.epsilon, pb.tol, ("cost", c), pb.a.copy(), pb.b.copy())
+    return make_result(out, pb.epsilon, pb.tol, ("cost", c), pb.a, pb.b)
 
 
 def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6):
     """Reference for :func:`divergent.ot.sinkhorn_from_cost`."""
     c, a, b, eps_scaled, max_iter, tol, e = cost_inputs(cost, a, b, epsilon, max_iter, tol)
     out = _solve(c, a, b, [eps_scaled], None, max_iter, tol, True)
-    return make_result(out, float(epsilon), tol, ("cost", c.copy()), a.copy(), b.copy(), exponent=e)
+    return make_result(out, float(epsilon), tol, ("cost", c.copy()), a, b, exponent=e)
 
 
 def sinkhorn_divergence(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6,

@@ -103,16 +103,16 @@ pub fn pool() -> PyResult<Arc<ThreadPool>> {
 }
 
 /// The thread count, for `threadpoolctl`'s controller (a C symbol that also tells that
-/// controller a loaded library is this extension). Reads an atomic: safe without the GIL,
-/// which `ctypes` releases.
+/// controller a loaded library is this extension). Reads an atomic (and, for the
+/// default, the environment): safe without the GIL, which `ctypes` releases.
 #[no_mangle]
 pub extern "C" fn divergent_get_num_threads() -> usize {
     num_threads()
 }
 
 /// Sets the thread count for the next call into the core (the pool is rebuilt there,
-/// under the GIL), clamped to 1..=[`max_threads`]; 0 restores the default. Touches only
-/// an atomic, so `ctypes` may call it without the GIL.
+/// under the GIL), capped at [`max_threads`]; 0 restores the default. Touches only an
+/// atomic, so `ctypes` may call it without the GIL.
 #[no_mangle]
 pub extern "C" fn divergent_set_num_threads(n: usize) {
     REQUESTED.store(n.min(max_threads()), Ordering::Relaxed);
