@@ -13,7 +13,7 @@
 //! Nothing of size V is allocated; rows run in parallel; float32 logits are widened to
 //! float64 as they are read. Any finite logits are valid: a token whose exponent
 //! underflows has weight exactly 0 (so an overflowing difference of its logits takes no
-//! part), and a row with logits above 2^1022 in magnitude is computed in half units, so
+//! part), and a row with logits above f64::MAX / 4 in magnitude is computed in half units, so
 //! that no difference of two logits overflows. A divergence beyond float64's range
 //! comes out as inf.
 
@@ -63,28 +63,28 @@ struct RowJob<'a, T> {
     which: LogitDivergence,
 }
 
-/// Logits above this magnitude in a row switch it to half units: every difference of
-/// two halved logits is finite (|x / 2 - y / 2| <= 2^1023), where x - y can overflow.
-const HALF_UNITS_ABOVE: f64 = 4.494_232_837_155_79e307; // 2^1022
+/// Below -UNDERFLOW the shared `exp` clamps to ~2e-308 instead of underflowing.
+const UNDERFLOW: f64 = 708.0;
 
-/// e^x, exactly 0 below the normal range (the shared `exp` clamps there to ~2e-308,
-/// which a difference of logits of 1e308 would turn into a term of order 1).
+/// e^x, with `ZERO` exactly 0 below the normal range (the shared `exp` clamps there to
+/// ~2e-308, which a difference of logits of 1e308 would turn into a term of order 1).
 #[inline(always)]
-fn exp_or_zero<const FMA: bool>(x: f64) -> f64 {
+fn exp_or_zero<const FMA: bool, const ZERO: bool>(x: f64) -> f64 {
     let e = exp::<FMA>(x);
-    if x < -708.0 {
+    if ZERO && x < -UNDERFLOW {
         0.0
     } else {
         e
     }
 }
 
-/// `w * d` with 0 * (anything) = 0: a token without mass takes no part, even where the
-/// difference of its logits overflowed.
+/// `acc + w * d`; in half units with 0 * (anything) = 0, so that a token without mass
+/// takes no part even where the difference of its logits overflowed (elsewhere no
+/// difference overflows, and the select is left out).
 #[inline(always)]
-fn weighted<const FMA: bool>(w: f64, d: f64, acc: f64) -> f64 {
+fn term<const FMA: bool, const HALF: bool>(w: f64, d: f64, acc: f64) -> f64 {
     let t = fma::<FMA>(w, d, acc);
-    if w == 0.0 {
+    if HALF && w == 0.0 {
         acc
     } else {
         t
@@ -104,98 +104,127 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
         let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
         let (ra, rb) = (ca.remainder(), cb.remainder());
 
-        // Pass 1: maxima, the largest magnitude, and whether every logit is finite.
+        // Pass 1: maxima, minima and whether a logit is NaN.
         let (mut ma, mut mb) = ([f64::NEG_INFINITY; W], [f64::NEG_INFINITY; W]);
-        let mut big = [0.0f64; W];
-        let mut finite = true;
+        let (mut la, mut lb) = ([f64::INFINITY; W], [f64::INFINITY; W]);
+        let mut nan = [false; W];
         for (xa, xb) in ca.clone().zip(cb.clone()) {
             let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
             for j in 0..W {
                 let (x, y) = (xa[j].widen(), xb[j].widen());
-                finite &= x.is_finite() & y.is_finite();
+                nan[j] |= x.is_nan() | y.is_nan();
                 ma[j] = if x > ma[j] { x } else { ma[j] };
                 mb[j] = if y > mb[j] { y } else { mb[j] };
-                let m = x.abs().max(y.abs());
-                big[j] = if m > big[j] { m } else { big[j] };
+                la[j] = if x < la[j] { x } else { la[j] };
+                lb[j] = if y < lb[j] { y } else { lb[j] };
             }
         }
         for (x, y) in ra.iter().zip(rb) {
             let (x, y) = (x.widen(), y.widen());
-            finite &= x.is_finite() & y.is_finite();
+            nan[0] |= x.is_nan() | y.is_nan();
             ma[0] = ma[0].max(x);
             mb[0] = mb[0].max(y);
-            big[0] = big[0].max(x.abs()).max(y.abs());
+            la[0] = la[0].min(x);
+            lb[0] = lb[0].min(y);
         }
-        if !finite {
-            return Err(());
+        let max = |v: [f64; W]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = |v: [f64; W]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        let (ma, mb, la, lb) = (max(ma), max(mb), min(la), min(lb));
+        let limit = f64::MAX / 4.0;
+        if nan.iter().any(|&n| n) || !(la >= -limit && lb >= -limit && ma <= limit && mb <= limit) {
+            if !a.iter().chain(b).all(|v| v.widen().is_finite()) {
+                return Err(());
+            }
+            // Finite logits beyond f64::MAX / 4 in magnitude: half units (h = 1/2,
+            // exact), so that no difference of two logits overflows.
+            return Ok(sums_and_divergence::<T, FMA, true, true>(
+                a, b, which, ma, mb,
+            ));
         }
-        let ma = ma.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let mb = mb.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        // Half units (h = 1/2, exact) where a difference of logits could overflow; the
-        // exponent is then 2 (x h - M h), -inf (weight 0) where that overflows.
-        let h = if big.iter().copied().fold(0.0, f64::max) > HALF_UNITS_ABOVE {
-            0.5
+        // Rows whose exponents all stay above exp's normal range (real logits: a range
+        // of tens) need no select for underflowed tokens.
+        if ma - la < UNDERFLOW && mb - lb < UNDERFLOW {
+            Ok(sums_and_divergence::<T, FMA, false, false>(
+                a, b, which, ma, mb,
+            ))
         } else {
-            1.0
-        };
-        let inv_h = 1.0 / h;
-        let (hma, hmb) = (h * ma, h * mb);
-
-        // Pass 2: S_a, S_b, T_a = sum e_a (a - b) h, T_b = sum e_b (b - a) h.
-        let (mut sa, mut sb, mut ta, mut tb) = ([0.0; W], [0.0; W], [0.0; W], [0.0; W]);
-        for (xa, xb) in ca.clone().zip(cb.clone()) {
-            let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
-            for j in 0..W {
-                let (x, y) = (h * xa[j].widen(), h * xb[j].widen());
-                let ea = exp_or_zero::<FMA>((x - hma) * inv_h);
-                let eb = exp_or_zero::<FMA>((y - hmb) * inv_h);
-                sa[j] += ea;
-                sb[j] += eb;
-                ta[j] = weighted::<FMA>(ea, x - y, ta[j]);
-                tb[j] = weighted::<FMA>(eb, y - x, tb[j]);
-            }
+            Ok(sums_and_divergence::<T, FMA, false, true>(
+                a, b, which, ma, mb,
+            ))
         }
-        for (x, y) in ra.iter().zip(rb) {
-            let (x, y) = (h * x.widen(), h * y.widen());
-            let ea = exp_or_zero::<FMA>((x - hma) * inv_h);
-            let eb = exp_or_zero::<FMA>((y - hmb) * inv_h);
-            sa[0] += ea;
-            sb[0] += eb;
-            ta[0] = weighted::<FMA>(ea, x - y, ta[0]);
-            tb[0] = weighted::<FMA>(eb, y - x, tb[0]);
-        }
-        let (sa, sb) = (neumaier_sum(sa), neumaier_sum(sb));
-        let (lsa, lsb) = (sa.ln(), sb.ln());
-        // E_p[a - b] - (M_a - M_b) = E_p[(a - M_a) - (b - M_b)] >= -ln V: its two terms
-        // overflow (in half units) only where the divergence itself is beyond float64.
-        match which {
-            LogitDivergence::Kl => {
-                return Ok((neumaier_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb)
-            }
-            LogitDivergence::ReverseKl => {
-                return Ok((neumaier_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa)
-            }
-            LogitDivergence::Js => {}
-        }
-
-        // Pass 3 (JS): sum p ln(2p / (p + q)) + q ln(2q / (p + q)).
-        let (isa, isb) = (1.0 / sa, 1.0 / sb);
-        let mut acc = [0.0; W];
-        for (xa, xb) in ca.zip(cb) {
-            let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
-            for j in 0..W {
-                let x = (h * xa[j].widen() - hma) * inv_h;
-                let y = (h * xb[j].widen() - hmb) * inv_h;
-                acc[j] += js_term::<FMA>(x, y, isa, isb);
-            }
-        }
-        for (x, y) in ra.iter().zip(rb) {
-            let x = (h * x.widen() - hma) * inv_h;
-            let y = (h * y.widen() - hmb) * inv_h;
-            acc[0] += js_term::<FMA>(x, y, isa, isb);
-        }
-        Ok(0.5 * neumaier_sum(acc))
     }
+}
+
+/// Passes 2 and 3 of a row with maxima `ma`, `mb`: in half units with `HALF` (every
+/// logit times h = 1/2; the exponents 2 (x h - M h), -inf, weight 0, where that
+/// overflows), else as they are (no difference of logits overflows there, so a zero
+/// weight times a difference is 0 without a select). `ZERO` (implied by `HALF`) where an
+/// exponent may fall below exp's normal range.
+#[inline(always)]
+fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: bool>(
+    a: &[T],
+    b: &[T],
+    which: LogitDivergence,
+    ma: f64,
+    mb: f64,
+) -> f64 {
+    let (h, inv_h) = if HALF { (0.5, 2.0) } else { (1.0, 1.0) };
+    let (hma, hmb) = (h * ma, h * mb);
+    let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+
+    // Pass 2: S_a, S_b, T_a = sum e_a (a - b) h, T_b = sum e_b (b - a) h.
+    let (mut sa, mut sb, mut ta, mut tb) = ([0.0; W], [0.0; W], [0.0; W], [0.0; W]);
+    for (xa, xb) in ca.clone().zip(cb.clone()) {
+        let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
+        for j in 0..W {
+            let (x, y) = (h * xa[j].widen(), h * xb[j].widen());
+            let ea = exp_or_zero::<FMA, ZERO>((x - hma) * inv_h);
+            let eb = exp_or_zero::<FMA, ZERO>((y - hmb) * inv_h);
+            sa[j] += ea;
+            sb[j] += eb;
+            ta[j] = term::<FMA, HALF>(ea, x - y, ta[j]);
+            tb[j] = term::<FMA, HALF>(eb, y - x, tb[j]);
+        }
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        let (x, y) = (h * x.widen(), h * y.widen());
+        let ea = exp_or_zero::<FMA, ZERO>((x - hma) * inv_h);
+        let eb = exp_or_zero::<FMA, ZERO>((y - hmb) * inv_h);
+        sa[0] += ea;
+        sb[0] += eb;
+        ta[0] = term::<FMA, HALF>(ea, x - y, ta[0]);
+        tb[0] = term::<FMA, HALF>(eb, y - x, tb[0]);
+    }
+    let (sa, sb) = (neumaier_sum(sa), neumaier_sum(sb));
+    let (lsa, lsb) = (sa.ln(), sb.ln());
+    // E_p[a - b] - (M_a - M_b) = E_p[(a - M_a) - (b - M_b)] >= -ln V: its two terms
+    // overflow (in half units) only where the divergence itself is beyond float64.
+    match which {
+        LogitDivergence::Kl => return (neumaier_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb,
+        LogitDivergence::ReverseKl => {
+            return (neumaier_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa
+        }
+        LogitDivergence::Js => {}
+    }
+
+    // Pass 3 (JS): sum p ln(2p / (p + q)) + q ln(2q / (p + q)).
+    let (isa, isb) = (1.0 / sa, 1.0 / sb);
+    let mut acc = [0.0; W];
+    for (xa, xb) in ca.zip(cb) {
+        let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
+        for j in 0..W {
+            let x = (h * xa[j].widen() - hma) * inv_h;
+            let y = (h * xb[j].widen() - hmb) * inv_h;
+            acc[j] += js_term::<FMA, ZERO>(x, y, isa, isb);
+        }
+    }
+    for (x, y) in ra.iter().zip(rb) {
+        let x = (h * x.widen() - hma) * inv_h;
+        let y = (h * y.widen() - hmb) * inv_h;
+        acc[0] += js_term::<FMA, ZERO>(x, y, isa, isb);
+    }
+    0.5 * neumaier_sum(acc)
 }
 
 /// p ln(2p / (p + q)) + q ln(2q / (p + q)) for p = exp(x) / S_a, q = exp(y) / S_b.
@@ -203,9 +232,9 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
 /// A ratio below the normal range (a probability ~1e-308 next to one ~1) contributes
 /// 0, the 0 log 0 = 0 convention; its exact contribution is below 1e-305.
 #[inline(always)]
-fn js_term<const FMA: bool>(x: f64, y: f64, inv_sa: f64, inv_sb: f64) -> f64 {
-    let p = exp_or_zero::<FMA>(x) * inv_sa;
-    let q = exp_or_zero::<FMA>(y) * inv_sb;
+fn js_term<const FMA: bool, const ZERO: bool>(x: f64, y: f64, inv_sa: f64, inv_sb: f64) -> f64 {
+    let p = exp_or_zero::<FMA, ZERO>(x) * inv_sa;
+    let q = exp_or_zero::<FMA, ZERO>(y) * inv_sb;
     let half_m = 0.5 * (p + q);
     let (wp, wq) = (p / half_m, q / half_m);
     // Written so that 0 / 0 (both probabilities 0) also contributes 0.
@@ -381,6 +410,35 @@ mod tests {
         let want = (-700.0f64).exp() / (1.0 + (-700.0f64).exp()) * big;
         let kl = run(a, b, LogitDivergence::Kl);
         assert!((kl - want).abs() < 1e-12 * want, "{kl} vs {want}");
+        // The same below f64::MAX / 4, where the row is in plain units: a logit of
+        // -1e300 under p leaves its token out, not 2e-308 x 1e300 = 2e-8.
+        let (a, b) = (
+            ndarray::array![[0.0, -700.0]],
+            ndarray::array![[0.0, -1e300]],
+        );
+        let rev = run(b, a, LogitDivergence::Kl);
+        assert!(rev.abs() < 1e-300, "{rev}");
+        // Exponents below exp's range next to ordinary ones, every divergence.
+        let (a, b) = (
+            ndarray::array![[0.0, -800.0, 3.0, -2000.0]],
+            ndarray::array![[1.0, 2.0, -750.0, 0.5]],
+        );
+        for which in [
+            LogitDivergence::Kl,
+            LogitDivergence::ReverseKl,
+            LogitDivergence::Js,
+        ] {
+            let want = naive(
+                a.row(0).as_slice().unwrap(),
+                b.row(0).as_slice().unwrap(),
+                which,
+            );
+            let got = run(a.clone(), b.clone(), which);
+            assert!(
+                (got - want).abs() < 1e-12 * want.abs(),
+                "{which:?}: {got} vs {want}"
+            );
+        }
         // Half units give the same KL as the plain path where both apply.
         let (a, b) = (
             ndarray::array![[5.0e307, 1.0, -5.0e307]],
