@@ -4,17 +4,40 @@
 //! Pure Rust, no Python: routines take `ndarray` views and return numbers or vectors.
 //! Parallel routines run on the Rayon pool they are called from (the binding installs
 //! its own) and give bitwise identical results for any number of threads.
+//!
+//! The engine's modules are private; the public API is the items re-exported here:
+//!
+//! - Kernel sums: [`Kernel`], [`mmd_squared`] ([`MmdEstimator`]), [`energy_distance`],
+//!   [`cross_sum`], [`cross_sum_on`], [`self_sum_offdiag`], [`self_sum_offdiag_on`],
+//!   [`row_sums`] (on the path [`PairPath`], [`use_gram`]), [`median_pairwise_distance`],
+//!   [`gaussian_logsumexp`], [`mmd_permutation_null`], [`mmd_permutation_block_sums`]
+//!   ([`BlockSums`]), [`ksd_squared`], [`ksd_wild_bootstrap`] ([`SteinBase`]).
+//! - Divergences of logits: [`rowwise_from_logits`] ([`LogitDivergence`]).
+//! - k-NN: [`knn_search`] ([`Search`]), [`kth_self_and_cross`], [`ksg_counts`]
+//!   ([`KsgRadius`]), [`ball_counts`], [`KdTree`] ([`Metric`], [`Neighbours`]),
+//!   [`count_self`], [`count_cross`].
+//! - Optimal transport: [`sinkhorn`], [`sinkhorn_symmetric`], [`sinkhorn_multiscale`],
+//!   [`sinkhorn_symmetric_multiscale`] ([`SinkhornConfig`], [`SinkhornOutput`],
+//!   [`skip_allowance`]) on a [`Softmin`] ([`MatrixCost`], [`CloudCost`],
+//!   [`GibbsKernel`], [`Coarse`], [`Side`]); [`wasserstein_1d_pow`],
+//!   [`sliced_wasserstein_pow`].
+//! - Sampling: [`langevin`] ([`LangevinConfig`], [`LangevinTrace`], [`Method`]) on a
+//!   [`BatchTarget`] ([`Builtin`], [`GaussianComponent`]), [`svgd_direction`],
+//!   [`chain_draws`] ([`Stream`]).
+//! - Running: [`Control`] (cancellation and progress), [`CoreError`], [`Result`], the
+//!   element types [`Real`] (f32, f64) and the SIMD level [`Isa`] detected at run time.
 
-pub mod arith;
-pub mod big_buffer;
-pub mod control;
-pub mod discrete;
-pub mod error;
-pub mod kernel;
-pub mod knn;
-pub mod ot;
-pub mod pairwise;
-pub mod sampling;
+// The engine is private: the crate's public API is what is re-exported below.
+mod arith;
+mod big_buffer;
+mod control;
+mod discrete;
+mod error;
+mod kernel;
+mod knn;
+mod ot;
+mod pairwise;
+mod sampling;
 
 #[cfg(test)]
 mod test_util;
@@ -23,7 +46,6 @@ pub use arith::simd::Isa;
 pub use control::Control;
 pub use discrete::logits::{rowwise_from_logits, LogitDivergence};
 pub use error::{CoreError, Result};
-pub use kernel::kernels::Kernel;
 pub use kernel::logsumexp::gaussian_logsumexp;
 pub use kernel::median::median_pairwise_distance;
 pub use kernel::mmd::{energy_distance, mmd_squared, MmdEstimator};
@@ -32,8 +54,10 @@ pub use kernel::pairsum::{
     cross_sum, cross_sum_on, row_sums, self_sum_offdiag, self_sum_offdiag_on,
 };
 pub use kernel::stein::{ksd_squared, ksd_wild_bootstrap, SteinBase};
+pub use knn::ball_counts::ball_counts;
+pub use knn::brute::{knn_search, Search};
 pub use knn::counts::{ksg_counts, kth_self_and_cross, KsgRadius};
-pub use knn::kdtree::{KdTree, Metric, Neighbours};
+pub use knn::kdtree::{count_cross, count_self, KdTree, Metric, Neighbours};
 pub use ot::gibbs_kernel::GibbsKernel;
 pub use ot::sinkhorn::{
     sinkhorn, sinkhorn_multiscale, sinkhorn_symmetric, sinkhorn_symmetric_multiscale,
@@ -41,7 +65,8 @@ pub use ot::sinkhorn::{
 };
 pub use ot::softmin::{CloudCost, Coarse, MatrixCost, Side, Softmin};
 pub use ot::wasserstein1d::{sliced_wasserstein_pow, wasserstein_1d_pow};
-pub use pairwise::{PairPath, Real};
+pub use pairwise::kernels::Kernel;
+pub use pairwise::{use_gram, PairPath, Real};
 pub use sampling::chain_rng::{chain_draws, Stream};
 pub use sampling::langevin::{langevin, LangevinConfig, LangevinTrace, Method};
 pub use sampling::svgd::svgd_direction;

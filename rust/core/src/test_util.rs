@@ -2,7 +2,7 @@
 
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
-use crate::kernel::kernels::Kernel;
+use crate::pairwise::kernels::Kernel;
 
 /// |x_i - y_j|^p for all pairs.
 pub fn cost_matrix(x: &Array2<f64>, y: &Array2<f64>, p: f64) -> Array2<f64> {

@@ -3,8 +3,7 @@
 //! counts.
 
 use divergent_core as core;
-use divergent_core::knn::brute::{knn_search, Search};
-use divergent_core::{KsgRadius, Metric};
+use divergent_core::{knn_search, KsgRadius, Metric, Search};
 use ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -122,8 +121,8 @@ pub fn count_within<'py>(
     let queries = queries.as_ref().map(|q| q.as_array());
     let work = knn_work(radii.len(), data.nrows(), 16, data.ncols());
     let counts = detached(py, work, |ctl| match queries {
-        None => core::knn::kdtree::count_self(data, &radii, metric, strict, ctl),
-        Some(q) => core::knn::kdtree::count_cross(data, q, &radii, metric, strict, ctl),
+        None => core::count_self(data, &radii, metric, strict, ctl),
+        Some(q) => core::count_cross(data, q, &radii, metric, strict, ctl),
     })?;
     Ok(counts
         .into_iter()
@@ -169,9 +168,7 @@ pub fn ball_counts<'py>(
     );
     let out = with_pair!(real, fake, |ra, fa| {
         let work = (ra.nrows() as f64) * (fa.nrows() as f64) * ra.ncols() as f64;
-        detached(py, work, |ctl| {
-            core::knn::ball_counts::ball_counts(ra, fa, &rr, &fr, ctl)
-        })
+        detached(py, work, |ctl| core::ball_counts(ra, fa, &rr, &fr, ctl))
     })?;
     let inside: Vec<i64> = out.inside_real.iter().map(|&c| c as i64).collect();
     Ok((

@@ -71,7 +71,7 @@ pub fn sinkhorn_points<'py>(
         tol,
     };
     let out = detached(py, work(x.nrows(), y.nrows(), x.ncols()), |ctl| {
-        if dense && core::pairwise::use_gram::<f64>(x.ncols()) {
+        if dense && core::use_gram::<f64>(x.ncols()) {
             // High dimension: costs once through the Gram path; annealing on the points.
             let op = GibbsKernel::from_points(x, y, p, ctl)?;
             core::sinkhorn(&op, &a, &b, &cfg, want_cost, ctl)
@@ -113,7 +113,7 @@ pub fn sinkhorn_points_symmetric<'py>(
         tol,
     };
     let out = detached(py, work(x.nrows(), x.nrows(), x.ncols()), |ctl| {
-        if dense && core::pairwise::use_gram::<f64>(x.ncols()) {
+        if dense && core::use_gram::<f64>(x.ncols()) {
             let op = GibbsKernel::from_points(x, x, p, ctl)?;
             core::sinkhorn_symmetric(&op, &a, &cfg, ctl)
         } else if dense {

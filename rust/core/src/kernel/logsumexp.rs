@@ -22,8 +22,9 @@ use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::arith::sum::Neumaier;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::pairsum::{hsum, PackedPoints, LANES};
+use crate::pairwise::differences::{hsum, PackedPoints};
 use crate::pairwise::gram::{gram_tiles, GramPoints, Originals, TileVisitor};
+use crate::pairwise::LANES;
 use crate::pairwise::{use_gram, with_group_rows, Real};
 
 const ROW_TILE: usize = 64;

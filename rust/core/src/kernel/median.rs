@@ -8,8 +8,9 @@ use rayon::prelude::*;
 use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::pairsum::{PackedPoints, LANES};
+use crate::pairwise::differences::PackedPoints;
 use crate::pairwise::gram::{chunk_dots, finish_sqdist, GramPoints, GramRows, Originals};
+use crate::pairwise::LANES;
 use crate::pairwise::{use_gram, with_group_rows, Real};
 
 /// Pairs sampled to bracket the median before the exact counting pass.

@@ -14,8 +14,8 @@ use rayon::prelude::*;
 use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::kernels::Kernel;
 use crate::kernel::pairsum::{check_same_dim, cross_sum, self_sum_offdiag};
+use crate::pairwise::kernels::Kernel;
 use crate::pairwise::Real;
 
 /// Which MMD^2 estimator.

@@ -29,11 +29,12 @@ use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::kernel_product::{
+use crate::pairwise::differences::PackedPoints;
+use crate::pairwise::gram::{chunk_dots, pooled_mean, GramPoints, GramRows};
+use crate::pairwise::kernel_product::{
     blocks_of, kernel_times, store_block, zero_diagonal, TileSource, GRAM_ROWS, ROWS,
 };
-use crate::kernel::pairsum::{PackedPoints, LANES};
-use crate::pairwise::gram::{chunk_dots, pooled_mean, GramPoints, GramRows};
+use crate::pairwise::LANES;
 use crate::pairwise::{use_gram, with_group_rows};
 
 /// Base kernel of the Stein kernel.

@@ -510,7 +510,7 @@ fn self_candidates<T: Real>(
 /// Which search finds Euclidean neighbours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Search {
-    /// The faster for the dimension ([`brute_wins`]).
+    /// The faster for the dimension (`brute_wins`).
     Auto,
     /// The k-d tree.
     Tree,

@@ -14,9 +14,10 @@ use rayon::prelude::*;
 use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::pairsum::{PackedPoints, LANES};
 use crate::knn::distance::{check_radii, fmax, offer};
 use crate::knn::kdtree::Neighbours;
+use crate::pairwise::differences::PackedPoints;
+use crate::pairwise::LANES;
 
 /// Queries per parallel task and per tile.
 const ROW_TILE: usize = 64;

@@ -156,10 +156,6 @@ impl<T: Real> GramPoints<T> {
         self.n
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
-    }
-
     pub fn n_blocks(&self) -> usize {
         self.weights.len() / LANES
     }

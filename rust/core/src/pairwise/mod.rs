@@ -1,7 +1,7 @@
 //! The pairwise engine shared by the families: squared distances between tiles of
 //! points, by one of two paths chosen from the dimension and the element type.
 //!
-//! - Differences (the packed blocks of `kernel::pairsum`): sum_k (x_k - y_k)^2, a
+//! - Differences (`differences`: points packed in SIMD blocks): sum_k (x_k - y_k)^2, a
 //!   subtract and an FMA per coordinate, exact by construction; the faster path in low
 //!   dimension, where a pair's cost is dominated by the kernel evaluated on it.
 //! - Gram (`gram`): |x|^2 + |y|^2 - 2 x.y after centring on the pooled mean, the
@@ -12,10 +12,18 @@
 //! - `microkernel`: the inner products of a group of rows with a block of points, in
 //!   AVX-512 and AVX2 intrinsics (and a portable loop for the baseline).
 //! - `real`: the element types (f64, f32) the paths compute in.
+//! - `kernels`: the radial kernels of the public contract, k(x, y) = phi(|x - y|^2).
+//! - `kernel_product`: streamed products U = K V with many columns at once (the
+//!   permutation and bootstrap tests, SVGD), over the tiles of a kernel matrix that
+//!   `tiles` computes on either path.
 
+pub(crate) mod differences;
 pub mod gram;
+pub(crate) mod kernel_product;
+pub mod kernels;
 pub mod microkernel;
 pub mod real;
+pub(crate) mod tiles;
 
 pub use real::Real;
 

@@ -29,9 +29,9 @@ pub trait Real:
     fn to_f64(self) -> f64;
     /// A 2-D view as float64: borrowed for f64, converted (a copy) for f32.
     fn as_f64(x: ArrayView2<'_, Self>) -> CowArray<'_, f64, Ix2>;
-    /// a * b + c, fused where `FMA` (see [`crate::arith::exp::fma`]).
+    /// a * b + c, fused where `FMA` (see `arith::exp::fma`).
     fn fma<const FMA: bool>(a: Self, b: Self, c: Self) -> Self;
-    /// The Gram microkernel (see [`microkernel`]) for G rows on instruction set `isa`,
+    /// The Gram microkernel (see `pairwise::microkernel`) for G rows on instruction set `isa`,
     /// which the caller runs under (`dispatch`): the intrinsics where `isa` has them
     /// for this G, else the portable loop.
     fn dots<const G: usize, const FMA: bool>(

@@ -13,9 +13,9 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::kernel_product::kernel_times;
-use crate::kernel::kernels::Kernel;
-use crate::kernel::mmd_null::RadialTiles;
+use crate::pairwise::kernel_product::kernel_times;
+use crate::pairwise::kernels::Kernel;
+use crate::pairwise::tiles::RadialTiles;
 
 /// phi (n x d) for particles `x` (n x d) with scores `score` (n x d) and bandwidth `h`.
 pub fn svgd_direction(

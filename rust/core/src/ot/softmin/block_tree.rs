@@ -1,7 +1,7 @@
 use std::ops::Range;
 
 use crate::arith::exp::fma;
-use crate::kernel::pairsum::LANES;
+use crate::pairwise::LANES;
 
 use super::cost::CostBlocks;
 use super::whole_blocks;

@@ -5,7 +5,8 @@ use ndarray::{Array2, ArrayView2};
 use crate::arith::sum::{neumaier_sum, Neumaier};
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::pairsum::{PackedPoints, LANES};
+use crate::pairwise::differences::PackedPoints;
+use crate::pairwise::LANES;
 
 use super::block_tree::{BlockTree, Truncation};
 use super::cost::{CloudBlocks, Distance, Ground, Power, PowerOf, Squared};

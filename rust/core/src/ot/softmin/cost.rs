@@ -1,7 +1,8 @@
 use crate::arith::exp::{exp, fma};
 use crate::arith::ln::ln;
 use crate::error::{invalid, Result};
-use crate::kernel::pairsum::{block_sqdist_into, PackedPoints, LANES};
+use crate::pairwise::differences::{block_sqdist_into, PackedPoints};
+use crate::pairwise::LANES;
 
 use super::CHUNK_BYTES;
 

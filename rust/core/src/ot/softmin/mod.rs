@@ -73,11 +73,9 @@ pub use cloud::{CloudCost, Coarse};
 pub use cost::Power;
 pub use matrix::MatrixCost;
 
-use ndarray::{ArrayView1, ArrayView2};
-
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::pairsum::LANES;
+use crate::pairwise::LANES;
 
 /// Rows per parallel task.
 const ROW_TILE: usize = 64;
@@ -180,8 +178,13 @@ pub(crate) fn check_lse_args(
     Ok(())
 }
 
-/// ln sum_j exp(w_j - C_ij / eps) for a cost given row by row (tests and small problems).
-pub fn lse_naive(c: ArrayView2<'_, f64>, w: ArrayView1<'_, f64>, eps: f64) -> Vec<f64> {
+/// ln sum_j exp(w_j - C_ij / eps) for a cost given row by row (the tests' reference).
+#[cfg(test)]
+pub(crate) fn lse_naive(
+    c: ndarray::ArrayView2<'_, f64>,
+    w: ndarray::ArrayView1<'_, f64>,
+    eps: f64,
+) -> Vec<f64> {
     c.rows()
         .into_iter()
         .map(|row| {

@@ -5,7 +5,7 @@ use crate::arith::simd::{dispatch, Isa};
 use crate::arith::sum::add_in_order;
 use crate::control::Control;
 use crate::error::Result;
-use crate::kernel::pairsum::LANES;
+use crate::pairwise::LANES;
 
 use super::block_tree::Truncation;
 use super::cost::CostBlocks;

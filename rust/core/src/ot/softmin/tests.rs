@@ -5,7 +5,7 @@ use super::cloud::SortedSide;
 use super::cost::{CloudBlocks, CostBlocks, Squared};
 use super::*;
 use crate::test_util::{cost_matrix, random_points};
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView1};
 
 #[test]
 fn cloud_and_matrix_match_naive_for_every_power_and_hint() {

@@ -7,7 +7,8 @@ use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::arith::sum::Neumaier;
 use crate::control::Control;
 use crate::error::Result;
-use crate::kernel::pairsum::{hsum, LANES};
+use crate::pairwise::differences::hsum;
+use crate::pairwise::LANES;
 
 use super::block_tree::Truncation;
 use super::cost::CostBlocks;

@@ -148,20 +148,20 @@ impl Radial for Energy {
 macro_rules! with_radial {
     ($kernel:expr, |$k:ident| $body:expr) => {
         match $kernel {
-            $crate::kernel::kernels::Kernel::Gaussian { bandwidth } => {
-                let $k = $crate::kernel::kernels::Gaussian::new(bandwidth);
+            $crate::pairwise::kernels::Kernel::Gaussian { bandwidth } => {
+                let $k = $crate::pairwise::kernels::Gaussian::new(bandwidth);
                 $body
             }
-            $crate::kernel::kernels::Kernel::Laplace { bandwidth } => {
-                let $k = $crate::kernel::kernels::Laplace::new(bandwidth);
+            $crate::pairwise::kernels::Kernel::Laplace { bandwidth } => {
+                let $k = $crate::pairwise::kernels::Laplace::new(bandwidth);
                 $body
             }
-            $crate::kernel::kernels::Kernel::Imq { bandwidth } => {
-                let $k = $crate::kernel::kernels::Imq::new(bandwidth);
+            $crate::pairwise::kernels::Kernel::Imq { bandwidth } => {
+                let $k = $crate::pairwise::kernels::Imq::new(bandwidth);
                 $body
             }
-            $crate::kernel::kernels::Kernel::Energy => {
-                let $k = $crate::kernel::kernels::Energy;
+            $crate::pairwise::kernels::Kernel::Energy => {
+                let $k = $crate::pairwise::kernels::Energy;
                 $body
             }
         }

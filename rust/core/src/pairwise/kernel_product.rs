@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::error::{invalid, Result};
-use crate::kernel::pairsum::LANES;
+use crate::pairwise::LANES;
 
 /// Rows of K per task (and per tile).
 pub(crate) const ROWS: usize = 64;
