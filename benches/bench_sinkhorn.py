@@ -9,12 +9,11 @@ uniform weights. One round per case that takes more than seconds (the slow peers
 minutes), else a warm-up and three (`repeats`).
 """
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import reference as ref
-from divergent.ot import cost_matrix
+from divergent.ot._sinkhorn import cost_matrix
 
 TOL = 1e-6
 

@@ -2,21 +2,26 @@
 
 import doctest
 
-import pytest
-
 import divergent
+import divergent.diagnostics
 import divergent.discrete
 import divergent.gaussian
-import divergent.knn
-import divergent.metrics
-import divergent.ot
-import divergent.diagnostics
-import divergent.sampling
-import divergent.targets
 import divergent.kernel._density
 import divergent.kernel._mmd
 import divergent.kernel._stein
 import divergent.kernel._two_sample
+import divergent.knn._divergences
+import divergent.knn._mutual_information
+import divergent.metrics._fid
+import divergent.metrics._inception
+import divergent.metrics._kid
+import divergent.metrics._prdc
+import divergent.metrics._vendi
+import divergent.ot._sinkhorn
+import divergent.ot._wasserstein
+import divergent.sampling
+import divergent.targets
+import pytest
 
 MODULES = [
     divergent.kernel._mmd,
@@ -25,9 +30,15 @@ MODULES = [
     divergent.kernel._density,
     divergent.discrete,
     divergent.gaussian,
-    divergent.knn,
-    divergent.metrics,
-    divergent.ot,
+    divergent.knn._divergences,
+    divergent.knn._mutual_information,
+    divergent.metrics._fid,
+    divergent.metrics._kid,
+    divergent.metrics._prdc,
+    divergent.metrics._vendi,
+    divergent.metrics._inception,
+    divergent.ot._sinkhorn,
+    divergent.ot._wasserstein,
     divergent.diagnostics,
     divergent.sampling,
     divergent.targets,

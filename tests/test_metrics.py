@@ -3,14 +3,15 @@ formulas (divergent.reference.metrics), closed forms, and bad input."""
 
 import warnings
 
+import divergent as dv
+import divergent.metrics._kid
+import divergent.metrics._vendi
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import divergent as dv
 from divergent import metrics as M
 from divergent.reference import metrics as R
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 prdc_package = pytest.importorskip("prdc")
 vendi_package = pytest.importorskip("vendi_score.vendi")
@@ -160,7 +161,7 @@ def test_bad_input_names_the_argument(call, exc, says):
 
 
 def test_gaussian_vendi_size_limit_names_the_alternatives(monkeypatch):
-    monkeypatch.setattr(M, "VENDI_GAUSSIAN_MAX_N", 50)
+    monkeypatch.setattr(divergent.metrics._vendi, "VENDI_GAUSSIAN_MAX_N", 50)
     with pytest.raises(ValueError, match="subsample x, or use kernel='cosine'"):
         M.vendi_score(np.random.default_rng(0).normal(size=(60, 3)), kernel="gaussian", bandwidth=1.0)
 
@@ -178,7 +179,7 @@ def test_kid_on_whole_samples_runs_in_row_blocks(monkeypatch):
     x, y = _pair(5, 300, 250, 8)
     whole = M.kid(x, y, subset_size=None).mean
     # Blocks of a few rows: the same estimate to round-off, the Gram temporaries bounded.
-    monkeypatch.setattr(M, "KID_BLOCK_BYTES", 2 * 250 * 8 * 7)
+    monkeypatch.setattr(divergent.metrics._kid, "KID_BLOCK_BYTES", 2 * 250 * 8 * 7)
     assert M.kid(x, y, subset_size=None).mean == pytest.approx(whole, rel=1e-12, abs=1e-15)
     assert whole == pytest.approx(R.kid(x, y, n_subsets=1, subset_size=None).mean, rel=1e-10, abs=1e-14)
 

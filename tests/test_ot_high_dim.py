@@ -2,10 +2,9 @@
 once through the Gram expansion; it must run the reference's iterations wherever the
 data lie, and "auto" must store it whenever kernel and costs fit."""
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import _core
 from divergent import reference as ref
 
@@ -42,7 +41,7 @@ def test_divergence_on_embeddings_matches_reference(rng):
 
 @pytest.mark.filterwarnings("ignore::divergent.ConvergenceWarning")
 def test_auto_stores_the_kernel_in_high_dimension_whatever_epsilon(rng, monkeypatch):
-    import divergent.ot as dot
+    import divergent.ot._sinkhorn as dot
 
     x, y = clouds(rng, 120, 100, 32, 0.0)
     dense = []

@@ -2,17 +2,17 @@
 
 import warnings
 
+import divergent as dv
 import numpy as np
 import ot as pot
 import pytest
+from divergent import _core
+from divergent import reference as ref
+from divergent.ot import ConvergenceWarning
+from divergent.ot._sinkhorn import cost_matrix
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
-
-import divergent as dv
-from divergent import _core
-from divergent import reference as ref
-from divergent.ot import ConvergenceWarning, cost_matrix
 
 quiet = pytest.mark.filterwarnings("ignore::divergent.ot.ConvergenceWarning")
 
@@ -244,7 +244,7 @@ def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch, backend
     stored kernel too, which is then built at the final epsilon only); the final
     iterations run on the points to the same tolerance, so the result is the same optimum
     (to that tolerance) as annealing on the points, on any thread count."""
-    import divergent.ot as dot
+    import divergent.ot._sinkhorn as dot
 
     x, y = rng.random((900, 2)), rng.random((700, 2)) + [0.2, 0.0]
     kw = dict(a=rng.random(900), epsilon=5e-3, scaling=0.5, tol=1e-9, backend=backend)
@@ -280,7 +280,7 @@ def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch, backend
 
 @quiet
 def test_auto_backend_stores_the_kernel_only_where_it_pays(rng, monkeypatch):
-    import divergent.ot as dot
+    import divergent.ot._sinkhorn as dot
 
     x, y = rng.random((200, 2)), rng.random((150, 2))  # median cost ~ 1/4
     dense = []
@@ -309,7 +309,7 @@ def test_auto_backend_stores_the_kernel_only_where_it_pays(rng, monkeypatch):
 
 @quiet
 def test_from_cost_stores_the_kernel_where_it_fits(rng, monkeypatch):
-    import divergent.ot as dot
+    import divergent.ot._sinkhorn as dot
 
     c = rng.random((40, 30))
     dense = []

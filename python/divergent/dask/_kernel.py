@@ -15,10 +15,16 @@ import dask
 import numpy as np
 
 from divergent import _core, _scale
-from divergent import metrics as _metrics
 from divergent._bandwidth import MEDIAN_MAX_POINTS, MEDIAN_SEED, check_median
 from divergent._results import TestResult, monte_carlo_pvalue
-from divergent._validation import check_bandwidth, check_choice, check_memory, check_positive_int, check_seed, check_weights
+from divergent._validation import (
+    check_bandwidth,
+    check_choice,
+    check_memory,
+    check_positive_int,
+    check_seed,
+    check_weights,
+)
 from divergent.dask._blocks import (
     Sample,
     check_block_rows,
@@ -31,6 +37,7 @@ from divergent.dask._blocks import (
     stream_block_rows,
 )
 from divergent.kernel import _density, _mmd, _two_sample
+from divergent.metrics._fid import merge_moments
 
 __all__ = ["mmd", "energy_distance", "mmd_test", "kde_logpdf"]
 
@@ -306,7 +313,7 @@ def _merge_moments(parts):
     merged = None
     for part in parts:
         if part[0] > 0:
-            merged = part if merged is None else _metrics.merge_moments(merged, part)
+            merged = part if merged is None else merge_moments(merged, part)
     return merged
 
 

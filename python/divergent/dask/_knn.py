@@ -17,7 +17,6 @@ import dask
 import numpy as np
 
 from divergent import _core, _scale
-from divergent import knn as _knn
 from divergent._validation import check_choice
 from divergent.dask._blocks import (
     REFERENCE_MAX_BYTES,
@@ -27,9 +26,12 @@ from divergent.dask._blocks import (
     delayed,
     exponent_of,
     on_worker,
-    samples,
     query_block_rows,
+    samples,
 )
+from divergent.knn._common import check_k, check_no_zero
+from divergent.knn._divergences import entropy_from_distances, kl_from_distances
+from divergent.knn._mutual_information import ksg_from_counts
 
 __all__ = ["entropy", "kl_divergence", "mutual_information"]
 
@@ -123,11 +125,11 @@ def entropy(x, *, k=3, jitter=None, seed=None, block_rows=None) -> float:
     """
     _no_jitter(jitter)
     (xs,) = samples([x], ["x"], min_samples=(2,), float32=True, rows=_rows(block_rows))
-    k = _knn.check_k(k, xs.n - 1, "x")
+    k = check_k(k, xs.n - 1, "x")
     e = exponent_of(xs.top, xs.dtype)
     eps = np.concatenate(dask.compute(*_kth_distances(xs, xs, e, k, "euclidean", True)))
-    _knn.check_no_zero(eps, "x", k, "x")
-    return _knn.entropy_from_distances(eps, xs.d, k) + xs.d * e * math.log(2.0)
+    check_no_zero(eps, "x", k, "x")
+    return entropy_from_distances(eps, xs.d, k) + xs.d * e * math.log(2.0)
 
 
 def kl_divergence(x, y, *, k=1, jitter=None, seed=None, block_rows=None) -> float:
@@ -157,15 +159,15 @@ def kl_divergence(x, y, *, k=1, jitter=None, seed=None, block_rows=None) -> floa
     """
     _no_jitter(jitter)
     xs, ys = samples([x, y], ["x", "y"], min_samples=(2, 1), float32=True, rows=_rows(block_rows))
-    k = _knn.check_k(k, min(xs.n - 1, ys.n), "x (n - 1 others) or y (m points)")
+    k = check_k(k, min(xs.n - 1, ys.n), "x (n - 1 others) or y (m points)")
     e = exponent_of(max(xs.top, ys.top), xs.dtype)
     tasks = _kth_distances(xs, xs, e, k, "euclidean", True) + _kth_distances(xs, ys, e, k, "euclidean", False)
     parts = dask.compute(*tasks)
     rho = np.concatenate(parts[:len(xs.blocks)])
     nu = np.concatenate(parts[len(xs.blocks):])
-    _knn.check_no_zero(rho, "x", k, "x")
-    _knn.check_no_zero(nu, "x", k, "y")
-    return _knn.kl_from_distances(rho, nu, xs.d, ys.n)
+    check_no_zero(rho, "x", k, "x")
+    check_no_zero(nu, "x", k, "y")
+    return kl_from_distances(rho, nu, xs.d, ys.n)
 
 
 @on_worker
@@ -244,13 +246,13 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None, bloc
             f"x and y must have the same number of samples (paired observations), got "
             f"{xs.n} and {ys.n}"
         )
-    k = _knn.check_k(k, xs.n - 1, "the joint sample")
+    k = check_k(k, xs.n - 1, "the joint sample")
     e = exponent_of(max(xs.top, ys.top), xs.dtype)
     joint_blocks = [delayed(np.hstack, [a, b]) for a, b in zip(xs.blocks, ys.blocks, strict=True)]
     parts = dask.compute(*[delayed(_ksg_block, qb, start, e, k, xs.d, method, *joint_blocks)
                            for qb, start in zip(joint_blocks, xs.starts, strict=True)])
     eps = np.concatenate([p[0] for p in parts])
-    _knn.check_no_zero(eps, "the joint sample", k, "the joint space (max-norm)")
+    check_no_zero(eps, "the joint sample", k, "the joint space (max-norm)")
     cx = np.concatenate([p[1] for p in parts])
     cy = np.concatenate([p[2] for p in parts])
-    return _knn.ksg_from_counts(cx, cy, k, method)
+    return ksg_from_counts(cx, cy, k, method)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dask
 
-from divergent import metrics as _metrics
 from divergent.dask._blocks import check_block_rows, delayed, on_worker, samples
+from divergent.metrics import _fid
+from divergent.metrics._fid import FeatureStats
 
 __all__ = ["fid"]
 
 
 @on_worker
 def _block_stats(block):
-    return _metrics.FeatureStats().update(block)
+    return FeatureStats().update(block)
 
 
 def fid(x, y, *, block_rows=None) -> float:
@@ -40,11 +41,11 @@ def fid(x, y, *, block_rows=None) -> float:
     >>> round(dvd.fid(da.from_array(x, chunks=1000), da.from_array(y, chunks=1000)), 1)
     1.0
     """
-    rows = check_block_rows(block_rows) or _metrics._FID_BLOCK_ROWS
+    rows = check_block_rows(block_rows) or _fid._FID_BLOCK_ROWS
     xs, ys = samples([x, y], ["x", "y"], min_samples=(2,), float32=True, rows=lambda n, d, s: rows,
                      same_dim=False)
     parts = dask.compute(*[delayed(_block_stats, b) for s in (xs, ys) for b in s.blocks])
-    sx, sy = _metrics.FeatureStats(), _metrics.FeatureStats()
+    sx, sy = FeatureStats(), FeatureStats()
     for i, p in enumerate(parts):
         (sx if i < len(xs.blocks) else sy).merge(p)
-    return _metrics.fid(sx, sy)
+    return _fid.fid(sx, sy)

@@ -13,16 +13,15 @@ import math
 
 import numpy as np
 
-from divergent.knn import (
+from divergent._validation import check_choice
+from divergent.knn._common import check_no_zero, log_unit_ball_volume
+from divergent.knn._divergences import (
     check_alpha,
-    check_choice,
-    check_no_zero,
     divergence_inputs,
     entropy_inputs,
     js_inputs,
-    log_unit_ball_volume,
-    paired_inputs,
 )
+from divergent.knn._mutual_information import paired_inputs
 
 __all__ = [
     "pairwise_distances",

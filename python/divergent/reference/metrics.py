@@ -7,17 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from divergent.metrics import (
-    KIDResult,
-    PRDCResult,
-    entropy_of_order,
-    inception_inputs,
-    inception_parts,
-    kid_inputs,
-    kid_subsets,
-    prdc_inputs,
-    vendi_inputs,
-)
+from divergent.metrics._inception import inception_inputs, inception_parts
+from divergent.metrics._kid import KIDResult, kid_inputs, kid_subsets
+from divergent.metrics._prdc import PRDCResult, prdc_inputs
+from divergent.metrics._vendi import entropy_of_order, vendi_inputs
 
 __all__ = ["fid", "kid", "prdc", "vendi_score", "inception_score"]
 

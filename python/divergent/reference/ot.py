@@ -7,17 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from divergent._validation import check_choice
-from divergent.ot import (
+from divergent.ot._sinkhorn import (
     BACKENDS,
     cost_inputs,
     cost_matrix,
     divergence_from,
     make_result,
     sinkhorn_inputs,
-    _distance,
-    sliced_inputs,
-    wasserstein_1d_inputs,
 )
+from divergent.ot._wasserstein import _distance, sliced_inputs, wasserstein_1d_inputs
 
 __all__ = ["sinkhorn", "sinkhorn_from_cost", "sinkhorn_divergence", "wasserstein_1d", "sliced_wasserstein"]
 

@@ -1,0 +1,103 @@
+"""What the k-NN estimators share: checks of k, jitter and zero distances, and the
+unit ball's volume."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from divergent._validation import (
+    check_positive_int,
+    check_seed,
+)
+
+#: Relative noise amplitude of ``jitter=True`` (scikit-learn's KSG uses the same).
+DEFAULT_JITTER = 1e-10
+
+
+def check_k(k, available: int, what: str) -> int:
+    """k >= 1 with at least k candidate neighbours in `what`."""
+    k = check_positive_int(k, "k")
+    if k > available:
+        raise ValueError(
+            f"k={k} is too large: {what} has only {available} candidate neighbour(s) per "
+            f"point; pass a smaller k or more samples"
+        )
+    return k
+
+
+def check_jitter(jitter) -> float:
+    if jitter is None or jitter is False:
+        return 0.0
+    if jitter is True:
+        return DEFAULT_JITTER
+    if isinstance(jitter, (bool, np.bool_)) or not isinstance(jitter, numbers.Real):
+        raise TypeError(f"jitter must be None, True or a non-negative float, got {jitter!r}")
+    if not (math.isfinite(jitter) and jitter >= 0):
+        raise ValueError(f"jitter must be a non-negative finite float, got {jitter!r}")
+    return float(jitter)
+
+
+def add_jitter(samples, jitter: float, seed):
+    """Add N(0, (jitter * scale_j)^2) noise to every column j of every sample, from one
+    generator seeded with `seed`. scale_j is the column's standard deviation (its
+    largest magnitude if constant, 1 if zero), so the noise is relative to the data."""
+    if jitter == 0:
+        return samples
+    rng = np.random.default_rng(check_seed(seed))
+    out = []
+    for s in samples:
+        scale = s.std(axis=0)
+        scale = np.where(scale > 0, scale, np.abs(s).max(axis=0))
+        scale = np.where(scale > 0, scale, 1.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            noisy = s + jitter * scale * rng.standard_normal(s.shape)
+        if not np.isfinite(noisy).all():
+            raise ValueError(
+                f"jitter={jitter!r} times the data's scale overflows float64; jitter is relative "
+                f"to each column's spread: pass a small value such as True (1e-10)"
+            )
+        out.append(noisy)
+    return out
+
+
+def _share_a_row(a: np.ndarray, b: np.ndarray | None) -> bool:
+    """Whether two rows of `a` (b None) or a row of `a` and one of `b` are equal."""
+    rows = {r.tobytes() for r in np.ascontiguousarray(a + 0.0)}  # + 0.0: -0.0 as 0.0
+    if b is None:
+        return len(rows) < a.shape[0]
+    return any(r.tobytes() in rows for r in np.ascontiguousarray(b + 0.0))
+
+
+def _ordinal(k: int) -> str:
+    suffix = "th" if 10 <= k % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(k % 10, "th")
+    return f"{k}{suffix}"
+
+
+def check_no_zero(distances, name: str, k: int, where: str, data=None) -> None:
+    """Refuse zero k-th neighbour distances. `data` = (query, reference) where the
+    reference is None for a search within the query sample: when no two points there
+    are equal, the zeros are squared distances below float64's range, and the message
+    says so."""
+    zero = int(np.count_nonzero(distances == 0))
+    if zero and data is not None and not _share_a_row(*data):
+        raise ValueError(
+            f"{zero} point(s) of {name} have their {_ordinal(k)} nearest neighbour in {where} at a "
+            f"distance that underflows float64 to 0, though no two points are equal: the data "
+            f"mix scales more than ~1e150 apart (some points or columns far larger than the "
+            f"distances between others); standardise the columns or remove the far outliers first"
+        )
+    if zero:
+        raise ValueError(
+            f"{zero} point(s) of {name} have their {_ordinal(k)} nearest neighbour in {where} at "
+            f"distance 0 (duplicate points), which makes the estimate infinite; remove the "
+            f"duplicates, use a k larger than the number of copies, or pass jitter=True to "
+            f"add a tiny seeded noise"
+        )
+
+
+def log_unit_ball_volume(d: int) -> float:
+    """log of the volume of the Euclidean unit ball in d dimensions."""
+    return 0.5 * d * math.log(math.pi) - math.lgamma(0.5 * d + 1)
