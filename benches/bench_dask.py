@@ -9,9 +9,8 @@ The ratio of a cluster cell is its time over the in-process time: at most 1.25 m
 cluster reaches 0.8 of the in-process speed.
 """
 
-import pytest
-
 import divergent as dv
+import pytest
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -26,8 +25,9 @@ KL_N = 1_000_000
 @pytest.fixture(scope="module")
 def client():
     dv.set_num_threads(2)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40) as lc:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as lc:
         with distributed.Client(lc) as c:
             yield c
 

@@ -7,11 +7,10 @@ float64 logits. Baselines: the best plain-NumPy formulation (scipy.special.log_s
 then sums) and scipy.special.rel_entr on the softmax probabilities.
 """
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.special as sp
-
-import divergent as dv
 
 B, V = 256, 131_072
 

@@ -9,10 +9,9 @@ Run (2 threads, as on the reference machine):
 Slow baselines run a single round (`pedantic`): their run time dwarfs the noise.
 """
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import _core
 from divergent import reference as ref
 

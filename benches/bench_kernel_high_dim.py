@@ -18,10 +18,9 @@ products, so gemm's time over divergent's is the fraction of the GEMM rate diver
 reaches.
 """
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 
 N = 4000
 DIMS = [128, 512, 2048]

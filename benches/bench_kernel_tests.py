@@ -7,11 +7,10 @@ Slow baselines run a single round; the slowest ones run on fewer permutations an
 reported per permutation by benches/report.py's "extrapolated" rows (see RESULTS.md).
 """
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.stats
-
-import divergent as dv
 from divergent import reference as ref
 
 D = 10
@@ -54,7 +53,9 @@ def bench_mmd_test_hyppo(benchmark, n, perms):
     x, y = samples(n)
     benchmark.extra_info["permutations"] = perms
     test = ksample.MMD(compute_kernel="gaussian")
-    benchmark.pedantic(test.test, args=(x, y), kwargs={"reps": perms, "workers": 2, "random_state": 0}, rounds=1, iterations=1)
+    benchmark.pedantic(
+        test.test, args=(x, y), kwargs={"reps": perms, "workers": 2, "random_state": 0}, rounds=1, iterations=1
+    )
 
 
 @pytest.mark.benchmark(group="ksd-imq-n10000-d10")

@@ -10,12 +10,11 @@ faiss-cpu's IndexFlatL2 (float32) and scikit-learn's brute-force NearestNeighbor
 
 import math
 
+import divergent as dv
 import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 from scipy.special import digamma
-
-import divergent as dv
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -91,7 +90,11 @@ def bench_mi_sklearn(benchmark):
     fs = pytest.importorskip("sklearn.feature_selection")
     x, y = mi_data()
     got = benchmark.pedantic(
-        fs.mutual_info_regression, args=(x[:, None], y), kwargs={"n_neighbors": 3, "random_state": 0}, rounds=1, iterations=1
+        fs.mutual_info_regression,
+        args=(x[:, None], y),
+        kwargs={"n_neighbors": 3, "random_state": 0},
+        rounds=1,
+        iterations=1,
     )[0]
     assert got == pytest.approx(dv.mutual_information(x / x.std(), y / y.std()), abs=1e-6)
 

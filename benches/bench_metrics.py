@@ -8,11 +8,10 @@ scipy.linalg.sqrtm), clean-fid's NumPy KID loop, and vendi-score's dual score.
 import contextlib
 import io
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.linalg
-
-import divergent as dv
 
 prdc_package = pytest.importorskip("prdc")
 vendi = pytest.importorskip("vendi_score.vendi")

@@ -1,13 +1,12 @@
 """wasserstein_1d and sliced_wasserstein against scipy, POT and the NumPy reference.
 
-    pytest benches/bench_ot_1d.py --benchmark-only --benchmark-json=benches/ot_1d.json
+pytest benches/bench_ot_1d.py --benchmark-only --benchmark-json=benches/ot_1d.json
 """
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.stats
-
-import divergent as dv
 from divergent import reference as ref
 
 
@@ -30,7 +29,9 @@ def bench_w1d_divergent(benchmark):
 @pytest.mark.benchmark(group="wasserstein_1d-p1-n1e6-weighted")
 def bench_w1d_scipy(benchmark):
     u, v, w = one_d()
-    got = benchmark.pedantic(scipy.stats.wasserstein_distance, args=(u, v), kwargs={"u_weights": w}, rounds=3, iterations=1)
+    got = benchmark.pedantic(
+        scipy.stats.wasserstein_distance, args=(u, v), kwargs={"u_weights": w}, rounds=3, iterations=1
+    )
     assert got == pytest.approx(dv.ot.wasserstein_1d(u, v, u_weights=w), rel=1e-9)
 
 
@@ -55,7 +56,13 @@ def bench_sliced_divergent(benchmark):
 def bench_sliced_pot(benchmark):
     ot = pytest.importorskip("ot")
     x, y = clouds()
-    benchmark.pedantic(ot.sliced_wasserstein_distance, args=(x, y), kwargs={"n_projections": 200, "p": 2, "seed": 0}, rounds=3, iterations=1)
+    benchmark.pedantic(
+        ot.sliced_wasserstein_distance,
+        args=(x, y),
+        kwargs={"n_projections": 200, "p": 2, "seed": 0},
+        rounds=3,
+        iterations=1,
+    )
 
 
 @pytest.mark.benchmark(group="sliced_wasserstein-p2-200dirs-n1e5-d3")

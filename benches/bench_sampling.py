@@ -5,10 +5,9 @@ evaluating that target in NumPy, and SVGD against the dense NumPy reference.
     pytest benches/bench_sampling.py --benchmark-only --benchmark-json=benches/sampling.json
 """
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent.reference import sampling as ref
 
 CHAINS, STEPS, D = 1000, 1000, 100

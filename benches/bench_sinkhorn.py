@@ -53,8 +53,11 @@ IDS = [f"n{n}-eps{eps:g}" for n, eps in CASES]
 def bench_sinkhorn_divergent(benchmark, n, eps, scaling):
     x, y = clouds(n)
     res = benchmark.pedantic(
-        dv.ot.sinkhorn, args=(x, y), kwargs=dict(epsilon=eps, tol=TOL, scaling=scaling, max_iter=5000),
-        iterations=1, **repeats(n),
+        dv.ot.sinkhorn,
+        args=(x, y),
+        kwargs=dict(epsilon=eps, tol=TOL, scaling=scaling, max_iter=5000),
+        iterations=1,
+        **repeats(n),
     )
     assert res.converged
     # marginal_error is the row residual; the column marginal is exact after the g-step.
@@ -68,8 +71,11 @@ def bench_sinkhorn_divergent_n100000(benchmark, tol):
     (O(n + m) memory; no peer runs at this size and epsilon)."""
     x, y = clouds(100_000)
     res = benchmark.pedantic(
-        dv.ot.sinkhorn, args=(x, y), kwargs=dict(epsilon=1e-3, tol=tol, scaling=0.5, max_iter=5000),
-        rounds=1, iterations=1,
+        dv.ot.sinkhorn,
+        args=(x, y),
+        kwargs=dict(epsilon=1e-3, tol=tol, scaling=0.5, max_iter=5000),
+        rounds=1,
+        iterations=1,
     )
     assert res.converged
     record(benchmark, res.cost, res.n_iter, res.marginal_error)
@@ -93,7 +99,9 @@ def _pot_on_matrix(m, eps, method):
 @pytest.mark.benchmark(group="sinkhorn-d3-p2")
 def bench_sinkhorn_pot_dense(benchmark, n, eps):
     x, y = clouds(n)
-    cost, n_iter, err = benchmark.pedantic(_pot_dense, args=(x, y, eps, "sinkhorn"), iterations=1, **repeats(n, up_to=4000))
+    cost, n_iter, err = benchmark.pedantic(
+        _pot_dense, args=(x, y, eps, "sinkhorn"), iterations=1, **repeats(n, up_to=4000)
+    )
     record(benchmark, cost, n_iter, err)
 
 
@@ -105,8 +113,11 @@ def bench_sinkhorn_from_cost_divergent(benchmark, backend):
     x, y = clouds(4000)
     m = cost_matrix(x, y, 2.0)
     res = benchmark.pedantic(
-        dv.ot.sinkhorn_from_cost, args=(m,), kwargs=dict(epsilon=0.01, tol=TOL, backend=backend),
-        iterations=1, **repeats(4000),
+        dv.ot.sinkhorn_from_cost,
+        args=(m,),
+        kwargs=dict(epsilon=0.01, tol=TOL, backend=backend),
+        iterations=1,
+        **repeats(4000),
     )
     assert res.converged
     record(benchmark, res.cost, res.n_iter, res.marginal_error)
@@ -148,10 +159,15 @@ def bench_sinkhorn_pot_lazy(benchmark, n, eps):
     x, y = clouds(n)
     a = np.full(n, 1.0 / n)
     benchmark.pedantic(
-        ot.bregman.empirical_sinkhorn, args=(x, y, eps, a, a),
-        kwargs=dict(isLazy=True, batchSize=500, numIterMax=POT_LAZY_ITERS, warn=False), rounds=1, iterations=1,
+        ot.bregman.empirical_sinkhorn,
+        args=(x, y, eps, a, a),
+        kwargs=dict(isLazy=True, batchSize=500, numIterMax=POT_LAZY_ITERS, warn=False),
+        rounds=1,
+        iterations=1,
     )
-    benchmark.extra_info.update(n_iter=POT_LAZY_ITERS, seconds_per_iteration=benchmark.stats.stats.mean / POT_LAZY_ITERS)
+    benchmark.extra_info.update(
+        n_iter=POT_LAZY_ITERS, seconds_per_iteration=benchmark.stats.stats.mean / POT_LAZY_ITERS
+    )
 
 
 @pytest.mark.parametrize("n, eps", [(4000, 0.01)], ids=["n4000-eps0.01"])
@@ -173,8 +189,9 @@ def bench_sinkhorn_geomloss(benchmark, n, eps):
     geomloss = pytest.importorskip("geomloss")
     torch.set_num_threads(2)
     x, y = (torch.from_numpy(v) for v in clouds(n))
-    loss = geomloss.SamplesLoss("sinkhorn", p=2, blur=(eps / 2) ** 0.5, scaling=0.99, debias=False, backend="tensorized",
-                                potentials=True)
+    loss = geomloss.SamplesLoss(
+        "sinkhorn", p=2, blur=(eps / 2) ** 0.5, scaling=0.99, debias=False, backend="tensorized", potentials=True
+    )
 
     def run():
         f, g = loss(x, y)

@@ -8,11 +8,10 @@ Data: x ~ N(0, I_d), y ~ N(0.2, I_d), n = m = 3,000, p = 2, uniform weights,
 epsilon = 0.05 x the mean cost.
 """
 
+import divergent as dv
 import numpy as np
 import ot
 import pytest
-
-import divergent as dv
 
 N = 3000
 DIMS = [64, 512]

@@ -12,9 +12,8 @@ Each line is a case and its minimum time per call over five repeats, in microsec
 
 import timeit
 
-import numpy as np
-
 import divergent as dv
+import numpy as np
 from divergent import _core
 
 
@@ -36,9 +35,13 @@ def cases():
         "discrete.kl from logits, 64 x 1,000": (lambda: dv.discrete.kl(la, lb, from_logits=True), 500),
         "sinkhorn, 100 x 2": (lambda: dv.ot.sinkhorn(xs, ys, epsilon=0.1), 200),
         "langevin, Gaussian, 4 chains x 1,000 steps": (
-            lambda: dv.langevin(gauss, n_chains=4, n_steps=1000, step_size=0.5, seed=0), 20),
+            lambda: dv.langevin(gauss, n_chains=4, n_steps=1000, step_size=0.5, seed=0),
+            20,
+        ),
         "langevin, Custom (a Python callable per step)": (
-            lambda: dv.langevin(custom, n_chains=4, n_steps=1000, step_size=0.5, seed=0), 5),
+            lambda: dv.langevin(custom, n_chains=4, n_steps=1000, step_size=0.5, seed=0),
+            5,
+        ),
         "mmd, 4,000 x 128 float32": (lambda: dv.mmd(xb, yb, bandwidth=10.0), 3),
     }
 

@@ -4,9 +4,8 @@ internal helpers are not."""
 
 import importlib
 
-import pytest
-
 import divergent as dv
+import pytest
 
 # Contract names by module (docs: the API contract's sections); each must also be
 # importable as ``dv.<name>``.
@@ -72,9 +71,5 @@ def test_internal_helpers_do_not_leak():
     public = {name for name in vars(dv) if not name.startswith("_")}
     assert "check_positive_int" not in public
     # Anything public at the top level is either listed in __all__ or a submodule.
-    stray = {
-        name
-        for name in public - set(dv.__all__)
-        if type(getattr(dv, name)).__name__ != "module"
-    }
+    stray = {name for name in public - set(dv.__all__) if type(getattr(dv, name)).__name__ != "module"}
     assert stray == set()

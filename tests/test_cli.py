@@ -4,10 +4,9 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import cli
 
 
@@ -132,12 +131,15 @@ def _fails_with(argv, capsys, *says):
         assert s in err
 
 
-@pytest.mark.parametrize("argv, says", [
-    (["demo", "--seed", "-1"], ("--seed", "non-negative")),
-    (["demo", "--shift", "nan"], ("--shift", "finite")),
-    (["demo", "--n", "ten"], ("--n", "'ten'")),
-    (["gaussian", "a", "b", "c", "d", "--bandwidth", "0"], ("--bandwidth", "positive")),
-])
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["demo", "--seed", "-1"], ("--seed", "non-negative")),
+        (["demo", "--shift", "nan"], ("--shift", "finite")),
+        (["demo", "--n", "ten"], ("--n", "'ten'")),
+        (["gaussian", "a", "b", "c", "d", "--bandwidth", "0"], ("--bandwidth", "positive")),
+    ],
+)
 def test_bad_options_are_named(argv, says, capsys):
     _fails_with(argv, capsys, *says)
 
@@ -175,7 +177,17 @@ def test_metrics_command_prints_every_metric_and_json(tmp_path, capsys, rng):
         paths.append(str(tmp_path / f"{name}.npy"))
     assert cli.main(["metrics", *paths]) == 0
     out = capsys.readouterr().out
-    for name in ("fid", "kid_mean", "kid_std", "precision", "recall", "density", "coverage", "vendi_real", "vendi_fake"):
+    for name in (
+        "fid",
+        "kid_mean",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "vendi_real",
+        "vendi_fake",
+    ):
         assert name in out
     assert cli.main(["metrics", *paths, "--json"]) == 0
     import json

@@ -17,7 +17,6 @@ da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
 
 import dask  # noqa: E402
-
 import divergent as dv  # noqa: E402
 import divergent.dask as dvd  # noqa: E402
 from divergent.dask import _blocks, _kernel, _knn, _metrics  # noqa: E402
@@ -47,8 +46,9 @@ def data():
 @pytest.fixture(scope="module")
 def cluster():
     """A real cluster: 2 worker processes of one thread each."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, silence_logs=40) as lc:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+    ) as lc:
         with distributed.Client(lc) as client:
             yield client
 
@@ -66,7 +66,7 @@ def test_mmd_equals_memory_for_any_chunking(data, rows, estimator, kernel):
 @pytest.mark.parametrize("rows", [None, 64, 333])
 def test_linear_mmd_and_energy_distance_equal_memory(data, rows):
     x, y = data
-    y = y[: 1100]
+    y = y[:1100]
     xs = x[:1100]
     want = dv.mmd(xs, y, estimator="linear", bandwidth=0.7)
     got = dvd.mmd(chunked(xs, rows), chunked(y, rows), estimator="linear", bandwidth=0.7, block_rows=rows)
@@ -82,8 +82,14 @@ def test_mmd_test_equals_memory(rows, kernel):
     rng = np.random.default_rng(9)
     x, y = rng.normal(size=(300, 3)), rng.normal(size=(260, 3)) + 0.15
     want = dv.mmd_test(x, y, kernel=kernel, n_permutations=199, seed=4)
-    got = dvd.mmd_test(chunked(x, rows), chunked(y, rows), kernel=kernel, n_permutations=199, seed=4,
-                       block_rows=rows if isinstance(rows, int) else 128)
+    got = dvd.mmd_test(
+        chunked(x, rows),
+        chunked(y, rows),
+        kernel=kernel,
+        n_permutations=199,
+        seed=4,
+        block_rows=rows if isinstance(rows, int) else 128,
+    )
     scale = 1.0 if kernel == "gaussian" else 3.0
     assert got.statistic == pytest.approx(want.statistic, abs=1e-13 * scale)
     np.testing.assert_allclose(got.null_distribution, want.null_distribution, rtol=0, atol=1e-13 * scale)
@@ -123,8 +129,7 @@ def test_knn_estimators_equal_memory_bit_for_bit(data, rows):
     a, b = x[:, :2], x[:, 2:] + 0.5 * x[:, :1]
     for method in ("ksg1", "ksg2"):
         want = dv.mutual_information(a, b, k=3, method=method)
-        assert dvd.mutual_information(chunked(a, rows), chunked(b, rows), k=3, method=method,
-                                      block_rows=rows) == want
+        assert dvd.mutual_information(chunked(a, rows), chunked(b, rows), k=3, method=method, block_rows=rows) == want
 
 
 def test_knn_block_by_block_search_of_a_large_reference(data, monkeypatch):
@@ -156,7 +161,8 @@ def test_kde_equals_memory(data, rows, bandwidth):
     w = np.random.default_rng(1).random(x.shape[0])
     np.testing.assert_allclose(
         dvd.kde_logpdf(chunked(x, rows), y, weights=w, block_rows=rows),
-        dv.kde_logpdf(x, y, weights=w), rtol=1e-12,
+        dv.kde_logpdf(x, y, weights=w),
+        rtol=1e-12,
     )
 
 

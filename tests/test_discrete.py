@@ -1,15 +1,14 @@
 """divergent.discrete against scipy, identities, limits, properties and bad input."""
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.spatial.distance as ssd
 import scipy.special
 import scipy.stats
+from divergent import _core
 from hypothesis import given
 from hypothesis import strategies as st
-
-import divergent as dv
-from divergent import _core
 
 D = dv.discrete
 
@@ -72,7 +71,9 @@ def test_limits_in_alpha(pq):
         np.testing.assert_allclose(D.alpha_divergence(p, q, -1 + eps), kl, rtol=1e-4, atol=1e-8)
         np.testing.assert_allclose(D.alpha_divergence(p, q, 1 + eps), D.kl(q, p), rtol=1e-4, atol=1e-8)
     # Near 0, D_alpha = D_0 + O(alpha KL(q || p)).
-    np.testing.assert_allclose(D.renyi(p, q, 1e-12), D.renyi(p, q, 0), rtol=1e-6, atol=1e-12 * (1 + D.kl(q, p)).max() * 10)
+    np.testing.assert_allclose(
+        D.renyi(p, q, 1e-12), D.renyi(p, q, 0), rtol=1e-6, atol=1e-12 * (1 + D.kl(q, p)).max() * 10
+    )
     np.testing.assert_allclose(D.renyi(p, q, 1e4), D.renyi(p, q, np.inf), rtol=1e-2, atol=1e-3)
     np.testing.assert_allclose(D.renyi(p, q, np.inf), np.log((p / q).max(-1)), rtol=1e-12, atol=1e-15)
     # Renyi is non-decreasing in alpha; alpha = 1/2 is twice the Bhattacharyya distance.

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from divergent import _core
 from divergent import reference as ref
 

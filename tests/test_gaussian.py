@@ -1,11 +1,10 @@
 """divergent.gaussian against independent computations, identities and bad input."""
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.linalg
 import scipy.stats
-
-import divergent as dv
 
 G = dv.gaussian
 
@@ -106,7 +105,9 @@ def test_batches_broadcast(rng):
     np.testing.assert_allclose(got, [G.kl(m, S, np.zeros(3), np.eye(3)) for m in means], rtol=1e-13)
     covs = np.stack([spd(rng, 3) for _ in range(5)])
     w = G.wasserstein2(means, covs, np.zeros(3), S)
-    np.testing.assert_allclose(w, [G.wasserstein2(m, c, np.zeros(3), S) for m, c in zip(means, covs, strict=True)], rtol=1e-12)
+    np.testing.assert_allclose(
+        w, [G.wasserstein2(m, c, np.zeros(3), S) for m, c in zip(means, covs, strict=True)], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,17 +151,24 @@ def test_wasserstein2_is_rescaled_far_outside_the_float_range():
     base = dv.gaussian.wasserstein2(m0, S0, m1, S1)
     s = 2.0**700
     assert dv.gaussian.wasserstein2(m0 * s, S0 * 2.0**1000, m1 * s, S1 * 2.0**1000) == pytest.approx(
-        np.hypot(np.linalg.norm(m0 - m1) * s, dv.gaussian.wasserstein2(m0, S0, m0, S1) * 2.0**500), rel=1e-12)
+        np.hypot(np.linalg.norm(m0 - m1) * s, dv.gaussian.wasserstein2(m0, S0, m0, S1) * 2.0**500), rel=1e-12
+    )
     assert dv.gaussian.wasserstein2(m0 * 2.0**-500, S0 * 2.0**-1000, m1 * 2.0**-500, S1 * 2.0**-1000) == pytest.approx(
-        base * 2.0**-500, rel=1e-12)
+        base * 2.0**-500, rel=1e-12
+    )
     assert dv.gaussian.wasserstein2(1e200, 1.0, -1e200, 1.0) == pytest.approx(2e200, rel=1e-15)
     with pytest.raises(ValueError, match=r"wasserstein2 \(squared\) is outside"):
         dv.gaussian.wasserstein2(1e200, 1.0, -1e200, 1.0, squared=True)
 
 
-@pytest.mark.parametrize("bad, name", [(([], 1.0, [], 1.0), "m0 is empty"),
-                                      ((np.array([1j]), 1.0, [0.0], 1.0), "m0 has complex"),
-                                      (([0.0], np.array(["1"]), [0.0], 1.0), "S0 must be a numeric")])
+@pytest.mark.parametrize(
+    "bad, name",
+    [
+        (([], 1.0, [], 1.0), "m0 is empty"),
+        ((np.array([1j]), 1.0, [0.0], 1.0), "m0 has complex"),
+        (([0.0], np.array(["1"]), [0.0], 1.0), "S0 must be a numeric"),
+    ],
+)
 def test_bad_parameters_name_the_argument(bad, name):
     with pytest.raises((ValueError, TypeError), match=name):
         dv.gaussian.kl(*bad)

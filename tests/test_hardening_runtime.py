@@ -6,10 +6,9 @@ import subprocess
 import sys
 import time
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 
 
 @pytest.mark.parametrize("scaling", [1 - 1e-12, 0.999999])
@@ -48,9 +47,17 @@ def test_the_thread_limit_is_a_multiple_of_the_cores():
         dv.set_num_threads(before)
 
 
-@pytest.mark.parametrize("value, says", [("abc", "not a positive integer"), ("0", "not a positive integer"),
-                                         ("-1", "not a positive integer"), ("", "not a positive integer"),
-                                         ("1.5", "not a positive integer"), ("100000", "more than")])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("abc", "not a positive integer"),
+        ("0", "not a positive integer"),
+        ("-1", "not a positive integer"),
+        ("", "not a positive integer"),
+        ("1.5", "not a positive integer"),
+        ("100000", "more than"),
+    ],
+)
 def test_a_bad_thread_variable_warns(value, says):
     env = dict(os.environ, DIVERGENT_NUM_THREADS=value)
     code = "import warnings; warnings.simplefilter('error'); import divergent"

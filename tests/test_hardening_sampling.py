@@ -4,18 +4,16 @@ range rescaled."""
 
 import warnings
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import diagnostics
 from divergent.targets import Banana, Custom, Funnel, Gaussian
 
 G3 = Gaussian([0.0, 0.0, 0.0], 1.0)
 
 
-@pytest.mark.parametrize("bad", [np.array([1j, 0, 0]), np.array(["1", "0", "0"]),
-                                 np.array([1, 0, 0], dtype=object)])
+@pytest.mark.parametrize("bad", [np.array([1j, 0, 0]), np.array(["1", "0", "0"]), np.array([1, 0, 0], dtype=object)])
 def test_target_points_must_be_real_numbers(bad):
     with pytest.raises(TypeError, match="x "):
         G3.logp_and_grad(bad)
@@ -26,8 +24,9 @@ def test_target_points_must_be_finite():
         G3.logp([np.nan, 0, 0])
 
 
-@pytest.mark.parametrize("target, point", [(Funnel(), np.full(10, 1e200)), (Banana(), [1e200, 1e200]),
-                                           (G3, [1e200, 0, 0])])
+@pytest.mark.parametrize(
+    "target, point", [(Funnel(), np.full(10, 1e200)), (Banana(), [1e200, 1e200]), (G3, [1e200, 0, 0])]
+)
 def test_builtin_targets_refuse_points_beyond_float64(target, point):
     with pytest.raises(ValueError, match="not representable in float64 at point 0"):
         target.logp(point)

@@ -3,10 +3,9 @@ computed on data divided by a power of two), or a ValueError naming the argument
 
 import fractions
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 
 
 @pytest.fixture
@@ -15,8 +14,7 @@ def xy():
     return rng.normal(size=(60, 3)), rng.normal(size=(45, 3))
 
 
-@pytest.mark.parametrize("fn", [dv.kl_divergence, dv.js_divergence,
-                                lambda a, b: dv.renyi_divergence(a, b, alpha=0.5)])
+@pytest.mark.parametrize("fn", [dv.kl_divergence, dv.js_divergence, lambda a, b: dv.renyi_divergence(a, b, alpha=0.5)])
 def test_knn_divergences_are_scale_invariant_far_outside_the_float_range(xy, fn):
     x, y = xy
     for s in (2.0**600, 2.0**-600):
@@ -70,11 +68,16 @@ def test_wasserstein_far_outside_the_float_range():
         dv.ot.wasserstein_1d(u, v, p=1e300)
 
 
-@pytest.mark.parametrize("kwargs, says", [
-    (dict(reach=1e200), "reach=1e\\+200"), (dict(reach=1e-300), "reach=1e-300"),
-    (dict(p=1e300), "p=1e\\+300"), (dict(max_iter=10**30), "max_iter="),
-    (dict(reach=1.0, a=np.full(60, 1e300), b=np.full(45, 1e300)), "masses"),
-])
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        (dict(reach=1e200), "reach=1e\\+200"),
+        (dict(reach=1e-300), "reach=1e-300"),
+        (dict(p=1e300), "p=1e\\+300"),
+        (dict(max_iter=10**30), "max_iter="),
+        (dict(reach=1.0, a=np.full(60, 1e300), b=np.full(45, 1e300)), "masses"),
+    ],
+)
 def test_sinkhorn_arguments_out_of_range_are_named(xy, kwargs, says):
     x, y = xy
     with pytest.raises(ValueError, match=says):
@@ -100,7 +103,8 @@ def test_ragged_input_names_the_argument(xy):
 def test_fraction_epsilon(xy):
     x, y = xy
     assert dv.ot.sinkhorn(x, y, epsilon=fractions.Fraction(1, 20)).cost == pytest.approx(
-        dv.ot.sinkhorn(x, y, epsilon=0.05).cost)
+        dv.ot.sinkhorn(x, y, epsilon=0.05).cost
+    )
 
 
 # --- entries at the edge of float64 (1.7e308) --------------------------------------------
@@ -168,15 +172,19 @@ def test_logits_far_apart_with_a_finite_divergence():
     # Rows with logits beyond 2^1022 (half units) agree with the same rows scaled down.
     a, b = np.array([[5e307, 1.0, -5e307]]), np.array([[1.0, 5e307, 2.0]])
     assert dv.discrete.kl(a, b, from_logits=True)[0] == pytest.approx(
-        8 * dv.discrete.kl(a / 8, b / 8, from_logits=True)[0], rel=1e-14)
+        8 * dv.discrete.kl(a / 8, b / 8, from_logits=True)[0], rel=1e-14
+    )
     assert dv.discrete.js(a, b, from_logits=True)[0] == pytest.approx(np.log(2), rel=1e-15)
 
 
-@pytest.mark.parametrize("call", [
-    lambda x, y: dv.mmd(x, y, kernel="laplace", bandwidth=1.0, estimator="biased"),
-    lambda x, y: dv.cauchy_schwarz_divergence(x, y),
-    lambda x, y: dv.cauchy_schwarz_divergence(x, y, bandwidth=1.0),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: dv.mmd(x, y, kernel="laplace", bandwidth=1.0, estimator="biased"),
+        lambda x, y: dv.cauchy_schwarz_divergence(x, y),
+        lambda x, y: dv.cauchy_schwarz_divergence(x, y, bandwidth=1.0),
+    ],
+)
 def test_kernel_sums_with_entries_at_the_float_limit_name_the_bandwidth(call):
     x = np.array([[BIG, -BIG], [0.0, 1.0], [1.0, 2.0]])
     with pytest.raises(ValueError, match=r"bandwidth=1.0 is too small .*2\^1024"):

@@ -1,9 +1,8 @@
 """Bad input: a clear ValueError/TypeError naming the argument, never a crash or NaN."""
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import reference as ref
 
 GOOD = np.random.default_rng(0).normal(size=(20, 3))

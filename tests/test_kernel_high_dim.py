@@ -1,14 +1,13 @@
 """Kernel sums on embeddings (d = 32 to 1024): the Gram path against the NumPy
 references, in float64 anywhere in space and in float32 within the contract's 1e-3."""
 
+import divergent as dv
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import divergent as dv
 from divergent import _core
 from divergent import reference as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 KERNELS = ["gaussian", "laplace", "imq", "energy"]
 

@@ -6,11 +6,10 @@ never fixed numbers picked to pass.
 
 import math
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.stats
-
-import divergent as dv
 
 N = 4000
 REPS = 30
@@ -77,9 +76,7 @@ def test_linear_mmd_is_unbiased():
     truth, _ = gaussian_mmd2(delta, 1.0, 1.0, 2)
 
     def draw(rng):
-        return dv.mmd(
-            rng.normal(size=(N, 2)), rng.normal(size=(N, 2)) + delta, bandwidth=1.0, estimator="linear"
-        )
+        return dv.mmd(rng.normal(size=(N, 2)), rng.normal(size=(N, 2)) + delta, bandwidth=1.0, estimator="linear")
 
     within(replicate(draw, reps=60, seed=11), truth, "linear")
 

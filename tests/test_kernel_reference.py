@@ -1,12 +1,11 @@
 """The Rust estimators against the pure-NumPy references in divergent.reference."""
 
+import divergent as dv
 import numpy as np
 import pytest
+from divergent import reference as ref
 from hypothesis import given
 from hypothesis import strategies as st
-
-import divergent as dv
-from divergent import reference as ref
 
 KERNELS = ["gaussian", "laplace", "imq", "energy"]
 

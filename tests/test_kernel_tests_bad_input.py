@@ -1,9 +1,8 @@
 """Bad input to mmd_test, ksd, ksd_test, kde_logpdf, cauchy_schwarz_divergence."""
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import reference as ref
 
 X = np.random.default_rng(0).normal(size=(30, 2))

@@ -6,9 +6,8 @@ Under H0 the rejection rate at alpha = 0.05 over 200 seeded repetitions must lie
 
 import math
 
-import numpy as np
-
 import divergent as dv
+import numpy as np
 
 REPS = 200
 ALPHA = 0.05
@@ -30,7 +29,9 @@ def test_mmd_test_is_calibrated_under_the_null():
 def test_mmd_test_energy_kernel_is_calibrated_under_the_null():
     rng = np.random.default_rng(7)
     p = [
-        dv.mmd_test(rng.standard_t(3, size=30), rng.standard_t(3, size=45), kernel="energy", n_permutations=199, seed=r).pvalue
+        dv.mmd_test(
+            rng.standard_t(3, size=30), rng.standard_t(3, size=45), kernel="energy", n_permutations=199, seed=r
+        ).pvalue
         for r in range(REPS)
     ]
     assert 0.02 <= rejection_rate(p) <= 0.09

@@ -3,14 +3,13 @@ NumPy references (and kde_logpdf against scipy.stats.gaussian_kde)."""
 
 import dataclasses
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.stats
+from divergent import reference as ref
 from hypothesis import given
 from hypothesis import strategies as st
-
-import divergent as dv
-from divergent import reference as ref
 
 
 def assert_close(got, want, scale, rtol=1e-10):

@@ -1,9 +1,8 @@
 """Bad input to the k-NN estimators: a clear ValueError or TypeError naming the fix."""
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 
 rng = np.random.default_rng(0)
 X = rng.standard_normal((50, 2))

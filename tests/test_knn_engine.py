@@ -1,13 +1,12 @@
 """The k-d tree engine: neighbours and radius counts equal brute force bit for bit."""
 
+import divergent as dv
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-import divergent as dv
 from divergent import _core
 from divergent.reference import knn as ref
+from hypothesis import given
+from hypothesis import strategies as st
 
 METRICS = ["euclidean", "chebyshev"]
 

@@ -2,14 +2,13 @@
 the cKDTree references, float32 input against the same values as float64, and the
 search itself against the k-d tree (same neighbours, distances and tie-breaking)."""
 
+import divergent as dv
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-import divergent as dv
 from divergent import _core
 from divergent import reference as ref
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def embeddings(rng, n, d, offset=0.0):

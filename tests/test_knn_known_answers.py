@@ -11,10 +11,9 @@ biases of the estimators, not of the code, which the equivalence tests against t
 references cover in those settings.
 """
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 
 R = 10
 N = 20_000

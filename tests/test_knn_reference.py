@@ -1,14 +1,13 @@
 """k-NN estimators equal their NumPy references; digamma equals scipy's."""
 
+import divergent as dv
 import numpy as np
 import pytest
 import scipy.special
-from hypothesis import given
-from hypothesis import strategies as st
-
-import divergent as dv
 from divergent import reference as ref
 from divergent._special import digamma
+from hypothesis import given
+from hypothesis import strategies as st
 
 
 def close(a, b):

@@ -23,8 +23,13 @@ def _pair(seed, n, m, d, shift=0.3, offset=0.0):
 
 
 @settings(max_examples=15, deadline=None)
-@given(n=st.integers(8, 150), m=st.integers(8, 150), d=st.sampled_from([1, 3, 16, 70]),
-       k=st.integers(1, 6), seed=st.integers(0, 2**16))
+@given(
+    n=st.integers(8, 150),
+    m=st.integers(8, 150),
+    d=st.sampled_from([1, 3, 16, 70]),
+    k=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
 def test_prdc_equals_the_reference(n, m, d, k, seed):
     real, fake = _pair(seed, n, m, d)
     assert M.prdc(real, fake, k=k) == R.prdc(real, fake, k=k)
@@ -130,30 +135,35 @@ def test_inception_score_matches_the_original_loop_and_known_answers():
     p = np.random.default_rng(9).dirichlet(np.ones(10) * 0.3, size=500)
     assert np.allclose(M.inception_score(p, splits=5), R.inception_score(p, splits=5), rtol=1e-12)
     logits = np.log(p)
-    assert np.allclose(M.inception_score(logits, splits=5, from_logits=True), M.inception_score(p, splits=5), rtol=1e-10)
+    assert np.allclose(
+        M.inception_score(logits, splits=5, from_logits=True), M.inception_score(p, splits=5), rtol=1e-10
+    )
     assert M.inception_score(np.full((100, 4), 0.25))[0] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("call, exc, says", [
-    (lambda x, y: M.prdc(x, y, k=0), ValueError, "k must be"),
-    (lambda x, y: M.prdc(x, y, k=40), ValueError, "k=40 must be less"),
-    (lambda x, y: M.prdc(x, y[:, :2]), ValueError, "same number of features"),
-    (lambda x, y: M.prdc(np.where(x > 2, np.nan, x), y), ValueError, "real contains NaN"),
-    (lambda x, y: M.kid(x, y, subset_size=1), ValueError, "subset_size must be at least 2"),
-    (lambda x, y: M.kid(x, y, subset_size=100), ValueError, "subset_size=100 is more"),
-    (lambda x, y: M.kid(x, y, gamma=-1.0, subset_size=10), ValueError, "gamma"),
-    (lambda x, y: M.fid(x, y[:, :2]), ValueError, "same number of features"),
-    (lambda x, y: M.fid(x[:1], y), ValueError, "x has 1 sample"),
-    (lambda x, y: M.vendi_score(x, kernel="rbf"), ValueError, "unknown kernel"),
-    (lambda x, y: M.vendi_score(x, kernel="gaussian"), ValueError, "needs a bandwidth"),
-    (lambda x, y: M.vendi_score(np.zeros((3, 2))), ValueError, "zero vector"),
-    (lambda x, y: M.vendi_score(x, q=-1), ValueError, "q must be"),
-    (lambda x, y: M.inception_score(-np.ones((10, 3))), ValueError, "negative"),
-    (lambda x, y: M.inception_score(np.full((10, 3), 0.5)), ValueError, "sums to"),
-    (lambda x, y: M.inception_score(np.full((10, 2), 0.5), splits=11), ValueError, "splits=11"),
-    (lambda x, y: M.FeatureStats().update(x).update(y[:, :2]), ValueError, "features"),
-    (lambda x, y: M.FeatureStats().cov, ValueError, "at least 2"),
-])
+@pytest.mark.parametrize(
+    "call, exc, says",
+    [
+        (lambda x, y: M.prdc(x, y, k=0), ValueError, "k must be"),
+        (lambda x, y: M.prdc(x, y, k=40), ValueError, "k=40 must be less"),
+        (lambda x, y: M.prdc(x, y[:, :2]), ValueError, "same number of features"),
+        (lambda x, y: M.prdc(np.where(x > 2, np.nan, x), y), ValueError, "real contains NaN"),
+        (lambda x, y: M.kid(x, y, subset_size=1), ValueError, "subset_size must be at least 2"),
+        (lambda x, y: M.kid(x, y, subset_size=100), ValueError, "subset_size=100 is more"),
+        (lambda x, y: M.kid(x, y, gamma=-1.0, subset_size=10), ValueError, "gamma"),
+        (lambda x, y: M.fid(x, y[:, :2]), ValueError, "same number of features"),
+        (lambda x, y: M.fid(x[:1], y), ValueError, "x has 1 sample"),
+        (lambda x, y: M.vendi_score(x, kernel="rbf"), ValueError, "unknown kernel"),
+        (lambda x, y: M.vendi_score(x, kernel="gaussian"), ValueError, "needs a bandwidth"),
+        (lambda x, y: M.vendi_score(np.zeros((3, 2))), ValueError, "zero vector"),
+        (lambda x, y: M.vendi_score(x, q=-1), ValueError, "q must be"),
+        (lambda x, y: M.inception_score(-np.ones((10, 3))), ValueError, "negative"),
+        (lambda x, y: M.inception_score(np.full((10, 3), 0.5)), ValueError, "sums to"),
+        (lambda x, y: M.inception_score(np.full((10, 2), 0.5), splits=11), ValueError, "splits=11"),
+        (lambda x, y: M.FeatureStats().update(x).update(y[:, :2]), ValueError, "features"),
+        (lambda x, y: M.FeatureStats().cov, ValueError, "at least 2"),
+    ],
+)
 def test_bad_input_names_the_argument(call, exc, says):
     x, y = _pair(10, 40, 30, 3)
     with pytest.raises(exc, match=says):

@@ -301,7 +301,9 @@ def test_auto_backend_stores_the_kernel_only_where_it_pays(rng, monkeypatch):
     dv.ot.sinkhorn(far, y, epsilon=0.05)
     assert dense == [True]
     assert dot._median_cost(x, y, 2.0) == pytest.approx(np.median(((x[:, None] - y[None]) ** 2).sum(-1)), rel=1e-12)
-    assert dot._median_cost(far, y, 1.0) == pytest.approx(np.median(np.sqrt(((x[:, None] - y[None]) ** 2).sum(-1))), rel=0.03)
+    assert dot._median_cost(far, y, 1.0) == pytest.approx(
+        np.median(np.sqrt(((x[:, None] - y[None]) ** 2).sum(-1))), rel=0.03
+    )
     assert stored.n_iter == streamed.n_iter
     assert stored.cost == pytest.approx(streamed.cost, rel=1e-12)
     np.testing.assert_allclose(stored.f, streamed.f, rtol=0, atol=1e-12)

@@ -7,9 +7,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import pytest
-
 import divergent as dv
+import pytest
 from divergent import _core
 
 WORKFLOW = Path(__file__).resolve().parents[1] / ".github" / "workflows" / "release.yml"
@@ -19,9 +18,7 @@ def test_one_version_everywhere():
     # Cargo.toml's workspace version reaches the metadata (through maturin) and the
     # extension (through CARGO_PKG_VERSION); divergent.__version__ is the extension's.
     assert dv.__version__ == _core.__version__ == metadata.version("divergent")
-    out = subprocess.run(
-        [sys.executable, "-m", "divergent", "--version"], capture_output=True, text=True, timeout=60
-    )
+    out = subprocess.run([sys.executable, "-m", "divergent", "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"divergent {dv.__version__}"
 
@@ -47,8 +44,11 @@ def test_index_metadata():
 
 
 def test_extension_is_abi3():
-    tags = [line.split(": ", 1)[1] for line in metadata.distribution("divergent").read_text("WHEEL").splitlines()
-            if line.startswith("Tag: ")]
+    tags = [
+        line.split(": ", 1)[1]
+        for line in metadata.distribution("divergent").read_text("WHEEL").splitlines()
+        if line.startswith("Tag: ")
+    ]
     assert tags and all(t.startswith("cp310-abi3-") for t in tags), tags
     if sys.platform != "win32":
         assert Path(_core.__file__).name.startswith("_core.abi3."), _core.__file__

@@ -3,10 +3,9 @@ after the call does not change them."""
 
 import pickle
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent import metrics
 
 
@@ -21,8 +20,9 @@ RESULTS = {
     "sinkhorn_from_cost": lambda x, y: dv.ot.sinkhorn_from_cost(((x[:, None] - y[None]) ** 2).sum(-1), epsilon=0.5),
     "mmd_test": lambda x, y: dv.mmd_test(x, y, n_permutations=50, seed=0),
     "ksd_test": lambda x, y: dv.ksd_test(x, lambda z: -z, n_bootstrap=50, seed=0),
-    "langevin": lambda x, y: dv.langevin(dv.targets.Gaussian(np.zeros(2), np.eye(2)), n_chains=2, n_steps=20,
-                                         step_size=0.1, seed=0),
+    "langevin": lambda x, y: dv.langevin(
+        dv.targets.Gaussian(np.zeros(2), np.eye(2)), n_chains=2, n_steps=20, step_size=0.1, seed=0
+    ),
     "feature_stats": lambda x, y: metrics.FeatureStats().update(x),
     "kid": lambda x, y: metrics.kid(x, y, n_subsets=5, subset_size=20, seed=0),
     "prdc": lambda x, y: metrics.prdc(x, y, k=3),

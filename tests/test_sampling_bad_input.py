@@ -1,9 +1,8 @@
 """Invalid sampler and target arguments raise clear errors that name the argument."""
 
+import divergent as dv
 import numpy as np
 import pytest
-
-import divergent as dv
 from divergent.targets import Banana, Custom, Funnel, Gaussian, GaussianMixture
 
 G = Gaussian([0.0, 0.0], [[1.0, 0.3], [0.3, 1.0]])
@@ -26,18 +25,21 @@ def test_step_size_is_required():
         dv.langevin(G, n_chains=2)
 
 
-@pytest.mark.parametrize(("kw", "match"), [
-    (dict(n_chains=0), "n_chains"),
-    (dict(n_steps=0), "n_steps"),
-    (dict(thin=0), "thin"),
-    (dict(thin=30), "thin"),
-    (dict(burn_in=-1), "burn_in"),
-    (dict(friction=0.0, method="underdamped"), "friction"),
-    (dict(method="hmc"), "method"),
-    (dict(adapt_step_size=True), "burn_in"),
-    (dict(adapt_step_size=True, burn_in=5, method="ula"), "mala"),
-    (dict(seed=-1), "seed"),
-])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(n_chains=0), "n_chains"),
+        (dict(n_steps=0), "n_steps"),
+        (dict(thin=0), "thin"),
+        (dict(thin=30), "thin"),
+        (dict(burn_in=-1), "burn_in"),
+        (dict(friction=0.0, method="underdamped"), "friction"),
+        (dict(method="hmc"), "method"),
+        (dict(adapt_step_size=True), "burn_in"),
+        (dict(adapt_step_size=True, burn_in=5, method="ula"), "mala"),
+        (dict(seed=-1), "seed"),
+    ],
+)
 def test_bad_sampler_arguments(kw, match):
     with pytest.raises(ValueError, match=match):
         run(**kw)
@@ -59,13 +61,16 @@ def test_target_must_be_a_target():
         dv.langevin(lambda x: x, n_chains=2, step_size=0.1)
 
 
-@pytest.mark.parametrize(("cov", "match"), [
-    ([[1.0, 2.0], [2.0, 1.0]], "positive definite"),
-    ([[1.0, 0.5], [0.0, 1.0]], "symmetric"),
-    ([[1.0, np.nan], [np.nan, 1.0]], "NaN"),
-    (np.eye(3), "shape"),
-    ([0.0, 1.0], "positive definite"),
-])
+@pytest.mark.parametrize(
+    ("cov", "match"),
+    [
+        ([[1.0, 2.0], [2.0, 1.0]], "positive definite"),
+        ([[1.0, 0.5], [0.0, 1.0]], "symmetric"),
+        ([[1.0, np.nan], [np.nan, 1.0]], "NaN"),
+        (np.eye(3), "shape"),
+        ([0.0, 1.0], "positive definite"),
+    ],
+)
 def test_covariance_must_be_spd(cov, match):
     with pytest.raises(ValueError, match=match):
         Gaussian([0.0, 0.0], cov)
@@ -86,14 +91,17 @@ def test_mixture_weights():
     assert abs(m.logp([0.0]) - Gaussian([0.0], 1.0).logp([0.0])) < 1e-14
 
 
-@pytest.mark.parametrize(("make", "match"), [
-    (lambda: Banana(dim=1), "dim"),
-    (lambda: Banana(sigma=0.0), "sigma"),
-    (lambda: Banana(b=np.nan), "b"),
-    (lambda: Funnel(dim=1), "dim"),
-    (lambda: Funnel(scale=-1.0), "scale"),
-    (lambda: Custom(lambda x: x, dim=0), "dim"),
-])
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: Banana(dim=1), "dim"),
+        (lambda: Banana(sigma=0.0), "sigma"),
+        (lambda: Banana(b=np.nan), "b"),
+        (lambda: Funnel(dim=1), "dim"),
+        (lambda: Funnel(scale=-1.0), "scale"),
+        (lambda: Custom(lambda x: x, dim=0), "dim"),
+    ],
+)
 def test_bad_target_parameters(make, match):
     with pytest.raises(ValueError, match=match):
         make()
@@ -160,12 +168,15 @@ def test_mala_rejects_proposals_outside_the_support():
     assert np.all(trace.acceptance_rate < 1)
 
 
-@pytest.mark.parametrize(("kw", "match"), [
-    (dict(step_size=0.0), "step_size"),
-    (dict(n_steps=-1), "n_steps"),
-    (dict(bandwidth=-1.0), "bandwidth"),
-    (dict(bandwidth="scott"), "bandwidth"),
-])
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        (dict(step_size=0.0), "step_size"),
+        (dict(n_steps=-1), "n_steps"),
+        (dict(bandwidth=-1.0), "bandwidth"),
+        (dict(bandwidth="scott"), "bandwidth"),
+    ],
+)
 def test_bad_svgd_arguments(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
         dv.svgd(G, np.random.default_rng(0).normal(size=(10, 2)), **kw)

@@ -2,13 +2,12 @@
 
 import warnings
 
+import divergent as dv
 import numpy as np
 import pytest
+from divergent.diagnostics import ess, mcse, rhat
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import divergent as dv
-from divergent.diagnostics import ess, mcse, rhat
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # ArviZ 0.2x announces its refactor at import

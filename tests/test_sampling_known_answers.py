@@ -10,9 +10,8 @@ acceptance ratio, wrong noise scale, wrong splitting) misses by many standard er
 
 import math
 
-import numpy as np
-
 import divergent as dv
+import numpy as np
 
 
 def mc_se(values):
@@ -41,8 +40,16 @@ def test_mala_on_a_dense_gaussian_in_10d():
     d = 10
     mean = np.linspace(-1.0, 1.0, d)
     cov = dense_cov(d)
-    trace = dv.langevin(dv.targets.Gaussian(mean, cov), n_chains=16, n_steps=4000, step_size=0.05,
-                        method="mala", burn_in=1000, seed=2024, adapt_step_size=True)
+    trace = dv.langevin(
+        dv.targets.Gaussian(mean, cov),
+        n_chains=16,
+        n_steps=4000,
+        step_size=0.05,
+        method="mala",
+        burn_in=1000,
+        seed=2024,
+        adapt_step_size=True,
+    )
     x = trace.samples
     assert np.all((trace.acceptance_rate > 0.4) & (trace.acceptance_rate < 0.8)), trace.acceptance_rate
     assert np.all(trace.rhat() < 1.05)
@@ -56,8 +63,9 @@ def test_mala_on_a_dense_gaussian_in_10d():
 def test_ula_has_its_known_step_size_bias():
     # For N(0, s^2), ULA's chain is AR(1) with stationary variance s^2 / (1 - h / (2 s^2)).
     s, h = 1.5, 1.0
-    trace = dv.langevin(dv.targets.Gaussian([0.0], s * s), n_chains=32, n_steps=5000, step_size=h,
-                        method="ula", burn_in=200, seed=7)
+    trace = dv.langevin(
+        dv.targets.Gaussian([0.0], s * s), n_chains=32, n_steps=5000, step_size=h, method="ula", burn_in=200, seed=7
+    )
     x2 = trace.samples[..., 0] ** 2
     biased = s * s / (1 - h / (2 * s * s))
     assert_mean_within(x2, biased)
@@ -67,8 +75,16 @@ def test_ula_has_its_known_step_size_bias():
 
 def test_underdamped_on_a_gaussian():
     mean, cov = np.array([2.0, -1.0, 0.0]), dense_cov(3, seed=5)
-    trace = dv.langevin(dv.targets.Gaussian(mean, cov), n_chains=16, n_steps=5000, step_size=0.3,
-                        method="underdamped", friction=1.0, burn_in=500, seed=11)
+    trace = dv.langevin(
+        dv.targets.Gaussian(mean, cov),
+        n_chains=16,
+        n_steps=5000,
+        step_size=0.3,
+        method="underdamped",
+        friction=1.0,
+        burn_in=500,
+        seed=11,
+    )
     x = trace.samples
     for i in range(3):
         assert_mean_within(x[..., i], mean[i])

@@ -5,13 +5,12 @@ run, so every state must agree to round-off (the only differences are the summat
 orders of the target's matrix products).
 """
 
+import divergent as dv
 import numpy as np
 import pytest
+from divergent.reference import sampling as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import divergent as dv
-from divergent.reference import sampling as ref
 
 
 def dense_cov(d, seed):
@@ -62,7 +61,9 @@ def test_gaussian_logp_is_the_normal_density():
     w = np.array([0.4, 0.6])
     means = np.array([[0.0, 0.0, 0.0], [1.0, 2.0, 3.0]])
     covs = np.stack([S, 2 * S])
-    mix = w[0] * stats.multivariate_normal(means[0], covs[0]).pdf(x) + w[1] * stats.multivariate_normal(means[1], covs[1]).pdf(x)
+    mix = w[0] * stats.multivariate_normal(means[0], covs[0]).pdf(x) + w[1] * stats.multivariate_normal(
+        means[1], covs[1]
+    ).pdf(x)
     np.testing.assert_allclose(dv.targets.GaussianMixture(w, means, covs).logp(x), np.log(mix), rtol=1e-12)
 
 
@@ -80,8 +81,17 @@ def test_gaussian_logp_is_the_normal_density():
 def test_langevin_replays_the_reference(kind, method, n_chains, d, burn_in, thin, start, seed):
     t, r = target_pair(kind, d)
     x0 = np.random.default_rng(0).standard_normal((n_chains, t.dim)) * 0.5 if start else None
-    kw = dict(n_chains=n_chains, n_steps=60, step_size=0.05, method=method, x0=x0, burn_in=burn_in,
-              thin=thin, seed=seed, adapt_step_size=method == "mala" and burn_in > 0)
+    kw = dict(
+        n_chains=n_chains,
+        n_steps=60,
+        step_size=0.05,
+        method=method,
+        x0=x0,
+        burn_in=burn_in,
+        thin=thin,
+        seed=seed,
+        adapt_step_size=method == "mala" and burn_in > 0,
+    )
     a = dv.langevin(t, **kw)
     b = ref.langevin(r, noise="replay", **kw)
     assert a.samples.shape == (n_chains, 60 // thin, t.dim)
@@ -165,7 +175,9 @@ def test_svgd_direction_matches_the_dense_formula(n, d):
     x = rng.standard_normal((n, d)) + 10.0  # far from the origin: centring must keep precision
     s = rng.standard_normal((n, d))
     for h in (0.3, 1.7):
-        np.testing.assert_allclose(dv._core.svgd_direction(x, s, h), ref.svgd_direction(x, s, h), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            dv._core.svgd_direction(x, s, h), ref.svgd_direction(x, s, h), rtol=1e-10, atol=1e-12
+        )
 
 
 def test_svgd_matches_the_reference_run():

@@ -3,9 +3,8 @@
 import ast
 from pathlib import Path
 
-import pytest
-
 import divergent
+import pytest
 from divergent import _core
 
 
@@ -28,6 +27,9 @@ def test_core_stub_signatures_match_the_extension(tmp_path):
     pytest.importorskip("mypy.stubtest")
     res = subprocess.run(
         [sys.executable, "-m", "mypy.stubtest", "divergent._core"],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]

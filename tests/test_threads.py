@@ -3,9 +3,8 @@ results from it."""
 
 import multiprocessing
 
-import pytest
-
 import divergent as dv
+import pytest
 
 
 @pytest.fixture

@@ -15,7 +15,19 @@ import numbers as _numbers
 import os as _os
 import warnings as _warnings
 
-from divergent import _core, _threadpool, diagnostics, discrete, gaussian, knn, metrics, ot, reference, sampling, targets
+from divergent import (
+    _core,
+    _threadpool,
+    diagnostics,
+    discrete,
+    gaussian,
+    knn,
+    metrics,
+    ot,
+    reference,
+    sampling,
+    targets,
+)
 from divergent._results import ConvergenceWarning, TestResult
 from divergent._validation import check_positive_int as _check_positive_int
 from divergent.kernel import (
@@ -28,6 +40,14 @@ from divergent.kernel import (
     mmd,
     mmd_test,
 )
+from divergent.knn import (
+    conditional_mutual_information,
+    entropy,
+    js_divergence,
+    kl_divergence,
+    mutual_information,
+    renyi_divergence,
+)
 from divergent.ot import (
     SinkhornResult,
     sinkhorn,
@@ -37,14 +57,6 @@ from divergent.ot import (
     wasserstein_1d,
 )
 from divergent.sampling import Trace, langevin, svgd
-from divergent.knn import (
-    conditional_mutual_information,
-    entropy,
-    js_divergence,
-    kl_divergence,
-    mutual_information,
-    renyi_divergence,
-)
 
 __version__ = _core.__version__
 
@@ -107,8 +119,7 @@ def set_num_threads(n: int) -> None:
     limit = _core.max_num_threads()
     if isinstance(n, _numbers.Integral) and not isinstance(n, bool) and n > limit:
         raise ValueError(
-            f"n = {n} threads is more than the {limit} allowed (8 per available core, at least 64); "
-            f"pass at most that"
+            f"n = {n} threads is more than the {limit} allowed (8 per available core, at least 64); pass at most that"
         )
     _core.set_num_threads(_check_positive_int(n, "n"))
 

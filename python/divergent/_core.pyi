@@ -130,9 +130,8 @@ def sliced_wasserstein_pow(
     directions: npt.NDArray[np.float64],
     p: float,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
-_SinkhornOut = tuple[
-    npt.NDArray[np.float64], npt.NDArray[np.float64], int, float, bool, float, float, float
-]
+
+_SinkhornOut = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], int, float, bool, float, float, float]
 
 def sinkhorn_points(
     x: npt.NDArray[np.float64],
@@ -227,12 +226,8 @@ def langevin(
     friction: float,
     adapt: bool,
     seed: int,
-) -> tuple[
-    npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint64], npt.NDArray[np.float64]
-]: ...
-def svgd_direction(
-    x: npt.NDArray[np.float64], s: npt.NDArray[np.float64], h: float
-) -> npt.NDArray[np.float64]: ...
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint64], npt.NDArray[np.float64]]: ...
+def svgd_direction(x: npt.NDArray[np.float64], s: npt.NDArray[np.float64], h: float) -> npt.NDArray[np.float64]: ...
 def chain_draws(seed: int, n_chains: int, count: int, kind: str) -> npt.NDArray[np.float64]: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...

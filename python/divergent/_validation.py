@@ -67,18 +67,14 @@ def check_sample_count(shape: tuple, name: str, min_samples: int) -> None:
     n, d = shape
     if n == 0 or d == 0:
         raise ValueError(
-            f"{name} is empty (shape {shape}); at least {min_samples} sample(s) with "
-            f"at least one feature are needed"
+            f"{name} is empty (shape {shape}); at least {min_samples} sample(s) with at least one feature are needed"
         )
     if n < min_samples:
         raise ValueError(f"{name} has {n} sample(s); this estimator needs at least {min_samples}")
 
 
 def nonfinite_error(name: str, row: int) -> ValueError:
-    return ValueError(
-        f"{name} contains NaN or infinity (first in row {row}); remove or impute "
-        f"those samples first"
-    )
+    return ValueError(f"{name} contains NaN or infinity (first in row {row}); remove or impute those samples first")
 
 
 def real_array(x, name: str) -> np.ndarray:
@@ -104,9 +100,7 @@ def real_array(x, name: str) -> np.ndarray:
         )
     if kind not in "biuf":
         how = f"np.asarray({name}, dtype=float)" if name.isidentifier() else "np.asarray(..., dtype=float)"
-        raise TypeError(
-            f"{name} must be a numeric array of real values, got dtype {arr.dtype}; convert it with {how}"
-        )
+        raise TypeError(f"{name} must be a numeric array of real values, got dtype {arr.dtype}; convert it with {how}")
     return arr
 
 
@@ -250,6 +244,5 @@ def check_memory(nbytes: float, what: str, fix: str) -> None:
     have = available_memory()
     if nbytes > have:
         raise MemoryError(
-            f"{what} needs {format_bytes(nbytes)} of memory, more than the "
-            f"{format_bytes(have)} available; {fix}"
+            f"{what} needs {format_bytes(nbytes)} of memory, more than the {format_bytes(have)} available; {fix}"
         )

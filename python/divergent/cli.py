@@ -4,7 +4,8 @@
 time each took; ``divergent compare X Y`` does the same for samples in .npy or .csv
 files; ``divergent gaussian m0 S0 m1 S1`` prints closed-form divergences between two
 Gaussians; ``divergent metrics REAL FAKE`` the generative-model metrics of two feature
-files (``--json`` for machine-readable output). Every estimator the package has appears as one row of the table (see `ROWS`).
+files (``--json`` for machine-readable output). Every estimator the package has appears
+as one row of the table (see `ROWS`).
 """
 
 from __future__ import annotations
@@ -103,7 +104,9 @@ def load_array(path: str, ndmin: int = 1) -> np.ndarray:
     except (ValueError, OSError, EOFError) as exc:
         raise ValueError(f"cannot read {path}: {exc}") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        raise ValueError(f"cannot read {path}: expected an array of numbers, got dtype {getattr(arr, 'dtype', type(arr))}")
+        raise ValueError(
+            f"cannot read {path}: expected an array of numbers, got dtype {getattr(arr, 'dtype', type(arr))}"
+        )
     return arr
 
 
@@ -206,12 +209,18 @@ def print_metrics(real, fake, k: int = 5, seed: int = 0, as_json: bool = False, 
         if elapsed > 1.0 and not as_json:
             print(f"divergent: {label} done in {_fmt_time(elapsed)}", file=sys.stderr)
     if as_json:
-        json.dump({"n_real": real.shape[0], "n_fake": fake.shape[0], "d": real.shape[1], **values,
-                   "seconds": timings}, out, indent=2)
+        json.dump(
+            {"n_real": real.shape[0], "n_fake": fake.shape[0], "d": real.shape[1], **values, "seconds": timings},
+            out,
+            indent=2,
+        )
         print(file=out)
         return
-    print(f"divergent {dv.__version__}: REAL {real.shape[0]} x {real.shape[1]}, FAKE {fake.shape[0]} x "
-          f"{fake.shape[1]}, {dv.get_num_threads()} threads", file=out)
+    print(
+        f"divergent {dv.__version__}: REAL {real.shape[0]} x {real.shape[1]}, FAKE {fake.shape[0]} x "
+        f"{fake.shape[1]}, {dv.get_num_threads()} threads",
+        file=out,
+    )
     width = max(len(name) for name in values)
     for name, value in values.items():
         print(f"{name:<{width}}  {value:>12.6g}", file=out)
@@ -276,7 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("m0", "mean of P"), ("S0", "covariance of P"), ("m1", "mean of Q"), ("S1", "covariance of Q")):
         gauss.add_argument(name, help=f"{what}: .npy or .csv (covariance: (d, d), or (d,) variances)")
     gauss.add_argument("--bandwidth", type=_positive_float, default=1.0, help="Gaussian-kernel width for MMD (1.0)")
-    metrics = sub.add_parser("metrics", help="FID, KID, precision/recall/density/coverage and Vendi of two feature files")
+    metrics = sub.add_parser(
+        "metrics", help="FID, KID, precision/recall/density/coverage and Vendi of two feature files"
+    )
     metrics.add_argument("real", help="features of real samples: .npy or .csv, shape (n, d)")
     metrics.add_argument("fake", help="features of generated samples: .npy or .csv, shape (m, d)")
     metrics.add_argument("--k", type=_positive_int, default=5, help="neighbour of the PRDC radii (5)")

@@ -4,8 +4,8 @@ the Monte Carlo standard error of a mean.
 Both follow Vehtari, Gelman, Simpson, Carpenter & Buerkner (2021), "Rank-normalization,
 folding, and localization: an improved R-hat for assessing convergence of MCMC",
 Bayesian Analysis 16(2), and agree with ArviZ's ``rhat(method="rank")``,
-``ess(method="bulk")``, ``ess(method="mean")`` and ``mcse(method="mean")``. They are computed here in NumPy so that users without ArviZ get
-them too.
+``ess(method="bulk")``, ``ess(method="mean")`` and ``mcse(method="mean")``. They are
+computed here in NumPy so that users without ArviZ get them too.
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ def _draws(x, name: str, min_chains: int) -> tuple[np.ndarray, int]:
             f"got an array of shape {np.shape(x)}"
         )
     if a.shape[0] < min_chains or a.shape[1] < 4:
-        raise ValueError(
-            f"{name} needs at least {min_chains} chain(s) of at least 4 draws, got shape {a.shape[:2]}"
-        )
+        raise ValueError(f"{name} needs at least {min_chains} chain(s) of at least 4 draws, got shape {a.shape[:2]}")
     if not np.all(np.isfinite(a)):
         raise ValueError(f"{name}: the draws contain NaN or infinite values")
     (a,), e = in_range(a)
@@ -46,7 +44,7 @@ def _draws(x, name: str, min_chains: int) -> tuple[np.ndarray, int]:
 def _split(a: np.ndarray) -> np.ndarray:
     """Split each chain into its first and last halves (a middle draw of an odd length is dropped)."""
     half = a.shape[1] // 2
-    return np.concatenate([a[:, :half], a[:, a.shape[1] - half:]], axis=0)
+    return np.concatenate([a[:, :half], a[:, a.shape[1] - half :]], axis=0)
 
 
 def _average_ranks(v: np.ndarray) -> np.ndarray:
@@ -117,7 +115,7 @@ def _ess_plain(z: np.ndarray) -> float:
             rho[t + 1] = rho[t + 2] = (rho[t - 1] + rho[t]) / 2.0
         t += 2
     total = m * n
-    tau = -1.0 + 2.0 * rho[: max_t + 1].sum() + rho[max_t + 1: max_t + 2].sum()
+    tau = -1.0 + 2.0 * rho[: max_t + 1].sum() + rho[max_t + 1 : max_t + 2].sum()
     tau = max(tau, 1.0 / np.log10(total))
     return float(total / tau)
 

@@ -174,7 +174,9 @@ def _fused(p, q, axis, which):
             finite = np.isfinite(arr)
             if not finite.all():
                 row = int(np.argwhere(~finite.reshape(-1, arr.shape[-1]))[0, 0])
-                raise ValueError(f"{name} contains NaN or infinite logits (row {row} of the flattened leading axes)") from None
+                raise ValueError(
+                    f"{name} contains NaN or infinite logits (row {row} of the flattened leading axes)"
+                ) from None
         raise
     return rows.reshape(lead)
 
@@ -324,9 +326,10 @@ def _expm1_scaled(log_s, log_coef: float, sign: float, what: str, argument: str)
     overflow = np.isinf(out) & np.isfinite(log_s)
     if overflow.any():
         raise not_representable(
-            f"{what}", f"the power sum of order {argument} overflows (log of the sum "
+            f"{what}",
+            f"the power sum of order {argument} overflows (log of the sum "
             f"{float(log_s[overflow].flat[0]):.4g}); use a smaller {argument} or the Renyi divergence, "
-            f"which stays finite"
+            f"which stays finite",
         )
     return np.where(m == 0, 0.0, out)
 

@@ -116,8 +116,9 @@ def _out(v, what: str, infinite=None):
     bad = ~np.isfinite(v) if infinite is None else ~np.isfinite(v) & ~infinite
     if bad.any():
         raise not_representable(
-            what, "the means or covariances are so far apart (or so different in scale) "
-            "that it overflows; bring them to a common scale first"
+            what,
+            "the means or covariances are so far apart (or so different in scale) "
+            "that it overflows; bring them to a common scale first",
         )
     return float(v) if v.ndim == 0 else v
 
@@ -289,8 +290,10 @@ def mmd(m0, S0, m1, S1, bandwidth):
     :math:`\det(I + S/h^2)^{-1/2} \exp(-\tfrac12 \Delta^\top (S + h^2 I)^{-1} \Delta)`
     for the difference of the two variables ~ N(Delta, S). The value
     :func:`divergent.mmd` estimates."""
-    if isinstance(bandwidth, (bool, np.bool_)) or not isinstance(bandwidth, numbers.Real) or not (
-        math.isfinite(bandwidth) and bandwidth > 0
+    if (
+        isinstance(bandwidth, (bool, np.bool_))
+        or not isinstance(bandwidth, numbers.Real)
+        or not (math.isfinite(bandwidth) and bandwidth > 0)
     ):
         raise ValueError(f"bandwidth must be a positive finite float, got {bandwidth!r}")
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
@@ -313,4 +316,7 @@ def cauchy_schwarz(m0, S0, m1, S1):
         return -0.5 * (d * math.log(2 * math.pi) + _logdet(S) + _quad(S, delta))
 
     zero = np.zeros_like(m0)
-    return _out(-2 * log_normal_at(m1 - m0, S0 + S1) + log_normal_at(zero, 2 * S0) + log_normal_at(zero, 2 * S1), "cauchy_schwarz")
+    return _out(
+        -2 * log_normal_at(m1 - m0, S0 + S1) + log_normal_at(zero, 2 * S0) + log_normal_at(zero, 2 * S1),
+        "cauchy_schwarz",
+    )

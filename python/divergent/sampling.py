@@ -110,8 +110,7 @@ def _u64_seed(seed) -> int:
     return int(np.random.default_rng(seed).integers(0, 2**63))
 
 
-def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed,
-                     adapt_step_size):
+def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size):
     if not isinstance(target, Target):
         raise TypeError(
             f"target must be a divergent.targets target (Gaussian, GaussianMixture, Banana, Funnel "
@@ -147,8 +146,20 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
     return method, n_chains, n_steps, step_size, x0, friction, burn_in, thin, _u64_seed(seed)
 
 
-def langevin(target, *, n_chains=4, n_steps=1000, step_size, method="mala", x0=None, friction=1.0,
-             burn_in=0, thin=1, seed=None, adapt_step_size=False) -> Trace:
+def langevin(
+    target,
+    *,
+    n_chains=4,
+    n_steps=1000,
+    step_size,
+    method="mala",
+    x0=None,
+    friction=1.0,
+    burn_in=0,
+    thin=1,
+    seed=None,
+    adapt_step_size=False,
+) -> Trace:
     """Sample from a target with Langevin dynamics on many chains in parallel.
 
     With step h and g = grad log p:
@@ -228,16 +239,30 @@ def langevin(target, *, n_chains=4, n_steps=1000, step_size, method="mala", x0=N
     True
     """
     (method, n_chains, n_steps, step_size, x0, friction, burn_in, thin, seed) = _langevin_inputs(
-        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size)
+        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size
+    )
     if isinstance(target, Custom):
         spec, custom = None, target._sampler_callback()
     else:
         spec, custom = target._spec(), None
     samples, logp, accepted, steps = _core.langevin(
-        spec, custom, target.dim, x0, n_chains, method, n_steps, burn_in, thin, step_size, friction,
-        bool(adapt_step_size), seed)
-    return Trace(samples=samples, logp=logp, acceptance_rate=accepted / n_steps, step_size=steps,
-                 method=method, seed=seed)
+        spec,
+        custom,
+        target.dim,
+        x0,
+        n_chains,
+        method,
+        n_steps,
+        burn_in,
+        thin,
+        step_size,
+        friction,
+        bool(adapt_step_size),
+        seed,
+    )
+    return Trace(
+        samples=samples, logp=logp, acceptance_rate=accepted / n_steps, step_size=steps, method=method, seed=seed
+    )
 
 
 def _score_function(score, d):
@@ -346,7 +371,6 @@ def _run_svgd(score, particles, n_steps, step_size, bandwidth, direction, median
         if not np.isfinite(x).all():
             row = int(np.argwhere(~np.isfinite(x))[0, 0])
             raise ValueError(
-                f"particle {row} left the float64 range at step {step} (the update overflowed); "
-                f"reduce step_size"
+                f"particle {row} left the float64 range at step {step} (the update overflowed); reduce step_size"
             )
     return x

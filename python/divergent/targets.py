@@ -139,8 +139,13 @@ class Target:
 
 
 def _mixture_spec(means, precisions, consts):
-    return ("mixture", np.ascontiguousarray(means), np.ascontiguousarray(precisions),
-            np.ascontiguousarray(consts, dtype=np.float64), [])
+    return (
+        "mixture",
+        np.ascontiguousarray(means),
+        np.ascontiguousarray(precisions),
+        np.ascontiguousarray(consts, dtype=np.float64),
+        [],
+    )
 
 
 class Gaussian(Target):

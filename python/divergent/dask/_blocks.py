@@ -153,7 +153,7 @@ def samples(arrays, names, *, min_samples=(1,), float32=False, rows=None, same_d
     scans = dask.compute(*[delayed(_scan, b) for _, _, blocks, _ in out for b in blocks])
     result, i = [], 0
     for nm, a, blocks, starts in out:
-        parts = scans[i:i + len(blocks)]
+        parts = scans[i : i + len(blocks)]
         i += len(blocks)
         for (bad, _), start in zip(parts, starts, strict=True):
             if bad >= 0:

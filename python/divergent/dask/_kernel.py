@@ -66,7 +66,7 @@ def _within(s: Sample, e, kernel, h):
     block with itself, and each pair of distinct blocks once, counted twice."""
     out = [(delayed(_self_sum, b, e, kernel, h), 1.0) for b in s.blocks]
     for i, bi in enumerate(s.blocks):
-        for bj in s.blocks[i + 1:]:
+        for bj in s.blocks[i + 1 :]:
             out.append((delayed(_cross_sum, bi, bj, e, kernel, h), 2.0))
     return out
 
@@ -109,16 +109,19 @@ def _inputs(x, y, kernel, bandwidth, estimator, block_rows, *, float32=True, ext
     estimator = check_choice(estimator, "estimator", _mmd.ESTIMATORS)
     if kernel == "energy" and not (isinstance(bandwidth, str) and bandwidth == "median"):
         raise ValueError(
-            f"the energy kernel -|x - y| has no bandwidth, got bandwidth={bandwidth!r}; "
-            f"leave bandwidth at its default"
+            f"the energy kernel -|x - y| has no bandwidth, got bandwidth={bandwidth!r}; leave bandwidth at its default"
         )
     h = None if kernel == "energy" else check_bandwidth(bandwidth)
     block_rows = check_block_rows(block_rows)
     if estimator == "linear":
         # Aligned blocks of an even number of rows keep the in-memory pairing.
-        rows = (lambda n, d, s: 2 * max(1, (block_rows or stream_block_rows(d, s)) // 2))
+        def rows(n, d, s):
+            return 2 * max(1, (block_rows or stream_block_rows(d, s)) // 2)
     else:
-        rows = (lambda n, d, s: block_rows or pair_block_rows(d + extra_columns, s))
+
+        def rows(n, d, s):
+            return block_rows or pair_block_rows(d + extra_columns, s)
+
     min_samples = 1 if estimator == "biased" else 2
     xs, ys = samples([x, y], ["x", "y"], min_samples=(min_samples,), float32=float32, rows=rows)
     if estimator == "linear" and xs.n != ys.n:
@@ -169,8 +172,9 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased", bl
     xs, ys, kernel, h, estimator, e = _inputs(x, y, kernel, bandwidth, estimator, block_rows)
     power = int(kernel == "energy")
     if estimator == "linear":
-        parts = dask.compute(*[delayed(_linear_part, a, b, e, kernel, h)
-                               for a, b in zip(xs.blocks, ys.blocks, strict=True)])
+        parts = dask.compute(
+            *[delayed(_linear_part, a, b, e, kernel, h) for a, b in zip(xs.blocks, ys.blocks, strict=True)]
+        )
         value = math.fsum(parts) / (xs.n // 2)
         return _mmd._finite(value, "MMD^2", e, power)
     sxx, syy, sxy = _pair_sums(xs, ys, e, kernel, h)
@@ -218,8 +222,9 @@ def _null_block(a, b, ga, gb, e, kernel, h):
     return _core.mmd_permutation_block_sums(a, b, ga, gb, kernel, h)
 
 
-def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999, seed=None,
-             block_rows=None) -> TestResult:
+def mmd_test(
+    x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999, seed=None, block_rows=None
+) -> TestResult:
     """MMD permutation test of two Dask arrays: :func:`divergent.mmd_test` on row blocks.
 
     The permutations are drawn once, on the client, from `seed` exactly as in memory;
@@ -252,12 +257,16 @@ def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999,
     """
     n_permutations = check_positive_int(n_permutations, "n_permutations")
     seed = check_seed(seed)
-    xs, ys, kernel, h, _, e = _inputs(x, y, kernel, bandwidth, "unbiased", block_rows, float32=False,
-                                      extra_columns=n_permutations)
+    xs, ys, kernel, h, _, e = _inputs(
+        x, y, kernel, bandwidth, "unbiased", block_rows, float32=False, extra_columns=n_permutations
+    )
     n, m = xs.n, ys.n
     total = n + m
-    check_memory(9 * total * (n_permutations + 1), f"n_permutations={n_permutations}",
-                 "999 to 9999 permutations resolve p-values to 0.03 to 0.01")
+    check_memory(
+        9 * total * (n_permutations + 1),
+        f"n_permutations={n_permutations}",
+        "999 to 9999 permutations resolve p-values to 0.03 to 0.01",
+    )
     observed = np.zeros((1, total), dtype=bool)
     observed[0, :n] = True
     masks = np.concatenate([observed, _two_sample.permutation_masks(n, total, n_permutations, seed)])
@@ -289,9 +298,14 @@ def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999,
     statistic = _mmd._finite(float(values[0]), "MMD^2", e, power)
     null = _two_sample.unscaled_null(values[1:], e, kernel)
     if kernel == "energy":
-        count, _, scatter = _merge_moments(dask.compute(
-            *[delayed(_moments, b, e, np.ones(stop - start)) for b, start, stop in zip(blocks, starts, stops, strict=True)]
-        ))
+        count, _, scatter = _merge_moments(
+            dask.compute(
+                *[
+                    delayed(_moments, b, e, np.ones(stop - start))
+                    for b, start, stop in zip(blocks, starts, stops, strict=True)
+                ]
+            )
+        )
         scale = float(np.sqrt(2 * np.diag(scatter).sum() / count))
     else:
         scale = 1.0

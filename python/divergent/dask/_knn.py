@@ -163,8 +163,8 @@ def kl_divergence(x, y, *, k=1, jitter=None, seed=None, block_rows=None) -> floa
     e = exponent_of(max(xs.top, ys.top), xs.dtype)
     tasks = _kth_distances(xs, xs, e, k, "euclidean", True) + _kth_distances(xs, ys, e, k, "euclidean", False)
     parts = dask.compute(*tasks)
-    rho = np.concatenate(parts[:len(xs.blocks)])
-    nu = np.concatenate(parts[len(xs.blocks):])
+    rho = np.concatenate(parts[: len(xs.blocks)])
+    nu = np.concatenate(parts[len(xs.blocks) :])
     check_no_zero(rho, "x", k, "x")
     check_no_zero(nu, "x", k, "y")
     return kl_from_distances(rho, nu, xs.d, ys.n)
@@ -193,13 +193,16 @@ def _ksg_block(queries, start, e, k, dx, method, *joint):
         keep[np.arange(q.shape[0]), drop] = False
         nb = idx[keep].reshape(q.shape[0], k)
         eps = dist[:, k]
-        radii = [np.abs(r[nb, :dx] - q[:, None, :dx]).max(axis=(1, 2)),
-                 np.abs(r[nb, dx:] - q[:, None, dx:]).max(axis=(1, 2))]
+        radii = [
+            np.abs(r[nb, :dx] - q[:, None, :dx]).max(axis=(1, 2)),
+            np.abs(r[nb, dx:] - q[:, None, dx:]).max(axis=(1, 2)),
+        ]
         strict = False
     counts = []
     for cols, radius in zip((slice(0, dx), slice(dx, None)), radii, strict=True):
-        c = _core.count_within(np.ascontiguousarray(r[:, cols]), radius, "chebyshev", strict,
-                               np.ascontiguousarray(q[:, cols]))
+        c = _core.count_within(
+            np.ascontiguousarray(r[:, cols]), radius, "chebyshev", strict, np.ascontiguousarray(q[:, cols])
+        )
         counts.append(c - 1)  # the query itself is within any radius >= 0
     return eps, counts[0], counts[1]
 
@@ -242,15 +245,16 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None, bloc
     rows = check_block_rows(block_rows) or query_block_rows(xd.shape[0], xd.shape[1] + yd.shape[1], 8)
     xs, ys = samples([xd, yd], ["x", "y"], min_samples=(2,), rows=lambda n, d, s: rows, same_dim=False)
     if xs.n != ys.n:
-        raise ValueError(
-            f"x and y must have the same number of samples (paired observations), got "
-            f"{xs.n} and {ys.n}"
-        )
+        raise ValueError(f"x and y must have the same number of samples (paired observations), got {xs.n} and {ys.n}")
     k = check_k(k, xs.n - 1, "the joint sample")
     e = exponent_of(max(xs.top, ys.top), xs.dtype)
     joint_blocks = [delayed(np.hstack, [a, b]) for a, b in zip(xs.blocks, ys.blocks, strict=True)]
-    parts = dask.compute(*[delayed(_ksg_block, qb, start, e, k, xs.d, method, *joint_blocks)
-                           for qb, start in zip(joint_blocks, xs.starts, strict=True)])
+    parts = dask.compute(
+        *[
+            delayed(_ksg_block, qb, start, e, k, xs.d, method, *joint_blocks)
+            for qb, start in zip(joint_blocks, xs.starts, strict=True)
+        ]
+    )
     eps = np.concatenate([p[0] for p in parts])
     check_no_zero(eps, "the joint sample", k, "the joint space (max-norm)")
     cx = np.concatenate([p[1] for p in parts])

@@ -42,8 +42,7 @@ def fid(x, y, *, block_rows=None) -> float:
     1.0
     """
     rows = check_block_rows(block_rows) or _fid._FID_BLOCK_ROWS
-    xs, ys = samples([x, y], ["x", "y"], min_samples=(2,), float32=True, rows=lambda n, d, s: rows,
-                     same_dim=False)
+    xs, ys = samples([x, y], ["x", "y"], min_samples=(2,), float32=True, rows=lambda n, d, s: rows, same_dim=False)
     parts = dask.compute(*[delayed(_block_stats, b) for s in (xs, ys) for b in s.blocks])
     sx, sy = FeatureStats(), FeatureStats()
     for i, p in enumerate(parts):

@@ -117,9 +117,7 @@ def finite_logpdf(logpdf: np.ndarray, factor: float, bandwidth) -> np.ndarray:
             if factor < 1e-150
             else f"points[{row}] lies too many kernel widths from the data"
         )
-        raise _scale.not_representable(
-            f"the log-density at {int(bad.sum())} point(s) (first points[{row}])", why
-        )
+        raise _scale.not_representable(f"the log-density at {int(bad.sum())} point(s) (first points[{row}])", why)
     return logpdf
 
 

@@ -142,8 +142,7 @@ def _finite(value: float, what: str, e: int = 0, power: int = 1) -> float:
     value = _scale.unscaled(value, e, power)
     if not math.isfinite(value):
         raise _scale.not_representable(
-            what, "the samples' distances (or their scores) overflow; rescale the data (e.g. "
-            "standardise each feature)"
+            what, "the samples' distances (or their scores) overflow; rescale the data (e.g. standardise each feature)"
         )
     return float(value)
 
@@ -220,9 +219,7 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") ->
     >>> dv.mmd(x, y) > dv.mmd(x, rng.normal(size=(500, 2)))
     True
     """
-    x, y, h, e = _mmd_inputs(
-        x, y, kernel, bandwidth, estimator, _core.median_pairwise_distance, float32=True
-    )
+    x, y, h, e = _mmd_inputs(x, y, kernel, bandwidth, estimator, _core.median_pairwise_distance, float32=True)
     return _finite(_core.mmd(x, y, kernel, h, estimator), "MMD^2", e, int(kernel == "energy"))
 
 

@@ -132,7 +132,8 @@ def ksd_test(x, score, *, kernel="imq", bandwidth=1.0, n_bootstrap=999, seed=Non
     x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2)
     # The (n, B) signs, drawn as integers, and the products with the Stein kernel.
     check_memory(
-        24 * x.shape[0] * n_bootstrap, f"n_bootstrap={n_bootstrap}",
+        24 * x.shape[0] * n_bootstrap,
+        f"n_bootstrap={n_bootstrap}",
         "999 to 9999 bootstrap replicates resolve p-values to 0.03 to 0.01",
     )
     statistic = _finite(_core.ksd(x, s, kernel, h, False), "KSD^2")

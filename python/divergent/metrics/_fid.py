@@ -52,9 +52,7 @@ class FeatureStats:
             b = b[None, :]
         b = as_samples(b, "batch", float32=True)
         if self._mean is not None and b.shape[1] != self._mean.size:
-            raise ValueError(
-                f"batch has {b.shape[1]} features but the statistics so far have {self._mean.size}"
-            )
+            raise ValueError(f"batch has {b.shape[1]} features but the statistics so far have {self._mean.size}")
         mean = b.mean(axis=0, dtype=np.float64)
         centred = b.astype(np.float64) - mean
         self._combine(b.shape[0], mean, centred.T @ centred)
@@ -120,7 +118,7 @@ def _stats(x, name: str) -> FeatureStats:
     stats = FeatureStats()
     # In row blocks: the float64 centred copy of a block, not of the whole array.
     for start in range(0, x.shape[0], _FID_BLOCK_ROWS):
-        stats.update(x[start:start + _FID_BLOCK_ROWS])
+        stats.update(x[start : start + _FID_BLOCK_ROWS])
     return stats
 
 

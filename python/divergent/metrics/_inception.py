@@ -59,7 +59,7 @@ def inception_parts(p: np.ndarray, splits: int):
     """The `splits` consecutive parts of the rows the original code scores, in order."""
     n = p.shape[0]
     for k in range(splits):
-        yield p[k * n // splits:(k + 1) * n // splits]
+        yield p[k * n // splits : (k + 1) * n // splits]
 
 
 def inception_inputs(probs, splits, from_logits):
@@ -81,7 +81,6 @@ def inception_inputs(probs, splits, from_logits):
     if off.max() > 1e-5:
         row = int(np.argmax(off))
         raise ValueError(
-            f"probs row {row} sums to {p[row].sum()!r}, not 1; pass softmax outputs, or logits "
-            f"with from_logits=True"
+            f"probs row {row} sums to {p[row].sum()!r}, not 1; pass softmax outputs, or logits with from_logits=True"
         )
     return p

@@ -69,8 +69,10 @@ def kid_inputs(x, y, n_subsets, subset_size, degree, gamma, coef0, seed):
 
 
 def _positive_float(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not (
-        math.isfinite(value) and value > 0
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Real)
+        or not (math.isfinite(value) and value > 0)
     ):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
@@ -159,14 +161,17 @@ def kid(x, y, *, n_subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.
     True
     """
     x, y, n_subsets, size, degree, gamma, coef0, seed = kid_inputs(
-        x, y, n_subsets, subset_size, degree, gamma, coef0, seed)
+        x, y, n_subsets, subset_size, degree, gamma, coef0, seed
+    )
     if size is None:
         values = np.array([_kid_value(x, y, degree, gamma, coef0)])
     else:
-        values = np.array([
-            _kid_value(x[ix], y[iy], degree, gamma, coef0)
-            for ix, iy in kid_subsets(x.shape[0], y.shape[0], n_subsets, size, seed)
-        ])
+        values = np.array(
+            [
+                _kid_value(x[ix], y[iy], degree, gamma, coef0)
+                for ix, iy in kid_subsets(x.shape[0], y.shape[0], n_subsets, size, seed)
+            ]
+        )
     return KIDResult(float(values.mean()), float(values.std()), values)
 
 

@@ -56,8 +56,11 @@ def vendi_inputs(x, kernel, bandwidth, q):
                 f"subsample x, or use kernel='cosine', which is exact for any n through the d x d dual"
             )
         # The kernel matrix, built in place, and the eigensolver's copy of it.
-        check_memory(16.0 * n * n + 8.0 * x.size, f"the Gaussian-kernel Vendi score of {n} points",
-                     "subsample x or use kernel='cosine'")
+        check_memory(
+            16.0 * n * n + 8.0 * x.size,
+            f"the Gaussian-kernel Vendi score of {n} points",
+            "subsample x or use kernel='cosine'",
+        )
         if bandwidth is None:
             raise ValueError("kernel='gaussian' needs a bandwidth: a positive float or 'median'")
         if bandwidth == "median":

@@ -319,6 +319,7 @@ def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> Si
 #: below 2^-52. Values near it need epsilon-scaling to converge in any case.
 EPSILON_MIN_RELATIVE = 2.0**-40
 
+
 def check_epsilon_resolves(epsilon: float, largest_cost: float, e: int = 0, what: str = "the largest cost") -> None:
     """A ValueError, naming epsilon and the smallest that works, where epsilon is too
     small for float64 to resolve the plan against costs up to `largest_cost`; the test
@@ -326,7 +327,9 @@ def check_epsilon_resolves(epsilon: float, largest_cost: float, e: int = 0, what
     smallest_scaled = max(math.ldexp(largest_cost, -e) * EPSILON_MIN_RELATIVE, np.finfo(np.float64).tiny)
     if math.ldexp(epsilon, -e) < smallest_scaled:
         if smallest_scaled == np.finfo(np.float64).tiny:
-            raise ValueError(f"epsilon={epsilon!r} is below float64's normal range; the smallest that works is 2.2e-308")
+            raise ValueError(
+                f"epsilon={epsilon!r} is below float64's normal range; the smallest that works is 2.2e-308"
+            )
         raise ValueError(
             f"epsilon={epsilon!r} is below what float64 resolves against {what} "
             f"({largest_cost:.4g}): the costs' round-off would decide the plan. The smallest "
@@ -478,77 +481,77 @@ def sinkhorn(
 ) -> SinkhornResult:
     r"""Entropic optimal transport between two point clouds (log-domain Sinkhorn).
 
-    Solves
+        Solves
 
-    .. math::
+        .. math::
 
-        \mathrm{OT}_\varepsilon(a, b) = \min_{P \in \Pi(a, b)} \langle P, C\rangle
-        + \varepsilon\, \mathrm{KL}(P \,|\, a \otimes b), \qquad C_{ij} = |x_i - y_j|^p,
+            \mathrm{OT}_\varepsilon(a, b) = \min_{P \in \Pi(a, b)} \langle P, C\rangle
+            + \varepsilon\, \mathrm{KL}(P \,|\, a \otimes b), \qquad C_{ij} = |x_i - y_j|^p,
 
-    or, with ``reach``, its unbalanced version where the marginal constraints become
-    penalties :math:`\rho\,\mathrm{KL}(P 1 | a) + \rho\,\mathrm{KL}(P^\top 1 | b)`,
-    :math:`\rho = \mathrm{reach}^p`.
+        or, with ``reach``, its unbalanced version where the marginal constraints become
+        penalties :math:`\rho\,\mathrm{KL}(P 1 | a) + \rho\,\mathrm{KL}(P^\top 1 | b)`,
+        :math:`\rho = \mathrm{reach}^p`.
 
-    Parameters
-    ----------
-    x : array_like, shape (n, d) or (n,)
-    y : array_like, shape (m, d) or (m,)
-    a, b : array_like, shapes (n,), (m,), optional
-        Non-negative weights (default uniform). Normalised to sum 1 for balanced OT;
-        taken as given (any positive total mass) when ``reach`` is set.
-    epsilon : float, default 0.05
-        Entropic regularisation, absolute, in units of the cost (data diameter^p sets
-        the scale: epsilon = 1e-3 diameter^p is a sharp approximation of OT). At least
-        2^-40 diameter^p: below, the costs' round-off decides the plan (ValueError).
-    p : float > 0, default 2
-        Cost exponent (p = 1 and p = 2 are specialised).
-    reach : float, optional
-        Unbalanced OT: the length scale beyond which mass is destroyed rather than moved.
-    max_iter : int, default 1000
-        Most iterations (each updates f then g), annealing stages included.
-    tol : float, default 1e-6
-        Stop when the L1 marginal residual ``marginal_error`` is at most ``tol``.
-    scaling : float in (0, 1), optional
-        Epsilon-scaling: one iteration at each epsilon (diameter * scaling^k)^p from the
-        data diameter down, warm-starting the potentials, then iterations at ``epsilon``
-        until converged. Values 0.5-0.9 cut the iterations at small epsilon. For large
-        problems (n * m >= ``MULTISCALE_MIN_PAIRS``) the annealing runs on clusters of
-        points (multiscale), and only the iterations at ``epsilon`` on the points.
-    backend : {"auto", "online", "dense"}, default "auto"
-        "online" computes the cost on the fly (O(n + m) memory), truncated to the pairs
-        that matter; "dense" stores the n x m Gibbs kernel exp((f + g - C) / epsilon)
-        (8 n m bytes) and iterates in the kernel domain, re-absorbing the potentials
-        into it as they move (Schmitzer 2019): one memory-bound pass over the kernel
-        per iteration (both products) instead of an exponential per pair, up to twice
-        as fast when nearly every pair matters (n = m = 4,000 at epsilon = 0.01 of a
-        squared diameter of 3). "auto" picks "dense" when the kernel
-        has at most ``DENSE_AUTO_MAX_ENTRIES`` entries and, below d = 16, epsilon >=
-        ``DENSE_AUTO_MIN_EPSILON`` x sqrt(n m / 4e6) x 3^(3 - d) x the median cost (from
-        d = 16 whenever kernel and costs fit). Both give the same iterates up to round-off.
+        Parameters
+        ----------
+        x : array_like, shape (n, d) or (n,)
+        y : array_like, shape (m, d) or (m,)
+        a, b : array_like, shapes (n,), (m,), optional
+            Non-negative weights (default uniform). Normalised to sum 1 for balanced OT;
+            taken as given (any positive total mass) when ``reach`` is set.
+        epsilon : float, default 0.05
+            Entropic regularisation, absolute, in units of the cost (data diameter^p sets
+            the scale: epsilon = 1e-3 diameter^p is a sharp approximation of OT). At least
+            2^-40 diameter^p: below, the costs' round-off decides the plan (ValueError).
+        p : float > 0, default 2
+            Cost exponent (p = 1 and p = 2 are specialised).
+        reach : float, optional
+            Unbalanced OT: the length scale beyond which mass is destroyed rather than moved.
+        max_iter : int, default 1000
+            Most iterations (each updates f then g), annealing stages included.
+        tol : float, default 1e-6
+            Stop when the L1 marginal residual ``marginal_error`` is at most ``tol``.
+        scaling : float in (0, 1), optional
+            Epsilon-scaling: one iteration at each epsilon (diameter * scaling^k)^p from the
+            data diameter down, warm-starting the potentials, then iterations at ``epsilon``
+            until converged. Values 0.5-0.9 cut the iterations at small epsilon. For large
+            problems (n * m >= ``MULTISCALE_MIN_PAIRS``) the annealing runs on clusters of
+            points (multiscale), and only the iterations at ``epsilon`` on the points.
+        backend : {"auto", "online", "dense"}, default "auto"
+            "online" computes the cost on the fly (O(n + m) memory), truncated to the pairs
+            that matter; "dense" stores the n x m Gibbs kernel exp((f + g - C) / epsilon)
+            (8 n m bytes) and iterates in the kernel domain, re-absorbing the potentials
+            into it as they move (Schmitzer 2019): one memory-bound pass over the kernel
+            per iteration (both products) instead of an exponential per pair, up to twice
+            as fast when nearly every pair matters (n = m = 4,000 at epsilon = 0.01 of a
+            squared diameter of 3). "auto" picks "dense" when the kernel
+            has at most ``DENSE_AUTO_MAX_ENTRIES`` entries and, below d = 16, epsilon >=
+            ``DENSE_AUTO_MIN_EPSILON`` x sqrt(n m / 4e6) x 3^(3 - d) x the median cost (from
+            d = 16 whenever kernel and costs fit). Both give the same iterates up to round-off.
 
-    Returns
-    -------
-    SinkhornResult
-        ``cost`` (<P, C>, as POT's ``ot.sinkhorn2``), ``value`` (the dual objective),
-        potentials ``f``, ``g``, ``n_iter``, ``converged``, ``marginal_error``, and
-        ``plan()``. A :class:`ConvergenceWarning` is issued when ``max_iter`` is hit.
-{notes}
-    References
-    ----------
-    Cuturi, M. (2013). Sinkhorn distances: lightspeed computation of optimal transport.
-    NeurIPS. Schmitzer, B. (2019). Stabilized sparse scaling algorithms for entropy
-    regularized transport problems. SIAM J. Sci. Comput. 41(3). Chizat, L., Peyre, G.,
-    Schmitzer, B., Vialard, F.-X. (2018). Scaling algorithms for unbalanced optimal
-    transport problems. Math. Comp. 87. Feydy, J. (2020). Geometric data analysis,
-    beyond convolutions. PhD thesis, ENS Paris-Saclay.
+        Returns
+        -------
+        SinkhornResult
+            ``cost`` (<P, C>, as POT's ``ot.sinkhorn2``), ``value`` (the dual objective),
+            potentials ``f``, ``g``, ``n_iter``, ``converged``, ``marginal_error``, and
+            ``plan()``. A :class:`ConvergenceWarning` is issued when ``max_iter`` is hit.
+    {notes}
+        References
+        ----------
+        Cuturi, M. (2013). Sinkhorn distances: lightspeed computation of optimal transport.
+        NeurIPS. Schmitzer, B. (2019). Stabilized sparse scaling algorithms for entropy
+        regularized transport problems. SIAM J. Sci. Comput. 41(3). Chizat, L., Peyre, G.,
+        Schmitzer, B., Vialard, F.-X. (2018). Scaling algorithms for unbalanced optimal
+        transport problems. Math. Comp. 87. Feydy, J. (2020). Geometric data analysis,
+        beyond convolutions. PhD thesis, ENS Paris-Saclay.
 
-    Examples
-    --------
-    >>> import numpy as np, divergent as dv
-    >>> x = np.random.default_rng(0).random((500, 2))
-    >>> res = dv.ot.sinkhorn(x, x + [0.5, 0.0], epsilon=0.01, scaling=0.7)
-    >>> res.converged, round(res.cost, 3)  # |t|^2 = 0.25 plus the entropic blur
-    (True, 0.259)
+        Examples
+        --------
+        >>> import numpy as np, divergent as dv
+        >>> x = np.random.default_rng(0).random((500, 2))
+        >>> res = dv.ot.sinkhorn(x, x + [0.5, 0.0], epsilon=0.01, scaling=0.7)
+        >>> res.converged, round(res.cost, 3)  # |t|^2 = 0.25 plus the entropic blur
+        (True, 0.259)
     """
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
     n, m = pb.x.shape[0], pb.y.shape[0]
@@ -564,9 +567,7 @@ def sinkhorn(
 sinkhorn.__doc__ = sinkhorn.__doc__.replace("{notes}", _SINKHORN_NOTES)
 
 
-def sinkhorn_from_cost(
-    cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6, backend="auto"
-) -> SinkhornResult:
+def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6, backend="auto") -> SinkhornResult:
     r"""Entropic optimal transport between histograms for a given cost matrix.
 
     The log-domain counterpart of POT's ``ot.sinkhorn2(a, b, cost, epsilon)``: stable for

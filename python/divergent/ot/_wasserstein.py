@@ -113,7 +113,8 @@ def sliced_inputs(x, y, n_projections, p, seed):
     p = _check_p(p)
     # The directions (drawn, then normalised) and one projection per direction and thread.
     check_memory(
-        16.0 * n_projections * x.shape[1], f"n_projections={n_projections}",
+        16.0 * n_projections * x.shape[1],
+        f"n_projections={n_projections}",
         "the Monte Carlo error falls as 1/sqrt(n_projections): 100 to 10,000 directions are usual",
     )
     directions = random_directions(x.shape[1], n_projections, check_seed(seed))

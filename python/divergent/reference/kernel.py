@@ -12,8 +12,8 @@ import math
 import numpy as np
 
 from divergent import _scale
-from divergent._validation import as_samples, check_positive_int, check_same_dim, check_seed
 from divergent._results import TestResult, monte_carlo_pvalue
+from divergent._validation import as_samples, check_positive_int, check_same_dim, check_seed
 from divergent.kernel._density import KdeSetup, cs_inputs
 from divergent.kernel._mmd import _finite, _median_bandwidth, _mmd_inputs, _scaled_inputs
 from divergent.kernel._stein import rademacher_signs, stein_inputs

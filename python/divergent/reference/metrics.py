@@ -30,10 +30,14 @@ def kid(x, y, *, n_subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.
     """KID as clean-fid's ``kernel_distance`` loop computes it, in float64, on the same
     subsets as :func:`divergent.metrics.kid` for a seed."""
     x, y, n_subsets, size, degree, gamma, coef0, seed = kid_inputs(
-        x, y, n_subsets, subset_size, degree, gamma, coef0, seed)
+        x, y, n_subsets, subset_size, degree, gamma, coef0, seed
+    )
     x, y = x.astype(np.float64), y.astype(np.float64)
-    pairs = [(np.arange(x.shape[0]), np.arange(y.shape[0]))] if size is None else list(
-        kid_subsets(x.shape[0], y.shape[0], n_subsets, size, seed))
+    pairs = (
+        [(np.arange(x.shape[0]), np.arange(y.shape[0]))]
+        if size is None
+        else list(kid_subsets(x.shape[0], y.shape[0], n_subsets, size, seed))
+    )
     values = []
     for ix, iy in pairs:
         a, b = x[ix], y[iy]
@@ -41,8 +45,9 @@ def kid(x, y, *, n_subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.
         kxx = (gamma * a @ a.T + coef0) ** degree
         kyy = (gamma * b @ b.T + coef0) ** degree
         kxy = (gamma * a @ b.T + coef0) ** degree
-        values.append((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-                      - 2 * kxy.mean())
+        values.append(
+            (kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
+        )
     values = np.array(values)
     return KIDResult(float(values.mean()), float(values.std()), values)
 
@@ -71,7 +76,7 @@ def vendi_score(x, *, kernel="cosine", bandwidth=None, q=1.0) -> float:
     """The Vendi score from the eigenvalues of the n x n matrix K / n, every kernel."""
     x, q, h = vendi_inputs(x, kernel, bandwidth, q)
     if kernel == "gaussian":
-        K = np.exp(-_distances(x, x) ** 2 / (2 * h * h))
+        K = np.exp(-(_distances(x, x) ** 2) / (2 * h * h))
     else:
         K = x @ x.T
     return float(np.exp(entropy_of_order(np.linalg.eigvalsh(K / x.shape[0]), q)))

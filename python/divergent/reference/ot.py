@@ -210,8 +210,9 @@ def _solve_symmetric(c, a, schedule, rho, max_iter, tol):
     return f, f.copy(), n_iter, err, err <= tol, value, np.nan, mass
 
 
-def sinkhorn(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6, scaling=None,
-             backend="auto"):
+def sinkhorn(
+    x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6, scaling=None, backend="auto"
+):
     """Reference for :func:`divergent.ot.sinkhorn` (dense cost matrix whatever the backend)."""
     check_choice(backend, "backend", BACKENDS)
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
@@ -227,8 +228,9 @@ def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6
     return make_result(out, float(epsilon), tol, ("cost", c.copy()), a, b, exponent=e)
 
 
-def sinkhorn_divergence(x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6,
-                        scaling=None, backend="auto"):
+def sinkhorn_divergence(
+    x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6, scaling=None, backend="auto"
+):
     """Reference for :func:`divergent.ot.sinkhorn_divergence`."""
     check_choice(backend, "backend", BACKENDS)
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)

@@ -97,7 +97,7 @@ class _Replay:
         self.iz = self.iu = 0
 
     def normal(self, d):
-        out = self.z[:, self.iz:self.iz + d]
+        out = self.z[:, self.iz : self.iz + d]
         self.iz += d
         return out
 
@@ -125,11 +125,25 @@ def _check(lp, g, step, allow_neg_inf):
         raise ValueError(f"the target returned a non-finite value for chain {int(np.argmax(bad))} at step {step}")
 
 
-def langevin(target, *, n_chains=4, n_steps=1000, step_size, method="mala", x0=None, friction=1.0,
-             burn_in=0, thin=1, seed=None, adapt_step_size=False, noise="numpy") -> Trace:
+def langevin(
+    target,
+    *,
+    n_chains=4,
+    n_steps=1000,
+    step_size,
+    method="mala",
+    x0=None,
+    friction=1.0,
+    burn_in=0,
+    thin=1,
+    seed=None,
+    adapt_step_size=False,
+    noise="numpy",
+) -> Trace:
     """Reference for :func:`divergent.sampling.langevin`; ``noise="replay"`` reproduces it."""
     (method, c, n_steps, h0, x0, gamma, burn_in, thin, seed) = _langevin_inputs(
-        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size)
+        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size
+    )
     assert method in METHODS
     d, total = target.dim, burn_in + n_steps
     if noise == "replay":
@@ -165,7 +179,7 @@ def langevin(target, *, n_chains=4, n_steps=1000, step_size, method="mala", x0=N
                 accept = log_u < log_alpha
                 if adapt_step_size and burning:
                     alpha = np.where(log_alpha >= 0, 1.0, np.exp(np.minimum(log_alpha, 0.0)))
-                    log_h = np.clip(log_h + step ** -0.6 * (alpha - 0.574), -60.0, 20.0)
+                    log_h = np.clip(log_h + step**-0.6 * (alpha - 0.574), -60.0, 20.0)
             else:
                 accept = np.ones(c, dtype=bool)
             x = np.where(accept[:, None], y, x)
@@ -190,8 +204,7 @@ def langevin(target, *, n_chains=4, n_steps=1000, step_size, method="mala", x0=N
             if (step - burn_in) % thin == 0 and draw < n_draws:
                 samples[:, draw], logps[:, draw] = x, lp
                 draw += 1
-    return Trace(samples=samples, logp=logps, acceptance_rate=accepted / n_steps, step_size=h,
-                 method=method, seed=seed)
+    return Trace(samples=samples, logp=logps, acceptance_rate=accepted / n_steps, step_size=h, method=method, seed=seed)
 
 
 def svgd_direction(x, score, bandwidth) -> np.ndarray:
