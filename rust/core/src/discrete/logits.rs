@@ -12,9 +12,10 @@
 //!
 //! Nothing of size V is allocated; rows run in parallel; float32 logits are widened to
 //! float64 as they are read. Any finite logits are valid: a token whose exponent
-//! underflows has weight exactly 0 (so an overflowing difference of its logits takes no
-//! part), and a row with logits above f64::MAX / 4 in magnitude is computed in half units, so
-//! that no difference of two logits overflows. A divergence beyond float64's range
+//! underflows has weight exactly 0 (not exp's clamp of ~2e-308, which a difference of
+//! logits of 1e300 would turn into a visible term), and a row with logits above
+//! f64::MAX / 4 in magnitude is computed in half units, so that no difference of two
+//! logits overflows. A divergence beyond float64's range
 //! comes out as inf.
 
 use ndarray::ArrayView2;
@@ -75,19 +76,6 @@ fn exp_or_zero<const FMA: bool, const ZERO: bool>(x: f64) -> f64 {
         0.0
     } else {
         e
-    }
-}
-
-/// `acc + w * d`; in half units with 0 * (anything) = 0, so that a token without mass
-/// takes no part even where the difference of its logits overflowed (elsewhere no
-/// difference overflows, and the select is left out).
-#[inline(always)]
-fn term<const FMA: bool, const HALF: bool>(w: f64, d: f64, acc: f64) -> f64 {
-    let t = fma::<FMA>(w, d, acc);
-    if HALF && w == 0.0 {
-        acc
-    } else {
-        t
     }
 }
 
@@ -157,9 +145,9 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
 
 /// Passes 2 and 3 of a row with maxima `ma`, `mb`: in half units with `HALF` (every
 /// logit times h = 1/2; the exponents 2 (x h - M h), -inf, weight 0, where that
-/// overflows), else as they are (no difference of logits overflows there, so a zero
-/// weight times a difference is 0 without a select). `ZERO` (implied by `HALF`) where an
-/// exponent may fall below exp's normal range.
+/// overflows), else as they are. Either way no difference of two (scaled) logits
+/// overflows, so a zero weight times a difference is 0. `ZERO` (implied by `HALF`) where
+/// an exponent may fall below exp's normal range.
 #[inline(always)]
 fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: bool>(
     a: &[T],
@@ -183,8 +171,8 @@ fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: 
             let eb = exp_or_zero::<FMA, ZERO>((y - hmb) * inv_h);
             sa[j] += ea;
             sb[j] += eb;
-            ta[j] = term::<FMA, HALF>(ea, x - y, ta[j]);
-            tb[j] = term::<FMA, HALF>(eb, y - x, tb[j]);
+            ta[j] = fma::<FMA>(ea, x - y, ta[j]);
+            tb[j] = fma::<FMA>(eb, y - x, tb[j]);
         }
     }
     for (x, y) in ra.iter().zip(rb) {
@@ -193,8 +181,8 @@ fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: 
         let eb = exp_or_zero::<FMA, ZERO>((y - hmb) * inv_h);
         sa[0] += ea;
         sb[0] += eb;
-        ta[0] = term::<FMA, HALF>(ea, x - y, ta[0]);
-        tb[0] = term::<FMA, HALF>(eb, y - x, tb[0]);
+        ta[0] = fma::<FMA>(ea, x - y, ta[0]);
+        tb[0] = fma::<FMA>(eb, y - x, tb[0]);
     }
     let (sa, sb) = (neumaier_sum(sa), neumaier_sum(sb));
     let (lsa, lsb) = (sa.ln(), sb.ln());
