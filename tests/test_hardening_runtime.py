@@ -123,5 +123,5 @@ def test_positive_parameters_accept_any_real_number(rng, value):
 @pytest.mark.parametrize("value", [__import__("fractions").Fraction(10**400, 1), 0, -1.0, float("nan")])
 def test_positive_parameters_refuse_what_is_not_positive_and_finite(rng, value):
     x = rng.random((30, 2))
-    with pytest.raises(ValueError, match="epsilon must be positive and finite"):
+    with pytest.raises(ValueError, match="epsilon must be a positive finite number"):
         dv.ot.sinkhorn(x, x, epsilon=value)

@@ -55,7 +55,7 @@ def test_dtypes(impl, x, match):
 
 @pytest.mark.parametrize("bandwidth", [0.0, -1.0, np.nan, np.inf])
 def test_bad_bandwidth_value(impl, bandwidth):
-    with pytest.raises(ValueError, match="bandwidth must be a positive finite float"):
+    with pytest.raises(ValueError, match="bandwidth must be a positive finite number"):
         impl.mmd(GOOD, GOOD, bandwidth=bandwidth)
 
 

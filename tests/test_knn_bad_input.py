@@ -85,7 +85,7 @@ def test_sample_count_mismatch_for_paired_estimators():
 
 @pytest.mark.parametrize("alpha", [0, -0.5, np.nan, np.inf])
 def test_alpha_out_of_range(alpha):
-    with pytest.raises(ValueError, match="alpha must be a positive finite float"):
+    with pytest.raises(ValueError, match="alpha must be a positive finite number"):
         dv.renyi_divergence(X, Y, alpha=alpha)
 
 

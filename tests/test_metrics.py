@@ -148,7 +148,7 @@ def test_inception_score_matches_the_original_loop_and_known_answers():
         (lambda x, y: M.prdc(x, y, k=40), ValueError, "k=40 must be less"),
         (lambda x, y: M.prdc(x, y[:, :2]), ValueError, "same number of features"),
         (lambda x, y: M.prdc(np.where(x > 2, np.nan, x), y), ValueError, "real contains NaN"),
-        (lambda x, y: M.kid(x, y, subset_size=1), ValueError, "subset_size must be at least 2"),
+        (lambda x, y: M.kid(x, y, subset_size=1), ValueError, "subset_size must be an integer >= 2"),
         (lambda x, y: M.kid(x, y, subset_size=100), ValueError, "subset_size=100 is more"),
         (lambda x, y: M.kid(x, y, gamma=-1.0, subset_size=10), ValueError, "gamma"),
         (lambda x, y: M.fid(x, y[:, :2]), ValueError, "same number of features"),

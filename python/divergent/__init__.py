@@ -29,6 +29,7 @@ from divergent import (
     targets,
 )
 from divergent._results import ConvergenceWarning, TestResult
+from divergent._validation import InvalidParameterError
 from divergent._validation import check_positive_int as _check_positive_int
 from divergent.kernel import (
     cauchy_schwarz_divergence,
@@ -87,6 +88,7 @@ __all__ = [
     "Trace",
     "TestResult",
     "ConvergenceWarning",
+    "InvalidParameterError",
     "kernel",
     "gaussian",
     "discrete",
@@ -118,7 +120,7 @@ def set_num_threads(n: int) -> None:
     """
     limit = _core.max_num_threads()
     if isinstance(n, _numbers.Integral) and not isinstance(n, bool) and n > limit:
-        raise ValueError(
+        raise InvalidParameterError(
             f"n = {n} threads is more than the {limit} allowed (8 per available core, at least 64); pass at most that"
         )
     _core.set_num_threads(_check_positive_int(n, "n"))

@@ -1,7 +1,11 @@
 """Input validation shared by the public API and the references.
 
 Messages follow scikit-learn's style: say what was expected, what was received, and how
-to fix it, naming the argument.
+to fix it, naming the argument. Every check of a parameter (a scalar, a flag, a choice,
+a seed) raises :class:`InvalidParameterError`, which is both a ValueError and a
+TypeError, so that callers can catch either, as with scikit-learn's exception of the
+same name; the checks of arrays raise ValueError for a wrong shape or value and
+TypeError for a wrong dtype.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import os
 import numpy as np
 
 __all__ = [
+    "InvalidParameterError",
+    "check_scalar",
+    "check_bool",
     "as_samples",
     "check_same_dim",
     "check_positive_int",
@@ -26,6 +33,88 @@ __all__ = [
     "check_memory",
     "available_memory",
 ]
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter of a public function has a wrong type or value.
+
+    The message names the argument, what was expected and what was passed. It subclasses
+    both ValueError and TypeError: ``except ValueError`` and ``except TypeError`` each
+    catch it, whichever of the two a caller expected for a non-number.
+    """
+
+
+_INTERVALS = {"both": ("[", "]"), "left": ("[", ")"), "right": ("(", "]"), "neither": ("(", ")")}
+
+
+def _interval_text(kind: str, low, high, closed: str, allow_inf: bool) -> str:
+    left, right = _INTERVALS[closed]
+    finite = "" if allow_inf else "finite "
+    noun = "integer" if kind == "int" else f"{finite}number"
+    if high is None and low == 0:
+        sign = "non-negative" if left == "[" else "positive"
+        text = f"a {sign} {noun}"
+    elif high is None and low == 1 and kind == "int":
+        text = "a positive integer"
+    elif low is None and high is None:
+        text = f"a {noun}" if kind == "real" else "an integer"
+    elif high is None:
+        text = f"{'an' if kind == 'int' else 'a'} {noun} {'>=' if left == '[' else '>'} {low:g}"
+    elif low is None:
+        text = f"{'an' if kind == 'int' else 'a'} {noun} {'<=' if right == ']' else '<'} {high:g}"
+    else:
+        text = f"{'an' if kind == 'int' else 'a'} {noun} in {left}{low:g}, {high:g}{right}"
+    return text + (" (or inf)" if allow_inf and kind == "real" else "")
+
+
+def check_scalar(
+    value,
+    name: str,
+    kind: str = "real",
+    *,
+    low=None,
+    high=None,
+    closed: str = "both",
+    allow_inf: bool = False,
+    hint: str = "",
+):
+    """`value` as an int (``kind="int"``) or float (``kind="real"``) within the interval
+    from `low` to `high` (None: unbounded), whose ends `closed` includes ("both", "left",
+    "right" or "neither"), as scikit-learn's ``Interval``.
+
+    bool and np.bool_ are refused (True is not a number of samples); NaN always is, and
+    infinity unless `allow_inf`. Any `numbers.Real` is accepted (NumPy scalars,
+    fractions), an integer too large for float64 as infinity. An
+    :class:`InvalidParameterError` names `name` and the interval, and ends with `hint`.
+    """
+    is_int = isinstance(value, numbers.Integral)
+    wanted = _interval_text(kind, low, high, closed, allow_inf)
+    tail = f"; {hint}" if hint else ""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or (kind == "int" and not is_int):
+        raise InvalidParameterError(f"{name} must be {wanted}, got {value!r} of type {type(value).__name__}{tail}")
+    if kind == "int":
+        number = int(value)
+    else:
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf if value > 0 else -math.inf
+        if math.isnan(number) or (math.isinf(number) and not allow_inf):
+            raise InvalidParameterError(f"{name} must be {wanted}, got {value!r}{tail}")
+    left, right = _INTERVALS[closed]
+    below = low is not None and (number < low or (left == "(" and number == low))
+    above = high is not None and (number > high or (right == ")" and number == high))
+    if below or above:
+        raise InvalidParameterError(f"{name} must be {wanted}, got {value!r}{tail}")
+    return number
+
+
+def check_bool(value, name: str) -> bool:
+    """`value` as a bool: True, False or a NumPy bool, never a number or a string (a
+    flag passed a 0 or 'no' by mistake is refused, not read as its truth value)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidParameterError(f"{name} must be True or False, got {value!r} of type {type(value).__name__}")
+    return bool(value)
 
 
 def as_samples(x, name: str, *, min_samples: int = 1, float32: bool = False) -> np.ndarray:
@@ -126,41 +215,28 @@ COUNT_MAX = 2**62
 
 def _check_count_max(value: int, name: str) -> int:
     if value > COUNT_MAX:
-        raise ValueError(f"{name}={value} is more than the largest supported count, 2**62; pass a smaller value")
+        raise InvalidParameterError(
+            f"{name}={value} is more than the largest supported count, 2**62; pass a smaller value"
+        )
     return int(value)
 
 
 def check_positive_int(value, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return _check_count_max(value, name)
+    return _check_count_max(check_scalar(value, name, "int", low=1), name)
 
 
 def check_int_at_least(value, name: str, least: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < least:
-        raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
-    return _check_count_max(value, name)
+    return _check_count_max(check_scalar(value, name, "int", low=least), name)
 
 
 def check_positive_float(value, name: str) -> float:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    try:
-        # Any real number (fractions.Fraction, NumPy scalars), as float.
-        as_float = float(value)
-    except OverflowError:
-        as_float = math.inf
-    if not (math.isfinite(as_float) and as_float > 0):
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return as_float
+    return check_scalar(value, name, "real", low=0, closed="neither")
 
 
 def check_choice(value, name: str, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"unknown {name} {value!r}; expected one of {options}")
+        raise InvalidParameterError(f"unknown {name} {value!r}; expected one of {options}")
     return value
 
 
@@ -168,15 +244,8 @@ def check_bandwidth(bandwidth, *, allowed_strings=("median",)):
     """A positive finite float, or one of `allowed_strings`."""
     if isinstance(bandwidth, str) and allowed_strings:
         return check_choice(bandwidth, "bandwidth", allowed_strings)
-    if isinstance(bandwidth, str):
-        raise TypeError(f"bandwidth must be a positive float, got {bandwidth!r}")
-    if isinstance(bandwidth, (bool, np.bool_)) or not isinstance(bandwidth, numbers.Real):
-        also = f" or one of {allowed_strings}" if allowed_strings else ""
-        raise TypeError(f"bandwidth must be a positive float{also}, got {bandwidth!r}")
-    h = float(bandwidth)
-    if not (np.isfinite(h) and h > 0):
-        raise ValueError(f"bandwidth must be a positive finite float, got {bandwidth!r}")
-    return h
+    also = f"; or one of {', '.join(repr(c) for c in allowed_strings)}" if allowed_strings else ""
+    return check_scalar(bandwidth, "bandwidth", low=0, closed="neither", hint=also[2:])
 
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
@@ -207,10 +276,10 @@ def check_seed(seed):
     """A seed for np.random.default_rng: None, an int >= 0, a SeedSequence or a Generator."""
     if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be None, a non-negative integer or a numpy Generator, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be non-negative, got {seed}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InvalidParameterError(
+            f"seed must be None, a non-negative integer, a numpy SeedSequence or a numpy Generator, got {seed!r}"
+        )
     return int(seed)
 
 

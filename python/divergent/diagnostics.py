@@ -16,7 +16,7 @@ import numpy as np
 
 from divergent._scale import in_range, unscaled
 from divergent._special import norm_ppf
-from divergent._validation import real_array
+from divergent._validation import check_choice, real_array
 
 __all__ = ["ess", "rhat", "mcse"]
 
@@ -220,8 +220,7 @@ def ess(draws, *, method="bulk"):
     >>> 3500 < ess(np.random.default_rng(0).normal(size=(4, 1000))) < 4500
     True
     """
-    if method not in ("bulk", "mean"):
-        raise ValueError(f"method must be 'bulk' or 'mean', got {method!r}")
+    check_choice(method, "method", ("bulk", "mean"))
     squeeze = np.ndim(draws) == 2
     a, _ = _draws(draws, "ess", 1)
     scale = _z_scale if method == "bulk" else (lambda z: z)

@@ -19,13 +19,12 @@ or float64, parallel over rows, without (B, V) temporaries.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from divergent import _core
 from divergent._scale import not_representable
-from divergent._validation import real_array
+from divergent._validation import InvalidParameterError, check_bool, check_choice, check_scalar, real_array
 
 __all__ = [
     "kl",
@@ -54,13 +53,16 @@ def sum_tolerance(dtype, n_classes: int) -> float:
 
 
 def _check_axis(axis) -> int:
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
-        raise TypeError(f"axis must be an integer (the class axis), got {axis!r}")
-    return int(axis)
+    return check_scalar(axis, "axis", "int", hint="the class axis")
+
+
+def _check_flags(from_logits, normalize) -> tuple[bool, bool]:
+    return check_bool(from_logits, "from_logits"), check_bool(normalize, "normalize")
 
 
 def _distribution(x, name, axis, from_logits, normalize):
     """(p, log p) as float64 with the class axis last."""
+    from_logits, normalize = _check_flags(from_logits, normalize)
     arr = real_array(x, name)
     axis = _check_axis(axis)
     if arr.ndim == 0:
@@ -138,14 +140,18 @@ def _out(values, base=None, from_logits=False, what="the divergence"):
             what, f"the logits' differences reach beyond 1.8e308 (row {row} of the flattened leading axes)"
         )
     if base is not None:
-        values = values / math.log(_check_base(base))
+        values = values / math.log(base)
     return float(values) if values.ndim == 0 else values
 
 
 def _check_base(base):
-    if isinstance(base, (bool, np.bool_)) or not isinstance(base, numbers.Real) or not (base > 0 and base != 1):
-        raise ValueError(f"base must be a positive number other than 1, got {base!r}")
-    return float(base)
+    """None (nats) or a positive base other than 1, checked before any work is done."""
+    if base is None:
+        return None
+    base = check_scalar(base, "base", low=0, closed="neither", hint="a logarithm's base, not 1")
+    if base == 1:
+        raise InvalidParameterError("base must be a positive number other than 1, got 1; pass e.g. 2 for bits")
+    return base
 
 
 def _plogr(p, logp, logq):
@@ -214,6 +220,8 @@ def kl(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
     >>> round(dv.discrete.kl([0.5, 0.5], [0.9, 0.1]), 6)
     0.510826
     """
+    base = _check_base(base)
+    from_logits, normalize = _check_flags(from_logits, normalize)
     if from_logits:
         fused = _fused(p, q, axis, "kl")
         if fused is not None:
@@ -223,6 +231,7 @@ def kl(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
 
 def kl_numpy(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
     """:func:`kl` in NumPy only (the reference of the fused logits kernel)."""
+    base = _check_base(base)
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
     return _out(_plogr(p, logp, logq).sum(axis=-1), base, from_logits, "KL(p || q)")
 
@@ -246,6 +255,8 @@ def js(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
     >>> dv.discrete.js([1, 0], [0, 1], base=2)
     1.0
     """
+    base = _check_base(base)
+    from_logits, normalize = _check_flags(from_logits, normalize)
     if from_logits:
         fused = _fused(p, q, axis, "js")
         if fused is not None:
@@ -255,6 +266,7 @@ def js(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
 
 def js_numpy(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
     """:func:`js` in NumPy only (the reference of the fused logits kernel)."""
+    base = _check_base(base)
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
     m = 0.5 * (p + q)
     with np.errstate(divide="ignore"):
@@ -282,8 +294,7 @@ def chi2(p, q, *, kind="pearson", axis=-1, from_logits=False, normalize=False):
     r"""Chi-squared divergence: Pearson :math:`\sum (p - q)^2 / q` or Neyman
     :math:`\sum (p - q)^2 / p` (``kind="neyman"``); inf where the denominator is 0 and
     the numerator is not, and 0/0 terms count 0."""
-    if kind not in ("pearson", "neyman"):
-        raise ValueError(f"unknown kind {kind!r}; expected 'pearson' or 'neyman'")
+    check_choice(kind, "kind", ("pearson", "neyman"))
     p, _, q, _ = _pair(p, q, axis, from_logits, normalize)
     den = q if kind == "pearson" else p
     num = (p - q) ** 2
@@ -293,13 +304,7 @@ def chi2(p, q, *, kind="pearson", axis=-1, from_logits=False, normalize=False):
 
 
 def _check_alpha(alpha, *, allow_zero=True, allow_inf=True):
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real) or math.isnan(alpha):
-        raise TypeError(f"alpha must be a real number, got {alpha!r}")
-    alpha = float(alpha)
-    if alpha < 0 or (alpha == 0 and not allow_zero) or (math.isinf(alpha) and not allow_inf):
-        lo = "alpha >= 0" if allow_zero else "alpha > 0"
-        raise ValueError(f"alpha must satisfy {lo}{'' if allow_inf else ' and be finite'}, got {alpha}")
-    return alpha
+    return check_scalar(alpha, "alpha", low=0, closed="both" if allow_zero else "neither", allow_inf=allow_inf)
 
 
 def _log_power_sum(p, logp, logq, a):
@@ -346,6 +351,7 @@ def renyi(p, q, alpha, *, axis=-1, from_logits=False, normalize=False, base=None
     van Erven, T., Harremoes, P. (2014). Renyi divergence and Kullback-Leibler
     divergence. IEEE Transactions on Information Theory 60(7), 3797-3820.
     """
+    base = _check_base(base)
     alpha = _check_alpha(alpha)
     if alpha == 1:
         return kl(p, q, axis=axis, from_logits=from_logits, normalize=normalize, base=base)
@@ -382,8 +388,7 @@ def alpha_divergence(p, q, alpha, *, axis=-1, from_logits=False, normalize=False
     ----------
     Amari, S. (1985). Differential-Geometrical Methods in Statistics. Springer.
     """
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite real number, got {alpha!r}")
+    alpha = check_scalar(alpha, "alpha")
     if alpha == -1:
         return kl(p, q, axis=axis, from_logits=from_logits, normalize=normalize)
     if alpha == 1:
@@ -428,6 +433,7 @@ def f_divergence(p, q, f, *, axis=-1, from_logits=False, normalize=False):
 
 def entropy(p, *, base=None, axis=-1, from_logits=False, normalize=False):
     r"""Shannon entropy :math:`-\sum_i p_i \log p_i` (0 log 0 = 0)."""
+    base = _check_base(base)
     p, logp = _distribution(p, "p", axis, from_logits, normalize)
     with np.errstate(invalid="ignore"):  # 0 * log 0 = nan, replaced by 0
         return _out(-np.where(p > 0, p * logp, 0.0).sum(axis=-1), base)
@@ -436,6 +442,7 @@ def entropy(p, *, base=None, axis=-1, from_logits=False, normalize=False):
 def cross_entropy(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
     r"""Cross-entropy :math:`-\sum_i p_i \log q_i` = H(p) + KL(p || q); inf where p > 0
     and q = 0."""
+    base = _check_base(base)
     p, _, q, logq = _pair(p, q, axis, from_logits, normalize)
     with np.errstate(invalid="ignore"):
         return _out(-np.where(p > 0, p * logq, 0.0).sum(axis=-1), base, from_logits, "the cross-entropy")

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 
 import numpy as np
 
 from divergent._scale import in_range, not_representable
-from divergent._validation import real_array
+from divergent._validation import InvalidParameterError, check_bool, check_scalar, real_array
 
 __all__ = [
     "kl",
@@ -169,12 +168,9 @@ def renyi(m0, S0, m1, S1, alpha):
     Gil, M., Alajaji, F., Linder, T. (2013). Renyi divergence measures for commonly used
     univariate continuous distributions. Information Sciences 249, 124-131.
     """
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real) or not math.isfinite(alpha):
-        raise ValueError(f"alpha must be a finite real number, got {alpha!r}")
-    if alpha <= 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    alpha = check_scalar(alpha, "alpha", low=0, closed="neither")
     if alpha == 1:
-        raise ValueError("alpha = 1 is the KL divergence: use divergent.gaussian.kl")
+        raise InvalidParameterError("alpha = 1 is the KL divergence: use divergent.gaussian.kl")
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
     Sa = alpha * S1 + (1 - alpha) * S0
     eig_min = np.linalg.eigvalsh(Sa)[..., 0]
@@ -228,6 +224,7 @@ def wasserstein2(m0, S0, m1, S1, *, squared=False):
     Dowson, D. C., Landau, B. V. (1982). The Frechet distance between multivariate normal
     distributions. Journal of Multivariate Analysis 12(3), 450-455.
     """
+    squared = check_bool(squared, "squared")
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1, psd=True)
     # W2 is homogeneous (degree 1 in the means, 1/2 in the covariances): the mean and
     # covariance parts are computed apart, each on its inputs divided by a power of two
@@ -270,8 +267,7 @@ def mutual_information(S, dx):
     if S.ndim < 2 or S.shape[-1] != S.shape[-2]:
         raise ValueError(f"S must be a (..., d, d) covariance, got shape {S.shape}")
     d = S.shape[-1]
-    if isinstance(dx, (bool, np.bool_)) or not isinstance(dx, numbers.Integral) or not 0 < dx < d:
-        raise ValueError(f"dx must be an integer with 0 < dx < d = {d}, got {dx!r}")
+    dx = check_scalar(dx, "dx", "int", low=0, high=d, closed="neither", hint=f"the first dx of the d = {d} coordinates")
     S = _cov(S, d, "S")
     return _out(0.5 * (_logdet(S[..., :dx, :dx]) + _logdet(S[..., dx:, dx:]) - _logdet(S)), "mutual_information")
 
@@ -290,15 +286,9 @@ def mmd(m0, S0, m1, S1, bandwidth):
     :math:`\det(I + S/h^2)^{-1/2} \exp(-\tfrac12 \Delta^\top (S + h^2 I)^{-1} \Delta)`
     for the difference of the two variables ~ N(Delta, S). The value
     :func:`divergent.mmd` estimates."""
-    if (
-        isinstance(bandwidth, (bool, np.bool_))
-        or not isinstance(bandwidth, numbers.Real)
-        or not (math.isfinite(bandwidth) and bandwidth > 0)
-    ):
-        raise ValueError(f"bandwidth must be a positive finite float, got {bandwidth!r}")
+    h = check_scalar(bandwidth, "bandwidth", low=0, closed="neither")
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
     zero = np.zeros_like(m0)
-    h = float(bandwidth)
     kxx = _gauss_kernel_mean(2 * S0, zero, h)
     kyy = _gauss_kernel_mean(2 * S1, zero, h)
     kxy = _gauss_kernel_mean(S0 + S1, m1 - m0, h)

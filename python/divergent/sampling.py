@@ -16,8 +16,10 @@ import numpy as np
 
 from divergent import _core
 from divergent._validation import (
+    InvalidParameterError,
     as_samples,
     check_bandwidth,
+    check_bool,
     check_choice,
     check_int_at_least,
     check_positive_float,
@@ -105,7 +107,7 @@ def _u64_seed(seed) -> int:
     seed = check_seed(seed)
     if isinstance(seed, int):
         if seed >= 2**64:
-            raise ValueError(f"seed must be below 2**64, got {seed}")
+            raise InvalidParameterError(f"seed must be below 2**64, got {seed}")
         return seed
     return int(np.random.default_rng(seed).integers(0, 2**63))
 
@@ -126,6 +128,7 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
     friction = check_positive_float(friction, "friction")
     if n_steps < thin:
         raise ValueError(f"n_steps ({n_steps}) must be at least thin ({thin}) to keep any draw")
+    adapt_step_size = check_bool(adapt_step_size, "adapt_step_size")
     if adapt_step_size and method != "mala":
         raise ValueError("adapt_step_size is for method='mala' (it targets MALA's acceptance rate 0.574)")
     if adapt_step_size and burn_in == 0:

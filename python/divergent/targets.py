@@ -11,12 +11,11 @@ for all chains. All built-in log-densities are normalised.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from divergent import _core
-from divergent._validation import check_int_at_least, check_positive_float, real_array
+from divergent._validation import check_int_at_least, check_positive_float, check_scalar, real_array
 
 __all__ = ["Target", "Gaussian", "GaussianMixture", "Banana", "Funnel", "Custom"]
 
@@ -263,9 +262,7 @@ class Banana(Target):
 
     def __init__(self, dim=2, b=0.1, sigma=10.0):
         self.dim = check_int_at_least(dim, "dim", 2)
-        if not isinstance(b, numbers.Real) or not math.isfinite(b):
-            raise ValueError(f"b must be a finite number, got {b!r}")
-        self.b, self.sigma = float(b), check_positive_float(sigma, "sigma")
+        self.b, self.sigma = check_scalar(b, "b"), check_positive_float(sigma, "sigma")
 
     def _spec(self):
         return ("banana", np.zeros((1, self.dim)), np.zeros((1, 1, 1)), np.zeros(1), [self.b, self.sigma])

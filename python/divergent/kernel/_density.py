@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from divergent import _core, _scale
-from divergent._validation import as_samples, check_bandwidth, check_same_dim, check_weights
+from divergent._validation import (
+    InvalidParameterError,
+    as_samples,
+    check_bandwidth,
+    check_same_dim,
+    check_scalar,
+    check_weights,
+)
 from divergent.kernel._mmd import _scaled_inputs
 
 
@@ -84,10 +90,10 @@ def bandwidth_factor(bandwidth, neff: float, d: int) -> float:
             return neff ** (-1.0 / (d + 4))
         if bandwidth == "silverman":
             return (neff * (d + 2) / 4.0) ** (-1.0 / (d + 4))
-        raise ValueError(f"unknown bandwidth {bandwidth!r}; expected 'scott', 'silverman' or a positive float")
-    if isinstance(bandwidth, numbers.Real) and not isinstance(bandwidth, (bool, np.bool_)):
-        return check_bandwidth(bandwidth, allowed_strings=())
-    raise TypeError(f"bandwidth must be 'scott', 'silverman' or a positive float, got {bandwidth!r}")
+        raise InvalidParameterError(
+            f"unknown bandwidth {bandwidth!r}; expected 'scott', 'silverman' or a positive float"
+        )
+    return check_scalar(bandwidth, "bandwidth", low=0, closed="neither", hint="or 'scott' or 'silverman'")
 
 
 def whitening(cov: np.ndarray, factor: float, n: int, e: int) -> tuple[np.ndarray, float]:

@@ -4,14 +4,10 @@ unit ball's volume."""
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from divergent._validation import (
-    check_positive_int,
-    check_seed,
-)
+from divergent._validation import check_positive_int, check_scalar, check_seed
 
 #: Relative noise amplitude of ``jitter=True`` (scikit-learn's KSG uses the same).
 DEFAULT_JITTER = 1e-10
@@ -29,15 +25,11 @@ def check_k(k, available: int, what: str) -> int:
 
 
 def check_jitter(jitter) -> float:
-    if jitter is None or jitter is False:
+    if jitter is None:
         return 0.0
-    if jitter is True:
-        return DEFAULT_JITTER
-    if isinstance(jitter, (bool, np.bool_)) or not isinstance(jitter, numbers.Real):
-        raise TypeError(f"jitter must be None, True or a non-negative float, got {jitter!r}")
-    if not (math.isfinite(jitter) and jitter >= 0):
-        raise ValueError(f"jitter must be a non-negative finite float, got {jitter!r}")
-    return float(jitter)
+    if isinstance(jitter, (bool, np.bool_)):
+        return DEFAULT_JITTER if jitter else 0.0
+    return check_scalar(jitter, "jitter", low=0, hint="or None (no jitter), or True (the default scale)")
 
 
 def add_jitter(samples, jitter: float, seed):

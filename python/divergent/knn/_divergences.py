@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
 from divergent import _core, _scale
 from divergent._special import digamma
-from divergent._validation import (
-    as_samples,
-    check_same_dim,
-    common_dtype,
-)
+from divergent._validation import InvalidParameterError, as_samples, check_same_dim, check_scalar, common_dtype
 from divergent.knn._common import (
     add_jitter,
     check_jitter,
@@ -166,13 +161,9 @@ def kl_divergence(x, y, *, k=1, jitter=None, seed=None) -> float:
 
 
 def check_alpha(alpha, k: int) -> float:
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a positive float other than 1, got {alpha!r}")
-    alpha = float(alpha)
-    if not (math.isfinite(alpha) and alpha > 0):
-        raise ValueError(f"alpha must be a positive finite float, got {alpha!r}")
+    alpha = check_scalar(alpha, "alpha", low=0, closed="neither", hint="alpha = 1 is kl_divergence")
     if alpha == 1:
-        raise ValueError("alpha = 1 is the Kullback-Leibler divergence: use kl_divergence(x, y)")
+        raise InvalidParameterError("alpha = 1 is the Kullback-Leibler divergence: use kl_divergence(x, y)")
     if alpha >= k + 1:
         raise ValueError(
             f"alpha={alpha} needs k > alpha - 1 for the bias correction Gamma(k - alpha + 1) "

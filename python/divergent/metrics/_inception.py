@@ -6,10 +6,7 @@ import math
 
 import numpy as np
 
-from divergent._validation import (
-    check_positive_int,
-    real_array,
-)
+from divergent._validation import check_bool, check_positive_int, real_array
 
 
 def inception_score(probs, *, splits=10, from_logits=False) -> tuple[float, float]:
@@ -63,6 +60,7 @@ def inception_parts(p: np.ndarray, splits: int):
 
 
 def inception_inputs(probs, splits, from_logits):
+    from_logits = check_bool(from_logits, "from_logits")
     p = real_array(probs, "probs").astype(np.float64, copy=False)
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError(f"probs must have shape (n_samples, n_classes) with at least 2 classes, got {p.shape}")

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from divergent._validation import (
+    InvalidParameterError,
     as_samples,
+    check_positive_float,
     check_positive_int,
     check_same_dim,
+    check_scalar,
     check_seed,
     common_dtype,
 )
@@ -50,32 +51,20 @@ def kid_inputs(x, y, n_subsets, subset_size, degree, gamma, coef0, seed):
     x, y = common_dtype(x, y)
     n_subsets = check_positive_int(n_subsets, "n_subsets")
     if subset_size is not None:
-        if isinstance(subset_size, (bool, np.bool_)) or not isinstance(subset_size, numbers.Integral):
-            raise TypeError(f"subset_size must be an integer or None, got {subset_size!r}")
-        if subset_size < 2:
-            raise ValueError(f"subset_size must be at least 2 (the unbiased estimate needs pairs), got {subset_size}")
+        subset_size = check_scalar(
+            subset_size, "subset_size", "int", low=2, hint="the unbiased estimate needs pairs; or None for all samples"
+        )
         if subset_size > min(x.shape[0], y.shape[0]):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"subset_size={subset_size} is more than the smaller sample ({min(x.shape[0], y.shape[0])} "
                 f"points); subsets are drawn without replacement: pass a smaller subset_size, or "
                 f"subset_size=None for one estimate on the whole samples"
             )
         subset_size = int(subset_size)
     degree = check_positive_int(degree, "degree")
-    gamma = 1.0 / x.shape[1] if gamma is None else _positive_float(gamma, "gamma")
-    if isinstance(coef0, (bool, np.bool_)) or not isinstance(coef0, numbers.Real) or not math.isfinite(coef0):
-        raise ValueError(f"coef0 must be a finite number, got {coef0!r}")
-    return x, y, n_subsets, subset_size, degree, gamma, float(coef0), check_seed(seed)
-
-
-def _positive_float(value, name: str) -> float:
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, numbers.Real)
-        or not (math.isfinite(value) and value > 0)
-    ):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
+    gamma = 1.0 / x.shape[1] if gamma is None else check_positive_float(gamma, "gamma")
+    coef0 = check_scalar(coef0, "coef0")
+    return x, y, n_subsets, subset_size, degree, gamma, coef0, check_seed(seed)
 
 
 #: Bytes of the two Gram-block temporaries of a KID estimate: subset_size=None on

@@ -4,15 +4,10 @@ eigenvalues."""
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from divergent._validation import (
-    as_samples,
-    check_memory,
-)
-from divergent.metrics._kid import _positive_float
+from divergent._validation import as_samples, check_choice, check_memory, check_positive_float, check_scalar
 
 #: Largest n for the Gaussian-kernel Vendi score: its n x n kernel matrix and the
 #: eigensolver's copy take 16 n^2 bytes (6.4 GB at 20,000).
@@ -35,12 +30,10 @@ def entropy_of_order(p: np.ndarray, q: float, dtype=np.float64) -> float:
 
 def vendi_inputs(x, kernel, bandwidth, q):
     x = as_samples(x, "x", min_samples=1, float32=True)
-    if kernel not in ("cosine", "linear", "gaussian"):
-        raise ValueError(f"unknown kernel {kernel!r}; expected 'cosine', 'linear' or 'gaussian'")
+    check_choice(kernel, "kernel", ("cosine", "linear", "gaussian"))
     if kernel == "gaussian":
         x = x.astype(np.float64, copy=False)
-    if isinstance(q, (bool, np.bool_)) or not isinstance(q, numbers.Real) or not q >= 0:
-        raise ValueError(f"q must be a number >= 0 (1 is the Shannon Vendi score, inf the max), got {q!r}")
+    q = check_scalar(q, "q", low=0, allow_inf=True, hint="1 is the Shannon Vendi score, inf the max")
     if kernel == "cosine":
         norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
         if not (norms > 0).all():
@@ -67,7 +60,7 @@ def vendi_inputs(x, kernel, bandwidth, q):
             from divergent.kernel import median_bandwidth
 
             bandwidth = median_bandwidth(x)
-        bandwidth = _positive_float(bandwidth, "bandwidth")
+        bandwidth = check_positive_float(bandwidth, "bandwidth")
     elif bandwidth is not None:
         raise ValueError(f"bandwidth is for kernel='gaussian' only; kernel={kernel!r} has none")
     return x, float(q), bandwidth

@@ -4,7 +4,6 @@ its result object, and the debiased Sinkhorn divergence."""
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,6 +17,7 @@ from divergent._validation import (
     check_int_at_least,
     check_positive_float,
     check_same_dim,
+    check_scalar,
     check_weights,
 )
 
@@ -170,15 +170,11 @@ def cost_matrix(x: np.ndarray, y: np.ndarray, p: float) -> np.ndarray:
 
 
 def _check_cost_p(p) -> float:
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real) or not (math.isfinite(p) and p > 0):
-        raise ValueError(f"p must be a finite number > 0 (the cost is |x - y|^p), got {p!r}")
-    return float(p)
+    return check_scalar(p, "p", low=0, closed="neither", hint="the cost is |x - y|^p")
 
 
 def _check_tol(tol) -> float:
-    if isinstance(tol, (bool, np.bool_)) or not isinstance(tol, numbers.Real) or not (math.isfinite(tol) and tol >= 0):
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    return float(tol)
+    return check_scalar(tol, "tol", low=0)
 
 
 def _ot_weights(w, n: int, name: str, *, normalise: bool) -> np.ndarray:
@@ -197,8 +193,7 @@ def epsilon_schedule(diameter: float, p: float, epsilon: float, scaling, max_len
     that would be longer raises ValueError before it is built."""
     if scaling is None:
         return [epsilon]
-    if isinstance(scaling, (bool, np.bool_)) or not isinstance(scaling, numbers.Real) or not (0 < scaling < 1):
-        raise ValueError(f"scaling must be a number in (0, 1) (or None for no epsilon-scaling), got {scaling!r}")
+    scaling = check_scalar(scaling, "scaling", low=0, high=1, closed="neither", hint="or None for no epsilon-scaling")
     if max_len is not None and diameter > 0 and diameter**p > epsilon:
         # (diameter s^k)^p > epsilon  <=>  k < log(epsilon^(1/p) / diameter) / log(s).
         stages = math.log(epsilon ** (1.0 / p) / diameter) / math.log(float(scaling))

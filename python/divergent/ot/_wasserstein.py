@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -13,6 +12,7 @@ from divergent._validation import (
     check_memory,
     check_positive_int,
     check_same_dim,
+    check_scalar,
     check_seed,
     check_weights,
 )
@@ -24,15 +24,14 @@ P_MAX = 1000.0
 
 
 def _check_p(p) -> float:
-    if isinstance(p, (bool, np.bool_)) or not isinstance(p, numbers.Real):
-        raise ValueError(f"p must be a finite number >= 1, got {p!r}")
-    p_float = float(p) if abs(p) < 1e300 else math.inf
-    if not (math.isfinite(p_float) and 1 <= p_float <= P_MAX):
-        raise ValueError(
-            f"p must be a finite number >= 1 and <= {P_MAX:g}, got {p!r}; higher powers of distances leave "
-            f"float64's range, and W_p for p that large equals the largest quantile difference"
-        )
-    return p_float
+    return check_scalar(
+        p,
+        "p",
+        low=1,
+        high=P_MAX,
+        hint="higher powers of distances leave float64's range, and W_p for p that large equals the largest "
+        "quantile difference",
+    )
 
 
 def _distance(scale: float, total: float, p: float, e: int, what: str) -> float:
