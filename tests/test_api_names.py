@@ -42,7 +42,19 @@ CONTRACT = {
 
 # Modules reached as attributes of the package (their functions share names such as
 # `kl` and `entropy`, so they stay qualified: dv.gaussian.kl, dv.discrete.kl).
-MODULES = ["kernel", "ot", "knn", "metrics", "sampling", "targets", "gaussian", "discrete", "diagnostics", "reference"]
+MODULES = [
+    "kernel",
+    "ot",
+    "knn",
+    "logits",
+    "metrics",
+    "sampling",
+    "targets",
+    "gaussian",
+    "discrete",
+    "diagnostics",
+    "reference",
+]
 
 PAIRS = [(module, name) for module, names in CONTRACT.items() for name in names]
 

@@ -12,6 +12,7 @@ import divergent.kernel._stein
 import divergent.kernel._two_sample
 import divergent.knn._divergences
 import divergent.knn._mutual_information
+import divergent.logits._api
 import divergent.metrics._fid
 import divergent.metrics._inception
 import divergent.metrics._kid
@@ -32,6 +33,7 @@ MODULES = [
     divergent.gaussian,
     divergent.knn._divergences,
     divergent.knn._mutual_information,
+    divergent.logits._api,
     divergent.metrics._fid,
     divergent.metrics._kid,
     divergent.metrics._prdc,

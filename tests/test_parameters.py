@@ -30,6 +30,8 @@ PROBS = rng.dirichlet(np.ones(5), size=40)
 DRAWS = rng.normal(size=(4, 100))
 M0, S0, M1, S1 = np.zeros(2), np.eye(2), np.ones(2), 2 * np.eye(2)
 TARGET = dv.targets.Gaussian(np.zeros(2), np.eye(2))
+LA, LB = rng.normal(size=(3, 10)), rng.normal(size=(3, 10))
+LP, LQ = -rng.random((3, 5)), -rng.random((3, 5))
 
 
 def score(x):
@@ -96,6 +98,16 @@ BASE = {
     "discrete.f_divergence": ((P, Q, lambda t: t * np.log(np.where(t > 0, t, 1.0))), {}),
     "discrete.entropy": ((P,), {"base": 2.0}),
     "discrete.cross_entropy": ((P, Q), {"base": 2.0}),
+    "logits.kl": ((LA, LB), {}),
+    "logits.reverse_kl": ((LA, LB), {}),
+    "logits.js": ((LA, LB), {}),
+    "logits.generalized_js": ((LA, LB), {"beta": 0.3}),
+    "logits.tv": ((LA, LB), {}),
+    "logits.hellinger": ((LA, LB), {}),
+    "logits.renyi": ((LA, LB), {"alpha": 0.5}),
+    "logits.cross_entropy": ((LA, LB), {}),
+    "logits.entropy": ((LA,), {}),
+    "logits.kl_from_logprobs": ((LP, LQ), {}),
     "set_num_threads": ((), {"n": 1}),
     "threads": ((), {"n": 1}),
 }
@@ -114,7 +126,7 @@ NO_PARAMETERS = {
     "get_num_threads",
 }
 
-MODULES = ["kernel", "ot", "knn", "metrics", "sampling", "targets", "gaussian", "discrete", "diagnostics"]
+MODULES = ["kernel", "ot", "knn", "logits", "metrics", "sampling", "targets", "gaussian", "discrete", "diagnostics"]
 # sampling re-exports the diagnostics (sampling.ess is diagnostics.ess).
 ALIASES = {"sampling.ess", "sampling.rhat", "sampling.mcse"}
 TOP_LEVEL = ["set_num_threads", "get_num_threads", "threads"]

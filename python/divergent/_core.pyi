@@ -116,6 +116,9 @@ def rowwise_logits_divergence(
     a: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     b: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     which: str,
+    *,
+    scale: float = 1.0,
+    allow_neg_inf: bool = False,
 ) -> npt.NDArray[np.float64]: ...
 def wasserstein_1d_pow(
     u: npt.NDArray[np.float64],

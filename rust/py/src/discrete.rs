@@ -14,14 +14,18 @@ pub enum Logits<'py> {
     F32(PyReadonlyArray2<'py, f32>),
 }
 
-/// Row-wise "kl", "reverse_kl" or "js" between softmax(a) and softmax(b), both (B, V)
-/// of the same float dtype.
+/// Row-wise "kl", "reverse_kl" or "js" between softmax(scale a) and softmax(scale b),
+/// both (B, V) of the same float dtype; -inf logits are banned tokens with
+/// `allow_neg_inf`, else an error.
 #[pyfunction]
+#[pyo3(signature = (a, b, which, *, scale = 1.0, allow_neg_inf = false))]
 pub fn rowwise_logits_divergence<'py>(
     py: Python<'py>,
     a: Logits<'py>,
     b: Logits<'py>,
     which: &str,
+    scale: f64,
+    allow_neg_inf: bool,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let which = match which {
         "kl" => core::LogitDivergence::Kl,
@@ -37,12 +41,16 @@ pub fn rowwise_logits_divergence<'py>(
         (Logits::F64(a), Logits::F64(b)) => {
             let (a, b) = (a.as_array(), b.as_array());
             let work = pair_work(a.nrows(), a.ncols(), 4);
-            detached(py, work, |ctl| core::rowwise_from_logits(a, b, which, ctl))?
+            detached(py, work, |ctl| {
+                core::rowwise_from_logits(a, b, which, scale, allow_neg_inf, ctl)
+            })?
         }
         (Logits::F32(a), Logits::F32(b)) => {
             let (a, b) = (a.as_array(), b.as_array());
             let work = pair_work(a.nrows(), a.ncols(), 4);
-            detached(py, work, |ctl| core::rowwise_from_logits(a, b, which, ctl))?
+            detached(py, work, |ctl| {
+                core::rowwise_from_logits(a, b, which, scale, allow_neg_inf, ctl)
+            })?
         }
         _ => {
             return Err(pyo3::exceptions::PyTypeError::new_err(

@@ -10,8 +10,11 @@
 //!   written as p ln w + q ln(2 - w), w = 2 p / (p + q), which stays accurate when
 //!   p is close to q (no difference of entropies).
 //!
+//! Every logit is multiplied by `scale` (the inverse of a temperature) as it is read.
 //! Nothing of size V is allocated; rows run in parallel; float32 logits are widened to
-//! float64 as they are read. Any finite logits are valid: a token whose exponent
+//! float64 as they are read. Any finite logits are valid, and -inf too where the caller
+//! allows it (a banned token: probability exactly 0, 0 log 0 = 0, and a token of
+//! positive probability under p that q bans gives KL(p || q) = +inf); a token whose exponent
 //! underflows has weight exactly 0 (not exp's clamp of ~2e-308, which a difference of
 //! logits of 1e300 would turn into a visible term), and a row with logits above
 //! f64::MAX / 4 in magnitude is computed in half units, so that no difference of two
@@ -62,6 +65,19 @@ struct RowJob<'a, T> {
     a: &'a [T],
     b: &'a [T],
     which: LogitDivergence,
+    scale: f64,
+    allow_neg_inf: bool,
+}
+
+/// Why a row has no divergence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowError {
+    /// A logit is NaN or +inf (or -inf where that is not allowed).
+    NonFinite,
+    /// Every logit of the first (`true`) or second row is -inf: no probability at all.
+    NoMass(bool),
+    /// A logit times `scale` is beyond float64's range.
+    ScaleOverflow,
 }
 
 /// Below -UNDERFLOW the shared `exp` clamps to ~2e-308 instead of underflowing.
@@ -79,13 +95,35 @@ fn exp_or_zero<const FMA: bool, const ZERO: bool>(x: f64) -> f64 {
     }
 }
 
-/// `Err(())` when a logit is NaN or infinite.
+/// Largest and smallest finite value of a row, and whether it holds NaN, +inf or -inf.
+fn finite_extremes<T: Logit>(row: &[T]) -> (f64, f64, bool, bool) {
+    let (mut hi, mut lo, mut bad, mut neg_inf) = (f64::NEG_INFINITY, f64::INFINITY, false, false);
+    for v in row {
+        let v = v.widen();
+        if v.is_finite() {
+            hi = hi.max(v);
+            lo = lo.min(v);
+        } else if v == f64::NEG_INFINITY {
+            neg_inf = true;
+        } else {
+            bad = true;
+        }
+    }
+    (hi, lo, bad, neg_inf)
+}
+
 impl<T: Logit> IsaJob for RowJob<'_, T> {
-    type Output = std::result::Result<f64, ()>;
+    type Output = std::result::Result<f64, RowError>;
 
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Self::Output {
-        let RowJob { a, b, which } = self;
+        let RowJob {
+            a,
+            b,
+            which,
+            scale,
+            allow_neg_inf,
+        } = self;
 
         // Fixed-size lane arrays from chunks_exact: no bounds checks, so each pass
         // vectorises.
@@ -118,45 +156,105 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
         let max = |v: [f64; W]| v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let min = |v: [f64; W]| v.iter().copied().fold(f64::INFINITY, f64::min);
         let (ma, mb, la, lb) = (max(ma), max(mb), min(la), min(lb));
+        // The extremes scaled (scale > 0 keeps their order).
+        let (sma, smb, sla, slb) = (ma * scale, mb * scale, la * scale, lb * scale);
         let limit = f64::MAX / 4.0;
-        if nan.iter().any(|&n| n) || !(la >= -limit && lb >= -limit && ma <= limit && mb <= limit) {
-            if !a.iter().chain(b).all(|v| v.widen().is_finite()) {
-                return Err(());
+        if nan.iter().any(|&n| n)
+            || !(sla >= -limit && slb >= -limit && sma <= limit && smb <= limit)
+        {
+            // The rare rows: -inf (banned tokens), NaN, +inf, or logits beyond
+            // f64::MAX / 4 once scaled. One more pass finds which.
+            let (ma, la, bad_a, inf_a) = finite_extremes(a);
+            let (mb, lb, bad_b, inf_b) = finite_extremes(b);
+            if bad_a || bad_b || ((inf_a || inf_b) && !allow_neg_inf) {
+                return Err(RowError::NonFinite);
             }
+            if ma == f64::NEG_INFINITY || mb == f64::NEG_INFINITY {
+                return Err(RowError::NoMass(ma == f64::NEG_INFINITY));
+            }
+            // In half units every scaled logit must be within f64::MAX / 2, so that no
+            // difference of two overflows (the extremes are finite: a product overflows to
+            // inf, never NaN).
+            let half_scale = 0.5 * scale;
+            let extremes = [ma, la, mb, lb];
+            if extremes
+                .iter()
+                .any(|v| (v * half_scale).abs() > f64::MAX / 2.0)
+            {
+                return Err(RowError::ScaleOverflow);
+            }
+            let half = !extremes.iter().all(|v| (v * scale).abs() <= limit);
+            let neg_inf = inf_a || inf_b;
             // Finite logits beyond f64::MAX / 4 in magnitude: half units (h = 1/2,
             // exact), so that no difference of two logits overflows.
-            return Ok(sums_and_divergence::<T, FMA, true, true>(
-                a, b, which, ma, mb,
-            ));
+            return Ok(match (half, neg_inf) {
+                (true, true) => sums_and_divergence::<T, FMA, true, true, true, false>(
+                    a, b, which, scale, ma, mb,
+                ),
+                (true, false) => sums_and_divergence::<T, FMA, true, true, false, false>(
+                    a, b, which, scale, ma, mb,
+                ),
+                (false, true) => sums_and_divergence::<T, FMA, false, true, true, false>(
+                    a, b, which, scale, ma, mb,
+                ),
+                (false, false) => sums_and_divergence::<T, FMA, false, true, false, false>(
+                    a, b, which, scale, ma, mb,
+                ),
+            });
         }
         // Rows whose exponents all stay above exp's normal range (real logits: a range
         // of tens) need no select for underflowed tokens.
-        if ma - la < UNDERFLOW && mb - lb < UNDERFLOW {
-            Ok(sums_and_divergence::<T, FMA, false, false>(
-                a, b, which, ma, mb,
-            ))
-        } else {
-            Ok(sums_and_divergence::<T, FMA, false, true>(
-                a, b, which, ma, mb,
-            ))
-        }
+        // A temperature of 1 (the common case) multiplies by nothing.
+        let unit = scale == 1.0;
+        Ok(
+            match (sma - sla < UNDERFLOW && smb - slb < UNDERFLOW, unit) {
+                (true, true) => sums_and_divergence::<T, FMA, false, false, false, true>(
+                    a, b, which, scale, ma, mb,
+                ),
+                (true, false) => sums_and_divergence::<T, FMA, false, false, false, false>(
+                    a, b, which, scale, ma, mb,
+                ),
+                (false, true) => sums_and_divergence::<T, FMA, false, true, false, true>(
+                    a, b, which, scale, ma, mb,
+                ),
+                (false, false) => sums_and_divergence::<T, FMA, false, true, false, false>(
+                    a, b, which, scale, ma, mb,
+                ),
+            },
+        )
     }
 }
 
-/// Passes 2 and 3 of a row with maxima `ma`, `mb`: in half units with `HALF` (every
-/// logit times h = 1/2; the exponents 2 (x h - M h), -inf, weight 0, where that
-/// overflows), else as they are. Either way no difference of two (scaled) logits
-/// overflows, so a zero weight times a difference is 0. `ZERO` (implied by `HALF`) where
-/// an exponent may fall below exp's normal range.
+/// Passes 2 and 3 of a row with (finite, unscaled) maxima `ma`, `mb`: every logit times
+/// `scale`, and in half units with `HALF` (times h = 1/2 as well; the exponents
+/// 2 (x h - M h), -inf, weight 0, where that overflows). Either way no difference of two
+/// finite (scaled) logits overflows, so a zero weight times a difference is 0. `ZERO`
+/// (implied by `HALF`) where an exponent may fall below exp's normal range; `NEG_INF`
+/// (with `ZERO`) where a logit is -inf, whose weight 0 times its infinite difference is
+/// taken as 0 by a select. `UNIT` where `scale` is 1 and not applied (not `HALF`).
 #[inline(always)]
-fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: bool>(
+fn sums_and_divergence<
+    T: Logit,
+    const FMA: bool,
+    const HALF: bool,
+    const ZERO: bool,
+    const NEG_INF: bool,
+    const UNIT: bool,
+>(
     a: &[T],
     b: &[T],
     which: LogitDivergence,
+    scale: f64,
     ma: f64,
     mb: f64,
 ) -> f64 {
-    let (h, inv_h) = if HALF { (0.5, 2.0) } else { (1.0, 1.0) };
+    let (h, inv_h) = if HALF {
+        (0.5 * scale, 2.0)
+    } else if UNIT {
+        (1.0, 1.0)
+    } else {
+        (scale, 1.0)
+    };
     let (hma, hmb) = (h * ma, h * mb);
     let (ca, cb) = (a.chunks_exact(W), b.chunks_exact(W));
     let (ra, rb) = (ca.remainder(), cb.remainder());
@@ -171,8 +269,8 @@ fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: 
             let eb = exp_or_zero::<FMA, ZERO>((y - hmb) * inv_h);
             sa[j] += ea;
             sb[j] += eb;
-            ta[j] = fma::<FMA>(ea, x - y, ta[j]);
-            tb[j] = fma::<FMA>(eb, y - x, tb[j]);
+            ta[j] = weighted::<FMA, NEG_INF>(ea, x - y, ta[j]);
+            tb[j] = weighted::<FMA, NEG_INF>(eb, y - x, tb[j]);
         }
     }
     for (x, y) in ra.iter().zip(rb) {
@@ -181,18 +279,16 @@ fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: 
         let eb = exp_or_zero::<FMA, ZERO>((y - hmb) * inv_h);
         sa[0] += ea;
         sb[0] += eb;
-        ta[0] = fma::<FMA>(ea, x - y, ta[0]);
-        tb[0] = fma::<FMA>(eb, y - x, tb[0]);
+        ta[0] = weighted::<FMA, NEG_INF>(ea, x - y, ta[0]);
+        tb[0] = weighted::<FMA, NEG_INF>(eb, y - x, tb[0]);
     }
     let (sa, sb) = (neumaier_sum(sa), neumaier_sum(sb));
     let (lsa, lsb) = (sa.ln(), sb.ln());
     // E_p[a - b] - (M_a - M_b) = E_p[(a - M_a) - (b - M_b)] >= -ln V: its two terms
     // overflow (in half units) only where the divergence itself is beyond float64.
     match which {
-        LogitDivergence::Kl => return (neumaier_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb,
-        LogitDivergence::ReverseKl => {
-            return (neumaier_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa
-        }
+        LogitDivergence::Kl => return (lane_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb,
+        LogitDivergence::ReverseKl => return (lane_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa,
         LogitDivergence::Js => {}
     }
 
@@ -213,6 +309,29 @@ fn sums_and_divergence<T: Logit, const FMA: bool, const HALF: bool, const ZERO: 
         acc[0] += js_term::<FMA, ZERO>(x, y, isa, isb);
     }
     0.5 * neumaier_sum(acc)
+}
+
+/// The compensated sum of the lanes, or +inf where a lane is (a token that q bans and
+/// p does not), which the compensation would turn into inf - inf = NaN.
+#[inline(always)]
+fn lane_sum(v: [f64; W]) -> f64 {
+    if v.contains(&f64::INFINITY) {
+        f64::INFINITY
+    } else {
+        neumaier_sum(v)
+    }
+}
+
+/// acc + w d, with a weight 0 contributing 0 under `NEG_INF` even where d is infinite or
+/// NaN (a difference with a -inf logit); a positive weight times +inf is +inf.
+#[inline(always)]
+fn weighted<const FMA: bool, const NEG_INF: bool>(w: f64, d: f64, acc: f64) -> f64 {
+    let t = fma::<FMA>(w, d, acc);
+    if NEG_INF && w == 0.0 {
+        acc
+    } else {
+        t
+    }
 }
 
 /// p ln(2p / (p + q)) + q ln(2q / (p + q)) for p = exp(x) / S_a, q = exp(y) / S_b.
@@ -239,13 +358,21 @@ fn js_term<const FMA: bool, const ZERO: bool>(x: f64, y: f64, inv_sa: f64, inv_s
     tp + tq
 }
 
-/// The divergence for every row of `a` and `b` (both (B, V), rows of length V >= 1).
+/// The divergence for every row of `a` and `b` (both (B, V), rows of length V >= 1), of
+/// the softmaxes of the logits times `scale` (> 0, finite: the inverse of a temperature).
+/// `allow_neg_inf`: -inf logits are banned tokens (probability 0); else an error, as NaN
+/// and +inf always are, naming the first row that holds one.
 pub fn rowwise_from_logits<T: Logit>(
     a: ArrayView2<'_, T>,
     b: ArrayView2<'_, T>,
     which: LogitDivergence,
+    scale: f64,
+    allow_neg_inf: bool,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
+    if !(scale > 0.0 && scale.is_finite()) {
+        return invalid(format!("scale must be positive and finite, got {scale}"));
+    }
     if a.dim() != b.dim() {
         return invalid(format!(
             "logits have shapes {:?} and {:?}; they must match",
@@ -256,25 +383,25 @@ pub fn rowwise_from_logits<T: Logit>(
     if a.ncols() == 0 {
         return invalid("logits have an empty class axis");
     }
-    let rows: Vec<std::result::Result<f64, ()>> = (0..a.nrows())
+    let rows: Vec<std::result::Result<f64, RowError>> = (0..a.nrows())
         .into_par_iter()
         .map(|r| {
             if ctl.is_cancelled() {
                 return Ok(0.0);
             }
             let (ra, rb) = (a.row(r), b.row(r));
+            let job = |x, y| RowJob {
+                a: x,
+                b: y,
+                which,
+                scale,
+                allow_neg_inf,
+            };
             match (ra.as_slice(), rb.as_slice()) {
-                (Some(x), Some(y)) => dispatch(Isa::current(), RowJob { a: x, b: y, which }),
+                (Some(x), Some(y)) => dispatch(Isa::current(), job(x, y)),
                 _ => {
                     let (x, y) = (ra.to_vec(), rb.to_vec());
-                    dispatch(
-                        Isa::current(),
-                        RowJob {
-                            a: &x,
-                            b: &y,
-                            which,
-                        },
-                    )
+                    dispatch(Isa::current(), job(&x, &y))
                 }
             }
         })
@@ -282,7 +409,21 @@ pub fn rowwise_from_logits<T: Logit>(
     ctl.check()?;
     rows.into_iter()
         .enumerate()
-        .map(|(r, v)| v.or_else(|_| invalid(format!("logits contain NaN or infinity (row {r})"))))
+        .map(|(r, v)| {
+            v.or_else(|e| match e {
+                RowError::NonFinite if allow_neg_inf => {
+                    invalid(format!("logits contain NaN or +inf (row {r})"))
+                }
+                RowError::NonFinite => invalid(format!("logits contain NaN or infinity (row {r})")),
+                RowError::NoMass(first) => invalid(format!(
+                    "every logit of row {r} of the {} logits is -inf: the row has no probability",
+                    if first { "first" } else { "second" }
+                )),
+                RowError::ScaleOverflow => invalid(format!(
+                    "the logits of row {r} times the scale {scale} are beyond float64's range"
+                )),
+            })
+        })
         .collect()
 }
 
@@ -330,7 +471,7 @@ mod tests {
                 LogitDivergence::ReverseKl,
                 LogitDivergence::Js,
             ] {
-                let got = rowwise_from_logits(a.view(), b.view(), which, &ctl).unwrap();
+                let got = rowwise_from_logits(a.view(), b.view(), which, 1.0, false, &ctl).unwrap();
                 for (r, g) in got.iter().enumerate() {
                     let want = naive(
                         a.row(r).as_slice().unwrap(),
@@ -351,9 +492,11 @@ mod tests {
         let ctl = Control::new();
         let a = ndarray::array![[1e4f64, -1e4, 0.0], [3.0, 3.0, 3.0]];
         let b = ndarray::array![[-1e4f64, 1e4, 0.0], [3.0, 3.0, 3.0]];
-        let kl = rowwise_from_logits(a.view(), b.view(), LogitDivergence::Kl, &ctl).unwrap();
+        let kl =
+            rowwise_from_logits(a.view(), b.view(), LogitDivergence::Kl, 1.0, false, &ctl).unwrap();
         assert!((kl[0] - 2e4).abs() < 1e-9 && kl[1] == 0.0, "{kl:?}");
-        let js = rowwise_from_logits(a.view(), b.view(), LogitDivergence::Js, &ctl).unwrap();
+        let js =
+            rowwise_from_logits(a.view(), b.view(), LogitDivergence::Js, 1.0, false, &ctl).unwrap();
         assert!(
             (js[0] - std::f64::consts::LN_2).abs() < 1e-15 && js[1].abs() < 1e-16,
             "{js:?}"
@@ -361,17 +504,28 @@ mod tests {
         let a32 = a.mapv(|v| v as f32);
         let b32 = b.mapv(|v| v as f32);
         assert_eq!(
-            rowwise_from_logits(a32.view(), b32.view(), LogitDivergence::Kl, &ctl).unwrap(),
+            rowwise_from_logits(
+                a32.view(),
+                b32.view(),
+                LogitDivergence::Kl,
+                1.0,
+                false,
+                &ctl
+            )
+            .unwrap(),
             kl
         );
         let mut bad = a.clone();
         bad[[1, 2]] = f64::NAN;
-        let err = rowwise_from_logits(bad.view(), b.view(), LogitDivergence::Kl, &ctl).unwrap_err();
+        let err = rowwise_from_logits(bad.view(), b.view(), LogitDivergence::Kl, 1.0, false, &ctl)
+            .unwrap_err();
         assert!(err.to_string().contains("row 1"));
         assert!(rowwise_from_logits(
             a.view(),
             b.slice(ndarray::s![..1, ..]),
             LogitDivergence::Kl,
+            1.0,
+            false,
             &ctl
         )
         .is_err());
@@ -381,7 +535,7 @@ mod tests {
     fn logits_whose_differences_overflow() {
         let ctl = Control::new();
         let run = |a: ndarray::Array2<f64>, b: ndarray::Array2<f64>, which| {
-            rowwise_from_logits(a.view(), b.view(), which, &ctl).unwrap()[0]
+            rowwise_from_logits(a.view(), b.view(), which, 1.0, false, &ctl).unwrap()[0]
         };
         let big = 1.7e308;
         // p = (1, 0), q = (0, 1): JS = ln 2; KL = 3.4e308 is beyond float64.
@@ -436,5 +590,98 @@ mod tests {
         let (a2, b2) = (a * 0.125, b * 0.125);
         let kl2 = run(a2, b2, LogitDivergence::Kl);
         assert!((kl - 8.0 * kl2).abs() < 1e-14 * kl, "{kl} vs {}", 8.0 * kl2);
+    }
+
+    #[test]
+    fn banned_tokens_and_scale() {
+        let ctl = Control::new();
+        let ninf = f64::NEG_INFINITY;
+        let all = [
+            LogitDivergence::Kl,
+            LogitDivergence::ReverseKl,
+            LogitDivergence::Js,
+        ];
+        // A token banned under both rows is the same as no token at all.
+        let a = ndarray::array![[0.5, ninf, 2.0, -1.0]];
+        let b = ndarray::array![[1.0, ninf, -0.5, 0.0]];
+        let (a3, b3) = (
+            ndarray::array![[0.5, 2.0, -1.0]],
+            ndarray::array![[1.0, -0.5, 0.0]],
+        );
+        for which in all {
+            let got = rowwise_from_logits(a.view(), b.view(), which, 1.0, true, &ctl).unwrap()[0];
+            let want = naive(
+                a3.row(0).as_slice().unwrap(),
+                b3.row(0).as_slice().unwrap(),
+                which,
+            );
+            assert!(
+                (got - want).abs() < 1e-14 * want,
+                "{which:?}: {got} vs {want}"
+            );
+            // Not allowed: an error naming the row.
+            assert!(rowwise_from_logits(a.view(), b.view(), which, 1.0, false, &ctl).is_err());
+        }
+        // A token of positive probability under p that q bans: KL(p || q) = inf, while
+        // KL(q || p) and JS stay finite (JS of p = (1/2, 1/2), q = (1, 0) is known).
+        let a = ndarray::array![[0.0, 0.0]];
+        let b = ndarray::array![[0.0, ninf]];
+        let run =
+            |which| rowwise_from_logits(a.view(), b.view(), which, 1.0, true, &ctl).unwrap()[0];
+        assert_eq!(run(LogitDivergence::Kl), f64::INFINITY);
+        assert!((run(LogitDivergence::ReverseKl) - std::f64::consts::LN_2).abs() < 1e-15);
+        // JS = (KL(p || m) + KL(q || m)) / 2 with m = (3/4, 1/4): (3/4) ln(4/3).
+        let js = 0.75 * (4.0f64 / 3.0).ln();
+        assert!(
+            (run(LogitDivergence::Js) - js).abs() < 1e-15,
+            "{}",
+            run(LogitDivergence::Js)
+        );
+        // Every logit -inf: an error naming the row and the argument.
+        let z = ndarray::array![[0.0, 1.0], [ninf, ninf]];
+        let err = rowwise_from_logits(z.view(), z.view(), LogitDivergence::Kl, 1.0, true, &ctl)
+            .unwrap_err();
+        assert!(err.to_string().contains("row 1 of the first"), "{err}");
+        // scale multiplies every logit: the same as scaled input, on each path.
+        let a = random_points(5, 40, 3) * 3.0;
+        let b = random_points(5, 40, 4) * 3.0;
+        for which in all {
+            for scale in [0.25, 1.0, 3.0] {
+                let got =
+                    rowwise_from_logits(a.view(), b.view(), which, scale, false, &ctl).unwrap();
+                let (sa, sb) = (&a * scale, &b * scale);
+                let want =
+                    rowwise_from_logits(sa.view(), sb.view(), which, 1.0, false, &ctl).unwrap();
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() < 1e-13 * w.abs().max(1e-300),
+                        "{which:?} {scale}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+        // A scale that takes finite logits beyond float64: an error, not inf or NaN.
+        let big = ndarray::array![[1e300, 0.0]];
+        assert!(rowwise_from_logits(
+            big.view(),
+            big.view(),
+            LogitDivergence::Kl,
+            1e10,
+            false,
+            &ctl
+        )
+        .is_err());
+        // Logits in half units once scaled give the plain answer times the scale.
+        let h = ndarray::array![[1e300, 0.0, -2e300]];
+        let g = ndarray::array![[0.0, 1e300, 5.0]];
+        let kl = rowwise_from_logits(h.view(), g.view(), LogitDivergence::Kl, 1000.0, false, &ctl)
+            .unwrap()[0];
+        let kl1 = rowwise_from_logits(h.view(), g.view(), LogitDivergence::Kl, 1.0, false, &ctl)
+            .unwrap()[0];
+        assert!(
+            (kl - 1000.0 * kl1).abs() < 1e-13 * kl,
+            "{kl} vs {}",
+            1000.0 * kl1
+        );
     }
 }

@@ -1,0 +1,58 @@
+r"""Divergences between the next-token distributions of two models, from their logits.
+
+Logits have shape ``(..., V)``: any leading shape (batch, sequence, ...) and the
+vocabulary last; p = softmax(p_logits / temperature) and q = softmax(q_logits /
+temperature) at every position. float16, bfloat16 (ml_dtypes), float32 and float64 are
+read as given (float16 and bfloat16 are widened block by block, never as a whole array);
+a ``-inf`` logit is a banned token of probability exactly 0, and NaN or ``+inf`` is an
+error naming the position.
+
+Every function takes
+
+- ``temperature`` (> 0, default 1): divides both logits;
+- ``mask`` (None, or a boolean array of the leading shape; True = the position counts):
+  masked positions are not computed (their logits may be anything, padding included)
+  and take no part in a reduction; with ``reduction="none"`` they hold 0;
+- ``reduction``: ``"none"`` (one value per position, the leading shape), ``"mean"``
+  (over the unmasked positions, the default), ``"sum"``, or ``"batchmean"`` (the sum
+  divided by the size of the first leading axis, the meaning of
+  ``torch.nn.functional.kl_div(..., reduction="batchmean")``).
+
+``kl``, ``reverse_kl`` and ``js`` run in the fused Rust kernel: one pass for the maxima
+and one for the log-sum-exps and the divergence's sum together (a third for JS),
+compensated, with no ``(..., V)`` temporary, in parallel over positions and with results
+independent of the thread count. The others are computed in NumPy, in blocks of rows.
+``divergent.reference.logits`` holds NumPy twins of all of them.
+
+A position where p gives positive probability to a token that q bans has KL(p || q) =
++inf (and cross-entropy +inf): the value is +inf and a RuntimeWarning names the first
+such position.
+"""
+
+from __future__ import annotations
+
+from divergent.logits._api import (
+    cross_entropy,
+    entropy,
+    generalized_js,
+    hellinger,
+    js,
+    kl,
+    kl_from_logprobs,
+    renyi,
+    reverse_kl,
+    tv,
+)
+
+__all__ = [
+    "kl",
+    "reverse_kl",
+    "js",
+    "generalized_js",
+    "tv",
+    "hellinger",
+    "renyi",
+    "cross_entropy",
+    "entropy",
+    "kl_from_logprobs",
+]

@@ -1,0 +1,256 @@
+"""The public functions of divergent.logits."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from divergent._validation import InvalidParameterError, check_choice, real_array
+from divergent.logits._divergences import check_alpha, check_beta, divergence
+from divergent.logits._inputs import REDUCTIONS, position, read_mask, reduce
+
+_COMMON = """
+    Parameters
+    ----------
+    p_logits, q_logits : array_like, shape (..., V)
+        Logits of the two models (float16, bfloat16, float32 or float64; -inf for a
+        banned token); leading shapes broadcast, vocabularies must match.
+{extra}    temperature : float, default 1.0
+        Divides both logits before the softmax.
+    mask : array of bool, shape (...), optional
+        True where a position counts; masked positions are not computed.
+    reduction : {"mean", "none", "sum", "batchmean"}, default "mean"
+        Mean over the unmasked positions, the values per position (0 where masked), their
+        sum, or the sum divided by the size of the first leading axis (torch's
+        ``"batchmean"``).
+
+    Returns
+    -------
+    float or ndarray of float64
+        A float, or an array of the leading shape with ``reduction="none"`` (a float for
+        1-D logits).
+
+"""
+
+
+def _doc(text: str, extra: str = "") -> str:
+    return text.replace("    {common}\n", _COMMON.replace("{extra}", extra))
+
+
+def kl(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """Kullback-Leibler divergence KL(p || q) = sum_i p_i (log p_i - log q_i), in nats.
+
+    The forward KL of distillation and of quantisation reports (llama.cpp's
+    ``--kl-divergence``): p is the reference (teacher, original model), q the model
+    compared to it. +inf where q bans a token that p does not (with a RuntimeWarning).
+    {common}
+    References
+    ----------
+    Kullback, S., Leibler, R. A. (1951). On information and sufficiency. Annals of
+    Mathematical Statistics 22(1), 79-86.
+
+    Examples
+    --------
+    >>> import numpy as np, divergent as dv
+    >>> p = np.log([[0.5, 0.5], [0.9, 0.1]])
+    >>> dv.logits.kl(p, np.log([0.9, 0.1]), reduction="none").round(6)
+    array([0.510826, 0.      ])
+    """
+    return divergence(
+        "kl", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, what="KL(p || q)"
+    )
+
+
+def reverse_kl(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """Reverse Kullback-Leibler divergence KL(q || p) = sum_i q_i (log q_i - log p_i).
+
+    The mode-seeking direction of distillation (q the student): ``kl`` with the
+    arguments exchanged, from the same pass.
+    {common}
+    """
+    return divergence(
+        "reverse_kl", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, what="KL(q || p)"
+    )
+
+
+def js(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """Jensen-Shannon divergence (KL(p || m) + KL(q || m)) / 2, m = (p + q) / 2, in nats.
+
+    Symmetric, finite (at most log 2) even where one model bans a token the other does
+    not; computed as sum p log(2p / (p + q)) + q log(2q / (p + q)), which stays accurate
+    when p is close to q. ``generalized_js`` with beta = 0.5.
+    {common}
+    References
+    ----------
+    Lin, J. (1991). Divergence measures based on the Shannon entropy. IEEE Transactions
+    on Information Theory 37(1), 145-151.
+    """
+    return divergence("js", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
+
+
+def generalized_js(p_logits, q_logits, beta, *, temperature=1.0, mask=None, reduction="mean"):
+    """Generalised Jensen-Shannon divergence of GKD,
+    beta KL(p || m) + (1 - beta) KL(q || m) with m = beta p + (1 - beta) q, 0 < beta < 1.
+
+    beta = 0.5 is ``js``; as beta -> 0 the value divided by beta tends to KL(p || q), as
+    beta -> 1 the value divided by 1 - beta to KL(q || p) (Agarwal et al., Section 3).
+    {common}
+    References
+    ----------
+    Agarwal, R., et al. (2024). On-policy distillation of language models: learning from
+    self-generated mistakes. ICLR.
+    """
+    beta = check_beta(beta)
+    return divergence(
+        "generalized_js",
+        p_logits,
+        q_logits,
+        temperature=temperature,
+        mask=mask,
+        reduction=reduction,
+        params={"beta": beta},
+    )
+
+
+def tv(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """Total variation distance (1/2) sum_i |p_i - q_i|, in [0, 1].
+    {common}
+    """
+    return divergence("tv", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
+
+
+def hellinger(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """Hellinger distance sqrt((1/2) sum_i (sqrt p_i - sqrt q_i)^2), in [0, 1]
+    (``divergent.discrete.hellinger``'s convention).
+    {common}
+    """
+    return divergence("hellinger", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
+
+
+def renyi(p_logits, q_logits, alpha, *, temperature=1.0, mask=None, reduction="mean"):
+    """Renyi divergence of order alpha, 1/(alpha - 1) log sum_i p_i^alpha q_i^(1 - alpha).
+
+    alpha >= 0, with the limits: 0 is -log q(supp p), 1 is ``kl``, inf is
+    log max_i p_i / q_i. Non-decreasing in alpha; +inf for alpha >= 1 where q bans a
+    token that p does not.
+    {common}
+    References
+    ----------
+    van Erven, T., Harremoes, P. (2014). Renyi divergence and Kullback-Leibler
+    divergence. IEEE Transactions on Information Theory 60(7), 3797-3820.
+    """
+    alpha = check_alpha(alpha)
+    return divergence(
+        "renyi",
+        p_logits,
+        q_logits,
+        temperature=temperature,
+        mask=mask,
+        reduction=reduction,
+        params={"alpha": alpha},
+        what="the Renyi divergence",
+    )
+
+
+def cross_entropy(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """Cross-entropy -sum_i p_i log q_i = H(p) + KL(p || q), in nats: the distillation
+    loss with soft targets p.
+    {common}
+    """
+    return divergence(
+        "cross_entropy",
+        p_logits,
+        q_logits,
+        temperature=temperature,
+        mask=mask,
+        reduction=reduction,
+        what="the cross-entropy",
+    )
+
+
+def entropy(p_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """Shannon entropy -sum_i p_i log p_i of softmax(p_logits / temperature), in nats.
+
+    Parameters as in :func:`kl`, with one array of logits.
+    """
+    return divergence("entropy", p_logits, None, temperature=temperature, mask=mask, reduction=reduction)
+
+
+for _f in (kl, reverse_kl, js, tv, hellinger, cross_entropy):
+    _f.__doc__ = _doc(_f.__doc__)
+generalized_js.__doc__ = _doc(
+    generalized_js.__doc__, "    beta : float\n        The weight of p in the mixture, 0 < beta < 1.\n"
+)
+renyi.__doc__ = _doc(renyi.__doc__, "    alpha : float\n        The order, >= 0 (inf allowed).\n")
+
+ESTIMATORS = ("k1", "k2", "k3")
+
+
+def kl_from_logprobs(logp, logq, estimator="k3", mask=None, reduction="none"):
+    r"""KL(p || q) estimated from the log-probabilities of tokens sampled from p: the KL
+    penalty of RLHF.
+
+    With log r = log q(x) - log p(x) at a token x ~ p:
+
+    - ``"k1"``: -log r = log p - log q. Unbiased; its variance is that of the log-ratio,
+      large where the models differ, and single values are negative half the time.
+    - ``"k2"``: (log r)^2 / 2. Biased (its mean is an f-divergence that agrees with KL to
+      second order as q -> p), always >= 0, with low variance.
+    - ``"k3"``: (r - 1) - log r. Unbiased (E_p[r] = 1) and always >= 0, with a variance
+      below k1's when q is close to p; heavy-tailed when q gives far more mass than p.
+
+    Parameters
+    ----------
+    logp, logq : array_like of float, same shape
+        log p(x) and log q(x) of the sampled tokens (finite logp: the tokens were drawn
+        from p; logq may be -inf).
+    estimator : {"k3", "k1", "k2"}, default "k3"
+    mask : array of bool, same shape, optional
+        True where a token counts (False: padding).
+    reduction : {"none", "mean", "sum", "batchmean", "sequence"}, default "none"
+        As in :func:`kl`, over every token; ``"sequence"`` sums over the last axis (one
+        value per sequence), masked tokens excluded.
+
+    References
+    ----------
+    Schulman, J. (2020). Approximating KL divergence. http://joschu.net/blog/kl-approx.html
+    """
+    estimator = check_choice(estimator, "estimator", ESTIMATORS)
+    reduction = check_choice(reduction, "reduction", REDUCTIONS + ("sequence",))
+    lp = real_array(logp, "logp").astype(np.float64, copy=False)
+    lq = real_array(logq, "logq").astype(np.float64, copy=False)
+    if lp.shape != lq.shape:
+        raise ValueError(f"logp and logq have shapes {lp.shape} and {lq.shape}; they must match (one per token)")
+    if lp.size == 0:
+        raise ValueError("logp is empty; at least one sampled token is needed")
+    mask = read_mask(mask, lp.shape)
+    keep = np.ones(lp.shape, bool) if mask is None else mask
+    for name, arr, allowed in (("logp", lp, ()), ("logq", lq, (-np.inf,))):
+        bad = keep & ~(np.isfinite(arr) | np.isin(arr, allowed))
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name} has {float(arr[where])} at position {where}; log-probabilities must be finite")
+        if (keep & (arr > 0)).any():
+            where = tuple(int(i) for i in np.argwhere(keep & (arr > 0))[0])
+            raise ValueError(f"{name} has {float(arr[where])} > 0 at position {where}; pass log-probabilities (<= 0)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        log_r = np.where(keep, lq - lp, 0.0)
+        if estimator == "k1":
+            values = -log_r
+        elif estimator == "k2":
+            values = 0.5 * log_r * log_r
+        else:
+            values = np.expm1(log_r) - log_r
+    if np.isinf(values).any():
+        warnings.warn(
+            f"the {estimator} estimate is +inf at position {position(int(np.argmax(np.isinf(values))), lp.shape)}: "
+            f"q gives probability 0 (logq = -inf) to a token sampled from p",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    if reduction == "sequence":
+        if lp.ndim == 0:
+            raise InvalidParameterError("reduction='sequence' needs an array with a token axis")
+        return values.sum(axis=-1)
+    return reduce(values, mask, reduction, lp.shape)

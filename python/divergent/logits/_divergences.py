@@ -1,0 +1,156 @@
+"""The divergences of divergent.logits: one value per position of (..., V) logits,
+reduced as asked."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from divergent import _core
+from divergent._validation import InvalidParameterError, check_scalar
+from divergent.logits import _numpy
+from divergent.logits._inputs import (
+    BLOCK_ELEMENTS,
+    check_reduction,
+    check_temperature,
+    compute_dtype,
+    is_half,
+    pair_shape,
+    position,
+    read_logits,
+    read_mask,
+    reduce,
+)
+
+#: The divergences of the fused Rust kernel (by its names).
+FUSED = ("kl", "reverse_kl", "js")
+
+
+def _bad_row_error(block: np.ndarray, name: str, first_row: int, rows, lead, temperature):
+    """The error for the first row of `block` (rows `rows[i]` of the flattened leading
+    axes, or first_row + i) whose logits are NaN, +inf or all -inf, or None."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        block = block.astype(np.float64, copy=False)
+        nan = np.isnan(block).any(axis=-1)
+        pos_inf = (block == np.inf).any(axis=-1)
+        no_mass = (block == -np.inf).all(axis=-1)
+        overflow = ~np.isfinite(np.where(np.isfinite(block), block, 0.0) / temperature).all(axis=-1)
+    for bad, what in (
+        (nan, "NaN"),
+        (pos_inf, "+inf (a logit may be -inf, a banned token, never +inf)"),
+        (no_mass, "-inf for every token (no probability at all)"),
+        (overflow, f"logits that temperature={temperature!r} takes beyond float64's range"),
+    ):
+        if bad.any():
+            i = int(np.argmax(bad))
+            flat = int(rows[i]) if rows is not None else first_row + i
+            where = position(flat, lead)
+            at = f"at position {where}" if where else "in its one row"
+            return ValueError(f"{name} has {what} {at}; fix or mask that position")
+    return None
+
+
+def _blocks(n_rows: int, v: int, rows):
+    """Slices (or index arrays, under a mask) of the rows, about BLOCK_ELEMENTS each."""
+    step = max(1, BLOCK_ELEMENTS // v)
+    if rows is None:
+        for start in range(0, n_rows, step):
+            yield start, slice(start, min(start + step, n_rows))
+    else:
+        for start in range(0, rows.size, step):
+            yield start, rows[start : start + step]
+
+
+def _per_row(p, q, which, temperature, mask, params, fused):
+    """Values of the divergence `which` per flattened position (0 where masked)."""
+    arrays = [p] if q is None else [p, q]
+    shape = arrays[0].shape if q is None else pair_shape(p, q)
+    lead, v = shape[:-1], shape[-1]
+    n_rows = math.prod(lead)
+    flat = [np.broadcast_to(a, shape).reshape(n_rows, v) for a in arrays]
+    names = ["p_logits", "q_logits"][: len(flat)]
+    rows = None if mask is None or mask.all() else np.flatnonzero(mask.reshape(-1))
+    out = np.zeros(n_rows)
+    dtype = compute_dtype(*flat)
+    use_kernel = fused and which in FUSED
+    whole = use_kernel and rows is None and not any(is_half(a.dtype) for a in flat)
+    parts = [(0, slice(0, n_rows))] if whole else _blocks(n_rows, v, rows)
+    for start, index in parts:
+        blocks = [a[index].astype(dtype, copy=False) for a in flat]
+        if use_kernel:
+            try:
+                values = _core.rowwise_logits_divergence(*blocks, which, scale=1.0 / temperature, allow_neg_inf=True)
+            except ValueError:
+                values = None
+        else:
+            values = _numpy_rows(blocks, which, temperature, params, names, start, rows, lead)
+        if values is None:
+            for name, block in zip(names, blocks):
+                err = _bad_row_error(block, name, start, None if rows is None else rows[start:], lead, temperature)
+                if err is not None:
+                    raise err from None
+            raise ValueError("the logits could not be read")  # pragma: no cover
+        out[index] = values
+    return out.reshape(lead), lead
+
+
+def _numpy_rows(blocks, which, temperature, params, names, start, rows, lead):
+    for name, block in zip(names, blocks):
+        err = _bad_row_error(block, name, start, None if rows is None else rows[start:], lead, temperature)
+        if err is not None:
+            raise err
+    logs = [_numpy.log_softmax(b.astype(np.float64) / temperature) for b in blocks]
+    if which == "kl":
+        return _numpy.kl(*logs)
+    if which == "reverse_kl":
+        return _numpy.kl(logs[1], logs[0])
+    if which == "js":
+        return _numpy.generalized_js(*logs, 0.5)
+    if which == "generalized_js":
+        return _numpy.generalized_js(*logs, params["beta"])
+    if which == "renyi":
+        return _numpy.renyi(*logs, params["alpha"])
+    return getattr(_numpy, which)(*logs)
+
+
+def _warn_infinite(values: np.ndarray, lead: tuple, what: str) -> None:
+    inf = np.isinf(values)
+    if inf.any():
+        first = position(int(np.argmax(inf.reshape(-1))), lead)
+        at = f"at position {first}" if first else ""
+        warnings.warn(
+            f"{what} is +inf {at} ({int(inf.sum())} position(s) in all): p gives positive "
+            f"probability to a token that q bans (logit -inf)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+
+
+def divergence(
+    which, p_logits, q_logits, *, temperature, mask, reduction, params=None, fused=True, what="the divergence"
+):
+    """Validate, compute per position, warn on +inf, reduce."""
+    p = read_logits(p_logits, "p_logits")
+    q = None if q_logits is None else read_logits(q_logits, "q_logits")
+    temperature = check_temperature(temperature)
+    reduction = check_reduction(reduction)
+    shape = p.shape if q is None else pair_shape(p, q)
+    mask = read_mask(mask, shape[:-1])
+    values, lead = _per_row(p, q, which, temperature, mask, params or {}, fused)
+    _warn_infinite(values, lead, what)
+    return reduce(values, mask, reduction, lead)
+
+
+def check_beta(beta) -> float:
+    return check_scalar(
+        beta, "beta", low=0, high=1, closed="neither", hint="beta = 0.5 is the Jensen-Shannon divergence"
+    )
+
+
+def check_alpha(alpha) -> float:
+    alpha = check_scalar(alpha, "alpha", low=0, allow_inf=True, hint="alpha = 1 is the KL divergence")
+    if math.isnan(alpha):  # pragma: no cover (check_scalar refuses NaN)
+        raise InvalidParameterError("alpha is NaN")
+    return alpha
