@@ -8,7 +8,7 @@ import numpy as np
 
 from divergent._validation import InvalidParameterError, check_choice, real_array
 from divergent.logits._divergences import check_alpha, check_beta, divergence
-from divergent.logits._inputs import REDUCTIONS, position, read_mask, reduce
+from divergent.logits._inputs import check_reduction, position, read_mask, reduce
 
 _COMMON = """
     Parameters
@@ -217,7 +217,7 @@ def kl_from_logprobs(logp, logq, estimator="k3", mask=None, reduction="none"):
     Schulman, J. (2020). Approximating KL divergence. http://joschu.net/blog/kl-approx.html
     """
     estimator = check_choice(estimator, "estimator", ESTIMATORS)
-    reduction = check_choice(reduction, "reduction", REDUCTIONS + ("sequence",))
+    reduction = check_reduction(reduction, extra=("sequence",))
     lp = real_array(logp, "logp").astype(np.float64, copy=False)
     lq = real_array(logq, "logq").astype(np.float64, copy=False)
     if lp.shape != lq.shape:

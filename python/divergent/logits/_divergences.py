@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 
 from divergent import _core
-from divergent._validation import InvalidParameterError, check_scalar
+from divergent._validation import check_scalar
 from divergent.logits import _numpy
 from divergent.logits._inputs import (
     BLOCK_ELEMENTS,
@@ -52,6 +52,14 @@ def _bad_row_error(block: np.ndarray, name: str, first_row: int, rows, lead, tem
     return None
 
 
+def _raise_bad_rows(blocks, names, start, rows, lead, temperature) -> None:
+    """Raise the error of the first bad row of any block (see _bad_row_error), if any."""
+    for name, block in zip(names, blocks):
+        err = _bad_row_error(block, name, start, None if rows is None else rows[start:], lead, temperature)
+        if err is not None:
+            raise err from None
+
+
 def _blocks(n_rows: int, v: int, rows):
     """Slices (or index arrays, under a mask) of the rows, about BLOCK_ELEMENTS each."""
     step = max(1, BLOCK_ELEMENTS // v)
@@ -87,20 +95,14 @@ def _per_row(p, q, which, temperature, mask, params, fused):
         else:
             values = _numpy_rows(blocks, which, temperature, params, names, start, rows, lead)
         if values is None:
-            for name, block in zip(names, blocks):
-                err = _bad_row_error(block, name, start, None if rows is None else rows[start:], lead, temperature)
-                if err is not None:
-                    raise err from None
+            _raise_bad_rows(blocks, names, start, rows, lead, temperature)
             raise ValueError("the logits could not be read")  # pragma: no cover
         out[index] = values
     return out.reshape(lead), lead
 
 
 def _numpy_rows(blocks, which, temperature, params, names, start, rows, lead):
-    for name, block in zip(names, blocks):
-        err = _bad_row_error(block, name, start, None if rows is None else rows[start:], lead, temperature)
-        if err is not None:
-            raise err
+    _raise_bad_rows(blocks, names, start, rows, lead, temperature)
     logs = [_numpy.log_softmax(b.astype(np.float64) / temperature) for b in blocks]
     if which == "kl":
         return _numpy.kl(*logs)
@@ -150,7 +152,4 @@ def check_beta(beta) -> float:
 
 
 def check_alpha(alpha) -> float:
-    alpha = check_scalar(alpha, "alpha", low=0, allow_inf=True, hint="alpha = 1 is the KL divergence")
-    if math.isnan(alpha):  # pragma: no cover (check_scalar refuses NaN)
-        raise InvalidParameterError("alpha is NaN")
-    return alpha
+    return check_scalar(alpha, "alpha", low=0, allow_inf=True, hint="alpha = 1 is the KL divergence")
