@@ -10,10 +10,12 @@ then passed the bad values of its kind: arrays and callables are checked by the
 per-family bad-input tests.
 """
 
+import dataclasses
 import importlib
 import inspect
 import math
 import re
+import typing
 
 import divergent as dv
 import numpy as np
@@ -233,3 +235,76 @@ def test_invalid_parameter_error_is_a_value_and_a_type_error():
         dv.mmd_test(X, Y, n_permutations="many")
     with pytest.raises(TypeError, match="n_permutations"):
         dv.mmd_test(X, Y, n_permutations=-1)
+
+
+def annotated_callables():
+    """(qualname, function whose signature users call) of every public callable."""
+    out = []
+    for qualname in public_callables():
+        obj = resolve(qualname)
+        if inspect.isclass(obj):
+            if "__init__" not in vars(obj) or dataclasses.is_dataclass(obj):
+                continue
+            obj = obj.__init__
+        if callable(obj):
+            out.append((qualname, obj))
+    return out
+
+
+@pytest.mark.parametrize("qualname, function", annotated_callables(), ids=lambda v: v if isinstance(v, str) else "")
+def test_public_signature_is_typed(qualname, function):
+    """Every parameter and the return value are annotated, and the annotations resolve
+    (typing.get_type_hints evaluates them, so a name that is not imported fails here)."""
+    hints = typing.get_type_hints(function)
+    parameters = [p for p in inspect.signature(function).parameters if p != "self"]
+    assert [p for p in parameters if p not in hints] == []
+    if function.__name__ != "__init__":
+        assert "return" in hints
+
+
+def literal_choices(annotation):
+    """The strings of every Literal inside a (possibly union) annotation."""
+    if typing.get_origin(annotation) is typing.Literal:
+        return list(typing.get_args(annotation))
+    return [c for arg in typing.get_args(annotation) for c in literal_choices(arg)]
+
+
+LITERAL_CASES = [
+    (qualname, name, choice)
+    for qualname, function in annotated_callables()
+    if qualname in BASE
+    for name, annotation in typing.get_type_hints(function).items()
+    if name != "return"
+    for choice in literal_choices(annotation)
+]
+
+
+# Choices that need other arguments than the base call's: (qualname, choice) -> the
+# base keywords to drop and the positional arrays to use instead.
+CHOICE_CALLS = {
+    ("kernel.mmd", "linear"): ((), (X, X + 0.5)),
+    ("metrics.vendi_score", "cosine"): (("bandwidth",), None),
+    ("metrics.vendi_score", "linear"): (("bandwidth",), None),
+    ("sampling.langevin", "ula"): (("adapt_step_size",), None),
+    ("sampling.langevin", "underdamped"): (("adapt_step_size",), None),
+}
+
+
+@pytest.mark.parametrize("qualname, name, choice", LITERAL_CASES)
+def test_every_choice_the_signature_names_is_accepted(qualname, name, choice, restore_threads):
+    """The Literal of a signature and the choices its validation accepts are the same
+    list: each named choice runs (the walk above checks that others are refused)."""
+    args, kwargs = BASE[qualname]
+    drop, other_args = CHOICE_CALLS.get((qualname, choice), ((), None))
+    kwargs = {k: v for k, v in kwargs.items() if k not in drop}
+    resolve(qualname)(*(other_args or args), **{**kwargs, name: choice})
+
+
+def test_literal_walk_covers_the_choice_parameters():
+    assert {(q, n) for q, n, _ in LITERAL_CASES} >= {
+        ("kernel.mmd", "kernel"),
+        ("kernel.mmd", "estimator"),
+        ("ot.sinkhorn", "backend"),
+        ("logits.kl", "reduction"),
+        ("sampling.langevin", "method"),
+    }

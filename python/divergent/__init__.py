@@ -14,6 +14,7 @@ import contextlib as _contextlib
 import numbers as _numbers
 import os as _os
 import warnings as _warnings
+from collections.abc import Iterator as _Iterator
 
 from divergent import (
     _core,
@@ -163,7 +164,7 @@ def get_num_threads() -> int:
 
 
 @_contextlib.contextmanager
-def threads(n: int):
+def threads(n: int) -> _Iterator[None]:
     """Use `n` threads inside a ``with`` block, then restore the previous count.
 
     ``threadpoolctl.threadpool_limits`` also limits divergent (its controller's user_api

@@ -11,11 +11,13 @@ computed here in NumPy so that users without ArviZ get them too.
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import numpy as np
 
 from divergent._scale import in_range, unscaled
 from divergent._special import norm_ppf
+from divergent._typing import ArrayLike
 from divergent._validation import check_choice, real_array
 
 __all__ = ["ess", "rhat", "mcse"]
@@ -125,7 +127,7 @@ def _per_dim(values: list[float], squeeze: bool):
     return float(out[0]) if squeeze else out
 
 
-def rhat(draws):
+def rhat(draws: ArrayLike) -> float | np.ndarray:
     """Rank-normalised split R-hat (Vehtari et al. 2021).
 
     Each chain is split in half; the pooled draws are replaced by the normal scores of
@@ -182,7 +184,7 @@ def rhat(draws):
     return _per_dim(out, squeeze)
 
 
-def ess(draws, *, method="bulk"):
+def ess(draws: ArrayLike, *, method: Literal["bulk", "mean"] = "bulk") -> float | np.ndarray:
     """Effective sample size: bulk (rank-normalised) or of the mean (Vehtari et al. 2021).
 
     The autocorrelations rho_t of the split chains are combined across chains as in Stan,
@@ -227,7 +229,7 @@ def ess(draws, *, method="bulk"):
     return _per_dim([_ess_plain(scale(_split(a[:, :, k]))) for k in range(a.shape[2])], squeeze)
 
 
-def mcse(draws):
+def mcse(draws: ArrayLike) -> float | np.ndarray:
     """Monte Carlo standard error of the mean of each coordinate: sd / sqrt(ESS_mean).
 
     Parameters

@@ -19,11 +19,13 @@ or float64, parallel over rows, without (B, V) temporaries.
 from __future__ import annotations
 
 import math
+from typing import Callable, Literal
 
 import numpy as np
 
 from divergent import _core
 from divergent._scale import not_representable
+from divergent._typing import ArrayLike
 from divergent._validation import InvalidParameterError, check_bool, check_choice, check_scalar, real_array
 
 __all__ = [
@@ -187,7 +189,15 @@ def _fused(p, q, axis, which):
     return rows.reshape(lead)
 
 
-def kl(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
+def kl(
+    p: ArrayLike,
+    q: ArrayLike,
+    *,
+    axis: int = -1,
+    from_logits: bool = False,
+    normalize: bool = False,
+    base: float | None = None,
+) -> float | np.ndarray:
     r"""Kullback-Leibler divergence :math:`\mathrm{KL}(p \| q) = \sum_i p_i \log(p_i / q_i)`.
 
     Parameters
@@ -236,7 +246,15 @@ def kl_numpy(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
     return _out(_plogr(p, logp, logq).sum(axis=-1), base, from_logits, "KL(p || q)")
 
 
-def js(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
+def js(
+    p: ArrayLike,
+    q: ArrayLike,
+    *,
+    base: float | None = None,
+    axis: int = -1,
+    from_logits: bool = False,
+    normalize: bool = False,
+) -> float | np.ndarray:
     r"""Jensen-Shannon divergence
     :math:`\tfrac12 \mathrm{KL}(p \| m) + \tfrac12 \mathrm{KL}(q \| m)`, m = (p + q) / 2.
 
@@ -274,13 +292,17 @@ def js_numpy(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
     return _out(0.5 * (_plogr(p, logp, logm) + _plogr(q, logq, logm)).sum(axis=-1), base)
 
 
-def tv(p, q, *, axis=-1, from_logits=False, normalize=False):
+def tv(
+    p: ArrayLike, q: ArrayLike, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
+) -> float | np.ndarray:
     r"""Total variation distance :math:`\tfrac12 \sum_i |p_i - q_i|`, in [0, 1]."""
     p, _, q, _ = _pair(p, q, axis, from_logits, normalize)
     return _out(0.5 * np.abs(p - q).sum(axis=-1))
 
 
-def hellinger(p, q, *, axis=-1, from_logits=False, normalize=False):
+def hellinger(
+    p: ArrayLike, q: ArrayLike, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
+) -> float | np.ndarray:
     r"""Hellinger distance :math:`H = \sqrt{\tfrac12 \sum_i (\sqrt{p_i} - \sqrt{q_i})^2}`.
 
     In [0, 1], with H^2 = 1 - BC(p, q), BC = sum sqrt(p_i q_i) the Bhattacharyya
@@ -290,7 +312,15 @@ def hellinger(p, q, *, axis=-1, from_logits=False, normalize=False):
     return _out(np.sqrt(0.5 * ((np.sqrt(p) - np.sqrt(q)) ** 2).sum(axis=-1)))
 
 
-def chi2(p, q, *, kind="pearson", axis=-1, from_logits=False, normalize=False):
+def chi2(
+    p: ArrayLike,
+    q: ArrayLike,
+    *,
+    kind: Literal["pearson", "neyman"] = "pearson",
+    axis: int = -1,
+    from_logits: bool = False,
+    normalize: bool = False,
+) -> float | np.ndarray:
     r"""Chi-squared divergence: Pearson :math:`\sum (p - q)^2 / q` or Neyman
     :math:`\sum (p - q)^2 / p` (``kind="neyman"``); inf where the denominator is 0 and
     the numerator is not, and 0/0 terms count 0."""
@@ -339,7 +369,16 @@ def _expm1_scaled(log_s, log_coef: float, sign: float, what: str, argument: str)
     return np.where(m == 0, 0.0, out)
 
 
-def renyi(p, q, alpha, *, axis=-1, from_logits=False, normalize=False, base=None):
+def renyi(
+    p: ArrayLike,
+    q: ArrayLike,
+    alpha: float,
+    *,
+    axis: int = -1,
+    from_logits: bool = False,
+    normalize: bool = False,
+    base: float | None = None,
+) -> float | np.ndarray:
     r"""Renyi divergence of order alpha,
     :math:`D_\alpha(p \| q) = \frac{1}{\alpha - 1} \log \sum_i p_i^\alpha q_i^{1 - \alpha}`.
 
@@ -365,7 +404,9 @@ def renyi(p, q, alpha, *, axis=-1, from_logits=False, normalize=False, base=None
     return _out(_log_power_sum(p, logp, logq, alpha) / (alpha - 1), base, from_logits, "the Renyi divergence")
 
 
-def tsallis(p, q, alpha, *, axis=-1, from_logits=False, normalize=False):
+def tsallis(
+    p: ArrayLike, q: ArrayLike, alpha: float, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
+) -> float | np.ndarray:
     r"""Tsallis relative entropy
     :math:`\frac{\sum_i p_i^\alpha q_i^{1 - \alpha} - 1}{\alpha - 1}` (alpha > 0; alpha = 1
     is :func:`kl`)."""
@@ -377,7 +418,9 @@ def tsallis(p, q, alpha, *, axis=-1, from_logits=False, normalize=False):
     return _out(_expm1_scaled(log_s, -math.log(abs(alpha - 1)), math.copysign(1.0, alpha - 1), "tsallis", "alpha"))
 
 
-def alpha_divergence(p, q, alpha, *, axis=-1, from_logits=False, normalize=False):
+def alpha_divergence(
+    p: ArrayLike, q: ArrayLike, alpha: float, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
+) -> float | np.ndarray:
     r"""Amari's alpha-divergence
     :math:`\frac{4}{1 - \alpha^2}\left(1 - \sum_i p_i^{(1-\alpha)/2} q_i^{(1+\alpha)/2}\right)`.
 
@@ -404,7 +447,15 @@ def alpha_divergence(p, q, alpha, *, axis=-1, from_logits=False, normalize=False
     return _out(_expm1_scaled(log_s, log_coef, math.copysign(1.0, alpha * alpha - 1), "alpha_divergence", "alpha"))
 
 
-def f_divergence(p, q, f, *, axis=-1, from_logits=False, normalize=False):
+def f_divergence(
+    p: ArrayLike,
+    q: ArrayLike,
+    f: Callable[[np.ndarray], ArrayLike],
+    *,
+    axis: int = -1,
+    from_logits: bool = False,
+    normalize: bool = False,
+) -> float | np.ndarray:
     r"""The f-divergence :math:`\sum_i q_i f(p_i / q_i)` for a convex generator f with
     f(1) = 0 (e.g. ``lambda t: t * np.log(t)`` gives KL).
 
@@ -431,7 +482,9 @@ def f_divergence(p, q, f, *, axis=-1, from_logits=False, normalize=False):
     return _out(terms.sum(axis=-1))
 
 
-def entropy(p, *, base=None, axis=-1, from_logits=False, normalize=False):
+def entropy(
+    p: ArrayLike, *, base: float | None = None, axis: int = -1, from_logits: bool = False, normalize: bool = False
+) -> float | np.ndarray:
     r"""Shannon entropy :math:`-\sum_i p_i \log p_i` (0 log 0 = 0)."""
     base = _check_base(base)
     p, logp = _distribution(p, "p", axis, from_logits, normalize)
@@ -439,7 +492,15 @@ def entropy(p, *, base=None, axis=-1, from_logits=False, normalize=False):
         return _out(-np.where(p > 0, p * logp, 0.0).sum(axis=-1), base)
 
 
-def cross_entropy(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
+def cross_entropy(
+    p: ArrayLike,
+    q: ArrayLike,
+    *,
+    base: float | None = None,
+    axis: int = -1,
+    from_logits: bool = False,
+    normalize: bool = False,
+) -> float | np.ndarray:
     r"""Cross-entropy :math:`-\sum_i p_i \log q_i` = H(p) + KL(p || q); inf where p > 0
     and q = 0."""
     base = _check_base(base)

@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from divergent._scale import in_range, not_representable
+from divergent._typing import ArrayLike
 from divergent._validation import InvalidParameterError, check_bool, check_scalar, real_array
 
 __all__ = [
@@ -132,7 +133,7 @@ def _quad(S, v):
 
 
 @_float_range
-def kl(m0, S0, m1, S1):
+def kl(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -> float | np.ndarray:
     r"""KL(N(m0, S0) || N(m1, S1)) =
     :math:`\tfrac12 [\operatorname{tr}(S_1^{-1} S_0) + \Delta^\top S_1^{-1} \Delta - d
     + \log\det S_1 - \log\det S_0]`, :math:`\Delta = m_1 - m_0`.
@@ -150,7 +151,7 @@ def kl(m0, S0, m1, S1):
 
 
 @_float_range
-def renyi(m0, S0, m1, S1, alpha):
+def renyi(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, alpha: float) -> float | np.ndarray:
     r"""Renyi divergence of order alpha between N(m0, S0) and N(m1, S1):
 
     .. math::
@@ -184,7 +185,7 @@ def renyi(m0, S0, m1, S1, alpha):
 
 
 @_float_range
-def bhattacharyya(m0, S0, m1, S1):
+def bhattacharyya(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -> float | np.ndarray:
     r"""Bhattacharyya distance
     :math:`\tfrac18 \Delta^\top S^{-1} \Delta + \tfrac12 \log \frac{\det S}{\sqrt{\det S_0 \det S_1}}`,
     S = (S0 + S1) / 2 (half the Renyi divergence of order 1/2)."""
@@ -195,7 +196,7 @@ def bhattacharyya(m0, S0, m1, S1):
 
 
 @_float_range
-def hellinger(m0, S0, m1, S1):
+def hellinger(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -> float | np.ndarray:
     r"""Hellinger distance :math:`\sqrt{1 - BC}`, BC = exp(-Bhattacharyya distance)."""
     m0, S0, m1, S1, _ = _pair(m0, S0, m1, S1)
     S = 0.5 * (S0 + S1)
@@ -205,7 +206,9 @@ def hellinger(m0, S0, m1, S1):
 
 
 @_float_range
-def wasserstein2(m0, S0, m1, S1, *, squared=False):
+def wasserstein2(
+    m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, *, squared: bool = False
+) -> float | np.ndarray:
     r"""2-Wasserstein distance between Gaussians (the Bures-Wasserstein formula):
 
     .. math::
@@ -245,7 +248,7 @@ def wasserstein2(m0, S0, m1, S1, *, squared=False):
 
 
 @_float_range
-def entropy(S):
+def entropy(S: ArrayLike) -> float | np.ndarray:
     r"""Differential entropy of N(m, S): :math:`\tfrac12 \log\det(2 \pi e S)` nats.
 
     S: a (..., d, d) covariance, (d,) variances, or a scalar variance.
@@ -260,7 +263,7 @@ def entropy(S):
 
 
 @_float_range
-def mutual_information(S, dx):
+def mutual_information(S: ArrayLike, dx: int) -> float | np.ndarray:
     r"""Mutual information between the first ``dx`` coordinates and the rest of a Gaussian
     with joint covariance S: :math:`\tfrac12 \log \frac{\det S_{xx} \det S_{yy}}{\det S}`."""
     S = _real(S, "S")
@@ -280,7 +283,7 @@ def _gauss_kernel_mean(S, delta, h):
 
 
 @_float_range
-def mmd(m0, S0, m1, S1, bandwidth):
+def mmd(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, bandwidth: float) -> float | np.ndarray:
     r"""Population MMD^2 between N(m0, S0) and N(m1, S1) for the Gaussian kernel
     exp(-|x - y|^2 / (2 h^2)): E k(X, X') + E k(Y, Y') - 2 E k(X, Y), each term
     :math:`\det(I + S/h^2)^{-1/2} \exp(-\tfrac12 \Delta^\top (S + h^2 I)^{-1} \Delta)`
@@ -296,7 +299,7 @@ def mmd(m0, S0, m1, S1, bandwidth):
 
 
 @_float_range
-def cauchy_schwarz(m0, S0, m1, S1):
+def cauchy_schwarz(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -> float | np.ndarray:
     r"""Cauchy-Schwarz divergence :math:`-\log \frac{\langle p, q\rangle^2}{\langle p, p\rangle
     \langle q, q\rangle}` of two Gaussians, with
     :math:`\langle p, q \rangle = \mathcal N(m_0; m_1, S_0 + S_1)`."""

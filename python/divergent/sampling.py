@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable, Literal
 
 import numpy as np
 
 from divergent import _core
+from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
     InvalidParameterError,
     as_samples,
@@ -150,18 +152,18 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
 
 
 def langevin(
-    target,
+    target: Target,
     *,
-    n_chains=4,
-    n_steps=1000,
-    step_size,
-    method="mala",
-    x0=None,
-    friction=1.0,
-    burn_in=0,
-    thin=1,
-    seed=None,
-    adapt_step_size=False,
+    n_chains: int = 4,
+    n_steps: int = 1000,
+    step_size: float,
+    method: Literal["ula", "mala", "underdamped"] = "mala",
+    x0: ArrayLike | None = None,
+    friction: float = 1.0,
+    burn_in: int = 0,
+    thin: int = 1,
+    seed: Seed = None,
+    adapt_step_size: bool = False,
 ) -> Trace:
     """Sample from a target with Langevin dynamics on many chains in parallel.
 
@@ -311,7 +313,14 @@ def _checked_score(fn, x: np.ndarray, step: int) -> np.ndarray:
     return np.ascontiguousarray(s)
 
 
-def svgd(score, particles, *, n_steps=500, step_size=0.1, bandwidth="median") -> np.ndarray:
+def svgd(
+    score: Target | Callable[[np.ndarray], ArrayLike],
+    particles: ArrayLike,
+    *,
+    n_steps: int = 500,
+    step_size: float = 0.1,
+    bandwidth: float | Literal["median"] = "median",
+) -> np.ndarray:
     """Stein variational gradient descent (Liu & Wang 2016).
 
     Moves n particles along the kernelised Stein direction

@@ -11,10 +11,12 @@ for all chains. All built-in log-densities are normalised.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 
 from divergent import _core
+from divergent._typing import ArrayLike
 from divergent._validation import check_int_at_least, check_positive_float, check_scalar, real_array
 
 __all__ = ["Target", "Gaussian", "GaussianMixture", "Banana", "Funnel", "Custom"]
@@ -172,7 +174,7 @@ class Gaussian(Target):
     array([-1.14285714,  0.28571429])
     """
 
-    def __init__(self, mean, cov):
+    def __init__(self, mean: ArrayLike, cov: ArrayLike):
         self.mean, self.cov, self.precision, self.log_const = _gaussian_params(mean, cov)
         self.dim = self.mean.size
 
@@ -203,7 +205,7 @@ class GaussianMixture(Target):
         One covariance (or variances, or a variance) per component.
     """
 
-    def __init__(self, weights, means, covs):
+    def __init__(self, weights: ArrayLike, means: ArrayLike, covs: ArrayLike):
         w = _vector(weights, "weights")
         if (w < 0).any():
             raise ValueError("weights must be non-negative")
@@ -260,7 +262,7 @@ class Banana(Target):
     Metropolis algorithm. Computational Statistics 14, 375-395.
     """
 
-    def __init__(self, dim=2, b=0.1, sigma=10.0):
+    def __init__(self, dim: int = 2, b: float = 0.1, sigma: float = 10.0):
         self.dim = check_int_at_least(dim, "dim", 2)
         self.b, self.sigma = check_scalar(b, "b"), check_positive_float(sigma, "sigma")
 
@@ -291,7 +293,7 @@ class Funnel(Target):
     Neal (2003). Slice sampling. Annals of Statistics 31(3), 705-767.
     """
 
-    def __init__(self, dim=10, scale=3.0):
+    def __init__(self, dim: int = 10, scale: float = 3.0):
         self.dim = check_int_at_least(dim, "dim", 2)
         self.scale = check_positive_float(scale, "scale")
 
@@ -321,7 +323,7 @@ class Custom(Target):
     -0.0
     """
 
-    def __init__(self, logp_and_grad, dim):
+    def __init__(self, logp_and_grad: Callable[[np.ndarray], tuple[ArrayLike, ArrayLike]], dim: int):
         if not callable(logp_and_grad):
             raise TypeError(f"logp_and_grad must be callable, got {type(logp_and_grad).__name__}")
         self.dim = check_int_at_least(dim, "dim", 1)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
 from divergent import _core, _scale
+from divergent._typing import ArrayLike
 from divergent._validation import (
     InvalidParameterError,
     as_samples,
@@ -127,7 +129,13 @@ def finite_logpdf(logpdf: np.ndarray, factor: float, bandwidth) -> np.ndarray:
     return logpdf
 
 
-def kde_logpdf(data, points, *, bandwidth="scott", weights=None) -> np.ndarray:
+def kde_logpdf(
+    data: ArrayLike,
+    points: ArrayLike,
+    *,
+    bandwidth: float | Literal["scott", "silverman"] = "scott",
+    weights: ArrayLike | None = None,
+) -> np.ndarray:
     r"""Log-density of the Gaussian kernel density estimate of `data` at `points`.
 
     The estimator of ``scipy.stats.gaussian_kde(data.T, bw_method, weights)``:
@@ -205,7 +213,7 @@ def cs_finite(value: float) -> float:
     return float(value)
 
 
-def cauchy_schwarz_divergence(x, y, *, bandwidth=1.0) -> float:
+def cauchy_schwarz_divergence(x: ArrayLike, y: ArrayLike, *, bandwidth: float = 1.0) -> float:
     r"""Cauchy-Schwarz divergence between the Gaussian KDEs of two samples.
 
     .. math::

@@ -7,9 +7,11 @@ summation); no n x m matrix is ever formed.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from divergent import _core, _scale
 from divergent._bandwidth import check_median, median_pool
+from divergent._typing import ArrayLike
 from divergent._validation import as_samples, check_bandwidth, check_choice, check_same_dim, common_dtype
 
 __all__ = ["mmd", "energy_distance", "median_bandwidth", "KERNELS", "ESTIMATORS"]
@@ -18,7 +20,7 @@ KERNELS = ("gaussian", "laplace", "imq", "energy")
 ESTIMATORS = ("unbiased", "biased", "linear")
 
 
-def median_bandwidth(x, y=None) -> float:
+def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> float:
     """Median heuristic bandwidth: the median of |z_i - z_j|, i < j, over z = [x; y].
 
     Exact when the pooled sample has at most 5000 points, else computed on a subset of
@@ -147,7 +149,14 @@ def _finite(value: float, what: str, e: int = 0, power: int = 1) -> float:
     return float(value)
 
 
-def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") -> float:
+def mmd(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    kernel: Literal["gaussian", "laplace", "imq", "energy"] = "gaussian",
+    bandwidth: float | Literal["median"] = "median",
+    estimator: Literal["unbiased", "biased", "linear"] = "unbiased",
+) -> float:
     r"""Squared maximum mean discrepancy between two samples.
 
     .. math::
@@ -223,7 +232,7 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") ->
     return _finite(_core.mmd(x, y, kernel, h, estimator), "MMD^2", e, int(kernel == "energy"))
 
 
-def energy_distance(x, y) -> float:
+def energy_distance(x: ArrayLike, y: ArrayLike) -> float:
     r"""Energy distance between two samples (Szekely and Rizzo).
 
     .. math::

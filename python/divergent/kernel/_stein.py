@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable, Literal
+
 import numpy as np
 
 from divergent import _core
 from divergent._results import TestResult, monte_carlo_pvalue
+from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
     as_samples,
     check_bandwidth,
@@ -48,7 +51,14 @@ def rademacher_signs(n: int, n_bootstrap: int, seed) -> np.ndarray:
     return rng.integers(0, 2, size=(n, n_bootstrap)).astype(np.float64) * 2.0 - 1.0
 
 
-def ksd(x, score, *, kernel="imq", bandwidth=1.0, estimator="unbiased") -> float:
+def ksd(
+    x: ArrayLike,
+    score: Callable[[np.ndarray], ArrayLike] | ArrayLike,
+    *,
+    kernel: Literal["imq", "gaussian"] = "imq",
+    bandwidth: float = 1.0,
+    estimator: Literal["unbiased", "biased"] = "unbiased",
+) -> float:
     r"""Squared kernel Stein discrepancy of a sample from an unnormalised density p.
 
     .. math::
@@ -99,7 +109,15 @@ def ksd(x, score, *, kernel="imq", bandwidth=1.0, estimator="unbiased") -> float
     return _finite(_core.ksd(x, s, kernel, h, estimator == "unbiased"), "KSD^2")
 
 
-def ksd_test(x, score, *, kernel="imq", bandwidth=1.0, n_bootstrap=999, seed=None) -> TestResult:
+def ksd_test(
+    x: ArrayLike,
+    score: Callable[[np.ndarray], ArrayLike] | ArrayLike,
+    *,
+    kernel: Literal["imq", "gaussian"] = "imq",
+    bandwidth: float = 1.0,
+    n_bootstrap: int = 999,
+    seed: Seed = None,
+) -> TestResult:
     r"""Goodness-of-fit test of H0: x ~ p, with the wild bootstrap of the KSD V-statistic.
 
     The statistic is the V-statistic V = (1/n^2) sum_ij u_p(x_i, x_j); each bootstrap

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from divergent import _core, _scale
 from divergent._results import TestResult, monte_carlo_pvalue
+from divergent._typing import ArrayLike, Seed
 from divergent._validation import check_memory, check_positive_int, check_seed
 from divergent.kernel._mmd import _finite, _mmd_inputs
 
@@ -42,7 +45,15 @@ def unscaled_null(null: np.ndarray, e: int, kernel: str) -> np.ndarray:
     return np.ldexp(null, e) if kernel == "energy" and e else null
 
 
-def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999, seed=None) -> TestResult:
+def mmd_test(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    kernel: Literal["gaussian", "laplace", "imq", "energy"] = "gaussian",
+    bandwidth: float | Literal["median"] = "median",
+    n_permutations: int = 999,
+    seed: Seed = None,
+) -> TestResult:
     r"""Permutation test of P = Q with the unbiased MMD^2 statistic.
 
     The pooled sample z = [x; y] is split at random into groups of sizes n and m,

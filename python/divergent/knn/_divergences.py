@@ -8,6 +8,7 @@ import numpy as np
 
 from divergent import _core, _scale
 from divergent._special import digamma
+from divergent._typing import ArrayLike, Seed
 from divergent._validation import InvalidParameterError, as_samples, check_same_dim, check_scalar, common_dtype
 from divergent.knn._common import (
     add_jitter,
@@ -37,7 +38,7 @@ def entropy_from_distances(eps: np.ndarray, d: int, k: int) -> float:
     return float(digamma(n) - digamma(k) + log_unit_ball_volume(d) + d * np.mean(np.log(eps)))
 
 
-def entropy(x, *, k=3, jitter=None, seed=None) -> float:
+def entropy(x: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, seed: Seed = None) -> float:
     r"""Kozachenko-Leonenko estimate of the differential entropy H(P) in nats.
 
     .. math::
@@ -111,7 +112,9 @@ def kl_from_distances(rho, nu, d, m) -> float:
     return float(d * np.mean(np.log(nu) - np.log(rho)) + math.log(m / (n - 1)))
 
 
-def kl_divergence(x, y, *, k=1, jitter=None, seed=None) -> float:
+def kl_divergence(
+    x: ArrayLike, y: ArrayLike, *, k: int = 1, jitter: bool | float | None = None, seed: Seed = None
+) -> float:
     r"""k-NN estimate of the Kullback-Leibler divergence KL(P || Q), x ~ P, y ~ Q.
 
     .. math::
@@ -181,7 +184,9 @@ def renyi_from_distances(rho, nu, d, m, k, alpha) -> float:
     return float((log_mean + log_b) / (alpha - 1))
 
 
-def renyi_divergence(x, y, *, alpha, k=5, jitter=None, seed=None) -> float:
+def renyi_divergence(
+    x: ArrayLike, y: ArrayLike, *, alpha: float, k: int = 5, jitter: bool | float | None = None, seed: Seed = None
+) -> float:
     r"""k-NN estimate of the Renyi divergence of order alpha, D_alpha(P || Q).
 
     .. math::
@@ -245,7 +250,9 @@ def js_inputs(x, y, k, jitter, seed):
     return x, y, k
 
 
-def js_divergence(x, y, *, k=3, jitter=None, seed=None) -> float:
+def js_divergence(
+    x: ArrayLike, y: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, seed: Seed = None
+) -> float:
     r"""Jensen-Shannon divergence from Kozachenko-Leonenko entropy estimates.
 
     .. math::

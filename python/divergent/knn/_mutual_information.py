@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 
 from divergent import _core, _scale
 from divergent._special import digamma
+from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
     as_samples,
     check_choice,
@@ -44,7 +47,15 @@ def ksg_counts(samples, groups, k, radius):
     return eps, counts
 
 
-def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None) -> float:
+def mutual_information(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    k: int = 3,
+    method: Literal["ksg1", "ksg2"] = "ksg1",
+    jitter: bool | float | None = None,
+    seed: Seed = None,
+) -> float:
     r"""Kraskov-Stoegbauer-Grassberger estimate of the mutual information I(X; Y).
 
     Max-norm in the joint space and in each marginal space. With
@@ -113,7 +124,9 @@ def ksg_from_counts(cx, cy, k: int, method: str) -> float:
     return float(digamma(k) - 1 / k + digamma(n) - mean_digamma(cx, 0) - mean_digamma(cy, 0))
 
 
-def conditional_mutual_information(x, y, z, *, k=3, jitter=None, seed=None) -> float:
+def conditional_mutual_information(
+    x: ArrayLike, y: ArrayLike, z: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, seed: Seed = None
+) -> float:
     r"""Frenzel-Pompe estimate of the conditional mutual information I(X; Y | Z).
 
     .. math::

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import numpy as np
 
+from divergent._typing import ArrayLike, Reduction
 from divergent._validation import InvalidParameterError, check_choice, real_array
 from divergent.logits._divergences import check_alpha, check_beta, divergence
 from divergent.logits._inputs import check_reduction, position, read_mask, reduce
@@ -38,7 +40,14 @@ def _doc(text: str, extra: str = "") -> str:
     return text.replace("    {common}\n", _COMMON.replace("{extra}", extra))
 
 
-def kl(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+def kl(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Kullback-Leibler divergence KL(p || q) = sum_i p_i (log p_i - log q_i), in nats.
 
     The forward KL of distillation and of quantisation reports (llama.cpp's
@@ -62,7 +71,14 @@ def kl(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
     )
 
 
-def reverse_kl(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+def reverse_kl(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Reverse Kullback-Leibler divergence KL(q || p) = sum_i q_i (log q_i - log p_i).
 
     The mode-seeking direction of distillation (q the student): ``kl`` with the
@@ -74,7 +90,14 @@ def reverse_kl(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mea
     )
 
 
-def js(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+def js(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Jensen-Shannon divergence (KL(p || m) + KL(q || m)) / 2, m = (p + q) / 2, in nats.
 
     Symmetric, finite (at most log 2) even where one model bans a token the other does
@@ -89,7 +112,15 @@ def js(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
     return divergence("js", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
 
 
-def generalized_js(p_logits, q_logits, beta, *, temperature=1.0, mask=None, reduction="mean"):
+def generalized_js(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    beta: float,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Generalised Jensen-Shannon divergence of GKD,
     beta KL(p || m) + (1 - beta) KL(q || m) with m = beta p + (1 - beta) q, 0 < beta < 1.
 
@@ -113,14 +144,28 @@ def generalized_js(p_logits, q_logits, beta, *, temperature=1.0, mask=None, redu
     )
 
 
-def tv(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+def tv(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Total variation distance (1/2) sum_i |p_i - q_i|, in [0, 1].
     {common}
     """
     return divergence("tv", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
 
 
-def hellinger(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+def hellinger(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Hellinger distance sqrt((1/2) sum_i (sqrt p_i - sqrt q_i)^2), in [0, 1]
     (``divergent.discrete.hellinger``'s convention).
     {common}
@@ -128,7 +173,15 @@ def hellinger(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean
     return divergence("hellinger", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
 
 
-def renyi(p_logits, q_logits, alpha, *, temperature=1.0, mask=None, reduction="mean"):
+def renyi(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    alpha: float,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Renyi divergence of order alpha, 1/(alpha - 1) log sum_i p_i^alpha q_i^(1 - alpha).
 
     alpha >= 0, with the limits: 0 is -log q(supp p), 1 is ``kl``, inf is
@@ -153,7 +206,14 @@ def renyi(p_logits, q_logits, alpha, *, temperature=1.0, mask=None, reduction="m
     )
 
 
-def cross_entropy(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
+def cross_entropy(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> float | np.ndarray:
     """Cross-entropy -sum_i p_i log q_i = H(p) + KL(p || q), in nats: the distillation
     loss with soft targets p.
     {common}
@@ -169,7 +229,9 @@ def cross_entropy(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="
     )
 
 
-def entropy(p_logits, *, temperature=1.0, mask=None, reduction="mean"):
+def entropy(
+    p_logits: ArrayLike, *, temperature: float = 1.0, mask: ArrayLike | None = None, reduction: Reduction = "mean"
+) -> float | np.ndarray:
     """Shannon entropy -sum_i p_i log p_i of softmax(p_logits / temperature), in nats.
 
     Parameters as in :func:`kl`, with one array of logits.
@@ -187,7 +249,13 @@ renyi.__doc__ = _doc(renyi.__doc__, "    alpha : float\n        The order, >= 0 
 ESTIMATORS = ("k1", "k2", "k3")
 
 
-def kl_from_logprobs(logp, logq, estimator="k3", mask=None, reduction="none"):
+def kl_from_logprobs(
+    logp: ArrayLike,
+    logq: ArrayLike,
+    estimator: Literal["k1", "k2", "k3"] = "k3",
+    mask: ArrayLike | None = None,
+    reduction: Reduction | Literal["sequence"] = "none",
+) -> float | np.ndarray:
     r"""KL(p || q) estimated from the log-probabilities of tokens sampled from p: the KL
     penalty of RLHF.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from divergent._typing import ArrayLike
 from divergent._validation import (
     as_samples,
     real_array,
@@ -127,7 +128,7 @@ def _stats(x, name: str) -> FeatureStats:
 _FID_BLOCK_ROWS = 8192
 
 
-def fid(x, y) -> float:
+def fid(x: ArrayLike | FeatureStats, y: ArrayLike | FeatureStats) -> float:
     r"""Frechet Inception Distance: the squared 2-Wasserstein distance between Gaussian
     fits of two feature sets,
 

@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 
+from divergent._typing import ArrayLike
 from divergent._validation import check_bool, check_positive_int, real_array
 
 
-def inception_score(probs, *, splits=10, from_logits=False) -> tuple[float, float]:
+def inception_score(probs: ArrayLike, *, splits: int = 10, from_logits: bool = False) -> tuple[float, float]:
     r"""Inception Score of class probabilities p(y | x_i) of generated samples,
 
     .. math::

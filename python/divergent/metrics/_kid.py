@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
     InvalidParameterError,
     as_samples,
@@ -96,7 +97,17 @@ def _poly_sums(a: np.ndarray, b: np.ndarray | None, degree: int, gamma: float, c
     return total
 
 
-def kid(x, y, *, n_subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.0, seed=None) -> KIDResult:
+def kid(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    n_subsets: int = 100,
+    subset_size: int | None = 1000,
+    degree: int = 3,
+    gamma: float | None = None,
+    coef0: float = 1.0,
+    seed: Seed = None,
+) -> KIDResult:
     r"""Kernel Inception Distance: the unbiased MMD^2 with a polynomial kernel, averaged
     over random subsets.
 

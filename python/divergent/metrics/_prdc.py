@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from divergent import _core
+from divergent._typing import ArrayLike
 from divergent._validation import (
     as_samples,
     check_positive_int,
@@ -41,7 +42,7 @@ def prdc_inputs(real, fake, k):
     return real, fake, k
 
 
-def prdc(real, fake, *, k=5) -> PRDCResult:
+def prdc(real: ArrayLike, fake: ArrayLike, *, k: int = 5) -> PRDCResult:
     r"""Precision, recall, density and coverage of generated samples on k-NN balls.
 
     With R_i the distance of real point r_i to its k-th nearest other real point and F_j

@@ -4,9 +4,11 @@ eigenvalues."""
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import numpy as np
 
+from divergent._typing import ArrayLike
 from divergent._validation import as_samples, check_choice, check_memory, check_positive_float, check_scalar
 
 #: Largest n for the Gaussian-kernel Vendi score: its n x n kernel matrix and the
@@ -66,7 +68,13 @@ def vendi_inputs(x, kernel, bandwidth, q):
     return x, float(q), bandwidth
 
 
-def vendi_score(x, *, kernel="cosine", bandwidth=None, q=1.0) -> float:
+def vendi_score(
+    x: ArrayLike,
+    *,
+    kernel: Literal["cosine", "linear", "gaussian"] = "cosine",
+    bandwidth: float | None = None,
+    q: float = 1.0,
+) -> float:
     r"""Vendi score: the effective number of distinct samples,
 
     .. math::

@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from divergent import _core, _scale
 from divergent._results import ConvergenceWarning
+from divergent._typing import ArrayLike
 from divergent._validation import (
     as_samples,
     check_choice,
@@ -461,18 +463,18 @@ _SINKHORN_NOTES = r"""
 
 
 def sinkhorn(
-    x,
-    y,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
-    a=None,
-    b=None,
-    epsilon=0.05,
-    p=2,
-    reach=None,
-    max_iter=1000,
-    tol=1e-6,
-    scaling=None,
-    backend="auto",
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    epsilon: float = 0.05,
+    p: float = 2,
+    reach: float | None = None,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    scaling: float | None = None,
+    backend: Literal["auto", "online", "dense"] = "auto",
 ) -> SinkhornResult:
     r"""Entropic optimal transport between two point clouds (log-domain Sinkhorn).
 
@@ -562,7 +564,16 @@ def sinkhorn(
 sinkhorn.__doc__ = sinkhorn.__doc__.replace("{notes}", _SINKHORN_NOTES)
 
 
-def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6, backend="auto") -> SinkhornResult:
+def sinkhorn_from_cost(
+    cost: ArrayLike,
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    *,
+    epsilon: float,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    backend: Literal["auto", "online", "dense"] = "auto",
+) -> SinkhornResult:
     r"""Entropic optimal transport between histograms for a given cost matrix.
 
     The log-domain counterpart of POT's ``ot.sinkhorn2(a, b, cost, epsilon)``: stable for
@@ -623,18 +634,18 @@ def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6
 
 
 def sinkhorn_divergence(
-    x,
-    y,
+    x: ArrayLike,
+    y: ArrayLike,
     *,
-    a=None,
-    b=None,
-    epsilon=0.05,
-    p=2,
-    reach=None,
-    max_iter=1000,
-    tol=1e-6,
-    scaling=None,
-    backend="auto",
+    a: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    epsilon: float = 0.05,
+    p: float = 2,
+    reach: float | None = None,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    scaling: float | None = None,
+    backend: Literal["auto", "online", "dense"] = "auto",
 ) -> float:
     r"""Debiased Sinkhorn divergence between two point clouds.
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from divergent import _core, _scale
+from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
     as_samples,
     check_memory,
@@ -61,7 +62,9 @@ def wasserstein_1d_inputs(u, v, p, u_weights, v_weights):
     return u, v, p, uw, vw, e
 
 
-def wasserstein_1d(u, v, *, p=1, u_weights=None, v_weights=None) -> float:
+def wasserstein_1d(
+    u: ArrayLike, v: ArrayLike, *, p: float = 1, u_weights: ArrayLike | None = None, v_weights: ArrayLike | None = None
+) -> float:
     r"""Exact p-Wasserstein distance between two (weighted) 1-D samples.
 
     .. math::
@@ -121,7 +124,9 @@ def sliced_inputs(x, y, n_projections, p, seed):
     return x, y, p, directions, e
 
 
-def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
+def sliced_wasserstein(
+    x: ArrayLike, y: ArrayLike, *, n_projections: int = 200, p: float = 2, seed: Seed = None
+) -> float:
     r"""Sliced p-Wasserstein distance between two samples in d dimensions.
 
     .. math::
