@@ -113,12 +113,13 @@ def gaussian_logsumexp(
     log_w: npt.NDArray[np.float64],
 ) -> npt.NDArray[np.float64]: ...
 def rowwise_logits_divergence(
-    a: npt.NDArray[np.float32] | npt.NDArray[np.float64],
-    b: npt.NDArray[np.float32] | npt.NDArray[np.float64],
+    a: npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16],
+    b: npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16],
     which: str,
     *,
     scale: float = 1.0,
     allow_neg_inf: bool = False,
+    half: str | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def wasserstein_1d_pow(
     u: npt.NDArray[np.float64],

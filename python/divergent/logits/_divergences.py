@@ -71,6 +71,10 @@ def _blocks(n_rows: int, v: int, rows):
             yield start, rows[start : start + step]
 
 
+def _same_dtype(arrays) -> bool:
+    return all(a.dtype == arrays[0].dtype for a in arrays)
+
+
 def _per_row(p, q, which, temperature, mask, params, fused):
     """Values of the divergence `which` per flattened position (0 where masked)."""
     arrays = [p] if q is None else [p, q]
@@ -83,13 +87,23 @@ def _per_row(p, q, which, temperature, mask, params, fused):
     out = np.zeros(n_rows)
     dtype = compute_dtype(*flat)
     use_kernel = fused and which in FUSED
-    whole = use_kernel and rows is None and not any(is_half(a.dtype) for a in flat)
+    # The kernel reads float16 and bfloat16 from their bits where both inputs share the
+    # dtype; a mix is widened block by block to the common float dtype.
+    half = flat[0].dtype.name if use_kernel and is_half(flat[0].dtype) and _same_dtype(flat) else None
+    whole = use_kernel and rows is None and (half is not None or not any(is_half(a.dtype) for a in flat))
     parts = [(0, slice(0, n_rows))] if whole else _blocks(n_rows, v, rows)
     for start, index in parts:
-        blocks = [a[index].astype(dtype, copy=False) for a in flat]
+        if half is not None:
+            blocks = [a[index] for a in flat]
+            inputs, extra = [b.view(np.uint16) for b in blocks], {"half": half}
+        else:
+            blocks = [a[index].astype(dtype, copy=False) for a in flat]
+            inputs, extra = blocks, {}
         if use_kernel:
             try:
-                values = _core.rowwise_logits_divergence(*blocks, which, scale=1.0 / temperature, allow_neg_inf=True)
+                values = _core.rowwise_logits_divergence(
+                    *inputs, which, scale=1.0 / temperature, allow_neg_inf=True, **extra
+                )
             except ValueError:
                 values = None
         else:

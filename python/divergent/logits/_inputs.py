@@ -13,8 +13,9 @@ from divergent._validation import InvalidParameterError, check_choice, check_sca
 
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
-#: Rows per block where logits are widened (float16, bfloat16) or computed in NumPy: a
-#: block of about this many elements, so that no temporary grows with the input.
+#: Rows per block where logits are widened (a mix of dtypes with float16 or bfloat16) or
+#: computed in NumPy: a block of about this many elements, so that no temporary grows
+#: with the input. The fused kernel reads float16 and bfloat16 from their bits.
 BLOCK_ELEMENTS = 1 << 21
 
 
@@ -63,8 +64,9 @@ def pair_shape(p: np.ndarray, q: np.ndarray) -> tuple:
 
 
 def compute_dtype(*arrays: np.ndarray) -> np.dtype:
-    """float64 if any input is float64, else float32 (float16 and bfloat16 are widened to
-    float32 block by block, which holds every value of both exactly)."""
+    """float64 if any input is float64, else float32: the dtype that half logits are widened
+    to block by block where they are not read from their bits (float32 holds every value
+    of float16 and bfloat16 exactly)."""
     return np.dtype(np.float64) if any(a.dtype == np.float64 for a in arrays) else np.dtype(np.float32)
 
 

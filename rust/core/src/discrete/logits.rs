@@ -11,8 +11,9 @@
 //!   p is close to q (no difference of entropies).
 //!
 //! Every logit is multiplied by `scale` (the inverse of a temperature) as it is read.
-//! Nothing of size V is allocated; rows run in parallel; float32 logits are widened to
-//! float64 as they are read. Any finite logits are valid, and -inf too where the caller
+//! Nothing of size B x V is allocated; rows run in parallel; float32 and bfloat16 logits
+//! are widened to float64 as they are read, float16 rows once into a per-thread f32 row
+//! buffer (its conversion costs more than a pass over a row in cache). Any finite logits are valid, and -inf too where the caller
 //! allows it (a banned token: probability exactly 0, 0 log 0 = 0, and a token of
 //! positive probability under p that q bans gives KL(p || q) = +inf); a token whose exponent
 //! underflows has weight exactly 0 (not exp's clamp of ~2e-308, which a difference of
@@ -21,7 +22,7 @@
 //! logits overflows. A divergence beyond float64's range
 //! comes out as inf.
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView1, ArrayView2};
 use rayon::prelude::*;
 
 use crate::arith::exp::{exp, fma};
@@ -46,7 +47,17 @@ pub enum LogitDivergence {
 
 /// A float element of the logits.
 pub trait Logit: Copy + Send + Sync {
+    /// The exact value.
     fn widen(self) -> f64;
+    /// Whether a row is widened once into an f32 buffer before the kernel's passes
+    /// rather than at each read: float16, whose conversion costs more than a pass over
+    /// a row of f32 in cache.
+    const STAGE: bool = false;
+    /// The exact value as f32 (used only where `STAGE`, by types that f32 holds).
+    #[inline(always)]
+    fn narrow(self) -> f32 {
+        self.widen() as f32
+    }
 }
 impl Logit for f64 {
     #[inline(always)]
@@ -358,6 +369,34 @@ fn js_term<const FMA: bool, const ZERO: bool>(x: f64, y: f64, inv_sa: f64, inv_s
     tp + tq
 }
 
+/// `row` widened into `buf` (resized to its length).
+fn stage<T: Logit>(row: ArrayView1<'_, T>, buf: &mut Vec<f32>) {
+    buf.resize(row.len(), 0.0);
+    match row.as_slice() {
+        Some(src) => dispatch(Isa::current(), StageJob { src, dst: buf }),
+        None => {
+            for (d, s) in buf.iter_mut().zip(row.iter()) {
+                *d = s.narrow();
+            }
+        }
+    }
+}
+
+struct StageJob<'a, T> {
+    src: &'a [T],
+    dst: &'a mut [f32],
+}
+
+impl<T: Logit> IsaJob for StageJob<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        for (d, s) in self.dst.iter_mut().zip(self.src) {
+            *d = s.narrow();
+        }
+    }
+}
+
 /// The divergence for every row of `a` and `b` (both (B, V), rows of length V >= 1), of
 /// the softmaxes of the logits times `scale` (> 0, finite: the inverse of a temperature).
 /// `allow_neg_inf`: -inf logits are banned tokens (probability 0); else an error, as NaN
@@ -385,26 +424,41 @@ pub fn rowwise_from_logits<T: Logit>(
     }
     let rows: Vec<std::result::Result<f64, RowError>> = (0..a.nrows())
         .into_par_iter()
-        .map(|r| {
-            if ctl.is_cancelled() {
-                return Ok(0.0);
-            }
-            let (ra, rb) = (a.row(r), b.row(r));
-            let job = |x, y| RowJob {
-                a: x,
-                b: y,
-                which,
-                scale,
-                allow_neg_inf,
-            };
-            match (ra.as_slice(), rb.as_slice()) {
-                (Some(x), Some(y)) => dispatch(Isa::current(), job(x, y)),
-                _ => {
-                    let (x, y) = (ra.to_vec(), rb.to_vec());
-                    dispatch(Isa::current(), job(&x, &y))
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(sa, sb): &mut (Vec<f32>, Vec<f32>), r| {
+                if ctl.is_cancelled() {
+                    return Ok(0.0);
                 }
-            }
-        })
+                let (ra, rb) = (a.row(r), b.row(r));
+                if T::STAGE {
+                    stage(ra, sa);
+                    stage(rb, sb);
+                    let job = RowJob {
+                        a: &sa[..],
+                        b: &sb[..],
+                        which,
+                        scale,
+                        allow_neg_inf,
+                    };
+                    return dispatch(Isa::current(), job);
+                }
+                let job = |x, y| RowJob {
+                    a: x,
+                    b: y,
+                    which,
+                    scale,
+                    allow_neg_inf,
+                };
+                match (ra.as_slice(), rb.as_slice()) {
+                    (Some(x), Some(y)) => dispatch(Isa::current(), job(x, y)),
+                    _ => {
+                        let (x, y) = (ra.to_vec(), rb.to_vec());
+                        dispatch(Isa::current(), job(&x, &y))
+                    }
+                }
+            },
+        )
         .collect();
     ctl.check()?;
     rows.into_iter()
