@@ -2,6 +2,7 @@
 tokens, temperatures, masks, reductions), half-precision input, the sampled-token
 estimators, and bad input."""
 
+import dataclasses
 import math
 import warnings
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from scipy.special import log_softmax, rel_entr, softmax
 
 L = dv.logits
+R = reference.logits
 FUSED = ["kl", "reverse_kl", "js"]
 ALL = FUSED + ["tv", "hellinger", "cross_entropy"]
 
@@ -307,3 +309,112 @@ def test_sampled_token_reductions_mask_and_errors():
         L.kl_from_logprobs(lp, lq, estimator="k4")
     with pytest.raises(ValueError, match="shapes"):
         L.kl_from_logprobs(lp, lq[:, :3])
+
+
+def report_close(got, want, percentile_rtol=1.001e-3):
+    """KLReport fields: exact ones to round-off, percentiles within the sketch's error."""
+    assert got.n_tokens == want.n_tokens
+    for field in ("mean", "sem", "max", "top1_agreement", "delta_p_mean", "delta_p_rms"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-10, atol=1e-15, err_msg=field)
+    for field in ("median", "p90", "p95", "p99", "p999"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=percentile_rtol, err_msg=field)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_agreement_matches_reference(dtype):
+    a, b = pair(21, (4, 30, 40), dtype, shift=1.0)
+    a[0, 0, :3] = a[0, 0].max()  # ties: the first index is the top token
+    b[1, 2, int(np.argmax(a[1, 2]))] = -np.inf  # q bans p's top token: delta_p = p(t)
+    mask = np.random.default_rng(1).random((4, 30)) > 0.3
+    for temperature, m in [(1.0, None), (0.5, mask), (3.0, mask)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for reduction in ("mean", "sum"):
+                got = L.agreement(a, b, temperature=temperature, mask=m, reduction=reduction)
+                want = R.agreement(a, b, temperature=temperature, mask=m, reduction=reduction)
+                np.testing.assert_allclose(got, want, rtol=1e-12)
+            per = L.agreement(a, b, temperature=temperature, mask=m, reduction="none")
+    assert per.top1.shape == per.delta_p.shape == (4, 30)
+    assert per.top1[mask].sum() == L.agreement(a, b, mask=mask, temperature=3.0, reduction="sum").top1
+    assert np.all(per.top1[~mask] == 0)
+
+
+def test_agreement_known_answer():
+    p = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.6, 0.3]]))
+    q = np.log(np.array([[0.4, 0.5, 0.1], [0.2, 0.7, 0.1]]))
+    top1, delta = L.agreement(p, q)
+    assert top1 == 0.5
+    assert delta == pytest.approx((0.1 + 0.1) / 2, rel=1e-14)
+
+
+def test_kl_stats_match_reference_for_any_chunking():
+    a, b = pair(22, (600, 257), np.float32, shift=0.6)
+    b[5, int(np.argmax(a[5]))] -= 30  # one large KL: the tail percentiles see it
+    mask = np.random.default_rng(2).random(600) > 0.1
+    want = R.KLStats(temperature=0.8).update(a, b, mask).report()
+    one = L.KLStats(temperature=0.8).update(a, b, mask).report()
+    report_close(one, want)
+    chunked = L.KLStats(temperature=0.8)
+    for s in range(0, 600, 77):
+        chunked.update(a[s : s + 77], b[s : s + 77], mask[s : s + 77])
+    report_close(chunked.report(), want)
+    left, right = L.KLStats(temperature=0.8), L.KLStats(temperature=0.8)
+    left.update(a[:250], b[:250], mask[:250])
+    right.update(a[250:], b[250:], mask[250:])
+    merged = left.merge(right).report()
+    report_close(merged, want)
+    # The sketch is split-invariant: the percentiles are the same bits.
+    assert (merged.median, merged.p99, merged.p999) == (one.median, one.p99, one.p999)
+    assert merged.n_tokens == int(mask.sum())
+
+
+def test_kl_stats_leading_shapes_half_input_and_mean_of_kl():
+    a, b = pair(23, (3, 50, 64), np.float16)
+    stats = L.KLStats().update(a, b)
+    rep = stats.report()
+    assert rep.n_tokens == 150 == stats.n_tokens
+    assert rep.mean == pytest.approx(L.kl(a, b), rel=1e-12)
+    report_close(rep, R.KLStats().update(a, b).report())
+    d = rep.to_dict()
+    assert list(d) == [f.name for f in dataclasses.fields(L.KLReport)]
+    assert "same top token" in str(rep)
+
+
+def test_quantile_sketch_relative_error():
+    """Percentiles of 10^5 log-normal values spread over 12 decades, and exact zeros,
+    within the stated relative error of NumPy's order statistics."""
+    from divergent.logits._stats import QuantileSketch
+
+    rng = np.random.default_rng(4)
+    values = np.exp(rng.normal(-8, 6, size=100_000))
+    values[:5000] = 0.0
+    sketch = QuantileSketch()
+    sketch.add(values[:30_000])
+    sketch.add(values[30_000:])
+    for q in (0.0, 0.01, 0.05, 0.3, 0.5, 0.9, 0.99, 0.999, 1.0):
+        want = np.percentile(values, 100 * q, method="lower")
+        got = sketch.quantile(q, values.max())
+        assert got == pytest.approx(want, rel=QuantileSketch.ALPHA * (1 + 1e-9), abs=0), q
+
+
+def test_kl_stats_infinite_kl_and_bad_use():
+    a, b = pair(24, (10, 8))
+    b[3, int(np.argmax(a[3]))] = -np.inf
+    stats = L.KLStats()
+    with pytest.warns(RuntimeWarning, match=r"position \(3,\)"):
+        stats.update(a, b)
+    rep = stats.report()
+    assert rep.mean == rep.sem == rep.max == math.inf
+    assert rep.median < math.inf
+    with pytest.raises(ValueError, match="no tokens"):
+        L.KLStats().report()
+    with pytest.raises(ValueError, match="no tokens"):
+        L.KLStats().update(a, b, mask=np.zeros(10, bool)).report()
+    with pytest.raises(TypeError, match="KLStats"):
+        L.KLStats().merge(L.kl)
+    with pytest.raises(dv.InvalidParameterError, match="temperature"):
+        L.KLStats().merge(L.KLStats(temperature=2.0))
+    with pytest.raises(dv.InvalidParameterError, match="temperature"):
+        L.KLStats(temperature=0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        L.KLStats().update(np.full((2, 4), np.nan), b[:2, :4])

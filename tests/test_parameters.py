@@ -110,6 +110,8 @@ BASE = {
     "logits.cross_entropy": ((LA, LB), {}),
     "logits.entropy": ((LA,), {}),
     "logits.kl_from_logprobs": ((LP, LQ), {}),
+    "logits.agreement": ((LA, LB), {}),
+    "logits.KLStats": ((), {}),
     "set_num_threads": ((), {"n": 1}),
     "threads": ((), {"n": 1}),
 }
@@ -123,6 +125,8 @@ NO_PARAMETERS = {
     "metrics.FeatureStats",
     "metrics.KIDResult",
     "metrics.PRDCResult",
+    "logits.Agreement",
+    "logits.KLReport",
     "sampling.Trace",
     "targets.Target",
     "get_num_threads",

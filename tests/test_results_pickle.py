@@ -26,6 +26,9 @@ RESULTS = {
     "feature_stats": lambda x, y: metrics.FeatureStats().update(x),
     "kid": lambda x, y: metrics.kid(x, y, n_subsets=5, subset_size=20, seed=0),
     "prdc": lambda x, y: metrics.prdc(x, y, k=3),
+    "kl_stats": lambda x, y: dv.logits.KLStats().update(x[:30], y),
+    "kl_report": lambda x, y: dv.logits.KLStats().update(x[:30], y).report(),
+    "agreement": lambda x, y: dv.logits.agreement(x[:30], y),
 }
 
 
@@ -36,6 +39,8 @@ def test_every_result_pickles(xy, name):
     assert type(back) is type(res)
     if name.startswith("sinkhorn"):
         assert back.cost == res.cost and np.array_equal(back.plan(), res.plan())
+    if name == "kl_stats":
+        assert back.report() == res.report()
 
 
 def test_the_plan_does_not_follow_the_callers_arrays(xy):

@@ -33,6 +33,7 @@ __all__ = [
     "mmd",
     "mmd_permutation_block_sums",
     "mmd_permutation_null",
+    "rowwise_kl_and_top_tokens",
     "rowwise_logits_divergence",
     "set_num_threads",
     "simd_level",
@@ -121,6 +122,20 @@ def rowwise_logits_divergence(
     allow_neg_inf: bool = False,
     half: str | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def rowwise_kl_and_top_tokens(
+    a: npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16],
+    b: npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16],
+    *,
+    scale: float = 1.0,
+    allow_neg_inf: bool = False,
+    half: str | None = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...
 def wasserstein_1d_pow(
     u: npt.NDArray[np.float64],
     v: npt.NDArray[np.float64],

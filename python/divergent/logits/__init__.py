@@ -3,7 +3,8 @@ r"""Divergences between the next-token distributions of two models, from their l
 Logits have shape ``(..., V)``: any leading shape (batch, sequence, ...) and the
 vocabulary last; p = softmax(p_logits / temperature) and q = softmax(q_logits /
 temperature) at every position. float16, bfloat16 (ml_dtypes), float32 and float64 are
-read as given (float16 and bfloat16 are widened block by block, never as a whole array);
+read as given (the fused kernel reads float16 and bfloat16 from their bits; elsewhere
+they are widened block by block, never as a whole array);
 a ``-inf`` logit is a banned token of probability exactly 0, and NaN or ``+inf`` is an
 error naming the position.
 
@@ -24,6 +25,10 @@ compensated, with no ``(..., V)`` temporary, in parallel over positions and with
 independent of the thread count. The others are computed in NumPy, in blocks of rows.
 ``divergent.reference.logits`` holds NumPy twins of all of them.
 
+``KLStats`` folds a stream of chunks into the summary that quantisation work reports
+(mean KL with its standard error, percentiles, top-token agreement, the change in the
+top token's probability); ``agreement`` gives the last two for one batch.
+
 A position where p gives positive probability to a token that q bans has KL(p || q) =
 +inf (and cross-entropy +inf): the value is +inf and a RuntimeWarning names the first
 such position.
@@ -32,6 +37,8 @@ such position.
 from __future__ import annotations
 
 from divergent.logits._api import (
+    Agreement,
+    agreement,
     cross_entropy,
     entropy,
     generalized_js,
@@ -43,6 +50,7 @@ from divergent.logits._api import (
     reverse_kl,
     tv,
 )
+from divergent.logits._stats import KLReport, KLStats
 
 __all__ = [
     "kl",
@@ -55,4 +63,8 @@ __all__ = [
     "cross_entropy",
     "entropy",
     "kl_from_logprobs",
+    "agreement",
+    "Agreement",
+    "KLStats",
+    "KLReport",
 ]

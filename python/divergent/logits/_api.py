@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import warnings
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from divergent._typing import ArrayLike, Reduction
 from divergent._validation import InvalidParameterError, check_choice, real_array
-from divergent.logits._divergences import check_alpha, check_beta, divergence
+from divergent.logits._divergences import check_alpha, check_beta, divergence, kl_and_top
 from divergent.logits._inputs import check_reduction, position, read_mask, reduce
 
 _COMMON = """
@@ -245,6 +245,47 @@ generalized_js.__doc__ = _doc(
     generalized_js.__doc__, "    beta : float\n        The weight of p in the mixture, 0 < beta < 1.\n"
 )
 renyi.__doc__ = _doc(renyi.__doc__, "    alpha : float\n        The order, >= 0 (inf allowed).\n")
+
+
+class Agreement(NamedTuple):
+    """How often two models agree on the most probable token, and by how much they differ
+    in its probability (floats, or arrays of the leading shape with ``reduction="none"``)."""
+
+    #: The rate at which argmax p = argmax q (0 or 1 per position).
+    top1: float | np.ndarray
+    #: The mean of |p(t) - q(t)|, t = argmax p (the first of tied logits, as np.argmax).
+    delta_p: float | np.ndarray
+
+
+def agreement(
+    p_logits: ArrayLike,
+    q_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+) -> Agreement:
+    """Top-1 agreement of two models and the change in the top token's probability.
+
+    At each position t = argmax p (p's most probable token): ``top1`` is 1 where q's most
+    probable token is t too, and ``delta_p`` is |p(t) - q(t)|; both are reduced over the
+    positions as ``reduction`` says (``"mean"``: the agreement rate and the mean absolute
+    change). Found in the same pass of the fused kernel as KL(p || q).
+    {common}
+    Returns
+    -------
+    Agreement
+        The named pair ``(top1, delta_p)``.
+    """
+    reduction = check_reduction(reduction)
+    (_, agree, p_top, q_at), mask, lead = kl_and_top(p_logits, q_logits, temperature=temperature, mask=mask, warn=False)
+    return Agreement(reduce(agree, mask, reduction, lead), reduce(np.abs(p_top - q_at), mask, reduction, lead))
+
+
+agreement.__doc__ = agreement.__doc__.replace(
+    "    {common}\n", _COMMON[: _COMMON.index("    Returns")].replace("{extra}", "")
+)
+
 
 ESTIMATORS = ("k1", "k2", "k3")
 

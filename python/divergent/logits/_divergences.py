@@ -24,8 +24,9 @@ from divergent.logits._inputs import (
     reduce,
 )
 
-#: The divergences of the fused Rust kernel (by its names).
-FUSED = ("kl", "reverse_kl", "js")
+#: The divergences of the fused Rust kernel (by its names); "kl_top" is KL with the top
+#: tokens (see _kernel_rows).
+FUSED = ("kl", "reverse_kl", "js", "kl_top")
 
 
 def _bad_row_error(block: np.ndarray, name: str, first_row: int, rows, lead, temperature):
@@ -75,8 +76,21 @@ def _same_dtype(arrays) -> bool:
     return all(a.dtype == arrays[0].dtype for a in arrays)
 
 
+def _kernel_rows(inputs, which, temperature, extra) -> tuple:
+    """The fused kernel's outputs per row: (divergence,), or for "kl_top" (KL, whether the
+    top tokens agree (0 or 1), p's top-token probability, q's probability of that token)."""
+    scale = 1.0 / temperature
+    if which == "kl_top":
+        kl, p_index, q_index, p_top, q_at = _core.rowwise_kl_and_top_tokens(
+            *inputs, scale=scale, allow_neg_inf=True, **extra
+        )
+        return kl, (p_index == q_index).astype(np.float64), p_top, q_at
+    return (_core.rowwise_logits_divergence(*inputs, which, scale=scale, allow_neg_inf=True, **extra),)
+
+
 def _per_row(p, q, which, temperature, mask, params, fused):
-    """Values of the divergence `which` per flattened position (0 where masked)."""
+    """The values of `which` per position (0 where masked), as a list of arrays of the
+    leading shape (one, or four for "kl_top"), and the leading shape."""
     arrays = [p] if q is None else [p, q]
     shape = arrays[0].shape if q is None else pair_shape(p, q)
     lead, v = shape[:-1], shape[-1]
@@ -84,7 +98,7 @@ def _per_row(p, q, which, temperature, mask, params, fused):
     flat = [np.broadcast_to(a, shape).reshape(n_rows, v) for a in arrays]
     names = ["p_logits", "q_logits"][: len(flat)]
     rows = None if mask is None or mask.all() else np.flatnonzero(mask.reshape(-1))
-    out = np.zeros(n_rows)
+    out = [np.zeros(n_rows) for _ in range(4 if which == "kl_top" else 1)]
     dtype = compute_dtype(*flat)
     use_kernel = fused and which in FUSED
     # The kernel reads float16 and bfloat16 from their bits where both inputs share the
@@ -101,18 +115,17 @@ def _per_row(p, q, which, temperature, mask, params, fused):
             inputs, extra = blocks, {}
         if use_kernel:
             try:
-                values = _core.rowwise_logits_divergence(
-                    *inputs, which, scale=1.0 / temperature, allow_neg_inf=True, **extra
-                )
+                values = _kernel_rows(inputs, which, temperature, extra)
             except ValueError:
                 values = None
         else:
-            values = _numpy_rows(blocks, which, temperature, params, names, start, rows, lead)
+            values = (_numpy_rows(blocks, which, temperature, params, names, start, rows, lead),)
         if values is None:
             _raise_bad_rows(blocks, names, start, rows, lead, temperature)
             raise ValueError("the logits could not be read")  # pragma: no cover
-        out[index] = values
-    return out.reshape(lead), lead
+        for o, v in zip(out, values):
+            o[index] = v
+    return [o.reshape(lead) for o in out], lead
 
 
 def _numpy_rows(blocks, which, temperature, params, names, start, rows, lead):
@@ -154,9 +167,23 @@ def divergence(
     reduction = check_reduction(reduction)
     shape = p.shape if q is None else pair_shape(p, q)
     mask = read_mask(mask, shape[:-1])
-    values, lead = _per_row(p, q, which, temperature, mask, params or {}, fused)
+    [values], lead = _per_row(p, q, which, temperature, mask, params or {}, fused)
     _warn_infinite(values, lead, what)
     return reduce(values, mask, reduction, lead)
+
+
+def kl_and_top(p_logits, q_logits, *, temperature, mask, warn=True):
+    """Validated inputs' KL(p || q) per position with the top-token statistics: the arrays
+    (kl, agree, p_top, q_at_p_top) of the leading shape (0 where masked), the mask (None
+    or bool) and the leading shape. +inf KL warns as the divergences do, with `warn`."""
+    p, q = read_logits(p_logits, "p_logits"), read_logits(q_logits, "q_logits")
+    temperature = check_temperature(temperature)
+    shape = pair_shape(p, q)
+    mask = read_mask(mask, shape[:-1])
+    values, lead = _per_row(p, q, "kl_top", temperature, mask, {}, True)
+    if warn:
+        _warn_infinite(values[0], lead, "KL(p || q)")
+    return values, mask, lead
 
 
 def check_beta(beta) -> float:

@@ -12,7 +12,8 @@
 //!   [`row_sums`] (on the path [`PairPath`], [`use_gram`]), [`median_pairwise_distance`],
 //!   [`gaussian_logsumexp`], [`mmd_permutation_null`], [`mmd_permutation_block_sums`]
 //!   ([`BlockSums`]), [`ksd_squared`], [`ksd_wild_bootstrap`] ([`SteinBase`]).
-//! - Divergences of logits: [`rowwise_from_logits`] ([`LogitDivergence`]) on [`Logit`]
+//! - Divergences of logits: [`rowwise_from_logits`] ([`LogitDivergence`]),
+//!   [`rowwise_kl_and_top_tokens`] ([`TopTokens`]) on [`Logit`]
 //!   elements: f32, f64, and [`F16`] / [`Bf16`] seen in u16 bits by [`half_view`].
 //! - k-NN: [`knn_search`] ([`Search`]), [`kth_self_and_cross`], [`ksg_counts`]
 //!   ([`KsgRadius`]), [`ball_counts`], [`KdTree`] ([`Metric`], [`Neighbours`]),
@@ -46,7 +47,9 @@ mod test_util;
 pub use arith::simd::Isa;
 pub use control::Control;
 pub use discrete::half::{half_view, Bf16, HalfBits, F16};
-pub use discrete::logits::{rowwise_from_logits, Logit, LogitDivergence};
+pub use discrete::logits::{
+    rowwise_from_logits, rowwise_kl_and_top_tokens, Logit, LogitDivergence, TopTokens,
+};
 pub use error::{CoreError, Result};
 pub use kernel::logsumexp::gaussian_logsumexp;
 pub use kernel::median::median_pairwise_distance;

@@ -1,7 +1,6 @@
 //! Binding of the row-wise divergences between batches of logits.
 
 use divergent_core as core;
-use ndarray::ArrayView2;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -17,19 +16,42 @@ pub enum Logits<'py> {
     Bits(PyReadonlyArray2<'py, u16>),
 }
 
-/// The divergence of every row of two (B, V) views of one element type.
-fn rows<T: core::Logit>(
-    py: Python<'_>,
-    a: ArrayView2<'_, T>,
-    b: ArrayView2<'_, T>,
-    which: core::LogitDivergence,
-    scale: f64,
-    allow_neg_inf: bool,
-) -> PyResult<Vec<f64>> {
-    let work = pair_work(a.nrows(), a.ncols(), 4);
-    detached(py, work, |ctl| {
-        core::rowwise_from_logits(a, b, which, scale, allow_neg_inf, ctl)
-    })
+/// `$body` with `$a`, `$b` bound to (B, V) views of one element type (f64, f32, or F16 /
+/// Bf16 from uint16 bits as `$half` names), or a TypeError for any other pairing: one
+/// generic body for every element type.
+macro_rules! with_logits {
+    ($a:expr, $b:expr, $half:expr, |$x:ident, $y:ident| $body:expr) => {
+        match (&$a, &$b, $half) {
+            (Logits::F64(a), Logits::F64(b), None) => {
+                let ($x, $y) = (a.as_array(), b.as_array());
+                $body
+            }
+            (Logits::F32(a), Logits::F32(b), None) => {
+                let ($x, $y) = (a.as_array(), b.as_array());
+                $body
+            }
+            (Logits::Bits(a), Logits::Bits(b), Some("float16")) => {
+                let ($x, $y) = (
+                    core::half_view::<core::F16>(a.as_array()),
+                    core::half_view::<core::F16>(b.as_array()),
+                );
+                $body
+            }
+            (Logits::Bits(a), Logits::Bits(b), Some("bfloat16")) => {
+                let ($x, $y) = (
+                    core::half_view::<core::Bf16>(a.as_array()),
+                    core::half_view::<core::Bf16>(b.as_array()),
+                );
+                $body
+            }
+            _ => {
+                return Err(PyTypeError::new_err(
+                    "logits must both be float32, both float64, or both uint16 views of \
+                     float16 or bfloat16 logits with half='float16' or 'bfloat16'",
+                ))
+            }
+        }
+    };
 }
 
 /// Row-wise "kl", "reverse_kl" or "js" between softmax(scale a) and softmax(scale b),
@@ -57,29 +79,51 @@ pub fn rowwise_logits_divergence<'py>(
             )))
         }
     };
-    let out = match (&a, &b, half) {
-        (Logits::F64(a), Logits::F64(b), None) => {
-            rows(py, a.as_array(), b.as_array(), which, scale, allow_neg_inf)?
-        }
-        (Logits::F32(a), Logits::F32(b), None) => {
-            rows(py, a.as_array(), b.as_array(), which, scale, allow_neg_inf)?
-        }
-        (Logits::Bits(a), Logits::Bits(b), Some("float16")) => {
-            let (a, b) = (a.as_array(), b.as_array());
-            let (a, b) = (core::half_view::<core::F16>(a), core::half_view(b));
-            rows(py, a, b, which, scale, allow_neg_inf)?
-        }
-        (Logits::Bits(a), Logits::Bits(b), Some("bfloat16")) => {
-            let (a, b) = (a.as_array(), b.as_array());
-            let (a, b) = (core::half_view::<core::Bf16>(a), core::half_view(b));
-            rows(py, a, b, which, scale, allow_neg_inf)?
-        }
-        _ => {
-            return Err(PyTypeError::new_err(
-                "logits must both be float32, both float64, or both uint16 views of \
-                 float16 or bfloat16 logits with half='float16' or 'bfloat16'",
-            ))
-        }
-    };
+    let out = with_logits!(a, b, half, |x, y| {
+        let work = pair_work(x.nrows(), x.ncols(), 4);
+        detached(py, work, |ctl| {
+            core::rowwise_from_logits(x, y, which, scale, allow_neg_inf, ctl)
+        })?
+    });
     Ok(out.into_pyarray(py))
+}
+
+/// KL(softmax(scale a) || softmax(scale b)) of every row with the rows' top tokens, as
+/// arrays (kl, p_index, q_index, p_top, q_at_p_top); the inputs as
+/// `rowwise_logits_divergence` takes them.
+#[pyfunction]
+#[pyo3(signature = (a, b, *, scale = 1.0, allow_neg_inf = false, half = None))]
+#[allow(clippy::type_complexity)]
+pub fn rowwise_kl_and_top_tokens<'py>(
+    py: Python<'py>,
+    a: Logits<'py>,
+    b: Logits<'py>,
+    scale: f64,
+    allow_neg_inf: bool,
+    half: Option<&str>,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+)> {
+    let out = with_logits!(a, b, half, |x, y| {
+        let work = pair_work(x.nrows(), x.ncols(), 4);
+        detached(py, work, |ctl| {
+            core::rowwise_kl_and_top_tokens(x, y, scale, allow_neg_inf, ctl)
+        })?
+    });
+    let kl: Vec<f64> = out.iter().map(|r| r.0).collect();
+    let p_index: Vec<i64> = out.iter().map(|r| r.1.p_index as i64).collect();
+    let q_index: Vec<i64> = out.iter().map(|r| r.1.q_index as i64).collect();
+    let p_top: Vec<f64> = out.iter().map(|r| r.1.p_top).collect();
+    let q_at: Vec<f64> = out.iter().map(|r| r.1.q_at_p_top).collect();
+    Ok((
+        kl.into_pyarray(py),
+        p_index.into_pyarray(py),
+        q_index.into_pyarray(py),
+        p_top.into_pyarray(py),
+        q_at.into_pyarray(py),
+    ))
 }

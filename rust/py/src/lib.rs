@@ -47,6 +47,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sampling::svgd_direction, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::chain_draws, m)?)?;
     m.add_function(wrap_pyfunction!(discrete::rowwise_logits_divergence, m)?)?;
+    m.add_function(wrap_pyfunction!(discrete::rowwise_kl_and_top_tokens, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::max_num_threads, m)?)?;

@@ -78,6 +78,35 @@ struct RowJob<'a, T> {
     which: LogitDivergence,
     scale: f64,
     allow_neg_inf: bool,
+    /// Also find the top tokens (see [`TopTokens`]).
+    top: bool,
+}
+
+/// The top tokens of a row pair: p's most probable token (the first of equal logits, as
+/// NumPy's argmax), q's, p's probability of its own and q's probability of p's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopTokens {
+    pub p_index: usize,
+    pub q_index: usize,
+    pub p_top: f64,
+    pub q_at_p_top: f64,
+}
+
+/// What the passes over a row leave: the divergence, the sums S_a, S_b of the exponents,
+/// and how a logit y of b maps to its exponent, (h y - hmb) inv_h.
+struct RowSums {
+    value: f64,
+    sa: f64,
+    sb: f64,
+    h: f64,
+    inv_h: f64,
+    hmb: f64,
+}
+
+/// The divergence of a row pair, and its top tokens where asked.
+struct RowOut {
+    value: f64,
+    top: Option<TopTokens>,
 }
 
 /// Why a row has no divergence.
@@ -124,7 +153,7 @@ fn finite_extremes<T: Logit>(row: &[T]) -> (f64, f64, bool, bool) {
 }
 
 impl<T: Logit> IsaJob for RowJob<'_, T> {
-    type Output = std::result::Result<f64, RowError>;
+    type Output = std::result::Result<RowOut, RowError>;
 
     #[inline(always)]
     fn run<const FMA: bool>(self) -> Self::Output {
@@ -134,6 +163,7 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
             which,
             scale,
             allow_neg_inf,
+            top,
         } = self;
 
         // Fixed-size lane arrays from chunks_exact: no bounds checks, so each pass
@@ -198,7 +228,7 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
             let neg_inf = inf_a || inf_b;
             // Finite logits beyond f64::MAX / 4 in magnitude: half units (h = 1/2,
             // exact), so that no difference of two logits overflows.
-            return Ok(match (half, neg_inf) {
+            let sums = match (half, neg_inf) {
                 (true, true) => sums_and_divergence::<T, FMA, true, true, true, false>(
                     a, b, which, scale, ma, mb,
                 ),
@@ -211,28 +241,28 @@ impl<T: Logit> IsaJob for RowJob<'_, T> {
                 (false, false) => sums_and_divergence::<T, FMA, false, true, false, false>(
                     a, b, which, scale, ma, mb,
                 ),
-            });
+            };
+            return Ok(finish(a, b, top, sums, ma, mb));
         }
         // Rows whose exponents all stay above exp's normal range (real logits: a range
         // of tens) need no select for underflowed tokens.
         // A temperature of 1 (the common case) multiplies by nothing.
         let unit = scale == 1.0;
-        Ok(
-            match (sma - sla < UNDERFLOW && smb - slb < UNDERFLOW, unit) {
-                (true, true) => sums_and_divergence::<T, FMA, false, false, false, true>(
-                    a, b, which, scale, ma, mb,
-                ),
-                (true, false) => sums_and_divergence::<T, FMA, false, false, false, false>(
-                    a, b, which, scale, ma, mb,
-                ),
-                (false, true) => sums_and_divergence::<T, FMA, false, true, false, true>(
-                    a, b, which, scale, ma, mb,
-                ),
-                (false, false) => sums_and_divergence::<T, FMA, false, true, false, false>(
-                    a, b, which, scale, ma, mb,
-                ),
-            },
-        )
+        let sums = match (sma - sla < UNDERFLOW && smb - slb < UNDERFLOW, unit) {
+            (true, true) => {
+                sums_and_divergence::<T, FMA, false, false, false, true>(a, b, which, scale, ma, mb)
+            }
+            (true, false) => sums_and_divergence::<T, FMA, false, false, false, false>(
+                a, b, which, scale, ma, mb,
+            ),
+            (false, true) => {
+                sums_and_divergence::<T, FMA, false, true, false, true>(a, b, which, scale, ma, mb)
+            }
+            (false, false) => {
+                sums_and_divergence::<T, FMA, false, true, false, false>(a, b, which, scale, ma, mb)
+            }
+        };
+        Ok(finish(a, b, top, sums, ma, mb))
     }
 }
 
@@ -258,7 +288,7 @@ fn sums_and_divergence<
     scale: f64,
     ma: f64,
     mb: f64,
-) -> f64 {
+) -> RowSums {
     let (h, inv_h) = if HALF {
         (0.5 * scale, 2.0)
     } else if UNIT {
@@ -297,9 +327,19 @@ fn sums_and_divergence<
     let (lsa, lsb) = (sa.ln(), sb.ln());
     // E_p[a - b] - (M_a - M_b) = E_p[(a - M_a) - (b - M_b)] >= -ln V: its two terms
     // overflow (in half units) only where the divergence itself is beyond float64.
+    let sums = |value| RowSums {
+        value,
+        sa,
+        sb,
+        h,
+        inv_h,
+        hmb,
+    };
     match which {
-        LogitDivergence::Kl => return (lane_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb,
-        LogitDivergence::ReverseKl => return (lane_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa,
+        LogitDivergence::Kl => return sums((lane_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb),
+        LogitDivergence::ReverseKl => {
+            return sums((lane_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa)
+        }
         LogitDivergence::Js => {}
     }
 
@@ -319,7 +359,59 @@ fn sums_and_divergence<
         let y = (h * y.widen() - hmb) * inv_h;
         acc[0] += js_term::<FMA, ZERO>(x, y, isa, isb);
     }
-    0.5 * neumaier_sum(acc)
+    sums(0.5 * neumaier_sum(acc))
+}
+
+/// The row's result, with its top tokens where `top`: the first index of each row's
+/// maximum (`ma`, `mb`, unscaled), p's probability there, exp(0) / S_a = 1 / S_a, and q's
+/// probability of that token (0 where q bans it: exp(-inf) = 0).
+#[inline(always)]
+fn finish<T: Logit>(a: &[T], b: &[T], top: bool, s: RowSums, ma: f64, mb: f64) -> RowOut {
+    if !top {
+        return RowOut {
+            value: s.value,
+            top: None,
+        };
+    }
+    let (p_index, q_index) = (first_index_of(a, ma), first_index_of(b, mb));
+    let exponent = (s.h * b[p_index].widen() - s.hmb) * s.inv_h;
+    RowOut {
+        value: s.value,
+        top: Some(TopTokens {
+            p_index,
+            q_index,
+            p_top: 1.0 / s.sa,
+            q_at_p_top: exponent.exp() / s.sb,
+        }),
+    }
+}
+
+/// The first index whose value is `v` (which the row holds), found a lane block at a time.
+#[inline(always)]
+fn first_index_of<T: Logit>(row: &[T], v: f64) -> usize {
+    let chunks = row.chunks_exact(W);
+    let rest = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        let chunk: &[T; W] = chunk.try_into().unwrap();
+        let mut hit = false;
+        for x in chunk {
+            hit |= x.widen() == v;
+        }
+        if hit {
+            for (j, x) in chunk.iter().enumerate() {
+                if x.widen() == v {
+                    return c * W + j;
+                }
+            }
+        }
+    }
+    let start = row.len() - rest.len();
+    for (j, x) in rest.iter().enumerate() {
+        if x.widen() == v {
+            return start + j;
+        }
+    }
+    unreachable!("the maximum of a row is one of its values")
 }
 
 /// The compensated sum of the lanes, or +inf where a lane is (a token that q bans and
@@ -409,6 +501,38 @@ pub fn rowwise_from_logits<T: Logit>(
     allow_neg_inf: bool,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
+    let out = rows(a, b, which, scale, allow_neg_inf, false, ctl)?;
+    Ok(out.into_iter().map(|r| r.value).collect())
+}
+
+/// KL(p || q) of every row as [`rowwise_from_logits`] computes it, with the rows' top
+/// tokens ([`TopTokens`]), from the same passes: what a report of a quantised model
+/// against its original needs (top-1 agreement, the change in the top token's
+/// probability).
+pub fn rowwise_kl_and_top_tokens<T: Logit>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    scale: f64,
+    allow_neg_inf: bool,
+    ctl: &Control,
+) -> Result<Vec<(f64, TopTokens)>> {
+    let out = rows(a, b, LogitDivergence::Kl, scale, allow_neg_inf, true, ctl)?;
+    Ok(out
+        .into_iter()
+        .map(|r| (r.value, r.top.expect("asked for the top tokens")))
+        .collect())
+}
+
+/// The rows of [`rowwise_from_logits`], with their top tokens where `top`.
+fn rows<T: Logit>(
+    a: ArrayView2<'_, T>,
+    b: ArrayView2<'_, T>,
+    which: LogitDivergence,
+    scale: f64,
+    allow_neg_inf: bool,
+    top: bool,
+    ctl: &Control,
+) -> Result<Vec<RowOut>> {
     if !(scale > 0.0 && scale.is_finite()) {
         return invalid(format!("scale must be positive and finite, got {scale}"));
     }
@@ -422,13 +546,16 @@ pub fn rowwise_from_logits<T: Logit>(
     if a.ncols() == 0 {
         return invalid("logits have an empty class axis");
     }
-    let rows: Vec<std::result::Result<f64, RowError>> = (0..a.nrows())
+    let out: Vec<std::result::Result<RowOut, RowError>> = (0..a.nrows())
         .into_par_iter()
         .map_init(
             || (Vec::new(), Vec::new()),
             |(sa, sb): &mut (Vec<f32>, Vec<f32>), r| {
                 if ctl.is_cancelled() {
-                    return Ok(0.0);
+                    return Ok(RowOut {
+                        value: 0.0,
+                        top: None,
+                    });
                 }
                 let (ra, rb) = (a.row(r), b.row(r));
                 if T::STAGE {
@@ -440,6 +567,7 @@ pub fn rowwise_from_logits<T: Logit>(
                         which,
                         scale,
                         allow_neg_inf,
+                        top,
                     };
                     return dispatch(Isa::current(), job);
                 }
@@ -449,6 +577,7 @@ pub fn rowwise_from_logits<T: Logit>(
                     which,
                     scale,
                     allow_neg_inf,
+                    top,
                 };
                 match (ra.as_slice(), rb.as_slice()) {
                     (Some(x), Some(y)) => dispatch(Isa::current(), job(x, y)),
@@ -461,7 +590,7 @@ pub fn rowwise_from_logits<T: Logit>(
         )
         .collect();
     ctl.check()?;
-    rows.into_iter()
+    out.into_iter()
         .enumerate()
         .map(|(r, v)| {
             v.or_else(|e| match e {
@@ -510,6 +639,62 @@ mod tests {
                     .map(|(x, y)| ((x.exp() + y.exp()) / 2.0).ln())
                     .collect();
                 0.5 * kl(&la, &lm) + 0.5 * kl(&lb, &lm)
+            }
+        }
+    }
+
+    #[test]
+    fn top_tokens_match_naive() {
+        // Lengths around the lane width, ties (the first index wins), a banned top token
+        // of p under q, a large scale, and float32.
+        for (v, seed) in [(1, 1), (15, 2), (16, 3), (33, 4), (300, 5)] {
+            let a = random_points(3, v, seed);
+            let mut b = random_points(3, v, seed + 100);
+            let mut a = a.mapv(|x| (3.0 * x).round() / 3.0);
+            if v > 2 {
+                a[[0, 1]] = 9.0;
+                a[[0, v - 1]] = 9.0;
+                b[[1, 0]] = f64::NEG_INFINITY;
+                a[[1, 0]] = 50.0;
+            }
+            for scale in [1.0, 0.37, 1e3] {
+                let ctl = Control::new();
+                let got = rowwise_kl_and_top_tokens(a.view(), b.view(), scale, true, &ctl).unwrap();
+                let kl =
+                    rowwise_from_logits(a.view(), b.view(), LogitDivergence::Kl, scale, true, &ctl)
+                        .unwrap();
+                for r in 0..3 {
+                    let (x, y): (Vec<f64>, Vec<f64>) = (
+                        a.row(r).iter().map(|t| t * scale).collect(),
+                        b.row(r).iter().map(|t| t * scale).collect(),
+                    );
+                    let (lp, lq) = (log_softmax(&x), log_softmax(&y));
+                    let argmax = |l: &[f64]| {
+                        let m = l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        l.iter().position(|&t| t == m).unwrap()
+                    };
+                    let (value, top) = got[r];
+                    assert_eq!(value.to_bits(), kl[r].to_bits());
+                    assert_eq!(top.p_index, argmax(&a.row(r).to_vec()), "v {v} row {r}");
+                    assert_eq!(top.q_index, argmax(&b.row(r).to_vec()));
+                    let close = |g: f64, w: f64| (g - w).abs() <= 1e-13 * w.abs().max(1e-300);
+                    assert!(
+                        close(top.p_top, lp[top.p_index].exp()),
+                        "{} {}",
+                        top.p_top,
+                        lp[top.p_index].exp()
+                    );
+                    assert!(close(top.q_at_p_top, lq[top.p_index].exp()));
+                }
+            }
+            let a32 = a.mapv(|x| x as f32);
+            let b32 = b.mapv(|x| x as f32);
+            let ctl = Control::new();
+            let got = rowwise_kl_and_top_tokens(a32.view(), b32.view(), 1.0, true, &ctl).unwrap();
+            assert_eq!(got[0].1.p_index, if v > 2 { 1 } else { 0 });
+            if v > 2 {
+                assert_eq!(got[1].1.p_index, 0);
+                assert_eq!(got[1].1.q_at_p_top, 0.0);
             }
         }
     }
