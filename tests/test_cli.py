@@ -1,5 +1,6 @@
 """The `divergent` command line."""
 
+import json
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -200,3 +201,43 @@ def test_metrics_command_prints_every_metric_and_json(tmp_path, capsys, rng):
     assert cli.main(["metrics", paths[0], paths[1], "--k", "300"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "k=300" in err
+
+
+def test_logits_command_streams_the_files_and_matches_kl_stats(tmp_path, capsys, monkeypatch):
+    assert cli.main(["logits", "--make-example", str(tmp_path)]) == 0
+    capsys.readouterr()
+    base, quant, mask = (str(tmp_path / f"{n}.npy") for n in ("base", "quant", "mask"))
+    # Chunks of 100 positions, so that the stream is folded in several updates.
+    monkeypatch.setattr(cli, "LOGIT_CHUNK_ELEMENTS", 100 * 32_000)
+    assert cli.main(["logits", base, quant, "--mask", mask, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    b, q, m = np.load(base), np.load(quant), np.load(mask)
+    want = dv.logits.KLStats().update(b, q, m).report().to_dict()
+    assert got["n_tokens"] == want["n_tokens"] == int(m.sum())
+    for field in ("mean", "sem", "max", "top1_agreement", "delta_p_mean", "delta_p_rms"):
+        assert got[field] == pytest.approx(want[field], rel=1e-12), field
+    for field in ("median", "p90", "p99", "p999"):
+        assert got[field] == want[field]  # the sketch does not depend on the chunking
+    assert got["shape"] == [512, 32_000] and got["dtype"] == "float16"
+    assert cli.main(["logits", base, quant, "--temperature", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "mean KL" in text and "same top token" in text and "tokens            512" in text
+
+
+def test_logits_command_errors(tmp_path, capsys):
+    np.save(tmp_path / "a.npy", np.zeros((4, 6), np.float32))
+    np.save(tmp_path / "b.npy", np.zeros((4, 5), np.float32))
+    np.save(tmp_path / "i.npy", np.zeros((4, 6), np.int64))
+    np.save(tmp_path / "m.npy", np.ones(3, bool))
+    a, b, i, m = (str(tmp_path / f"{n}.npy") for n in "abim")
+    for argv, says in [
+        (["logits", a, b], "must match"),
+        (["logits", a, i], "float logits"),
+        (["logits", a, a, "--mask", m], "bool array of shape (4,)"),
+        (["logits", a], "two files"),
+        (["logits", a, str(tmp_path / "missing.npy")], "no such file"),
+        (["logits", a, str(tmp_path)], "no such file"),
+    ]:
+        assert cli.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and says in err, (argv, err)

@@ -4,7 +4,8 @@
 time each took; ``divergent compare X Y`` does the same for samples in .npy or .csv
 files; ``divergent gaussian m0 S0 m1 S1`` prints closed-form divergences between two
 Gaussians; ``divergent metrics REAL FAKE`` the generative-model metrics of two feature
-files (``--json`` for machine-readable output). Every estimator the package has appears
+files; ``divergent logits BASE QUANT`` the KL statistics of two models' logits, streamed
+from memory-mapped .npy files (``--json`` for machine-readable output). Every estimator the package has appears
 as one row of the table (see `ROWS`).
 """
 
@@ -228,6 +229,96 @@ def print_metrics(real, fake, k: int = 5, seed: int = 0, as_json: bool = False, 
         print(f"time: {label}: {_fmt_time(seconds)}", file=out)
 
 
+#: Logits per chunk of the ``logits`` command (about 8 MB of float16): the stream's
+#: memory beyond the mapped files.
+LOGIT_CHUNK_ELEMENTS = 1 << 22
+
+
+def load_logits(path: str, name: str) -> np.ndarray:
+    """A .npy file of logits, memory-mapped (read a chunk at a time, never whole)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ValueError(f"no such file: {path}")
+    if p.suffix.lower() != ".npy":
+        raise ValueError(f"cannot read {path}: {name} must be a .npy file (it is memory-mapped)")
+    try:
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    if arr.ndim == 0 or arr.dtype.kind != "f":
+        raise ValueError(
+            f"{path}: {name} must hold float logits of shape (..., V), got dtype {arr.dtype} and shape {arr.shape}"
+        )
+    return arr
+
+
+def make_logits_example(folder: str, out=None) -> None:
+    """Write base.npy, quant.npy (float16 logits, 512 positions x 32,000 tokens: a model and
+    a noisier copy of it, as quantisation makes) and mask.npy (the last 32 positions are
+    padding) into `folder`."""
+    out = sys.stdout if out is None else out
+    d = Path(folder)
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    n, v = 512, 32_000
+    # Zipf-like next-token distributions: a few likely tokens and a long tail.
+    base = (-1.1 * np.log(rng.permuted(np.tile(np.arange(1, v + 1), (n, 1)), axis=1)) + rng.normal(0, 0.5, (n, v))) * 2
+    quant = base + rng.normal(0, 0.15, (n, v))
+    np.save(d / "base.npy", base.astype(np.float16))
+    np.save(d / "quant.npy", quant.astype(np.float16))
+    np.save(d / "mask.npy", np.arange(n) < n - 32)
+    print(f"wrote {d / 'base.npy'}, {d / 'quant.npy'} ({n} x {v} float16) and {d / 'mask.npy'}", file=out)
+
+
+def print_logits_report(base_path: str, quant_path: str, mask_path, temperature: float, as_json: bool, out=None):
+    """KLStats of two .npy files of logits streamed a chunk of positions at a time, with
+    a progress line on stderr while it runs (every second)."""
+    out = sys.stdout if out is None else out
+    base, quant = load_logits(base_path, "BASE"), load_logits(quant_path, "QUANT")
+    if base.shape != quant.shape:
+        raise ValueError(f"BASE has shape {base.shape} and QUANT {quant.shape}; they must match")
+    lead, v = base.shape[:-1], base.shape[-1]
+    n = math.prod(lead)
+    mask = None
+    if mask_path is not None:
+        mask = load_array(mask_path)
+        if mask.dtype != np.bool_ or mask.shape != lead:
+            raise ValueError(
+                f"{mask_path}: the mask must be a bool array of shape {lead}, got {mask.dtype} {mask.shape}"
+            )
+        mask = mask.reshape(-1)
+    rows_b, rows_q = base.reshape(n, v), quant.reshape(n, v)
+    stats = dv.logits.KLStats(temperature=temperature)
+    step = max(1, LOGIT_CHUNK_ELEMENTS // v)
+    start = last = time.perf_counter()
+    for s in range(0, n, step):
+        e = min(s + step, n)
+        stats.update(rows_b[s:e], rows_q[s:e], None if mask is None else mask[s:e])
+        now = time.perf_counter()
+        if now - last > 1.0:
+            print(
+                f"\rdivergent: {e:,} / {n:,} positions ({100 * e / n:.0f}%), {now - start:.1f} s",
+                end="",
+                file=sys.stderr,
+            )
+            last = now
+    elapsed = time.perf_counter() - start
+    if last != start:
+        print(file=sys.stderr)
+    report = stats.report()
+    if as_json:
+        info = {"base": base_path, "quant": quant_path, "shape": list(base.shape), "dtype": str(base.dtype)}
+        json.dump({**info, **report.to_dict(), "seconds": elapsed}, out, indent=2)
+        print(file=out)
+        return
+    print(
+        f"divergent {dv.__version__}: KL(BASE || QUANT) over {base.shape} {base.dtype} logits, "
+        f"{dv.get_num_threads()} threads, {_fmt_time(elapsed)}",
+        file=out,
+    )
+    print(report, file=out)
+
+
 def _fmt_time(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds < 10 else f"{seconds:.2f} s"
 
@@ -293,6 +384,21 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--k", type=_positive_int, default=5, help="neighbour of the PRDC radii (5)")
     metrics.add_argument("--seed", type=_seed, default=0, help="seed of the KID subsets (0)")
     metrics.add_argument("--json", action="store_true", help="print the values as JSON")
+    logits = sub.add_parser(
+        "logits",
+        help="KL statistics of two models' logits in .npy files (mean, percentiles, top-token agreement)",
+        description="KL(BASE || QUANT) per position of two (..., V) .npy files of logits, streamed "
+        "from memory-mapped files: the mean with its standard error, percentiles, the top-token "
+        "agreement and the change in the top token's probability.",
+    )
+    logits.add_argument("base", nargs="?", help="logits of the reference model: .npy, shape (..., V)")
+    logits.add_argument("quant", nargs="?", help="logits of the model compared with it: .npy, same shape")
+    logits.add_argument("--mask", help="positions that count: a bool .npy of the leading shape")
+    logits.add_argument("--temperature", type=_positive_float, default=1.0, help="divides both logits (1.0)")
+    logits.add_argument("--json", action="store_true", help="print the report as JSON")
+    logits.add_argument(
+        "--make-example", metavar="DIR", help="write base.npy, quant.npy and mask.npy to DIR to try the command on"
+    )
     compare = sub.add_parser("compare", help="compare samples from two files")
     compare.add_argument("x", help="samples of P: .npy or .csv, shape (n, d) or (n,)")
     compare.add_argument("y", help="samples of Q: .npy or .csv, shape (m, d) or (m,)")
@@ -307,6 +413,14 @@ def main(argv: list[str] | None = None) -> int:
             dv.set_num_threads(args.threads)
         if args.command == "gaussian":
             print_gaussian_table([load_array(getattr(args, k)) for k in ("m0", "S0", "m1", "S1")], args.bandwidth)
+            return 0
+        if args.command == "logits":
+            if args.make_example is not None:
+                make_logits_example(args.make_example)
+                return 0
+            if args.base is None or args.quant is None:
+                raise ValueError("logits needs two files, BASE and QUANT (or --make-example DIR)")
+            print_logits_report(args.base, args.quant, args.mask, args.temperature, args.json)
             return 0
         if args.command == "metrics":
             print_metrics(load_samples(args.real), load_samples(args.fake), args.k, args.seed, args.json)
