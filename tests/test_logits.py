@@ -418,3 +418,62 @@ def test_kl_stats_infinite_kl_and_bad_use():
         L.KLStats(temperature=0.0)
     with pytest.raises(ValueError, match="NaN"):
         L.KLStats().update(np.full((2, 4), np.nan), b[:2, :4])
+
+
+def head_by_hand(a, k=None, top_p=None, temperature=1.0):
+    """p's logits with the tokens outside its head at -inf, row by row with a sort."""
+    out = np.array(a, dtype=np.float64)
+    for row in out.reshape(-1, out.shape[-1]):
+        order = np.argsort(-row, kind="stable")
+        keep = row >= row[order[k - 1]] if k is not None else np.ones(row.size, bool)
+        if top_p is not None:
+            r = np.where(keep, row, -np.inf) / temperature
+            prob = np.exp(r - r.max())
+            prob /= prob.sum()
+            mass = np.cumsum(prob[order])
+            n = min(int(np.searchsorted(mass, top_p)), row.size - 1)  # first reaching top_p
+            keep &= row >= row[order[n]]
+        row[~keep] = -np.inf
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+def test_top_k_and_top_p_truncate_p_and_renormalise(dtype):
+    a, b = pair(25, (3, 7, 50), dtype, shift=0.7)
+    a[0, 0, [4, 9]] = a[0, 0].max()  # a tie at the top
+    a = a.astype(dtype)
+    wide = a.astype(np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # reverse KL of a truncated p: +inf
+        for k, top_p, t in [(1, None, 1.0), (5, None, 1.0), (None, 0.5, 1.0), (None, 0.9, 2.0), (10, 0.8, 0.7)]:
+            cut = head_by_hand(wide, k, top_p, t)
+            for name in ALL + ["renyi"]:
+                f = getattr(L, name)
+                extra = {"alpha": 0.5} if name == "renyi" else {}
+                got = f(a, b, top_k=k, top_p=top_p, temperature=t, reduction="none", **extra)
+                want = f(cut, b.astype(np.float64), temperature=t, reduction="none", **extra)
+                np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300, err_msg=f"{name} {k} {top_p}")
+            got = L.entropy(a, top_k=k, top_p=top_p, temperature=t, reduction="none")
+            np.testing.assert_allclose(got, L.entropy(cut, temperature=t, reduction="none"), rtol=1e-12, atol=1e-300)
+    assert np.all(L.entropy(a, top_k=1, reduction="none")[0, 1:] == 0)
+    np.testing.assert_allclose(L.entropy(a[0, 0], top_k=1), math.log(3), rtol=1e-14)  # a tie of three
+    # No-ops: every token kept.
+    for f in (L.kl, L.js):
+        assert f(a, b, top_k=50) == f(a, b) == f(a, b, top_p=1.0)
+
+
+def test_truncation_bad_input():
+    a, b = pair(26, (4, 10))
+    for kwargs, says in [
+        ({"top_k": 0}, "top_k"),
+        ({"top_k": 11}, "vocabulary size V = 10"),
+        ({"top_k": 2.5}, "top_k"),
+        ({"top_p": 0.0}, "top_p"),
+        ({"top_p": 1.5}, "top_p"),
+    ]:
+        with pytest.raises(dv.InvalidParameterError, match=says):
+            L.kl(a, b, **kwargs)
+    bad = a.copy()
+    bad[2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"p_logits has NaN at position \(2,\)"):
+        L.kl(bad, b, top_k=3)

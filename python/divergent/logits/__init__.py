@@ -18,6 +18,9 @@ Every function takes
   (over the unmasked positions, the default), ``"sum"``, or ``"batchmean"`` (the sum
   divided by the size of the first leading axis, the meaning of
   ``torch.nn.functional.kl_div(..., reduction="batchmean")``).
+- ``top_k`` / ``top_p`` (None by default): p truncated to its k most probable tokens or
+  to the smallest set of them whose probability reaches top_p, renormalised, as the
+  evaluation of the head of a distribution (and sampling with these settings) uses.
 
 ``kl``, ``reverse_kl`` and ``js`` run in the fused Rust kernel: one pass for the maxima
 and one for the log-sum-exps and the divergence's sum together (a third for JS),

@@ -26,6 +26,13 @@ _COMMON = """
         Mean over the unmasked positions, the values per position (0 where masked), their
         sum, or the sum divided by the size of the first leading axis (torch's
         ``"batchmean"``).
+    top_k : int, optional
+        Keep only p's k most probable tokens (1 <= k <= V; all of a tie at the k-th
+        logit), renormalised: the others become banned tokens of p (logit -inf).
+    top_p : float, optional
+        Keep only the smallest set of p's most probable tokens whose probability reaches
+        top_p (0 < top_p <= 1; nucleus truncation, after top_k where both are given),
+        renormalised. q is never truncated, so KL(p || q) stays finite.
 
     Returns
     -------
@@ -47,6 +54,8 @@ def kl(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Kullback-Leibler divergence KL(p || q) = sum_i p_i (log p_i - log q_i), in nats.
 
@@ -67,7 +76,15 @@ def kl(
     array([0.510826, 0.      ])
     """
     return divergence(
-        "kl", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, what="KL(p || q)"
+        "kl",
+        p_logits,
+        q_logits,
+        temperature=temperature,
+        mask=mask,
+        reduction=reduction,
+        top_k=top_k,
+        top_p=top_p,
+        what="KL(p || q)",
     )
 
 
@@ -78,6 +95,8 @@ def reverse_kl(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Reverse Kullback-Leibler divergence KL(q || p) = sum_i q_i (log q_i - log p_i).
 
@@ -86,7 +105,15 @@ def reverse_kl(
     {common}
     """
     return divergence(
-        "reverse_kl", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, what="KL(q || p)"
+        "reverse_kl",
+        p_logits,
+        q_logits,
+        temperature=temperature,
+        mask=mask,
+        reduction=reduction,
+        top_k=top_k,
+        top_p=top_p,
+        what="KL(q || p)",
     )
 
 
@@ -97,6 +124,8 @@ def js(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Jensen-Shannon divergence (KL(p || m) + KL(q || m)) / 2, m = (p + q) / 2, in nats.
 
@@ -109,7 +138,9 @@ def js(
     Lin, J. (1991). Divergence measures based on the Shannon entropy. IEEE Transactions
     on Information Theory 37(1), 145-151.
     """
-    return divergence("js", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
+    return divergence(
+        "js", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, top_k=top_k, top_p=top_p
+    )
 
 
 def generalized_js(
@@ -120,6 +151,8 @@ def generalized_js(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Generalised Jensen-Shannon divergence of GKD,
     beta KL(p || m) + (1 - beta) KL(q || m) with m = beta p + (1 - beta) q, 0 < beta < 1.
@@ -140,6 +173,8 @@ def generalized_js(
         temperature=temperature,
         mask=mask,
         reduction=reduction,
+        top_k=top_k,
+        top_p=top_p,
         params={"beta": beta},
     )
 
@@ -151,11 +186,15 @@ def tv(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Total variation distance (1/2) sum_i |p_i - q_i|, in [0, 1].
     {common}
     """
-    return divergence("tv", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
+    return divergence(
+        "tv", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, top_k=top_k, top_p=top_p
+    )
 
 
 def hellinger(
@@ -165,12 +204,23 @@ def hellinger(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Hellinger distance sqrt((1/2) sum_i (sqrt p_i - sqrt q_i)^2), in [0, 1]
     (``divergent.discrete.hellinger``'s convention).
     {common}
     """
-    return divergence("hellinger", p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction)
+    return divergence(
+        "hellinger",
+        p_logits,
+        q_logits,
+        temperature=temperature,
+        mask=mask,
+        reduction=reduction,
+        top_k=top_k,
+        top_p=top_p,
+    )
 
 
 def renyi(
@@ -181,6 +231,8 @@ def renyi(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Renyi divergence of order alpha, 1/(alpha - 1) log sum_i p_i^alpha q_i^(1 - alpha).
 
@@ -201,6 +253,8 @@ def renyi(
         temperature=temperature,
         mask=mask,
         reduction=reduction,
+        top_k=top_k,
+        top_p=top_p,
         params={"alpha": alpha},
         what="the Renyi divergence",
     )
@@ -213,6 +267,8 @@ def cross_entropy(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Cross-entropy -sum_i p_i log q_i = H(p) + KL(p || q), in nats: the distillation
     loss with soft targets p.
@@ -225,18 +281,28 @@ def cross_entropy(
         temperature=temperature,
         mask=mask,
         reduction=reduction,
+        top_k=top_k,
+        top_p=top_p,
         what="the cross-entropy",
     )
 
 
 def entropy(
-    p_logits: ArrayLike, *, temperature: float = 1.0, mask: ArrayLike | None = None, reduction: Reduction = "mean"
+    p_logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    mask: ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> float | np.ndarray:
     """Shannon entropy -sum_i p_i log p_i of softmax(p_logits / temperature), in nats.
 
     Parameters as in :func:`kl`, with one array of logits.
     """
-    return divergence("entropy", p_logits, None, temperature=temperature, mask=mask, reduction=reduction)
+    return divergence(
+        "entropy", p_logits, None, temperature=temperature, mask=mask, reduction=reduction, top_k=top_k, top_p=top_p
+    )
 
 
 for _f in (kl, reverse_kl, js, tv, hellinger, cross_entropy):
@@ -264,6 +330,8 @@ def agreement(
     temperature: float = 1.0,
     mask: ArrayLike | None = None,
     reduction: Reduction = "mean",
+    top_k: int | None = None,
+    top_p: float | None = None,
 ) -> Agreement:
     """Top-1 agreement of two models and the change in the top token's probability.
 
@@ -278,7 +346,9 @@ def agreement(
         The named pair ``(top1, delta_p)``.
     """
     reduction = check_reduction(reduction)
-    (_, agree, p_top, q_at), mask, lead = kl_and_top(p_logits, q_logits, temperature=temperature, mask=mask, warn=False)
+    (_, agree, p_top, q_at), mask, lead = kl_and_top(
+        p_logits, q_logits, temperature=temperature, mask=mask, top_k=top_k, top_p=top_p, warn=False
+    )
     return Agreement(reduce(agree, mask, reduction, lead), reduce(np.abs(p_top - q_at), mask, reduction, lead))
 
 

@@ -23,6 +23,7 @@ from divergent.logits._inputs import (
     read_mask,
     reduce,
 )
+from divergent.logits._truncation import check_truncation, truncate
 
 #: The divergences of the fused Rust kernel (by its names); "kl_top" is KL with the top
 #: tokens (see _kernel_rows).
@@ -88,7 +89,7 @@ def _kernel_rows(inputs, which, temperature, extra) -> tuple:
     return (_core.rowwise_logits_divergence(*inputs, which, scale=scale, allow_neg_inf=True, **extra),)
 
 
-def _per_row(p, q, which, temperature, mask, params, fused):
+def _per_row(p, q, which, temperature, mask, params, fused, truncation=(None, None)):
     """The values of `which` per position (0 where masked), as a list of arrays of the
     leading shape (one, or four for "kl_top"), and the leading shape."""
     arrays = [p] if q is None else [p, q]
@@ -103,8 +104,13 @@ def _per_row(p, q, which, temperature, mask, params, fused):
     use_kernel = fused and which in FUSED
     # The kernel reads float16 and bfloat16 from their bits where both inputs share the
     # dtype; a mix is widened block by block to the common float dtype.
+    top_k, top_p = truncation
+    truncated = top_k is not None or top_p is not None
     half = flat[0].dtype.name if use_kernel and is_half(flat[0].dtype) and _same_dtype(flat) else None
-    whole = use_kernel and rows is None and (half is not None or not any(is_half(a.dtype) for a in flat))
+    half = None if truncated else half
+    whole = (
+        use_kernel and rows is None and not truncated and (half is not None or not any(is_half(a.dtype) for a in flat))
+    )
     parts = [(0, slice(0, n_rows))] if whole else _blocks(n_rows, v, rows)
     for start, index in parts:
         if half is not None:
@@ -112,6 +118,10 @@ def _per_row(p, q, which, temperature, mask, params, fused):
             inputs, extra = [b.view(np.uint16) for b in blocks], {"half": half}
         else:
             blocks = [a[index].astype(dtype, copy=False) for a in flat]
+            if truncated:
+                # Bad rows are named before truncation can hide a NaN behind a -inf.
+                _raise_bad_rows(blocks, names, start, rows, lead, temperature)
+                blocks[0] = truncate(blocks[0], top_k, top_p, temperature)
             inputs, extra = blocks, {}
         if use_kernel:
             try:
@@ -158,7 +168,18 @@ def _warn_infinite(values: np.ndarray, lead: tuple, what: str) -> None:
 
 
 def divergence(
-    which, p_logits, q_logits, *, temperature, mask, reduction, params=None, fused=True, what="the divergence"
+    which,
+    p_logits,
+    q_logits,
+    *,
+    temperature,
+    mask,
+    reduction,
+    top_k=None,
+    top_p=None,
+    params=None,
+    fused=True,
+    what="the divergence",
 ):
     """Validate, compute per position, warn on +inf, reduce."""
     p = read_logits(p_logits, "p_logits")
@@ -166,21 +187,23 @@ def divergence(
     temperature = check_temperature(temperature)
     reduction = check_reduction(reduction)
     shape = p.shape if q is None else pair_shape(p, q)
+    truncation = check_truncation(top_k, top_p, shape[-1])
     mask = read_mask(mask, shape[:-1])
-    [values], lead = _per_row(p, q, which, temperature, mask, params or {}, fused)
+    [values], lead = _per_row(p, q, which, temperature, mask, params or {}, fused, truncation)
     _warn_infinite(values, lead, what)
     return reduce(values, mask, reduction, lead)
 
 
-def kl_and_top(p_logits, q_logits, *, temperature, mask, warn=True):
+def kl_and_top(p_logits, q_logits, *, temperature, mask, top_k=None, top_p=None, warn=True):
     """Validated inputs' KL(p || q) per position with the top-token statistics: the arrays
     (kl, agree, p_top, q_at_p_top) of the leading shape (0 where masked), the mask (None
     or bool) and the leading shape. +inf KL warns as the divergences do, with `warn`."""
     p, q = read_logits(p_logits, "p_logits"), read_logits(q_logits, "q_logits")
     temperature = check_temperature(temperature)
     shape = pair_shape(p, q)
+    truncation = check_truncation(top_k, top_p, shape[-1])
     mask = read_mask(mask, shape[:-1])
-    values, lead = _per_row(p, q, "kl_top", temperature, mask, {}, True)
+    values, lead = _per_row(p, q, "kl_top", temperature, mask, {}, True, truncation)
     if warn:
         _warn_infinite(values[0], lead, "KL(p || q)")
     return values, mask, lead
