@@ -52,6 +52,8 @@ IMPLEMENTATIONS = OrderedDict(
         ("dask_cluster", "divergent.dask, LocalCluster of 2 x 1 thread"),
         ("target_cost", "the target alone"),
         ("gemm", "NumPy GEMM alone"),
+        ("torch", "PyTorch CPU"),
+        ("stream_copy", "stream copy (bound)"),
     ]
 )
 # Case tokens that are options of divergent's own call, not a property of the problem.
