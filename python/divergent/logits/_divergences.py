@@ -133,8 +133,8 @@ def _per_row(p, q, which, temperature, mask, params, fused, truncation=(None, No
         if values is None:
             _raise_bad_rows(blocks, names, start, rows, lead, temperature)
             raise ValueError("the logits could not be read")  # pragma: no cover
-        for o, v in zip(out, values):
-            o[index] = v
+        for o, part in zip(out, values):
+            o[index] = part
     return [o.reshape(lead) for o in out], lead
 
 

@@ -171,8 +171,7 @@ class KLStats:
     def update(self, p_logits: ArrayLike, q_logits: ArrayLike, mask: ArrayLike | None = None) -> KLStats:
         """Fold in the positions of one chunk (masked positions are skipped); returns self."""
         (kl, agree, p_top, q_at), mask, _ = kl_and_top(p_logits, q_logits, temperature=self._temperature, mask=mask)
-        keep = None if mask is None else mask
-        kl, agree, dp = (a.reshape(-1) if keep is None else a[keep] for a in (kl, agree, p_top - q_at))
+        kl, agree, dp = (a.reshape(-1) if mask is None else a[mask] for a in (kl, agree, p_top - q_at))
         n = kl.size
         if n == 0:
             return self

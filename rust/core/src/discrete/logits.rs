@@ -13,13 +13,13 @@
 //! Every logit is multiplied by `scale` (the inverse of a temperature) as it is read.
 //! Nothing of size B x V is allocated; rows run in parallel; float32 and bfloat16 logits
 //! are widened to float64 as they are read, float16 rows once into a per-thread f32 row
-//! buffer (its conversion costs more than a pass over a row in cache). Any finite logits are valid, and -inf too where the caller
-//! allows it (a banned token: probability exactly 0, 0 log 0 = 0, and a token of
-//! positive probability under p that q bans gives KL(p || q) = +inf); a token whose exponent
-//! underflows has weight exactly 0 (not exp's clamp of ~2e-308, which a difference of
-//! logits of 1e300 would turn into a visible term), and a row with logits above
-//! f64::MAX / 4 in magnitude is computed in half units, so that no difference of two
-//! logits overflows. A divergence beyond float64's range
+//! buffer (its conversion costs more than a pass over a row in cache). Any finite logits
+//! are valid, and -inf too where the caller allows it (a banned token: probability
+//! exactly 0, 0 log 0 = 0, and a token of positive probability under p that q bans gives
+//! KL(p || q) = +inf); a token whose exponent underflows has weight exactly 0 (not exp's
+//! clamp of ~2e-308, which a difference of logits of 1e300 would turn into a visible
+//! term), and a row with logits above f64::MAX / 4 in magnitude is computed in half units,
+//! so that no difference of two logits overflows. A divergence beyond float64's range
 //! comes out as inf.
 
 use ndarray::{ArrayView1, ArrayView2};
