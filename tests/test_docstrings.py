@@ -1,6 +1,10 @@
-"""The examples in the public docstrings run and print what they claim."""
+"""The examples in the public docstrings run and print what they claim, and the
+docstrings pass numpydoc's validation."""
 
+import dataclasses
 import doctest
+import importlib
+import inspect
 
 import divergent
 import divergent.diagnostics
@@ -62,3 +66,32 @@ def test_every_public_function_has_a_numpydoc_docstring():
             assert doc.strip(), name
             if name not in ("get_num_threads",):
                 assert "Parameters" in doc or "Returns" in doc, name
+
+
+# numpydoc's checks that the public docstrings meet: every parameter documented, in the
+# signature's order, none unknown, a Returns section, sections in numpydoc's order, no
+# stray blank lines. (Result classes, dataclasses and named tuples, document Attributes.)
+NUMPYDOC_CHECKS = {"PR01", "PR02", "PR03", "PR06", "RT01", "GL02", "GL03", "GL07"}
+FAMILIES = ["kernel", "ot", "knn", "metrics", "sampling", "diagnostics", "targets", "gaussian", "discrete", "logits"]
+
+
+def documented_callables():
+    seen, out = set(), []
+    for family in FAMILIES:
+        module = importlib.import_module(f"divergent.{family}")
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not callable(obj) or id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if inspect.isclass(obj) and (dataclasses.is_dataclass(obj) or issubclass(obj, tuple)):
+                continue
+            out.append(f"{obj.__module__}.{obj.__qualname__}")
+    return out
+
+
+@pytest.mark.parametrize("qualname", documented_callables())
+def test_numpydoc_validation(qualname):
+    validate = pytest.importorskip("numpydoc.validate").validate
+    errors = [f"{code}: {message}" for code, message in validate(qualname)["errors"] if code in NUMPYDOC_CHECKS]
+    assert errors == []

@@ -18,12 +18,14 @@ or float64, parallel over rows, without (B, V) temporaries.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable, Literal
 
 import numpy as np
 
 from divergent import _core
+from divergent._docs import with_sections
 from divergent._scale import not_representable
 from divergent._typing import ArrayLike
 from divergent._validation import InvalidParameterError, check_bool, check_choice, check_scalar, real_array
@@ -507,3 +509,49 @@ def cross_entropy(
     p, _, q, logq = _pair(p, q, axis, from_logits, normalize)
     with np.errstate(invalid="ignore"):
         return _out(-np.where(p > 0, p * logq, 0.0).sum(axis=-1), base, from_logits, "the cross-entropy")
+
+
+def _document(func, *, extra: str = "", returns: str = "") -> None:
+    """Give `func` the Parameters and Returns sections every function here shares (kl's),
+    with `extra` for its own parameter, in the order of its signature."""
+    names = list(inspect.signature(func).parameters)
+    pair = "q" in names
+    vectors = "Probability vectors" if pair else "A probability vector"
+    docs = {
+        "p": [
+            f"    {'p, q' if pair else 'p'} : array_like",
+            f"        {vectors} (or logits with ``from_logits=True``) along ``axis``; leading axes",
+            "        broadcast.",
+        ],
+        "axis": ["    axis : int, default -1", "        The axis of the classes."],
+        "from_logits": ["    from_logits : bool, default False", "        Treat the input as logits (softmax)."],
+        "normalize": [
+            "    normalize : bool, default False",
+            "        Renormalise probability vectors instead of requiring them to sum to 1.",
+        ],
+        "base": ["    base : float, optional", "        Logarithm base (default e: nats)."],
+    }
+    lines = ["    Parameters", "    ----------"]
+    for name in names:
+        if name in docs:
+            lines += docs[name]
+        elif name != "q":
+            lines.append(extra.rstrip("\n"))
+    lines += ["", "    Returns", "    -------", "    float or ndarray", f"        One value per vector{returns}."]
+    func.__doc__ = with_sections(func.__doc__, "\n".join(lines))
+
+
+_ALPHA = "    alpha : float\n        The order."
+_document(js)
+_document(tv, returns=", in [0, 1]")
+_document(hellinger, returns=", in [0, 1]")
+_document(chi2, extra='    kind : {"pearson", "neyman"}, default "pearson"\n        The denominator: q or p.')
+_document(renyi, extra=_ALPHA)
+_document(tsallis, extra=_ALPHA)
+_document(alpha_divergence, extra=_ALPHA)
+_document(
+    f_divergence,
+    extra="    f : callable\n        The convex generator, called on an array of ratios p / q, returning an array.",
+)
+_document(entropy)
+_document(cross_entropy, returns="; inf where p > 0 and q = 0")

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from divergent._docs import with_sections
 from divergent._scale import in_range, not_representable
 from divergent._typing import ArrayLike
 from divergent._validation import InvalidParameterError, check_bool, check_scalar, real_array
@@ -130,6 +131,30 @@ def _logdet(S):
 def _quad(S, v):
     """v' S^-1 v."""
     return np.einsum("...i,...i->...", v, np.linalg.solve(S, v[..., None])[..., 0])
+
+
+_PAIR = """
+    Parameters
+    ----------
+    m0 : array_like, shape (..., d)
+        The mean of the first Gaussian (a scalar for d = 1); leading axes broadcast, for
+        batches of pairs.
+    S0 : array_like, shape (..., d, d), (..., d) or scalar
+        Its covariance: a full matrix, variances (a diagonal), or one variance (an
+        isotropic Gaussian); symmetric positive definite, checked.
+    m1, S1 : array_like
+        The mean and covariance of the second Gaussian, as m0 and S0.{extra}
+
+    Returns
+    -------
+    float or ndarray
+        The value, or an array of the broadcast batch shape.
+"""
+
+
+def _document(func, extra: str = ""):
+    func.__doc__ = with_sections(func.__doc__, _PAIR.replace("{extra}", "\n" + extra if extra else ""))
+    return func
 
 
 @_float_range
@@ -249,10 +274,7 @@ def wasserstein2(
 
 @_float_range
 def entropy(S: ArrayLike) -> float | np.ndarray:
-    r"""Differential entropy of N(m, S): :math:`\tfrac12 \log\det(2 \pi e S)` nats.
-
-    S: a (..., d, d) covariance, (d,) variances, or a scalar variance.
-    """
+    r"""Differential entropy of N(m, S): :math:`\tfrac12 \log\det(2 \pi e S)` nats."""
     S = _real(S, "S")
     if S.ndim <= 1:
         S = _cov(S, max(S.size, 1), "S")
@@ -313,3 +335,43 @@ def cauchy_schwarz(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -
         -2 * log_normal_at(m1 - m0, S0 + S1) + log_normal_at(zero, 2 * S0) + log_normal_at(zero, 2 * S1),
         "cauchy_schwarz",
     )
+
+
+for _f in (kl, hellinger, bhattacharyya, cauchy_schwarz):
+    _document(_f)
+_document(renyi, "    alpha : float\n        The order, > 0 and != 1.")
+_document(
+    wasserstein2,
+    "    squared : bool, default False\n        Return W2^2 instead of W2. Covariances may be positive semi-definite.",
+)
+_document(mmd, "    bandwidth : float\n        The Gaussian kernel's h > 0.")
+entropy.__doc__ = with_sections(
+    entropy.__doc__,
+    """
+    Parameters
+    ----------
+    S : array_like, shape (..., d, d), (d,) or scalar
+        A covariance, variances, or one variance; symmetric positive definite.
+
+    Returns
+    -------
+    float or ndarray
+        The entropy in nats, or an array of the batch shape.
+""",
+)
+mutual_information.__doc__ = with_sections(
+    mutual_information.__doc__,
+    """
+    Parameters
+    ----------
+    S : array_like, shape (..., d, d)
+        The joint covariance of (x, y), x the first ``dx`` coordinates.
+    dx : int
+        The dimension of x, 1 <= dx < d.
+
+    Returns
+    -------
+    float or ndarray
+        The mutual information in nats, or an array of the batch shape.
+""",
+)

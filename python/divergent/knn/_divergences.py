@@ -70,17 +70,17 @@ def entropy(x: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, see
     float
         Entropy estimate in nats.
 
+    References
+    ----------
+    Kozachenko, L. F. & Leonenko, N. N. (1987). Sample estimate of the entropy of a
+    random vector. Problems of Information Transmission 23(2), 95-101.
+
     Examples
     --------
     >>> import numpy as np, divergent as dv
     >>> x = np.random.default_rng(0).standard_normal(20_000)
     >>> round(dv.entropy(x), 2)  # 0.5 * log(2 pi e) = 1.419
     1.42
-
-    References
-    ----------
-    Kozachenko, L. F. & Leonenko, N. N. (1987). Sample estimate of the entropy of a
-    random vector. Problems of Information Transmission 23(2), 95-101.
     """
     x, k, offset = entropy_inputs(x, k, jitter, seed)
     eps = _core.knn(x, k, "euclidean", None, False)[0]
@@ -144,6 +144,12 @@ def kl_divergence(
     float
         KL estimate in nats.
 
+    References
+    ----------
+    Wang, Q., Kulkarni, S. R. & Verdu, S. (2009). Divergence estimation for
+    multidimensional densities via k-nearest-neighbor distances. IEEE Transactions on
+    Information Theory 55(5), 2392-2405.
+
     Examples
     --------
     >>> import numpy as np, divergent as dv
@@ -151,12 +157,6 @@ def kl_divergence(
     >>> x, y = rng.standard_normal((20_000, 2)), rng.standard_normal((20_000, 2)) + 1
     >>> round(dv.kl_divergence(x, y, k=5), 1)  # |mu|^2 / 2 = 1
     1.0
-
-    References
-    ----------
-    Wang, Q., Kulkarni, S. R. & Verdu, S. (2009). Divergence estimation for
-    multidimensional densities via k-nearest-neighbor distances. IEEE Transactions on
-    Information Theory 55(5), 2392-2405.
     """
     x, y, k = divergence_inputs(x, y, k, jitter, seed)
     rho, nu = neighbour_distances(x, y, k)
@@ -220,6 +220,11 @@ def renyi_divergence(
     float
         Renyi divergence estimate in nats.
 
+    References
+    ----------
+    Poczos, B. & Schneider, J. (2011). On the estimation of alpha-divergences. AISTATS,
+    JMLR W&CP 15, 609-617.
+
     Examples
     --------
     >>> import numpy as np, divergent as dv
@@ -228,11 +233,6 @@ def renyi_divergence(
     >>> d = dv.renyi_divergence(x, y, alpha=0.5)  # alpha |mu|^2 / 2 = 0.25, sd ~ 0.01
     >>> abs(d - 0.25) < 0.04
     True
-
-    References
-    ----------
-    Poczos, B. & Schneider, J. (2011). On the estimation of alpha-divergences. AISTATS,
-    JMLR W&CP 15, 609-617.
     """
     x, y, k = divergence_inputs(x, y, k, jitter, seed)
     alpha = check_alpha(alpha, k)
@@ -282,6 +282,11 @@ def js_divergence(
     float
         JS divergence estimate in nats.
 
+    References
+    ----------
+    Lin, J. (1991). Divergence measures based on the Shannon entropy. IEEE Transactions
+    on Information Theory 37(1), 145-151.
+
     Examples
     --------
     >>> import numpy as np, divergent as dv
@@ -289,11 +294,6 @@ def js_divergence(
     >>> x, y = rng.uniform(0, 1, 20_000), rng.uniform(2, 3, 20_000)
     >>> round(dv.js_divergence(x, y), 3)  # disjoint supports: log 2 = 0.693
     0.693
-
-    References
-    ----------
-    Lin, J. (1991). Divergence measures based on the Shannon entropy. IEEE Transactions
-    on Information Theory 37(1), 145-151.
     """
     x, y, k = js_inputs(x, y, k, jitter, seed)
     z = np.concatenate([x, y])

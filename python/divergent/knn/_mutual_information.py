@@ -92,6 +92,11 @@ def mutual_information(
     float
         Mutual information estimate in nats.
 
+    References
+    ----------
+    Kraskov, A., Stoegbauer, H. & Grassberger, P. (2004). Estimating mutual information.
+    Physical Review E 69, 066138.
+
     Examples
     --------
     >>> import numpy as np, divergent as dv
@@ -100,11 +105,6 @@ def mutual_information(
     >>> y = 0.9 * x + np.sqrt(1 - 0.81) * rng.standard_normal(20_000)
     >>> round(dv.mutual_information(x, y), 2)  # -log(1 - 0.81) / 2 = 0.830
     0.83
-
-    References
-    ----------
-    Kraskov, A., Stoegbauer, H. & Grassberger, P. (2004). Estimating mutual information.
-    Physical Review E 69, 066138.
     """
     method = check_choice(method, "method", ("ksg1", "ksg2"))
     (x, y), k = paired_inputs([x, y], ["x", "y"], k, jitter, seed)
@@ -154,6 +154,11 @@ def conditional_mutual_information(
     float
         Conditional mutual information estimate in nats.
 
+    References
+    ----------
+    Frenzel, S. & Pompe, B. (2007). Partial mutual information for coupling analysis of
+    multivariate time series. Physical Review Letters 99, 204101.
+
     Examples
     --------
     >>> import numpy as np, divergent as dv
@@ -162,11 +167,6 @@ def conditional_mutual_information(
     >>> x, y = z + rng.standard_normal(10_000), z + rng.standard_normal(10_000)
     >>> abs(dv.conditional_mutual_information(x, y, z)) < 0.02  # X, Y independent given Z
     True
-
-    References
-    ----------
-    Frenzel, S. & Pompe, B. (2007). Partial mutual information for coupling analysis of
-    multivariate time series. Physical Review Letters 99, 204101.
     """
     (x, y, z), k = paired_inputs([x, y, z], ["x", "y", "z"], k, jitter, seed)
     dx, dy, dz = x.shape[1], y.shape[1], z.shape[1]

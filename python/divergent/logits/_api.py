@@ -12,13 +12,22 @@ from divergent._validation import InvalidParameterError, check_choice, real_arra
 from divergent.logits._divergences import check_alpha, check_beta, divergence, kl_and_top
 from divergent.logits._inputs import check_reduction, position, read_mask, reduce
 
-_COMMON = """
-    Parameters
-    ----------
-    p_logits, q_logits : array_like, shape (..., V)
+_PAIR_LOGITS = """    p_logits, q_logits : array_like, shape (..., V)
         Logits of the two models (float16, bfloat16, float32 or float64; -inf for a
         banned token); leading shapes broadcast, vocabularies must match.
-{extra}    temperature : float, default 1.0
+"""
+_ONE_LOGITS = """    p_logits : array_like, shape (..., V)
+        Logits of the model (float16, bfloat16, float32 or float64; -inf for a banned
+        token).
+"""
+
+_COMMON = (
+    """
+    Parameters
+    ----------
+"""
+    + _PAIR_LOGITS
+    + """{extra}    temperature : float, default 1.0
         Divides both logits before the softmax.
     mask : array of bool, shape (...), optional
         True where a position counts; masked positions are not computed.
@@ -41,10 +50,17 @@ _COMMON = """
         1-D logits).
 
 """
+)
 
 
-def _doc(text: str, extra: str = "") -> str:
-    return text.replace("    {common}\n", _COMMON.replace("{extra}", extra))
+def _doc(text: str, extra: str = "", one: bool = False) -> str:
+    """`text` with its ``{common}`` line replaced by the shared sections (for one array of
+    logits with `one`), ending as numpydoc wants (no blank line before the quotes)."""
+    common = _COMMON.replace("{extra}", extra)
+    if one:
+        common = common.replace(_PAIR_LOGITS, _ONE_LOGITS)
+    text = text.replace("    {common}\n", common)
+    return text.rstrip() + "\n    "
 
 
 def kl(
@@ -297,8 +313,7 @@ def entropy(
     top_p: float | None = None,
 ) -> float | np.ndarray:
     """Shannon entropy -sum_i p_i log p_i of softmax(p_logits / temperature), in nats.
-
-    Parameters as in :func:`kl`, with one array of logits.
+    {common}
     """
     return divergence(
         "entropy", p_logits, None, temperature=temperature, mask=mask, reduction=reduction, top_k=top_k, top_p=top_p
@@ -307,6 +322,7 @@ def entropy(
 
 for _f in (kl, reverse_kl, js, tv, hellinger, cross_entropy):
     _f.__doc__ = _doc(_f.__doc__)
+entropy.__doc__ = _doc(entropy.__doc__, one=True)
 generalized_js.__doc__ = _doc(
     generalized_js.__doc__, "    beta : float\n        The weight of p in the mixture, 0 < beta < 1.\n"
 )
@@ -385,11 +401,18 @@ def kl_from_logprobs(
         log p(x) and log q(x) of the sampled tokens (finite logp: the tokens were drawn
         from p; logq may be -inf).
     estimator : {"k3", "k1", "k2"}, default "k3"
+        Which estimator (see above).
     mask : array of bool, same shape, optional
         True where a token counts (False: padding).
     reduction : {"none", "mean", "sum", "batchmean", "sequence"}, default "none"
         As in :func:`kl`, over every token; ``"sequence"`` sums over the last axis (one
         value per sequence), masked tokens excluded.
+
+    Returns
+    -------
+    float or ndarray of float64
+        The estimates per token (the input's shape) with ``reduction="none"``, one per
+        sequence with ``"sequence"``, else a float.
 
     References
     ----------
