@@ -251,7 +251,11 @@ def test_multiscale_annealing_reaches_the_same_optimum(rng, monkeypatch, backend
     clusters = []
     for name in ("sinkhorn_points", "sinkhorn_points_symmetric"):
         real = getattr(_core, name)
-        monkeypatch.setattr(_core, name, lambda *args, real=real: clusters.append(args[-1]) or real(*args))
+        monkeypatch.setattr(
+            _core,
+            name,
+            lambda *args, real=real, **kw: clusters.append(kw.get("cluster_points", args[-1])) or real(*args, **kw),
+        )
     monkeypatch.setattr(dot, "MULTISCALE_CLUSTERS", 64)
 
     def solve(multiscale, reach):
@@ -285,7 +289,7 @@ def test_auto_backend_stores_the_kernel_only_where_it_pays(rng, monkeypatch):
     x, y = rng.random((200, 2)), rng.random((150, 2))  # median cost ~ 1/4
     dense = []
     real = _core.sinkhorn_points
-    monkeypatch.setattr(_core, "sinkhorn_points", lambda *args: dense.append(args[9]) or real(*args))
+    monkeypatch.setattr(_core, "sinkhorn_points", lambda *args, **kw: dense.append(kw["dense"]) or real(*args, **kw))
     stored = dv.ot.sinkhorn(x, y, epsilon=0.05)
     streamed = dv.ot.sinkhorn(x, y, epsilon=0.05, backend="online")
     # Below DENSE_AUTO_MIN_EPSILON x sqrt(n m / 4e6) x 3^(3 - d) x the median cost (1e-4).
@@ -316,7 +320,7 @@ def test_from_cost_stores_the_kernel_where_it_fits(rng, monkeypatch):
     c = rng.random((40, 30))
     dense = []
     real = _core.sinkhorn_matrix
-    monkeypatch.setattr(_core, "sinkhorn_matrix", lambda *args: dense.append(args[8]) or real(*args))
+    monkeypatch.setattr(_core, "sinkhorn_matrix", lambda *args, **kw: dense.append(kw["dense"]) or real(*args, **kw))
     stored = dv.ot.sinkhorn_from_cost(c, epsilon=1e-3, max_iter=400)
     streamed = dv.ot.sinkhorn_from_cost(c, epsilon=1e-3, max_iter=400, backend="online")
     monkeypatch.setattr(dot, "DENSE_AUTO_MAX_ENTRIES", 2 * 40 * 30 - 1)

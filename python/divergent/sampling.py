@@ -251,19 +251,19 @@ def langevin(
     else:
         spec, custom = target._spec(), None
     samples, logp, accepted, steps = _core.langevin(
-        spec,
-        custom,
-        target.dim,
-        x0,
-        n_chains,
-        method,
-        n_steps,
-        burn_in,
-        thin,
-        step_size,
-        friction,
-        bool(adapt_step_size),
-        seed,
+        spec=spec,
+        custom=custom,
+        dim=target.dim,
+        x0=x0,
+        n_chains=n_chains,
+        method=method,
+        n_steps=n_steps,
+        burn_in=burn_in,
+        thin=thin,
+        step_size=step_size,
+        friction=friction,
+        adapt=bool(adapt_step_size),
+        seed=seed,
     )
     return Trace(
         samples=samples, logp=logp, acceptance_rate=accepted / n_steps, step_size=steps, method=method, seed=seed

@@ -62,7 +62,7 @@ def _kth(queries, e, k, metric, self_block, *reference):
     q = _scale.scaled(queries, e)
     r = _scale.scaled(_whole(reference), e)
     kk = min(k + int(self_block), r.shape[0])
-    return _core.knn(r, kk, metric, q, True)[0]
+    return _core.knn(r, kk, metric=metric, queries=q, all=True)[0]
 
 
 @on_worker
@@ -178,7 +178,7 @@ def _ksg_block(queries, start, e, k, dx, method, *joint):
     distances."""
     r = _scale.scaled(_whole(joint), e)
     q = _scale.scaled(queries, e)
-    dist, idx = _core.knn(r, k + 1, "chebyshev", q, True)
+    dist, idx = _core.knn(r, k + 1, metric="chebyshev", queries=q, all=True)
     own = np.arange(start, start + q.shape[0])
     if method == "ksg1":
         eps = dist[:, k]
@@ -201,7 +201,11 @@ def _ksg_block(queries, start, e, k, dx, method, *joint):
     counts = []
     for cols, radius in zip((slice(0, dx), slice(dx, None)), radii, strict=True):
         c = _core.count_within(
-            np.ascontiguousarray(r[:, cols]), radius, "chebyshev", strict, np.ascontiguousarray(q[:, cols])
+            np.ascontiguousarray(r[:, cols]),
+            radius,
+            metric="chebyshev",
+            strict=strict,
+            queries=np.ascontiguousarray(q[:, cols]),
         )
         counts.append(c - 1)  # the query itself is within any radius >= 0
     return eps, counts[0], counts[1]

@@ -106,7 +106,7 @@ def ksd(
     """
     estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))
     x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2 if estimator == "unbiased" else 1)
-    return _finite(_core.ksd(x, s, kernel, h, estimator == "unbiased"), "KSD^2")
+    return _finite(_core.ksd(x, s, kernel, h, unbiased=estimator == "unbiased"), "KSD^2")
 
 
 def ksd_test(
@@ -154,6 +154,6 @@ def ksd_test(
         f"n_bootstrap={n_bootstrap}",
         "999 to 9999 bootstrap replicates resolve p-values to 0.03 to 0.01",
     )
-    statistic = _finite(_core.ksd(x, s, kernel, h, False), "KSD^2")
+    statistic = _finite(_core.ksd(x, s, kernel, h, unbiased=False), "KSD^2")
     null = _core.ksd_wild_bootstrap(x, s, kernel, h, rademacher_signs(x.shape[0], n_bootstrap, seed))
     return TestResult(statistic, monte_carlo_pvalue(statistic, null), null)

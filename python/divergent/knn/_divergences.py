@@ -83,7 +83,7 @@ def entropy(x: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, see
     1.42
     """
     x, k, offset = entropy_inputs(x, k, jitter, seed)
-    eps = _core.knn(x, k, "euclidean", None, False)[0]
+    eps = _core.knn(x, k, metric="euclidean", queries=None, all=False)[0]
     check_no_zero(eps, "x", k, "x", (x, None))
     return entropy_from_distances(eps, x.shape[1], k) + offset
 
@@ -299,7 +299,7 @@ def js_divergence(
     z = np.concatenate([x, y])
     parts = {}
     for name, s in (("x", x), ("y", y), ("the pooled sample [x; y]", z)):
-        eps = _core.knn(s, k, "euclidean", None, False)[0]
+        eps = _core.knn(s, k, metric="euclidean", queries=None, all=False)[0]
         check_no_zero(eps, name, k, "the same sample", (s, None))
         parts[name] = entropy_from_distances(eps, s.shape[1], k)
     n, m = x.shape[0], y.shape[0]

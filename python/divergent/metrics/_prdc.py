@@ -96,8 +96,8 @@ def prdc(real: ArrayLike, fake: ArrayLike, *, k: int = 5) -> PRDCResult:
     True
     """
     real, fake, k = prdc_inputs(real, fake, k)
-    real_radius = _core.knn(real, k, "euclidean", None, False)[0]
-    fake_radius = _core.knn(fake, k, "euclidean", None, False)[0]
+    real_radius = _core.knn(real, k, metric="euclidean", queries=None, all=False)[0]
+    fake_radius = _core.knn(fake, k, metric="euclidean", queries=None, all=False)[0]
     inside, covered, recalled = _core.ball_counts(real, fake, real_radius, fake_radius)
     return PRDCResult(
         precision=float(np.mean(inside > 0)),

@@ -555,7 +555,18 @@ def sinkhorn(
     dense = _use_dense(backend, n, m, pb)
     clusters = _cluster_points(n, m, pb.schedule)
     out = _core.sinkhorn_points(
-        pb.x, pb.y, pb.a, pb.b, pb.p, pb.schedule, pb.rho, pb.max_iter, pb.tol, dense, True, clusters
+        pb.x,
+        pb.y,
+        pb.a,
+        pb.b,
+        p=pb.p,
+        schedule=pb.schedule,
+        rho=pb.rho,
+        max_iter=pb.max_iter,
+        tol=pb.tol,
+        dense=dense,
+        want_cost=True,
+        cluster_points=clusters,
     )
     costs = ("points", owned(pb.x, x), owned(pb.y, y), pb.p)
     return make_result(out, pb.epsilon, pb.tol, costs, pb.a, pb.b)
@@ -629,7 +640,9 @@ def sinkhorn_from_cost(
     # kernel was faster wherever it fit (rebuilds for drift stay rare even at epsilon =
     # 3e-5 of the costs' spread). Half the points' limit: the matrix is held twice more.
     dense = c.size <= DENSE_AUTO_MAX_ENTRIES // 2 if backend == "auto" else backend == "dense"
-    out = _core.sinkhorn_matrix(c, a, b, [eps_scaled], None, max_iter, tol, True, dense)
+    out = _core.sinkhorn_matrix(
+        c, a, b, schedule=[eps_scaled], rho=None, max_iter=max_iter, tol=tol, want_cost=True, dense=dense
+    )
     return make_result(out, float(epsilon), tol, ("cost", owned(c, cost)), a, b, exponent=e)
 
 
