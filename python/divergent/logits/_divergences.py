@@ -167,6 +167,17 @@ def _warn_infinite(values: np.ndarray, lead: tuple, what: str) -> None:
         )
 
 
+def _validated(p_logits, q_logits, temperature, mask, top_k, top_p):
+    """The logits read (q None for one array), the temperature, the mask (None or bool of
+    the leading shape) and the truncation (top_k, top_p), each checked."""
+    p = read_logits(p_logits, "p_logits")
+    q = None if q_logits is None else read_logits(q_logits, "q_logits")
+    temperature = check_temperature(temperature)
+    shape = p.shape if q is None else pair_shape(p, q)
+    truncation = check_truncation(top_k, top_p, shape[-1])
+    return p, q, temperature, read_mask(mask, shape[:-1]), truncation
+
+
 def divergence(
     which,
     p_logits,
@@ -182,13 +193,8 @@ def divergence(
     what="the divergence",
 ):
     """Validate, compute per position, warn on +inf, reduce."""
-    p = read_logits(p_logits, "p_logits")
-    q = None if q_logits is None else read_logits(q_logits, "q_logits")
-    temperature = check_temperature(temperature)
     reduction = check_reduction(reduction)
-    shape = p.shape if q is None else pair_shape(p, q)
-    truncation = check_truncation(top_k, top_p, shape[-1])
-    mask = read_mask(mask, shape[:-1])
+    p, q, temperature, mask, truncation = _validated(p_logits, q_logits, temperature, mask, top_k, top_p)
     [values], lead = _per_row(p, q, which, temperature, mask, params or {}, fused, truncation)
     _warn_infinite(values, lead, what)
     return reduce(values, mask, reduction, lead)
@@ -198,11 +204,7 @@ def kl_and_top(p_logits, q_logits, *, temperature, mask, top_k=None, top_p=None,
     """Validated inputs' KL(p || q) per position with the top-token statistics: the arrays
     (kl, agree, p_top, q_at_p_top) of the leading shape (0 where masked), the mask (None
     or bool) and the leading shape. +inf KL warns as the divergences do, with `warn`."""
-    p, q = read_logits(p_logits, "p_logits"), read_logits(q_logits, "q_logits")
-    temperature = check_temperature(temperature)
-    shape = pair_shape(p, q)
-    truncation = check_truncation(top_k, top_p, shape[-1])
-    mask = read_mask(mask, shape[:-1])
+    p, q, temperature, mask, truncation = _validated(p_logits, q_logits, temperature, mask, top_k, top_p)
     values, lead = _per_row(p, q, "kl_top", temperature, mask, {}, True, truncation)
     if warn:
         _warn_infinite(values[0], lead, "KL(p || q)")

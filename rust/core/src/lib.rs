@@ -48,8 +48,9 @@ pub use arith::simd::Isa;
 pub use control::Control;
 pub use discrete::half::{half_view, Bf16, HalfBits, F16};
 pub use discrete::logits::{
-    rowwise_from_logits, rowwise_kl_and_top_tokens, Logit, LogitDivergence, TopTokens,
+    rowwise_from_logits, rowwise_kl_and_top_tokens, Logit, LogitDivergence,
 };
+pub use discrete::top_tokens::TopTokens;
 pub use error::{CoreError, Result};
 pub use kernel::logsumexp::gaussian_logsumexp;
 pub use kernel::median::median_pairwise_distance;

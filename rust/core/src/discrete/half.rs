@@ -6,7 +6,9 @@
 //! array. Both conversions are branch-free (selects only), so the kernel's lane loops
 //! vectorise as they do for f32.
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView1, ArrayView2};
+
+use crate::arith::simd::{dispatch, Isa, IsaJob};
 
 use super::logits::Logit;
 
@@ -84,6 +86,35 @@ pub fn half_view<H: HalfBits>(bits: ArrayView2<'_, u16>) -> ArrayView2<'_, H> {
     // u16's size, alignment and validity (every bit pattern is a value); the raw view
     // keeps the shape, strides and borrow of `bits`, whose lifetime the result carries.
     unsafe { bits.raw_view().cast::<H>().deref_into_view() }
+}
+
+/// `row` widened into `buf` (resized to its length): the staging of the types whose
+/// `Logit::STAGE` is set.
+pub(super) fn stage<T: Logit>(row: ArrayView1<'_, T>, buf: &mut Vec<f32>) {
+    buf.resize(row.len(), 0.0);
+    match row.as_slice() {
+        Some(src) => dispatch(Isa::current(), StageJob { src, dst: buf }),
+        None => {
+            for (d, s) in buf.iter_mut().zip(row.iter()) {
+                *d = s.narrow();
+            }
+        }
+    }
+}
+
+struct StageJob<'a, T> {
+    src: &'a [T],
+    dst: &'a mut [f32],
+}
+
+impl<T: Logit> IsaJob for StageJob<'_, T> {
+    type Output = ();
+    #[inline(always)]
+    fn run<const FMA: bool>(self) {
+        for (d, s) in self.dst.iter_mut().zip(self.src) {
+            *d = s.narrow();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@
 //! so that no difference of two logits overflows. A divergence beyond float64's range
 //! comes out as inf.
 
-use ndarray::{ArrayView1, ArrayView2};
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use crate::arith::exp::{exp, fma};
@@ -32,7 +32,10 @@ use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 
-const W: usize = 16;
+use super::half::stage;
+use super::top_tokens::{first_index_of, TopTokens};
+
+pub(super) const W: usize = 16;
 
 /// Which divergence of the softmaxes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,16 +83,6 @@ struct RowJob<'a, T> {
     allow_neg_inf: bool,
     /// Also find the top tokens (see [`TopTokens`]).
     top: bool,
-}
-
-/// The top tokens of a row pair: p's most probable token (the first of equal logits, as
-/// NumPy's argmax), q's, p's probability of its own and q's probability of p's.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TopTokens {
-    pub p_index: usize,
-    pub q_index: usize,
-    pub p_top: f64,
-    pub q_at_p_top: f64,
 }
 
 /// What the passes over a row leave: the divergence, the sums S_a, S_b of the exponents,
@@ -386,34 +379,6 @@ fn finish<T: Logit>(a: &[T], b: &[T], top: bool, s: RowSums, ma: f64, mb: f64) -
     }
 }
 
-/// The first index whose value is `v` (which the row holds), found a lane block at a time.
-#[inline(always)]
-fn first_index_of<T: Logit>(row: &[T], v: f64) -> usize {
-    let chunks = row.chunks_exact(W);
-    let rest = chunks.remainder();
-    for (c, chunk) in chunks.enumerate() {
-        let chunk: &[T; W] = chunk.try_into().unwrap();
-        let mut hit = false;
-        for x in chunk {
-            hit |= x.widen() == v;
-        }
-        if hit {
-            for (j, x) in chunk.iter().enumerate() {
-                if x.widen() == v {
-                    return c * W + j;
-                }
-            }
-        }
-    }
-    let start = row.len() - rest.len();
-    for (j, x) in rest.iter().enumerate() {
-        if x.widen() == v {
-            return start + j;
-        }
-    }
-    unreachable!("the maximum of a row is one of its values")
-}
-
 /// The compensated sum of the lanes, or +inf where a lane is (a token that q bans and
 /// p does not), which the compensation would turn into inf - inf = NaN.
 #[inline(always)]
@@ -459,34 +424,6 @@ fn js_term<const FMA: bool, const ZERO: bool>(x: f64, y: f64, inv_sa: f64, inv_s
         0.0
     };
     tp + tq
-}
-
-/// `row` widened into `buf` (resized to its length).
-fn stage<T: Logit>(row: ArrayView1<'_, T>, buf: &mut Vec<f32>) {
-    buf.resize(row.len(), 0.0);
-    match row.as_slice() {
-        Some(src) => dispatch(Isa::current(), StageJob { src, dst: buf }),
-        None => {
-            for (d, s) in buf.iter_mut().zip(row.iter()) {
-                *d = s.narrow();
-            }
-        }
-    }
-}
-
-struct StageJob<'a, T> {
-    src: &'a [T],
-    dst: &'a mut [f32],
-}
-
-impl<T: Logit> IsaJob for StageJob<'_, T> {
-    type Output = ();
-    #[inline(always)]
-    fn run<const FMA: bool>(self) {
-        for (d, s) in self.dst.iter_mut().zip(self.src) {
-            *d = s.narrow();
-        }
-    }
 }
 
 /// The divergence for every row of `a` and `b` (both (B, V), rows of length V >= 1), of
