@@ -312,3 +312,52 @@ def test_literal_walk_covers_the_choice_parameters():
         ("logits.kl", "reduction"),
         ("sampling.langevin", "method"),
     }
+
+
+def declared_constraints(qualname):
+    obj = resolve(qualname)
+    return getattr(obj.__init__ if inspect.isclass(obj) else obj, "__parameter_constraints__", None)
+
+
+@pytest.mark.parametrize("qualname", sorted(BASE))
+def test_every_scalar_parameter_is_declared(qualname):
+    """Each public callable declares its scalar parameters' constraints once, in its
+    validate_params table: none is checked only somewhere inside the body."""
+    names = [name for name, _ in scalar_parameters(qualname)]
+    declared = declared_constraints(qualname) or {}
+    assert [name for name in names if name not in declared] == []
+
+
+def test_the_references_and_dask_declare_the_same_constraints():
+    from divergent import reference
+
+    pairs = [
+        (dv.mmd, reference.kernel.mmd),
+        (dv.mmd_test, reference.kernel.mmd_test),
+        (dv.ksd_test, reference.kernel.ksd_test),
+        (dv.sinkhorn, reference.ot.sinkhorn),
+        (dv.knn.renyi_divergence, reference.knn.renyi_divergence),
+        (dv.metrics.kid, reference.metrics.kid),
+        (dv.sampling.svgd, reference.sampling.svgd),
+    ]
+    for public, twin in pairs:
+        assert twin.__parameter_constraints__ == public.__parameter_constraints__
+    assert reference.logits.kl.__parameter_constraints__.items() <= dv.logits.kl.__parameter_constraints__.items()
+
+
+def test_validate_params_normalises_and_refuses_unknown_names():
+    from divergent._validation import COUNT, FLAG, POSITIVE, Options, validate_params
+
+    @validate_params({"n": COUNT, "h": (POSITIVE, Options(("median",)), None), "flag": FLAG})
+    def f(n, h=None, *, flag=False):
+        return n, h, flag
+
+    assert f(np.int64(3), np.float32(0.5), flag=np.True_) == (3, 0.5, True)
+    assert type(f(np.int64(3))[0]) is int
+    assert f(2, "median") == (2, "median", False)
+    with pytest.raises(dv.InvalidParameterError, match=r"h must be a positive finite number.*or one of 'median'"):
+        f(1, -1.0)
+    with pytest.raises(dv.InvalidParameterError, match="unknown h 'mean'"):
+        f(1, "mean")
+    with pytest.raises(TypeError, match="declares constraints of no parameter"):
+        validate_params({"m": COUNT})(lambda n: n)

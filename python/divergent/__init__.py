@@ -11,7 +11,6 @@ pure-NumPy references in :mod:`divergent.reference`.
 """
 
 import contextlib as _contextlib
-import numbers as _numbers
 import os as _os
 import warnings as _warnings
 from collections.abc import Iterator as _Iterator
@@ -31,8 +30,9 @@ from divergent import (
     targets,
 )
 from divergent._results import ConvergenceWarning, TestResult
+from divergent._validation import Interval as _Interval
 from divergent._validation import InvalidParameterError
-from divergent._validation import check_positive_int as _check_positive_int
+from divergent._validation import validate_params as _validate_params
 from divergent.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -108,6 +108,11 @@ __all__ = [
 ]
 
 
+#: A number of threads: more than 8 per available core (at least 64 allowed) only queue.
+_THREADS = _Interval("int", 1, _core.max_num_threads(), hint="at most 8 threads per available core (at least 64)")
+
+
+@_validate_params({"n": _THREADS})
 def set_num_threads(n: int) -> None:
     """Set the number of threads divergent's Rust core uses.
 
@@ -121,12 +126,7 @@ def set_num_threads(n: int) -> None:
         Number of worker threads, at least 1 and at most 8 per available core (at least
         64 allowed): more only queue on the cores.
     """
-    limit = _core.max_num_threads()
-    if isinstance(n, _numbers.Integral) and not isinstance(n, bool) and n > limit:
-        raise InvalidParameterError(
-            f"n = {n} threads is more than the {limit} allowed (8 per available core, at least 64); pass at most that"
-        )
-    _core.set_num_threads(_check_positive_int(n, "n"))
+    _core.set_num_threads(n)
 
 
 def _check_thread_variable() -> None:
@@ -163,6 +163,7 @@ def get_num_threads() -> int:
     return _core.get_num_threads()
 
 
+@_validate_params({"n": _THREADS})
 @_contextlib.contextmanager
 def threads(n: int) -> _Iterator[None]:
     """Use `n` threads inside a ``with`` block, then restore the previous count.

@@ -1,15 +1,19 @@
 """Input validation shared by the public API and the references.
 
 Messages follow scikit-learn's style: say what was expected, what was received, and how
-to fix it, naming the argument. Every check of a parameter (a scalar, a flag, a choice,
-a seed) raises :class:`InvalidParameterError`, which is both a ValueError and a
-TypeError, so that callers can catch either, as with scikit-learn's exception of the
-same name; the checks of arrays raise ValueError for a wrong shape or value and
-TypeError for a wrong dtype.
+to fix it, naming the argument. Each public function declares the constraints of its
+scalar parameters (a count, a real interval, a flag, a choice, a seed) once, in a
+`validate_params` table; the decorator checks them all with `check_param` and raises
+:class:`InvalidParameterError`, which is both a ValueError and a TypeError, so that
+callers can catch either, as with scikit-learn's exception of the same name. The checks
+of arrays raise ValueError for a wrong shape or value and TypeError for a wrong dtype.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import math
 import numbers
 import os
@@ -22,16 +26,18 @@ __all__ = [
     "check_bool",
     "as_samples",
     "check_same_dim",
-    "check_positive_int",
-    "check_int_at_least",
-    "check_positive_float",
     "check_choice",
-    "check_bandwidth",
     "common_dtype",
     "check_weights",
     "check_seed",
     "check_memory",
     "available_memory",
+    "Interval",
+    "Options",
+    "FLAG",
+    "SEED",
+    "check_param",
+    "validate_params",
 ]
 
 
@@ -87,11 +93,15 @@ def check_scalar(
     fractions), an integer too large for float64 as infinity. An
     :class:`InvalidParameterError` names `name` and the interval, and ends with `hint`.
     """
+
+    def refuse(typed: bool = False):
+        wanted = _interval_text(kind, low, high, closed, allow_inf)
+        got = f"{value!r} of type {type(value).__name__}" if typed else repr(value)
+        return InvalidParameterError(f"{name} must be {wanted}, got {got}" + (f"; {hint}" if hint else ""))
+
     is_int = isinstance(value, numbers.Integral)
-    wanted = _interval_text(kind, low, high, closed, allow_inf)
-    tail = f"; {hint}" if hint else ""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or (kind == "int" and not is_int):
-        raise InvalidParameterError(f"{name} must be {wanted}, got {value!r} of type {type(value).__name__}{tail}")
+        raise refuse(typed=True)
     if kind == "int":
         number = int(value)
     else:
@@ -100,12 +110,12 @@ def check_scalar(
         except OverflowError:
             number = math.inf if value > 0 else -math.inf
         if math.isnan(number) or (math.isinf(number) and not allow_inf):
-            raise InvalidParameterError(f"{name} must be {wanted}, got {value!r}{tail}")
+            raise refuse()
     left, right = _INTERVALS[closed]
     below = low is not None and (number < low or (left == "(" and number == low))
     above = high is not None and (number > high or (right == ")" and number == high))
     if below or above:
-        raise InvalidParameterError(f"{name} must be {wanted}, got {value!r}{tail}")
+        raise refuse()
     return number
 
 
@@ -213,24 +223,13 @@ def check_same_dim(x: np.ndarray, y: np.ndarray, xname: str = "x", yname: str = 
 COUNT_MAX = 2**62
 
 
-def _check_count_max(value: int, name: str) -> int:
+def _check_count_max(value: int, name: str, hint: str = "") -> int:
     if value > COUNT_MAX:
+        tail = f" ({hint})" if hint else ""
         raise InvalidParameterError(
-            f"{name}={value} is more than the largest supported count, 2**62; pass a smaller value"
+            f"{name}={value}{tail} is more than the largest supported count, 2**62; pass a smaller value"
         )
     return int(value)
-
-
-def check_positive_int(value, name: str) -> int:
-    return _check_count_max(check_scalar(value, name, "int", low=1), name)
-
-
-def check_int_at_least(value, name: str, least: int) -> int:
-    return _check_count_max(check_scalar(value, name, "int", low=least), name)
-
-
-def check_positive_float(value, name: str) -> float:
-    return check_scalar(value, name, "real", low=0, closed="neither")
 
 
 def check_choice(value, name: str, choices) -> str:
@@ -238,14 +237,6 @@ def check_choice(value, name: str, choices) -> str:
         options = ", ".join(repr(c) for c in choices)
         raise InvalidParameterError(f"unknown {name} {value!r}; expected one of {options}")
     return value
-
-
-def check_bandwidth(bandwidth, *, allowed_strings=("median",)):
-    """A positive finite float, or one of `allowed_strings`."""
-    if isinstance(bandwidth, str) and allowed_strings:
-        return check_choice(bandwidth, "bandwidth", allowed_strings)
-    also = f"; or one of {', '.join(repr(c) for c in allowed_strings)}" if allowed_strings else ""
-    return check_scalar(bandwidth, "bandwidth", low=0, closed="neither", hint=also[2:])
 
 
 def check_weights(weights, n: int, name: str = "weights") -> np.ndarray:
@@ -272,13 +263,13 @@ def normalised(w: np.ndarray, name: str) -> np.ndarray:
     return w / w.sum()
 
 
-def check_seed(seed):
+def check_seed(seed, name: str = "seed"):
     """A seed for np.random.default_rng: None, an int >= 0, a SeedSequence or a Generator."""
     if seed is None or isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
         return seed
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise InvalidParameterError(
-            f"seed must be None, a non-negative integer, a numpy SeedSequence or a numpy Generator, got {seed!r}"
+            f"{name} must be None, a non-negative integer, a numpy SeedSequence or a numpy Generator, got {seed!r}"
         )
     return int(seed)
 
@@ -315,3 +306,136 @@ def check_memory(nbytes: float, what: str, fix: str) -> None:
         raise MemoryError(
             f"{what} needs {format_bytes(nbytes)} of memory, more than the {format_bytes(have)} available; {fix}"
         )
+
+
+# --- Declared parameter constraints -------------------------------------------------
+#
+# Each public function declares the constraints of its scalar parameters once, with
+# `validate_params`, as scikit-learn's functions do; the decorator checks the call's
+# arguments against them, passes the normalised values (an int, a float, a bool) on to
+# the body, and raises InvalidParameterError naming the argument. The body then checks
+# only what depends on the data (k below the number of samples, a bandwidth the data's
+# scale can resolve).
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """An int (``kind="int"``) or float (``kind="real"``) from `low` to `high`, the ends
+    that `closed` names included; `hint` ends the message. See `check_scalar`."""
+
+    kind: str
+    low: float | None = None
+    high: float | None = None
+    closed: str = "both"
+    allow_inf: bool = False
+    hint: str = ""
+
+    def check(self, value, name: str, also: str = ""):
+        hint = f"{self.hint}; {also}" if self.hint and also else self.hint or also
+        bounds = dict(low=self.low, high=self.high, closed=self.closed, allow_inf=self.allow_inf)
+        number = check_scalar(value, name, self.kind, hint=hint, **bounds)
+        return _check_count_max(number, name, self.hint) if self.kind == "int" else number
+
+    def describe(self) -> str:
+        return _interval_text(self.kind, self.low, self.high, self.closed, self.allow_inf)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """One of the strings `choices`."""
+
+    choices: tuple
+
+    def check(self, value, name: str):
+        return check_choice(value, name, self.choices)
+
+    def describe(self) -> str:
+        return f"one of {', '.join(repr(c) for c in self.choices)}"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class _Checked:
+    """A constraint that one of the checks above decides: FLAG (`check_bool`) and SEED
+    (`check_seed`)."""
+
+    label: str
+    checker: object
+    text: str
+
+    def check(self, value, name: str):
+        return self.checker(value, name)
+
+    def describe(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return self.label
+
+
+FLAG = _Checked("FLAG", check_bool, "True or False")
+SEED = _Checked("SEED", check_seed, "a seed")
+COUNT = Interval("int", 1)
+NON_NEGATIVE_INT = Interval("int", 0)
+POSITIVE = Interval("real", 0, closed="neither")
+NON_NEGATIVE = Interval("real", 0)
+REAL = Interval("real")
+
+
+def check_param(constraint, value, name: str):
+    """`value` checked against `constraint`: one constraint, or a tuple of alternatives
+    among which None accepts the value None. A string goes to the alternatives' Options,
+    a bool to their FLAG, anything else to the first number constraint, whose message
+    then names the other alternatives."""
+    if not isinstance(constraint, tuple):
+        return constraint.check(value, name)
+    alternatives = constraint
+    if value is None and None in alternatives:
+        return None
+    present = [c for c in alternatives if c is not None]
+    if isinstance(value, str):
+        chosen = next((c for c in present if isinstance(c, Options)), None)
+    elif isinstance(value, (bool, np.bool_)):
+        chosen = next((c for c in present if c is FLAG), None)
+    else:
+        chosen = None
+    if chosen is None:
+        chosen = next((c for c in present if isinstance(c, Interval)), present[0])
+    try:
+        return chosen.check(value, name)
+    except InvalidParameterError:
+        if not isinstance(chosen, Interval) or chosen.hint:
+            raise
+        others = [c.describe() for c in present if c is not chosen] + ["None"] * (None in alternatives)
+        if not others:
+            raise
+        return chosen.check(value, name, f"or {', or '.join(others)}")
+
+
+def validate_params(constraints: dict):
+    """Decorate a public function (or a class's ``__init__``) with the constraints of its
+    parameters, ``{name: constraint}``: each call's arguments for those names are checked
+    by `check_param` and passed on normalised; defaults are not checked. The table is
+    kept as the wrapper's ``__parameter_constraints__``."""
+
+    def decorate(function):
+        signature = inspect.signature(function)
+        unknown = set(constraints) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{function.__qualname__} declares constraints of no parameter: {sorted(unknown)}")
+        positions = {name: i for i, name in enumerate(signature.parameters)}
+        items = tuple(constraints.items())
+
+        @functools.wraps(function)
+        def checked(*args, **kwargs):
+            args = list(args)
+            for name, constraint in items:
+                if name in kwargs:
+                    kwargs[name] = check_param(constraint, kwargs[name], name)
+                elif positions[name] < len(args):
+                    args[positions[name]] = check_param(constraint, args[positions[name]], name)
+            return function(*args, **kwargs)
+
+        checked.__parameter_constraints__ = dict(constraints)
+        return checked
+
+    return decorate

@@ -18,7 +18,7 @@ import numpy as np
 from divergent._scale import in_range, unscaled
 from divergent._special import norm_ppf
 from divergent._typing import ArrayLike
-from divergent._validation import check_choice, real_array
+from divergent._validation import Options, real_array, validate_params
 
 __all__ = ["ess", "rhat", "mcse"]
 
@@ -184,6 +184,7 @@ def rhat(draws: ArrayLike) -> float | np.ndarray:
     return _per_dim(out, squeeze)
 
 
+@validate_params({"method": Options(("bulk", "mean"))})
 def ess(draws: ArrayLike, *, method: Literal["bulk", "mean"] = "bulk") -> float | np.ndarray:
     """Effective sample size: bulk (rank-normalised) or of the mean (Vehtari et al. 2021).
 
@@ -222,7 +223,6 @@ def ess(draws: ArrayLike, *, method: Literal["bulk", "mean"] = "bulk") -> float 
     >>> 3500 < ess(np.random.default_rng(0).normal(size=(4, 1000))) < 4500
     True
     """
-    check_choice(method, "method", ("bulk", "mean"))
     squeeze = np.ndim(draws) == 2
     a, _ = _draws(draws, "ess", 1)
     scale = _z_scale if method == "bulk" else (lambda z: z)

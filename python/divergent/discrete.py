@@ -28,7 +28,7 @@ from divergent import _core
 from divergent._docs import with_sections
 from divergent._scale import not_representable
 from divergent._typing import ArrayLike
-from divergent._validation import InvalidParameterError, check_bool, check_choice, check_scalar, real_array
+from divergent._validation import FLAG, REAL, Interval, InvalidParameterError, Options, real_array, validate_params
 
 __all__ = [
     "kl",
@@ -56,19 +56,18 @@ def sum_tolerance(dtype, n_classes: int) -> float:
     return max(SUM_TOL, n_classes * eps)
 
 
-def _check_axis(axis) -> int:
-    return check_scalar(axis, "axis", "int", hint="the class axis")
-
-
-def _check_flags(from_logits, normalize) -> tuple[bool, bool]:
-    return check_bool(from_logits, "from_logits"), check_bool(normalize, "normalize")
+#: The parameters every function of this module declares, and the logarithm's base of
+#: those that take one.
+DISTRIBUTION_PARAMETERS = {"axis": Interval("int", hint="the class axis"), "from_logits": FLAG, "normalize": FLAG}
+WITH_BASE = {
+    **DISTRIBUTION_PARAMETERS,
+    "base": (Interval("real", 0, closed="neither", hint="a logarithm's base, not 1"), None),
+}
 
 
 def _distribution(x, name, axis, from_logits, normalize):
     """(p, log p) as float64 with the class axis last."""
-    from_logits, normalize = _check_flags(from_logits, normalize)
     arr = real_array(x, name)
-    axis = _check_axis(axis)
     if arr.ndim == 0:
         raise ValueError(f"{name} must have at least one axis of classes, got a scalar")
     if not -arr.ndim <= axis < arr.ndim:
@@ -149,10 +148,7 @@ def _out(values, base=None, from_logits=False, what="the divergence"):
 
 
 def _check_base(base):
-    """None (nats) or a positive base other than 1, checked before any work is done."""
-    if base is None:
-        return None
-    base = check_scalar(base, "base", low=0, closed="neither", hint="a logarithm's base, not 1")
+    """None (nats) or a declared base other than 1, checked before any work is done."""
     if base == 1:
         raise InvalidParameterError("base must be a positive number other than 1, got 1; pass e.g. 2 for bits")
     return base
@@ -166,7 +162,6 @@ def _plogr(p, logp, logq):
 
 def _fused(p, q, axis, which):
     """Row-wise divergence of two same-shape logit arrays in the Rust kernel, or None."""
-    axis = _check_axis(axis)
     a, b = np.asarray(p), np.asarray(q)
     if a.shape != b.shape or a.ndim == 0 or a.dtype.kind not in "biuf" or b.dtype.kind not in "biuf":
         return None
@@ -191,6 +186,7 @@ def _fused(p, q, axis, which):
     return rows.reshape(lead)
 
 
+@validate_params(WITH_BASE)
 def kl(
     p: ArrayLike,
     q: ArrayLike,
@@ -233,7 +229,6 @@ def kl(
     0.510826
     """
     base = _check_base(base)
-    from_logits, normalize = _check_flags(from_logits, normalize)
     if from_logits:
         fused = _fused(p, q, axis, "kl")
         if fused is not None:
@@ -241,6 +236,7 @@ def kl(
     return kl_numpy(p, q, axis=axis, from_logits=from_logits, normalize=normalize, base=base)
 
 
+@validate_params(WITH_BASE)
 def kl_numpy(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
     """:func:`kl` in NumPy only (the reference of the fused logits kernel)."""
     base = _check_base(base)
@@ -248,6 +244,7 @@ def kl_numpy(p, q, *, axis=-1, from_logits=False, normalize=False, base=None):
     return _out(_plogr(p, logp, logq).sum(axis=-1), base, from_logits, "KL(p || q)")
 
 
+@validate_params(WITH_BASE)
 def js(
     p: ArrayLike,
     q: ArrayLike,
@@ -276,7 +273,6 @@ def js(
     1.0
     """
     base = _check_base(base)
-    from_logits, normalize = _check_flags(from_logits, normalize)
     if from_logits:
         fused = _fused(p, q, axis, "js")
         if fused is not None:
@@ -284,6 +280,7 @@ def js(
     return js_numpy(p, q, base=base, axis=axis, from_logits=from_logits, normalize=normalize)
 
 
+@validate_params(WITH_BASE)
 def js_numpy(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
     """:func:`js` in NumPy only (the reference of the fused logits kernel)."""
     base = _check_base(base)
@@ -294,6 +291,7 @@ def js_numpy(p, q, *, base=None, axis=-1, from_logits=False, normalize=False):
     return _out(0.5 * (_plogr(p, logp, logm) + _plogr(q, logq, logm)).sum(axis=-1), base)
 
 
+@validate_params(DISTRIBUTION_PARAMETERS)
 def tv(
     p: ArrayLike, q: ArrayLike, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
 ) -> float | np.ndarray:
@@ -302,6 +300,7 @@ def tv(
     return _out(0.5 * np.abs(p - q).sum(axis=-1))
 
 
+@validate_params(DISTRIBUTION_PARAMETERS)
 def hellinger(
     p: ArrayLike, q: ArrayLike, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
 ) -> float | np.ndarray:
@@ -314,6 +313,7 @@ def hellinger(
     return _out(np.sqrt(0.5 * ((np.sqrt(p) - np.sqrt(q)) ** 2).sum(axis=-1)))
 
 
+@validate_params({**DISTRIBUTION_PARAMETERS, "kind": Options(("pearson", "neyman"))})
 def chi2(
     p: ArrayLike,
     q: ArrayLike,
@@ -326,17 +326,12 @@ def chi2(
     r"""Chi-squared divergence: Pearson :math:`\sum (p - q)^2 / q` or Neyman
     :math:`\sum (p - q)^2 / p` (``kind="neyman"``); inf where the denominator is 0 and
     the numerator is not, and 0/0 terms count 0."""
-    check_choice(kind, "kind", ("pearson", "neyman"))
     p, _, q, _ = _pair(p, q, axis, from_logits, normalize)
     den = q if kind == "pearson" else p
     num = (p - q) ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
         terms = np.where(num > 0, num / den, 0.0)
     return _out(terms.sum(axis=-1))
-
-
-def _check_alpha(alpha, *, allow_zero=True, allow_inf=True):
-    return check_scalar(alpha, "alpha", low=0, closed="both" if allow_zero else "neither", allow_inf=allow_inf)
 
 
 def _log_power_sum(p, logp, logq, a):
@@ -371,6 +366,7 @@ def _expm1_scaled(log_s, log_coef: float, sign: float, what: str, argument: str)
     return np.where(m == 0, 0.0, out)
 
 
+@validate_params({**WITH_BASE, "alpha": Interval("real", 0, allow_inf=True)})
 def renyi(
     p: ArrayLike,
     q: ArrayLike,
@@ -393,7 +389,6 @@ def renyi(
     divergence. IEEE Transactions on Information Theory 60(7), 3797-3820.
     """
     base = _check_base(base)
-    alpha = _check_alpha(alpha)
     if alpha == 1:
         return kl(p, q, axis=axis, from_logits=from_logits, normalize=normalize, base=base)
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
@@ -406,13 +401,13 @@ def renyi(
     return _out(_log_power_sum(p, logp, logq, alpha) / (alpha - 1), base, from_logits, "the Renyi divergence")
 
 
+@validate_params({**DISTRIBUTION_PARAMETERS, "alpha": Interval("real", 0, closed="neither")})
 def tsallis(
     p: ArrayLike, q: ArrayLike, alpha: float, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
 ) -> float | np.ndarray:
     r"""Tsallis relative entropy
     :math:`\frac{\sum_i p_i^\alpha q_i^{1 - \alpha} - 1}{\alpha - 1}` (alpha > 0; alpha = 1
     is :func:`kl`)."""
-    alpha = _check_alpha(alpha, allow_zero=False, allow_inf=False)
     if alpha == 1:
         return kl(p, q, axis=axis, from_logits=from_logits, normalize=normalize)
     p, logp, q, logq = _pair(p, q, axis, from_logits, normalize)
@@ -420,6 +415,7 @@ def tsallis(
     return _out(_expm1_scaled(log_s, -math.log(abs(alpha - 1)), math.copysign(1.0, alpha - 1), "tsallis", "alpha"))
 
 
+@validate_params({**DISTRIBUTION_PARAMETERS, "alpha": REAL})
 def alpha_divergence(
     p: ArrayLike, q: ArrayLike, alpha: float, *, axis: int = -1, from_logits: bool = False, normalize: bool = False
 ) -> float | np.ndarray:
@@ -433,7 +429,6 @@ def alpha_divergence(
     ----------
     Amari, S. (1985). Differential-Geometrical Methods in Statistics. Springer.
     """
-    alpha = check_scalar(alpha, "alpha")
     if alpha == -1:
         return kl(p, q, axis=axis, from_logits=from_logits, normalize=normalize)
     if alpha == 1:
@@ -449,6 +444,7 @@ def alpha_divergence(
     return _out(_expm1_scaled(log_s, log_coef, math.copysign(1.0, alpha * alpha - 1), "alpha_divergence", "alpha"))
 
 
+@validate_params(DISTRIBUTION_PARAMETERS)
 def f_divergence(
     p: ArrayLike,
     q: ArrayLike,
@@ -484,6 +480,7 @@ def f_divergence(
     return _out(terms.sum(axis=-1))
 
 
+@validate_params(WITH_BASE)
 def entropy(
     p: ArrayLike, *, base: float | None = None, axis: int = -1, from_logits: bool = False, normalize: bool = False
 ) -> float | np.ndarray:
@@ -494,6 +491,7 @@ def entropy(
         return _out(-np.where(p > 0, p * logp, 0.0).sum(axis=-1), base)
 
 
+@validate_params(WITH_BASE)
 def cross_entropy(
     p: ArrayLike,
     q: ArrayLike,

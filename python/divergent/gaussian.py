@@ -18,7 +18,7 @@ import numpy as np
 from divergent._docs import with_sections
 from divergent._scale import in_range, not_representable
 from divergent._typing import ArrayLike
-from divergent._validation import InvalidParameterError, check_bool, check_scalar, real_array
+from divergent._validation import COUNT, FLAG, POSITIVE, InvalidParameterError, real_array, validate_params
 
 __all__ = [
     "kl",
@@ -175,6 +175,7 @@ def kl(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -> float | np
     return _out(0.5 * (trace + _quad(S1, delta) - d + _logdet(S1) - _logdet(S0)), "kl")
 
 
+@validate_params({"alpha": POSITIVE})
 @_float_range
 def renyi(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, alpha: float) -> float | np.ndarray:
     r"""Renyi divergence of order alpha between N(m0, S0) and N(m1, S1):
@@ -194,7 +195,6 @@ def renyi(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, alpha: flo
     Gil, M., Alajaji, F., Linder, T. (2013). Renyi divergence measures for commonly used
     univariate continuous distributions. Information Sciences 249, 124-131.
     """
-    alpha = check_scalar(alpha, "alpha", low=0, closed="neither")
     if alpha == 1:
         raise InvalidParameterError("alpha = 1 is the KL divergence: use divergent.gaussian.kl")
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
@@ -230,6 +230,7 @@ def hellinger(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike) -> flo
     return _out(np.sqrt(-np.expm1(-np.where(np.isnan(b), np.inf, b))), "hellinger")
 
 
+@validate_params({"squared": FLAG})
 @_float_range
 def wasserstein2(
     m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, *, squared: bool = False
@@ -252,7 +253,6 @@ def wasserstein2(
     Dowson, D. C., Landau, B. V. (1982). The Frechet distance between multivariate normal
     distributions. Journal of Multivariate Analysis 12(3), 450-455.
     """
-    squared = check_bool(squared, "squared")
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1, psd=True)
     # W2 is homogeneous (degree 1 in the means, 1/2 in the covariances): the mean and
     # covariance parts are computed apart, each on its inputs divided by a power of two
@@ -284,6 +284,7 @@ def entropy(S: ArrayLike) -> float | np.ndarray:
     return _out(0.5 * (d * math.log(2 * math.pi * math.e) + _logdet(S)), "entropy")
 
 
+@validate_params({"dx": COUNT})
 @_float_range
 def mutual_information(S: ArrayLike, dx: int) -> float | np.ndarray:
     r"""Mutual information between the first ``dx`` coordinates and the rest of a Gaussian
@@ -292,7 +293,10 @@ def mutual_information(S: ArrayLike, dx: int) -> float | np.ndarray:
     if S.ndim < 2 or S.shape[-1] != S.shape[-2]:
         raise ValueError(f"S must be a (..., d, d) covariance, got shape {S.shape}")
     d = S.shape[-1]
-    dx = check_scalar(dx, "dx", "int", low=0, high=d, closed="neither", hint=f"the first dx of the d = {d} coordinates")
+    if dx >= d:
+        raise InvalidParameterError(
+            f"dx must be an integer in (0, {d}), got {dx!r}; the first dx of the d = {d} coordinates"
+        )
     S = _cov(S, d, "S")
     return _out(0.5 * (_logdet(S[..., :dx, :dx]) + _logdet(S[..., dx:, dx:]) - _logdet(S)), "mutual_information")
 
@@ -304,6 +308,7 @@ def _gauss_kernel_mean(S, delta, h):
     return np.exp(-0.5 * (_logdet(Sh) - 2 * d * math.log(h)) - 0.5 * _quad(Sh, delta))
 
 
+@validate_params({"bandwidth": POSITIVE})
 @_float_range
 def mmd(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, bandwidth: float) -> float | np.ndarray:
     r"""Population MMD^2 between N(m0, S0) and N(m1, S1) for the Gaussian kernel
@@ -311,7 +316,7 @@ def mmd(m0: ArrayLike, S0: ArrayLike, m1: ArrayLike, S1: ArrayLike, bandwidth: f
     :math:`\det(I + S/h^2)^{-1/2} \exp(-\tfrac12 \Delta^\top (S + h^2 I)^{-1} \Delta)`
     for the difference of the two variables ~ N(Delta, S). The value
     :func:`divergent.mmd` estimates."""
-    h = check_scalar(bandwidth, "bandwidth", low=0, closed="neither")
+    h = bandwidth
     m0, S0, m1, S1, d = _pair(m0, S0, m1, S1)
     zero = np.zeros_like(m0)
     kxx = _gauss_kernel_mean(2 * S0, zero, h)

@@ -18,16 +18,16 @@ import numpy as np
 from divergent import _core
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
+    COUNT,
+    FLAG,
+    NON_NEGATIVE_INT,
+    POSITIVE,
+    SEED,
     InvalidParameterError,
+    Options,
     as_samples,
-    check_bandwidth,
-    check_bool,
-    check_choice,
-    check_int_at_least,
-    check_positive_float,
-    check_positive_int,
-    check_seed,
     real_array,
+    validate_params,
 )
 from divergent.diagnostics import ess as _ess
 from divergent.diagnostics import mcse as _mcse
@@ -40,6 +40,20 @@ __all__ = ["langevin", "svgd", "Trace", "ess", "rhat", "mcse"]
 ess, rhat, mcse = _ess, _rhat, _mcse
 
 METHODS = ("ula", "mala", "underdamped")
+
+#: langevin's and svgd's parameters (also the references').
+LANGEVIN_PARAMETERS = {
+    "n_chains": COUNT,
+    "n_steps": COUNT,
+    "step_size": POSITIVE,
+    "method": Options(METHODS),
+    "friction": POSITIVE,
+    "burn_in": NON_NEGATIVE_INT,
+    "thin": COUNT,
+    "seed": SEED,
+    "adapt_step_size": FLAG,
+}
+SVGD_PARAMETERS = {"n_steps": NON_NEGATIVE_INT, "step_size": POSITIVE, "bandwidth": (POSITIVE, Options(("median",)))}
 
 
 @dataclass(frozen=True)
@@ -106,7 +120,7 @@ class Trace:
 
 
 def _u64_seed(seed) -> int:
-    seed = check_seed(seed)
+    """The core's 64-bit seed from a declared `seed`."""
     if isinstance(seed, int):
         if seed >= 2**64:
             raise InvalidParameterError(f"seed must be below 2**64, got {seed}")
@@ -121,16 +135,8 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
             f"or Custom), got {type(target).__name__}; wrap a callable with "
             f"divergent.targets.Custom(logp_and_grad, dim)"
         )
-    method = check_choice(method, "method", METHODS)
-    n_chains = check_positive_int(n_chains, "n_chains")
-    n_steps = check_positive_int(n_steps, "n_steps")
-    thin = check_positive_int(thin, "thin")
-    burn_in = check_int_at_least(burn_in, "burn_in", 0)
-    step_size = check_positive_float(step_size, "step_size")
-    friction = check_positive_float(friction, "friction")
     if n_steps < thin:
         raise ValueError(f"n_steps ({n_steps}) must be at least thin ({thin}) to keep any draw")
-    adapt_step_size = check_bool(adapt_step_size, "adapt_step_size")
     if adapt_step_size and method != "mala":
         raise ValueError("adapt_step_size is for method='mala' (it targets MALA's acceptance rate 0.574)")
     if adapt_step_size and burn_in == 0:
@@ -151,6 +157,7 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
     return method, n_chains, n_steps, step_size, x0, friction, burn_in, thin, _u64_seed(seed)
 
 
+@validate_params(LANGEVIN_PARAMETERS)
 def langevin(
     target: Target,
     *,
@@ -283,9 +290,6 @@ def _score_function(score, d):
 
 def _svgd_inputs(score, particles, n_steps, step_size, bandwidth):
     x = as_samples(particles, "particles", min_samples=2 if bandwidth == "median" else 1)
-    n_steps = check_int_at_least(n_steps, "n_steps", 0)
-    step_size = check_positive_float(step_size, "step_size")
-    bandwidth = check_bandwidth(bandwidth)
     return _score_function(score, x.shape[1]), np.array(x, dtype=np.float64, order="C"), n_steps, step_size, bandwidth
 
 
@@ -313,6 +317,7 @@ def _checked_score(fn, x: np.ndarray, step: int) -> np.ndarray:
     return np.ascontiguousarray(s)
 
 
+@validate_params(SVGD_PARAMETERS)
 def svgd(
     score: Target | Callable[[np.ndarray], ArrayLike],
     particles: ArrayLike,

@@ -17,7 +17,7 @@ import numpy as np
 
 from divergent import _core
 from divergent._typing import ArrayLike
-from divergent._validation import check_int_at_least, check_positive_float, check_scalar, real_array
+from divergent._validation import COUNT, POSITIVE, REAL, Interval, real_array, validate_params
 
 __all__ = ["Target", "Gaussian", "GaussianMixture", "Banana", "Funnel", "Custom"]
 
@@ -262,9 +262,9 @@ class Banana(Target):
     Metropolis algorithm. Computational Statistics 14, 375-395.
     """
 
+    @validate_params({"dim": Interval("int", 2), "b": REAL, "sigma": POSITIVE})
     def __init__(self, dim: int = 2, b: float = 0.1, sigma: float = 10.0):
-        self.dim = check_int_at_least(dim, "dim", 2)
-        self.b, self.sigma = check_scalar(b, "b"), check_positive_float(sigma, "sigma")
+        self.dim, self.b, self.sigma = dim, b, sigma
 
     def _spec(self):
         return ("banana", np.zeros((1, self.dim)), np.zeros((1, 1, 1)), np.zeros(1), [self.b, self.sigma])
@@ -293,9 +293,9 @@ class Funnel(Target):
     Neal (2003). Slice sampling. Annals of Statistics 31(3), 705-767.
     """
 
+    @validate_params({"dim": Interval("int", 2), "scale": POSITIVE})
     def __init__(self, dim: int = 10, scale: float = 3.0):
-        self.dim = check_int_at_least(dim, "dim", 2)
-        self.scale = check_positive_float(scale, "scale")
+        self.dim, self.scale = dim, scale
 
     def _spec(self):
         return ("funnel", np.zeros((1, self.dim)), np.zeros((1, 1, 1)), np.zeros(1), [self.scale])
@@ -323,10 +323,11 @@ class Custom(Target):
     -0.0
     """
 
+    @validate_params({"dim": COUNT})
     def __init__(self, logp_and_grad: Callable[[np.ndarray], tuple[ArrayLike, ArrayLike]], dim: int):
         if not callable(logp_and_grad):
             raise TypeError(f"logp_and_grad must be callable, got {type(logp_and_grad).__name__}")
-        self.dim = check_int_at_least(dim, "dim", 1)
+        self.dim = dim
         self.func = logp_and_grad
 
     def _evaluate(self, x: np.ndarray, where: str):

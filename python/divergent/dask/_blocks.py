@@ -22,7 +22,7 @@ import numpy as np
 
 from divergent import _core, _scale
 from divergent._validation import (
-    check_positive_int,
+    COUNT,
     check_sample_count,
     check_sample_ndim,
     nonfinite_error,
@@ -77,8 +77,8 @@ def query_block_rows(n: int, d: int, itemsize: int) -> int:
     return max(256, -(-rows // 256) * 256)
 
 
-def check_block_rows(block_rows) -> int | None:
-    return None if block_rows is None else check_positive_int(block_rows, "block_rows")
+#: The block_rows parameter every divergent.dask function declares.
+BLOCK_ROWS = {"block_rows": (COUNT, None)}
 
 
 @dataclass

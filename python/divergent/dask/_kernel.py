@@ -17,17 +17,10 @@ import numpy as np
 from divergent import _core, _scale
 from divergent._bandwidth import MEDIAN_MAX_POINTS, MEDIAN_SEED, check_median
 from divergent._results import TestResult, monte_carlo_pvalue
-from divergent._validation import (
-    check_bandwidth,
-    check_choice,
-    check_memory,
-    check_positive_int,
-    check_seed,
-    check_weights,
-)
+from divergent._validation import check_memory, check_weights, validate_params
 from divergent.dask._blocks import (
+    BLOCK_ROWS,
     Sample,
-    check_block_rows,
     delayed,
     exponent_of,
     gather,
@@ -105,14 +98,11 @@ def _inputs(x, y, kernel, bandwidth, estimator, block_rows, *, float32=True, ext
     """Validated samples as in `divergent.kernel._mmd._mmd_inputs`, the kernel, the
     bandwidth scaled by 2**-e (None for the energy kernel), the estimator and e. A pair
     task's work grows with d + `extra_columns` (the permutation test's products)."""
-    kernel = check_choice(kernel, "kernel", _mmd.KERNELS)
-    estimator = check_choice(estimator, "estimator", _mmd.ESTIMATORS)
     if kernel == "energy" and not (isinstance(bandwidth, str) and bandwidth == "median"):
         raise ValueError(
             f"the energy kernel -|x - y| has no bandwidth, got bandwidth={bandwidth!r}; leave bandwidth at its default"
         )
-    h = None if kernel == "energy" else check_bandwidth(bandwidth)
-    block_rows = check_block_rows(block_rows)
+    h = None if kernel == "energy" else bandwidth
     if estimator == "linear":
         # Aligned blocks of an even number of rows keep the in-memory pairing.
         def rows(n, d, s):
@@ -137,6 +127,7 @@ def _inputs(x, y, kernel, bandwidth, estimator, block_rows, *, float32=True, ext
     return xs, ys, kernel, h, estimator, e
 
 
+@validate_params({**_mmd.MMD_PARAMETERS, **BLOCK_ROWS})
 def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased", block_rows=None) -> float:
     """Squared MMD of two Dask arrays: :func:`divergent.mmd` on row blocks.
 
@@ -187,6 +178,7 @@ def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased", bl
     return _mmd._finite(value, "MMD^2", e, power)
 
 
+@validate_params(BLOCK_ROWS)
 def energy_distance(x, y, *, block_rows=None) -> float:
     """Energy distance of two Dask arrays: :func:`divergent.energy_distance` on row
     blocks (the biased MMD of the energy kernel, as there).
@@ -222,6 +214,7 @@ def _null_block(a, b, ga, gb, e, kernel, h):
     return _core.mmd_permutation_block_sums(a, b, ga, gb, kernel, h)
 
 
+@validate_params({**_two_sample.MMD_TEST_PARAMETERS, **BLOCK_ROWS})
 def mmd_test(
     x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999, seed=None, block_rows=None
 ) -> TestResult:
@@ -255,8 +248,6 @@ def mmd_test(
     >>> dvd.mmd_test(da.from_array(x, chunks=64), y, seed=0).pvalue == dv.mmd_test(x, y, seed=0).pvalue
     True
     """
-    n_permutations = check_positive_int(n_permutations, "n_permutations")
-    seed = check_seed(seed)
     xs, ys, kernel, h, _, e = _inputs(
         x, y, kernel, bandwidth, "unbiased", block_rows, float32=False, extra_columns=n_permutations
     )
@@ -346,6 +337,7 @@ def _combine_lse(*parts):
         return np.logaddexp.reduce(np.stack(parts), axis=0)
 
 
+@validate_params({**_density.KDE_PARAMETERS, **BLOCK_ROWS})
 def kde_logpdf(data, points, *, bandwidth="scott", weights=None, block_rows=None):
     """Log-density of the Gaussian KDE of `data` at `points`, both Dask arrays:
     :func:`divergent.kde_logpdf` on row blocks.
@@ -377,7 +369,6 @@ def kde_logpdf(data, points, *, bandwidth="scott", weights=None, block_rows=None
     >>> dvd.kde_logpdf(data, [[0.0, 0.0], [40.0, 0.0]]).round(1).tolist()
     [-2.0, -6654.1]
     """
-    block_rows = check_block_rows(block_rows)
     rows = lambda n, d, s: block_rows or pair_block_rows(d, s)  # noqa: E731
     ds, ps = samples([data, points], ["data", "points"], min_samples=(2, 1), rows=rows)
     n, d = ds.n, ds.d

@@ -17,19 +17,19 @@ import dask
 import numpy as np
 
 from divergent import _core, _scale
-from divergent._validation import check_choice
+from divergent._validation import validate_params
 from divergent.dask._blocks import (
+    BLOCK_ROWS,
     REFERENCE_MAX_BYTES,
     Sample,
     as_dask,
-    check_block_rows,
     delayed,
     exponent_of,
     on_worker,
     query_block_rows,
     samples,
 )
-from divergent.knn._common import check_k, check_no_zero
+from divergent.knn._common import KNN_PARAMETERS, KSG_METHODS, check_k, check_no_zero
 from divergent.knn._divergences import entropy_from_distances, kl_from_distances
 from divergent.knn._mutual_information import ksg_from_counts
 
@@ -93,10 +93,10 @@ def _pick(d, column):
 
 
 def _rows(block_rows):
-    block_rows = check_block_rows(block_rows)
     return lambda n, d, s: block_rows or query_block_rows(n, d, s)
 
 
+@validate_params({**KNN_PARAMETERS, **BLOCK_ROWS})
 def entropy(x, *, k=3, jitter=None, seed=None, block_rows=None) -> float:
     """Kozachenko-Leonenko entropy of a Dask array: :func:`divergent.entropy` with one
     task per query block (the same value, bit for bit).
@@ -132,6 +132,7 @@ def entropy(x, *, k=3, jitter=None, seed=None, block_rows=None) -> float:
     return entropy_from_distances(eps, xs.d, k) + xs.d * e * math.log(2.0)
 
 
+@validate_params({**KNN_PARAMETERS, **BLOCK_ROWS})
 def kl_divergence(x, y, *, k=1, jitter=None, seed=None, block_rows=None) -> float:
     """k-NN estimate of KL(P || Q) from Dask arrays: :func:`divergent.kl_divergence`
     with one task per query block of x (the same value, bit for bit).
@@ -211,6 +212,7 @@ def _ksg_block(queries, start, e, k, dx, method, *joint):
     return eps, counts[0], counts[1]
 
 
+@validate_params({**KNN_PARAMETERS, "method": KSG_METHODS, **BLOCK_ROWS})
 def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None, block_rows=None) -> float:
     """KSG mutual information of paired Dask arrays: :func:`divergent.mutual_information`
     with one task per query block of the joint sample (the same value, bit for bit).
@@ -243,10 +245,9 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None, bloc
     0.83
     """
     _no_jitter(jitter)
-    method = check_choice(method, "method", ("ksg1", "ksg2"))
     # One row chunking for both, so that their blocks pair up into joint blocks.
     xd, yd = as_dask(x, "x"), as_dask(y, "y")
-    rows = check_block_rows(block_rows) or query_block_rows(xd.shape[0], xd.shape[1] + yd.shape[1], 8)
+    rows = block_rows or query_block_rows(xd.shape[0], xd.shape[1] + yd.shape[1], 8)
     xs, ys = samples([xd, yd], ["x", "y"], min_samples=(2,), rows=lambda n, d, s: rows, same_dim=False)
     if xs.n != ys.n:
         raise ValueError(f"x and y must have the same number of samples (paired observations), got {xs.n} and {ys.n}")

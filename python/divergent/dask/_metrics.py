@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dask
 
-from divergent.dask._blocks import check_block_rows, delayed, on_worker, samples
+from divergent._validation import validate_params
+from divergent.dask._blocks import BLOCK_ROWS, delayed, on_worker, samples
 from divergent.metrics import _fid
 from divergent.metrics._fid import FeatureStats
 
@@ -16,6 +17,7 @@ def _block_stats(block):
     return FeatureStats().update(block)
 
 
+@validate_params(BLOCK_ROWS)
 def fid(x, y, *, block_rows=None) -> float:
     """Frechet Inception Distance of two Dask arrays of features:
     :func:`divergent.metrics.fid` with the float64 moments of each row block computed
@@ -41,7 +43,7 @@ def fid(x, y, *, block_rows=None) -> float:
     >>> round(dvd.fid(da.from_array(x, chunks=1000), da.from_array(y, chunks=1000)), 1)
     1.0
     """
-    rows = check_block_rows(block_rows) or _fid._FID_BLOCK_ROWS
+    rows = block_rows or _fid._FID_BLOCK_ROWS
     xs, ys = samples([x, y], ["x", "y"], min_samples=(2,), float32=True, rows=lambda n, d, s: rows, same_dim=False)
     parts = dask.compute(*[delayed(_block_stats, b) for s in (xs, ys) for b in s.blocks])
     sx, sy = FeatureStats(), FeatureStats()

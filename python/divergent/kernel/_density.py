@@ -10,14 +10,19 @@ import numpy as np
 from divergent import _core, _scale
 from divergent._typing import ArrayLike
 from divergent._validation import (
-    InvalidParameterError,
+    POSITIVE,
+    Options,
     as_samples,
-    check_bandwidth,
     check_same_dim,
-    check_scalar,
     check_weights,
+    validate_params,
 )
 from divergent.kernel._mmd import _scaled_inputs
+
+#: kde_logpdf's and cauchy_schwarz_divergence's parameters (also divergent.dask's and the
+#: references').
+KDE_PARAMETERS = {"bandwidth": (POSITIVE, Options(("scott", "silverman")))}
+CS_PARAMETERS = {"bandwidth": POSITIVE}
 
 
 def logsumexp(v: np.ndarray) -> float:
@@ -87,15 +92,11 @@ class KdeSetup:
 def bandwidth_factor(bandwidth, neff: float, d: int) -> float:
     """The kernel's bandwidth factor: Scott's, Silverman's (from the effective sample
     size `neff`) or the given positive float."""
-    if isinstance(bandwidth, str):
-        if bandwidth == "scott":
-            return neff ** (-1.0 / (d + 4))
-        if bandwidth == "silverman":
-            return (neff * (d + 2) / 4.0) ** (-1.0 / (d + 4))
-        raise InvalidParameterError(
-            f"unknown bandwidth {bandwidth!r}; expected 'scott', 'silverman' or a positive float"
-        )
-    return check_scalar(bandwidth, "bandwidth", low=0, closed="neither", hint="or 'scott' or 'silverman'")
+    if bandwidth == "scott":
+        return neff ** (-1.0 / (d + 4))
+    if bandwidth == "silverman":
+        return (neff * (d + 2) / 4.0) ** (-1.0 / (d + 4))
+    return bandwidth
 
 
 def whitening(cov: np.ndarray, factor: float, n: int, e: int) -> tuple[np.ndarray, float]:
@@ -129,6 +130,7 @@ def finite_logpdf(logpdf: np.ndarray, factor: float, bandwidth) -> np.ndarray:
     return logpdf
 
 
+@validate_params(KDE_PARAMETERS)
 def kde_logpdf(
     data: ArrayLike,
     points: ArrayLike,
@@ -201,7 +203,7 @@ def cs_inputs(x, y, bandwidth):
     x = as_samples(x, "x")
     y = as_samples(y, "y")
     check_same_dim(x, y)
-    x, y, h, _ = _scaled_inputs(x, y, check_bandwidth(bandwidth, allowed_strings=()))
+    x, y, h, _ = _scaled_inputs(x, y, bandwidth)
     return x, y, h
 
 
@@ -213,6 +215,7 @@ def cs_finite(value: float) -> float:
     return float(value)
 
 
+@validate_params(CS_PARAMETERS)
 def cauchy_schwarz_divergence(x: ArrayLike, y: ArrayLike, *, bandwidth: float = 1.0) -> float:
     r"""Cauchy-Schwarz divergence between the Gaussian KDEs of two samples.
 

@@ -12,12 +12,19 @@ from typing import Literal
 from divergent import _core, _scale
 from divergent._bandwidth import check_median, median_pool
 from divergent._typing import ArrayLike
-from divergent._validation import as_samples, check_bandwidth, check_choice, check_same_dim, common_dtype
+from divergent._validation import POSITIVE, Options, as_samples, check_same_dim, common_dtype, validate_params
 
 __all__ = ["mmd", "energy_distance", "median_bandwidth", "KERNELS", "ESTIMATORS"]
 
 KERNELS = ("gaussian", "laplace", "imq", "energy")
 ESTIMATORS = ("unbiased", "biased", "linear")
+
+#: mmd's parameters, declared once for mmd, mmd_test, divergent.dask and the references.
+MMD_PARAMETERS = {
+    "kernel": Options(KERNELS),
+    "bandwidth": (POSITIVE, Options(("median",))),
+    "estimator": Options(ESTIMATORS),
+}
 
 
 def median_bandwidth(x: ArrayLike, y: ArrayLike | None = None) -> float:
@@ -112,8 +119,6 @@ def _mmd_inputs(x, y, kernel, bandwidth, estimator, median, *, float32=False):
     y and the bandwidth divided by 2**e (see `_scaled_inputs`): the energy kernel's
     values are then to be multiplied by 2**e. With `float32`, x and y stay float32 when
     both are."""
-    kernel = check_choice(kernel, "kernel", KERNELS)
-    estimator = check_choice(estimator, "estimator", ESTIMATORS)
     min_samples = 1 if estimator == "biased" else 2
     x = as_samples(x, "x", min_samples=min_samples, float32=float32)
     y = as_samples(y, "y", min_samples=min_samples, float32=float32)
@@ -131,11 +136,10 @@ def _mmd_inputs(x, y, kernel, bandwidth, estimator, median, *, float32=False):
                 f"leave bandwidth at its default"
             )
         return _scaled_inputs(x, y, None)
-    h = check_bandwidth(bandwidth)
-    if h == "median":
+    if bandwidth == "median":
         x, y, _, e = _scaled_inputs(x, y, None)
         return x, y, check_median(median(median_pool(x, y))), e
-    return _scaled_inputs(x, y, h)
+    return _scaled_inputs(x, y, bandwidth)
 
 
 def _finite(value: float, what: str, e: int = 0, power: int = 1) -> float:
@@ -149,6 +153,7 @@ def _finite(value: float, what: str, e: int = 0, power: int = 1) -> float:
     return float(value)
 
 
+@validate_params(MMD_PARAMETERS)
 def mmd(
     x: ArrayLike,
     y: ArrayLike,

@@ -10,16 +10,21 @@ from divergent import _core
 from divergent._results import TestResult, monte_carlo_pvalue
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
+    COUNT,
+    POSITIVE,
+    SEED,
+    Options,
     as_samples,
-    check_bandwidth,
-    check_choice,
     check_memory,
-    check_positive_int,
-    check_seed,
+    validate_params,
 )
 from divergent.kernel._mmd import _finite
 
 STEIN_KERNELS = ("imq", "gaussian")
+
+#: ksd's and ksd_test's parameters (also the references').
+KSD_PARAMETERS = {"kernel": Options(STEIN_KERNELS), "bandwidth": POSITIVE, "estimator": Options(("unbiased", "biased"))}
+KSD_TEST_PARAMETERS = {"kernel": Options(STEIN_KERNELS), "bandwidth": POSITIVE, "n_bootstrap": COUNT, "seed": SEED}
 
 
 def evaluate_score(score, x: np.ndarray) -> np.ndarray:
@@ -39,10 +44,8 @@ def evaluate_score(score, x: np.ndarray) -> np.ndarray:
 
 
 def stein_inputs(x, score, kernel, bandwidth, min_samples):
-    kernel = check_choice(kernel, "kernel", STEIN_KERNELS)
-    h = check_bandwidth(bandwidth, allowed_strings=())
     x = as_samples(x, "x", min_samples=min_samples)
-    return x, evaluate_score(score, x), kernel, h
+    return x, evaluate_score(score, x), kernel, bandwidth
 
 
 def rademacher_signs(n: int, n_bootstrap: int, seed) -> np.ndarray:
@@ -51,6 +54,7 @@ def rademacher_signs(n: int, n_bootstrap: int, seed) -> np.ndarray:
     return rng.integers(0, 2, size=(n, n_bootstrap)).astype(np.float64) * 2.0 - 1.0
 
 
+@validate_params(KSD_PARAMETERS)
 def ksd(
     x: ArrayLike,
     score: Callable[[np.ndarray], ArrayLike] | ArrayLike,
@@ -104,11 +108,11 @@ def ksd(
     >>> abs(dv.ksd(x, lambda z: -z)) < 0.01 < dv.ksd(x, lambda z: -(z - 1))
     True
     """
-    estimator = check_choice(estimator, "estimator", ("unbiased", "biased"))
     x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2 if estimator == "unbiased" else 1)
     return _finite(_core.ksd(x, s, kernel, h, unbiased=estimator == "unbiased"), "KSD^2")
 
 
+@validate_params(KSD_TEST_PARAMETERS)
 def ksd_test(
     x: ArrayLike,
     score: Callable[[np.ndarray], ArrayLike] | ArrayLike,
@@ -145,8 +149,6 @@ def ksd_test(
     Chwialkowski, K., Strathmann, H., Gretton, A. (2016). A kernel test of goodness of
     fit. ICML.
     """
-    n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
-    seed = check_seed(seed)
     x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2)
     # The (n, B) signs, drawn as integers, and the products with the Stein kernel.
     check_memory(

@@ -9,8 +9,12 @@ import numpy as np
 from divergent import _core, _scale
 from divergent._results import TestResult, monte_carlo_pvalue
 from divergent._typing import ArrayLike, Seed
-from divergent._validation import check_memory, check_positive_int, check_seed
-from divergent.kernel._mmd import _finite, _mmd_inputs
+from divergent._validation import COUNT, SEED, check_memory, validate_params
+from divergent.kernel._mmd import MMD_PARAMETERS, _finite, _mmd_inputs
+
+#: mmd_test's parameters (also those of divergent.dask's and the reference's).
+MMD_TEST_PARAMETERS = {**MMD_PARAMETERS, "n_permutations": COUNT, "seed": SEED}
+del MMD_TEST_PARAMETERS["estimator"]
 
 
 def permutation_masks(n: int, total: int, n_permutations: int, seed) -> np.ndarray:
@@ -27,8 +31,6 @@ def permutation_masks(n: int, total: int, n_permutations: int, seed) -> np.ndarr
 
 
 def _test_inputs(x, y, kernel, bandwidth, n_permutations, seed, median):
-    n_permutations = check_positive_int(n_permutations, "n_permutations")
-    seed = check_seed(seed)
     x, y, h, e = _mmd_inputs(x, y, kernel, bandwidth, "unbiased", median)
     # The 0/1 split masks and the N x B products K V.
     check_memory(
@@ -45,6 +47,7 @@ def unscaled_null(null: np.ndarray, e: int, kernel: str) -> np.ndarray:
     return np.ldexp(null, e) if kernel == "energy" and e else null
 
 
+@validate_params(MMD_TEST_PARAMETERS)
 def mmd_test(
     x: ArrayLike,
     y: ArrayLike,

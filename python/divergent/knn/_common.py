@@ -1,5 +1,5 @@
-"""What the k-NN estimators share: checks of k, jitter and zero distances, and the
-unit ball's volume."""
+"""What the k-NN estimators share: their declared parameters, the checks of k and of zero
+distances, the jitter, and the unit ball's volume."""
 
 from __future__ import annotations
 
@@ -7,15 +7,25 @@ import math
 
 import numpy as np
 
-from divergent._validation import check_positive_int, check_scalar, check_seed
+from divergent._validation import COUNT, FLAG, SEED, Interval, Options
 
 #: Relative noise amplitude of ``jitter=True`` (scikit-learn's KSG uses the same).
 DEFAULT_JITTER = 1e-10
 
+#: The parameters every k-NN estimator declares (also divergent.dask's and the
+#: references').
+KNN_PARAMETERS = {
+    "k": COUNT,
+    "jitter": (Interval("real", 0, hint="or None (no jitter), or True (the default scale)"), FLAG, None),
+    "seed": SEED,
+}
+#: renyi_divergence's alpha, and mutual_information's method.
+RENYI_ALPHA = Interval("real", 0, closed="neither", hint="alpha = 1 is kl_divergence")
+KSG_METHODS = Options(("ksg1", "ksg2"))
+
 
 def check_k(k, available: int, what: str) -> int:
-    """k >= 1 with at least k candidate neighbours in `what`."""
-    k = check_positive_int(k, "k")
+    """At least k candidate neighbours in `what`."""
     if k > available:
         raise ValueError(
             f"k={k} is too large: {what} has only {available} candidate neighbour(s) per "
@@ -24,12 +34,12 @@ def check_k(k, available: int, what: str) -> int:
     return k
 
 
-def check_jitter(jitter) -> float:
-    if jitter is None:
+def jitter_scale(jitter) -> float:
+    """The relative noise amplitude that a declared `jitter` (None, a bool or a number)
+    asks for."""
+    if jitter is None or jitter is False:
         return 0.0
-    if isinstance(jitter, (bool, np.bool_)):
-        return DEFAULT_JITTER if jitter else 0.0
-    return check_scalar(jitter, "jitter", low=0, hint="or None (no jitter), or True (the default scale)")
+    return DEFAULT_JITTER if jitter is True else jitter
 
 
 def add_jitter(samples, jitter: float, seed):
@@ -38,7 +48,7 @@ def add_jitter(samples, jitter: float, seed):
     largest magnitude if constant, 1 if zero), so the noise is relative to the data."""
     if jitter == 0:
         return samples
-    rng = np.random.default_rng(check_seed(seed))
+    rng = np.random.default_rng(seed)
     out = []
     for s in samples:
         scale = s.std(axis=0)

@@ -9,12 +9,14 @@ import numpy as np
 from divergent import _core, _scale
 from divergent._special import digamma
 from divergent._typing import ArrayLike, Seed
-from divergent._validation import InvalidParameterError, as_samples, check_same_dim, check_scalar, common_dtype
+from divergent._validation import InvalidParameterError, as_samples, check_same_dim, common_dtype, validate_params
 from divergent.knn._common import (
+    KNN_PARAMETERS,
+    RENYI_ALPHA,
     add_jitter,
-    check_jitter,
     check_k,
     check_no_zero,
+    jitter_scale,
     log_unit_ball_volume,
 )
 
@@ -29,7 +31,7 @@ def entropy_inputs(x, k, jitter, seed):
     # neighbours of the float64 values (the tree reads them as float64).
     x = as_samples(x, "x", min_samples=2, float32=True)
     k = check_k(k, x.shape[0] - 1, "x")
-    (x,), e = _scale.in_range(*add_jitter([x], check_jitter(jitter), seed))
+    (x,), e = _scale.in_range(*add_jitter([x], jitter_scale(jitter), seed))
     return x, k, x.shape[1] * e * math.log(2.0)
 
 
@@ -38,6 +40,7 @@ def entropy_from_distances(eps: np.ndarray, d: int, k: int) -> float:
     return float(digamma(n) - digamma(k) + log_unit_ball_volume(d) + d * np.mean(np.log(eps)))
 
 
+@validate_params(KNN_PARAMETERS)
 def entropy(x: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, seed: Seed = None) -> float:
     r"""Kozachenko-Leonenko estimate of the differential entropy H(P) in nats.
 
@@ -94,7 +97,7 @@ def divergence_inputs(x, y, k, jitter, seed):
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0] - 1, y.shape[0]), "x (n - 1 others) or y (m points)")
-    (x, y), _ = _scale.in_range(*add_jitter([x, y], check_jitter(jitter), seed))
+    (x, y), _ = _scale.in_range(*add_jitter([x, y], jitter_scale(jitter), seed))
     return x, y, k
 
 
@@ -112,6 +115,7 @@ def kl_from_distances(rho, nu, d, m) -> float:
     return float(d * np.mean(np.log(nu) - np.log(rho)) + math.log(m / (n - 1)))
 
 
+@validate_params(KNN_PARAMETERS)
 def kl_divergence(
     x: ArrayLike, y: ArrayLike, *, k: int = 1, jitter: bool | float | None = None, seed: Seed = None
 ) -> float:
@@ -164,7 +168,7 @@ def kl_divergence(
 
 
 def check_alpha(alpha, k: int) -> float:
-    alpha = check_scalar(alpha, "alpha", low=0, closed="neither", hint="alpha = 1 is kl_divergence")
+    """A declared alpha that the estimator with this k can take."""
     if alpha == 1:
         raise InvalidParameterError("alpha = 1 is the Kullback-Leibler divergence: use kl_divergence(x, y)")
     if alpha >= k + 1:
@@ -184,6 +188,7 @@ def renyi_from_distances(rho, nu, d, m, k, alpha) -> float:
     return float((log_mean + log_b) / (alpha - 1))
 
 
+@validate_params({**KNN_PARAMETERS, "alpha": RENYI_ALPHA})
 def renyi_divergence(
     x: ArrayLike, y: ArrayLike, *, alpha: float, k: int = 5, jitter: bool | float | None = None, seed: Seed = None
 ) -> float:
@@ -246,10 +251,11 @@ def js_inputs(x, y, k, jitter, seed):
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
     k = check_k(k, min(x.shape[0], y.shape[0]) - 1, "the smaller of x and y")
-    (x, y), _ = _scale.in_range(*add_jitter([x, y], check_jitter(jitter), seed))
+    (x, y), _ = _scale.in_range(*add_jitter([x, y], jitter_scale(jitter), seed))
     return x, y, k
 
 
+@validate_params(KNN_PARAMETERS)
 def js_divergence(
     x: ArrayLike, y: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, seed: Seed = None
 ) -> float:

@@ -9,11 +9,8 @@ import numpy as np
 from divergent import _core, _scale
 from divergent._special import digamma
 from divergent._typing import ArrayLike, Seed
-from divergent._validation import (
-    as_samples,
-    check_choice,
-)
-from divergent.knn._common import add_jitter, check_jitter, check_k, check_no_zero
+from divergent._validation import as_samples, validate_params
+from divergent.knn._common import KNN_PARAMETERS, KSG_METHODS, add_jitter, check_k, check_no_zero, jitter_scale
 
 
 def paired_inputs(arrays, names, k, jitter, seed):
@@ -26,7 +23,7 @@ def paired_inputs(arrays, names, k, jitter, seed):
                 f"observations), got {n} and {s.shape[0]}"
             )
     k = check_k(k, n - 1, "the joint sample")
-    samples, _ = _scale.in_range(*add_jitter(samples, check_jitter(jitter), seed))
+    samples, _ = _scale.in_range(*add_jitter(samples, jitter_scale(jitter), seed))
     return samples, k
 
 
@@ -47,6 +44,7 @@ def ksg_counts(samples, groups, k, radius):
     return eps, counts
 
 
+@validate_params({**KNN_PARAMETERS, "method": KSG_METHODS})
 def mutual_information(
     x: ArrayLike,
     y: ArrayLike,
@@ -106,7 +104,6 @@ def mutual_information(
     >>> round(dv.mutual_information(x, y), 2)  # -log(1 - 0.81) / 2 = 0.830
     0.83
     """
-    method = check_choice(method, "method", ("ksg1", "ksg2"))
     (x, y), k = paired_inputs([x, y], ["x", "y"], k, jitter, seed)
     dx, dy = x.shape[1], y.shape[1]
     groups = [list(range(dx)), list(range(dx, dx + dy))]
@@ -124,6 +121,7 @@ def ksg_from_counts(cx, cy, k: int, method: str) -> float:
     return float(digamma(k) - 1 / k + digamma(n) - mean_digamma(cx, 0) - mean_digamma(cy, 0))
 
 
+@validate_params(KNN_PARAMETERS)
 def conditional_mutual_information(
     x: ArrayLike, y: ArrayLike, z: ArrayLike, *, k: int = 3, jitter: bool | float | None = None, seed: Seed = None
 ) -> float:

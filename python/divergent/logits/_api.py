@@ -8,9 +8,9 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from divergent._typing import ArrayLike, Reduction
-from divergent._validation import InvalidParameterError, check_choice, real_array
-from divergent.logits._divergences import check_alpha, check_beta, divergence, kl_and_top
-from divergent.logits._inputs import check_reduction, position, read_mask, reduce
+from divergent._validation import InvalidParameterError, Options, real_array, validate_params
+from divergent.logits._divergences import ALPHA, BETA, divergence, kl_and_top
+from divergent.logits._inputs import LOGITS_PARAMETERS, REDUCTIONS, position, read_mask, reduce
 
 _PAIR_LOGITS = """    p_logits, q_logits : array_like, shape (..., V)
         Logits of the two models (float16, bfloat16, float32 or float64; -inf for a
@@ -63,6 +63,7 @@ def _doc(text: str, extra: str = "", one: bool = False) -> str:
     return text.rstrip() + "\n    "
 
 
+@validate_params(LOGITS_PARAMETERS)
 def kl(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -104,6 +105,7 @@ def kl(
     )
 
 
+@validate_params(LOGITS_PARAMETERS)
 def reverse_kl(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -133,6 +135,7 @@ def reverse_kl(
     )
 
 
+@validate_params(LOGITS_PARAMETERS)
 def js(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -159,6 +162,7 @@ def js(
     )
 
 
+@validate_params({**LOGITS_PARAMETERS, "beta": BETA})
 def generalized_js(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -181,7 +185,6 @@ def generalized_js(
     Agarwal, R., et al. (2024). On-policy distillation of language models: learning from
     self-generated mistakes. ICLR.
     """
-    beta = check_beta(beta)
     return divergence(
         "generalized_js",
         p_logits,
@@ -195,6 +198,7 @@ def generalized_js(
     )
 
 
+@validate_params(LOGITS_PARAMETERS)
 def tv(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -213,6 +217,7 @@ def tv(
     )
 
 
+@validate_params(LOGITS_PARAMETERS)
 def hellinger(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -239,6 +244,7 @@ def hellinger(
     )
 
 
+@validate_params({**LOGITS_PARAMETERS, "alpha": ALPHA})
 def renyi(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -261,7 +267,6 @@ def renyi(
     van Erven, T., Harremoes, P. (2014). Renyi divergence and Kullback-Leibler
     divergence. IEEE Transactions on Information Theory 60(7), 3797-3820.
     """
-    alpha = check_alpha(alpha)
     return divergence(
         "renyi",
         p_logits,
@@ -276,6 +281,7 @@ def renyi(
     )
 
 
+@validate_params(LOGITS_PARAMETERS)
 def cross_entropy(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -303,6 +309,7 @@ def cross_entropy(
     )
 
 
+@validate_params(LOGITS_PARAMETERS)
 def entropy(
     p_logits: ArrayLike,
     *,
@@ -339,6 +346,7 @@ class Agreement(NamedTuple):
     delta_p: float | np.ndarray
 
 
+@validate_params(LOGITS_PARAMETERS)
 def agreement(
     p_logits: ArrayLike,
     q_logits: ArrayLike,
@@ -361,7 +369,6 @@ def agreement(
     Agreement
         The named pair ``(top1, delta_p)``.
     """
-    reduction = check_reduction(reduction)
     (_, agree, p_top, q_at), mask, lead = kl_and_top(
         p_logits, q_logits, temperature=temperature, mask=mask, top_k=top_k, top_p=top_p, warn=False
     )
@@ -376,6 +383,7 @@ agreement.__doc__ = agreement.__doc__.replace(
 ESTIMATORS = ("k1", "k2", "k3")
 
 
+@validate_params({"estimator": Options(ESTIMATORS), "reduction": Options((*REDUCTIONS, "sequence"))})
 def kl_from_logprobs(
     logp: ArrayLike,
     logq: ArrayLike,
@@ -418,8 +426,6 @@ def kl_from_logprobs(
     ----------
     Schulman, J. (2020). Approximating KL divergence. http://joschu.net/blog/kl-approx.html
     """
-    estimator = check_choice(estimator, "estimator", ESTIMATORS)
-    reduction = check_reduction(reduction, extra=("sequence",))
     lp = real_array(logp, "logp").astype(np.float64, copy=False)
     lq = real_array(logq, "logq").astype(np.float64, copy=False)
     if lp.shape != lq.shape:

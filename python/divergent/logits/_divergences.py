@@ -9,12 +9,10 @@ import warnings
 import numpy as np
 
 from divergent import _core
-from divergent._validation import check_scalar
+from divergent._validation import Interval
 from divergent.logits import _numpy
 from divergent.logits._inputs import (
     BLOCK_ELEMENTS,
-    check_reduction,
-    check_temperature,
     compute_dtype,
     is_half,
     pair_shape,
@@ -168,11 +166,10 @@ def _warn_infinite(values: np.ndarray, lead: tuple, what: str) -> None:
 
 
 def _validated(p_logits, q_logits, temperature, mask, top_k, top_p):
-    """The logits read (q None for one array), the temperature, the mask (None or bool of
-    the leading shape) and the truncation (top_k, top_p), each checked."""
+    """The logits read (q None for one array), the declared temperature, the mask (None
+    or bool of the leading shape) and the truncation (top_k, top_p) checked against V."""
     p = read_logits(p_logits, "p_logits")
     q = None if q_logits is None else read_logits(q_logits, "q_logits")
-    temperature = check_temperature(temperature)
     shape = p.shape if q is None else pair_shape(p, q)
     truncation = check_truncation(top_k, top_p, shape[-1])
     return p, q, temperature, read_mask(mask, shape[:-1]), truncation
@@ -192,8 +189,8 @@ def divergence(
     fused=True,
     what="the divergence",
 ):
-    """Validate, compute per position, warn on +inf, reduce."""
-    reduction = check_reduction(reduction)
+    """Validate the arrays, compute per position, warn on +inf, reduce (the scalar
+    parameters are those the public function declared)."""
     p, q, temperature, mask, truncation = _validated(p_logits, q_logits, temperature, mask, top_k, top_p)
     [values], lead = _per_row(p, q, which, temperature, mask, params or {}, fused, truncation)
     _warn_infinite(values, lead, what)
@@ -211,11 +208,6 @@ def kl_and_top(p_logits, q_logits, *, temperature, mask, top_k=None, top_p=None,
     return values, mask, lead
 
 
-def check_beta(beta) -> float:
-    return check_scalar(
-        beta, "beta", low=0, high=1, closed="neither", hint="beta = 0.5 is the Jensen-Shannon divergence"
-    )
-
-
-def check_alpha(alpha) -> float:
-    return check_scalar(alpha, "alpha", low=0, allow_inf=True, hint="alpha = 1 is the KL divergence")
+#: generalized_js's beta and renyi's alpha.
+BETA = Interval("real", 0, 1, closed="neither", hint="beta = 0.5 is the Jensen-Shannon divergence")
+ALPHA = Interval("real", 0, allow_inf=True, hint="alpha = 1 is the KL divergence")

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from divergent._validation import InvalidParameterError, check_choice, check_scalar
+from divergent._validation import Interval, InvalidParameterError, Options
 
 REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+#: The parameters every function of divergent.logits declares (also the references').
+TEMPERATURE = Interval("real", 0, closed="neither", hint="it divides both logits")
+LOGITS_PARAMETERS = {
+    "temperature": TEMPERATURE,
+    "reduction": Options(REDUCTIONS),
+    "top_k": (Interval("int", 1, hint="the number of p's tokens kept"), None),
+    "top_p": (Interval("real", 0, 1, closed="right", hint="the probability mass of p kept"), None),
+}
 
 #: Rows per block where logits are widened (a mix of dtypes with float16 or bfloat16) or
 #: computed in NumPy: a block of about this many elements, so that no temporary grows
@@ -85,14 +94,6 @@ def read_mask(mask, lead: tuple):
             f"mask has shape {m.shape}; it must have the logits' leading shape {lead} (one entry per position)"
         )
     return m
-
-
-def check_temperature(temperature) -> float:
-    return check_scalar(temperature, "temperature", low=0, closed="neither", hint="it divides both logits")
-
-
-def check_reduction(reduction, *, extra=()) -> str:
-    return check_choice(reduction, "reduction", REDUCTIONS + tuple(extra))
 
 
 def reduce(values: np.ndarray, mask, reduction: str, lead: tuple):

@@ -8,9 +8,9 @@ import math
 import numpy as np
 
 from divergent._typing import ArrayLike
-from divergent._validation import InvalidParameterError
+from divergent._validation import InvalidParameterError, validate_params
 from divergent.logits._divergences import kl_and_top
-from divergent.logits._inputs import check_temperature
+from divergent.logits._inputs import TEMPERATURE
 
 
 class QuantileSketch:
@@ -155,8 +155,9 @@ class KLStats:
     >>> print(stats.report())                   # doctest: +SKIP
     """
 
+    @validate_params({"temperature": TEMPERATURE})
     def __init__(self, *, temperature: float = 1.0):
-        self._temperature = check_temperature(temperature)
+        self._temperature = temperature
         self._n = 0
         self._n_inf = 0
         self._finite = 0

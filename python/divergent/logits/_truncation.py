@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from divergent._validation import InvalidParameterError, check_scalar
+from divergent._validation import InvalidParameterError
 
 
 def check_truncation(top_k, top_p, v: int):
-    """(top_k, top_p) validated against the vocabulary size v; None where not asked."""
-    if top_k is not None:
-        top_k = check_scalar(top_k, "top_k", "int", low=1, hint="the number of p's tokens kept")
-        if top_k > v:
-            raise InvalidParameterError(f"top_k={top_k} exceeds the vocabulary size V = {v}; pass top_k <= {v}")
-    if top_p is not None:
-        top_p = check_scalar(top_p, "top_p", low=0, high=1, closed="right", hint="the probability mass of p kept")
+    """The declared (top_k, top_p), checked against the vocabulary size v."""
+    if top_k is not None and top_k > v:
+        raise InvalidParameterError(f"top_k={top_k} exceeds the vocabulary size V = {v}; pass top_k <= {v}")
     return top_k, top_p
 
 

@@ -7,9 +7,13 @@ import math
 import numpy as np
 
 from divergent._typing import ArrayLike
-from divergent._validation import check_bool, check_positive_int, real_array
+from divergent._validation import COUNT, FLAG, real_array, validate_params
+
+#: inception_score's parameters (also the reference's).
+INCEPTION_PARAMETERS = {"splits": COUNT, "from_logits": FLAG}
 
 
+@validate_params(INCEPTION_PARAMETERS)
 def inception_score(probs: ArrayLike, *, splits: int = 10, from_logits: bool = False) -> tuple[float, float]:
     r"""Inception Score of class probabilities p(y | x_i) of generated samples,
 
@@ -61,13 +65,11 @@ def inception_parts(p: np.ndarray, splits: int):
 
 
 def inception_inputs(probs, splits, from_logits):
-    from_logits = check_bool(from_logits, "from_logits")
     p = real_array(probs, "probs").astype(np.float64, copy=False)
     if p.ndim != 2 or p.shape[1] < 2:
         raise ValueError(f"probs must have shape (n_samples, n_classes) with at least 2 classes, got {p.shape}")
     if not np.isfinite(p).all():
         raise ValueError("probs contains NaN or infinity")
-    splits = check_positive_int(splits, "splits")
     if splits > p.shape[0]:
         raise ValueError(f"splits={splits} is more than the {p.shape[0]} samples; pass at most one split per sample")
     if from_logits:

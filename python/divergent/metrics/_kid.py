@@ -8,15 +8,27 @@ import numpy as np
 
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
+    COUNT,
+    POSITIVE,
+    REAL,
+    SEED,
+    Interval,
     InvalidParameterError,
     as_samples,
-    check_positive_float,
-    check_positive_int,
     check_same_dim,
-    check_scalar,
-    check_seed,
     common_dtype,
+    validate_params,
 )
+
+#: kid's parameters (also the reference's).
+KID_PARAMETERS = {
+    "n_subsets": COUNT,
+    "subset_size": (Interval("int", 2, hint="the unbiased estimate needs pairs; or None for all samples"), None),
+    "degree": COUNT,
+    "gamma": (POSITIVE, None),
+    "coef0": REAL,
+    "seed": SEED,
+}
 
 
 @dataclass(frozen=True)
@@ -50,22 +62,15 @@ def kid_inputs(x, y, n_subsets, subset_size, degree, gamma, coef0, seed):
     y = as_samples(y, "y", min_samples=2, float32=True)
     check_same_dim(x, y)
     x, y = common_dtype(x, y)
-    n_subsets = check_positive_int(n_subsets, "n_subsets")
     if subset_size is not None:
-        subset_size = check_scalar(
-            subset_size, "subset_size", "int", low=2, hint="the unbiased estimate needs pairs; or None for all samples"
-        )
         if subset_size > min(x.shape[0], y.shape[0]):
             raise InvalidParameterError(
                 f"subset_size={subset_size} is more than the smaller sample ({min(x.shape[0], y.shape[0])} "
                 f"points); subsets are drawn without replacement: pass a smaller subset_size, or "
                 f"subset_size=None for one estimate on the whole samples"
             )
-        subset_size = int(subset_size)
-    degree = check_positive_int(degree, "degree")
-    gamma = 1.0 / x.shape[1] if gamma is None else check_positive_float(gamma, "gamma")
-    coef0 = check_scalar(coef0, "coef0")
-    return x, y, n_subsets, subset_size, degree, gamma, coef0, check_seed(seed)
+    gamma = 1.0 / x.shape[1] if gamma is None else gamma
+    return x, y, n_subsets, subset_size, degree, gamma, coef0, seed
 
 
 #: Bytes of the two Gram-block temporaries of a KID estimate: subset_size=None on
@@ -97,6 +102,7 @@ def _poly_sums(a: np.ndarray, b: np.ndarray | None, degree: int, gamma: float, c
     return total
 
 
+@validate_params(KID_PARAMETERS)
 def kid(
     x: ArrayLike,
     y: ArrayLike,

@@ -8,12 +8,10 @@ import numpy as np
 
 from divergent import _core
 from divergent._typing import ArrayLike
-from divergent._validation import (
-    as_samples,
-    check_positive_int,
-    check_same_dim,
-    common_dtype,
-)
+from divergent._validation import COUNT, as_samples, check_same_dim, common_dtype, validate_params
+
+#: prdc's parameters (also the reference's).
+PRDC_PARAMETERS = {"k": COUNT}
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,6 @@ def prdc_inputs(real, fake, k):
     fake = as_samples(fake, "fake", min_samples=2, float32=True)
     check_same_dim(real, fake, "real", "fake")
     real, fake = common_dtype(real, fake)
-    k = check_positive_int(k, "k")
     smaller = min(real.shape[0], fake.shape[0])
     if k >= smaller:
         raise ValueError(
@@ -42,6 +39,7 @@ def prdc_inputs(real, fake, k):
     return real, fake, k
 
 
+@validate_params(PRDC_PARAMETERS)
 def prdc(real: ArrayLike, fake: ArrayLike, *, k: int = 5) -> PRDCResult:
     r"""Precision, recall, density and coverage of generated samples on k-NN balls.
 

@@ -9,11 +9,18 @@ from typing import Literal
 import numpy as np
 
 from divergent._typing import ArrayLike
-from divergent._validation import as_samples, check_choice, check_memory, check_positive_float, check_scalar
+from divergent._validation import POSITIVE, Interval, Options, as_samples, check_memory, validate_params
 
 #: Largest n for the Gaussian-kernel Vendi score: its n x n kernel matrix and the
 #: eigensolver's copy take 16 n^2 bytes (6.4 GB at 20,000).
 VENDI_GAUSSIAN_MAX_N = 20_000
+
+#: vendi_score's parameters (also the reference's).
+VENDI_PARAMETERS = {
+    "kernel": Options(("cosine", "linear", "gaussian")),
+    "bandwidth": (POSITIVE, Options(("median",)), None),
+    "q": Interval("real", 0, allow_inf=True, hint="1 is the Shannon Vendi score, inf the max"),
+}
 
 
 def entropy_of_order(p: np.ndarray, q: float, dtype=np.float64) -> float:
@@ -32,10 +39,8 @@ def entropy_of_order(p: np.ndarray, q: float, dtype=np.float64) -> float:
 
 def vendi_inputs(x, kernel, bandwidth, q):
     x = as_samples(x, "x", min_samples=1, float32=True)
-    check_choice(kernel, "kernel", ("cosine", "linear", "gaussian"))
     if kernel == "gaussian":
         x = x.astype(np.float64, copy=False)
-    q = check_scalar(q, "q", low=0, allow_inf=True, hint="1 is the Shannon Vendi score, inf the max")
     if kernel == "cosine":
         norms = np.sqrt(np.einsum("ij,ij->i", x, x, dtype=np.float64))
         if not (norms > 0).all():
@@ -62,12 +67,12 @@ def vendi_inputs(x, kernel, bandwidth, q):
             from divergent.kernel import median_bandwidth
 
             bandwidth = median_bandwidth(x)
-        bandwidth = check_positive_float(bandwidth, "bandwidth")
     elif bandwidth is not None:
         raise ValueError(f"bandwidth is for kernel='gaussian' only; kernel={kernel!r} has none")
     return x, float(q), bandwidth
 
 
+@validate_params(VENDI_PARAMETERS)
 def vendi_score(
     x: ArrayLike,
     *,

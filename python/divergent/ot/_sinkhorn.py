@@ -14,14 +14,29 @@ from divergent import _core, _scale
 from divergent._results import ConvergenceWarning
 from divergent._typing import ArrayLike
 from divergent._validation import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    Interval,
+    Options,
     as_samples,
-    check_choice,
-    check_int_at_least,
-    check_positive_float,
     check_same_dim,
-    check_scalar,
     check_weights,
+    validate_params,
 )
+
+BACKENDS = ("auto", "online", "dense")
+
+#: sinkhorn_from_cost's parameters, and those of sinkhorn and sinkhorn_divergence (also
+#: the references', which have no backend for a cost matrix).
+COST_PARAMETERS = {"epsilon": POSITIVE, "max_iter": COUNT, "tol": NON_NEGATIVE}
+SINKHORN_PARAMETERS = {
+    **COST_PARAMETERS,
+    "p": Interval("real", 0, closed="neither", hint="the cost is |x - y|^p"),
+    "reach": (POSITIVE, None),
+    "scaling": (Interval("real", 0, 1, closed="neither", hint="or None for no epsilon-scaling"), None),
+    "backend": Options(BACKENDS),
+}
 
 #: Largest n * m for which ``SinkhornResult.plan()`` builds the dense coupling (2 GiB).
 PLAN_MAX_ENTRIES = 2**28
@@ -171,14 +186,6 @@ def cost_matrix(x: np.ndarray, y: np.ndarray, p: float) -> np.ndarray:
     return out
 
 
-def _check_cost_p(p) -> float:
-    return check_scalar(p, "p", low=0, closed="neither", hint="the cost is |x - y|^p")
-
-
-def _check_tol(tol) -> float:
-    return check_scalar(tol, "tol", low=0)
-
-
 def _ot_weights(w, n: int, name: str, *, normalise: bool) -> np.ndarray:
     """Uniform 1/n if None; else validated non-negative weights, normalised to sum 1 for
     balanced OT and kept as given (a measure of any positive mass) for unbalanced OT."""
@@ -195,7 +202,6 @@ def epsilon_schedule(diameter: float, p: float, epsilon: float, scaling, max_len
     that would be longer raises ValueError before it is built."""
     if scaling is None:
         return [epsilon]
-    scaling = check_scalar(scaling, "scaling", low=0, high=1, closed="neither", hint="or None for no epsilon-scaling")
     if max_len is not None and diameter > 0 and diameter**p > epsilon:
         # (diameter s^k)^p > epsilon  <=>  k < log(epsilon^(1/p) / diameter) / log(s).
         stages = math.log(epsilon ** (1.0 / p) / diameter) / math.log(float(scaling))
@@ -231,7 +237,6 @@ def _pow(base: float, p: float) -> float:
 
 def _marginal_penalty(reach, p: float) -> float:
     """rho = reach^p of unbalanced OT, refused where it leaves float64's normal range."""
-    reach = check_positive_float(reach, "reach")
     rho = _pow(reach, p)
     if not math.isfinite(rho):
         raise ValueError(
@@ -285,15 +290,11 @@ class SinkhornProblem:
 def sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling) -> SinkhornProblem:
     x, y = as_samples(x, "x"), as_samples(y, "y")
     check_same_dim(x, y)
-    epsilon = check_positive_float(epsilon, "epsilon")
-    p = _check_cost_p(p)
     rho = None if reach is None else _marginal_penalty(reach, p)
     a = _ot_weights(a, x.shape[0], "a", normalise=rho is None)
     b = _ot_weights(b, y.shape[0], "b", normalise=rho is None)
     if rho is not None:
         _check_masses(a, b)
-    max_iter = check_int_at_least(max_iter, "max_iter", 1)
-    tol = _check_tol(tol)
     diameter = _diameter(x, y)
     if not math.isfinite(diameter) or not math.isfinite(_pow(diameter, p)):
         raise ValueError(
@@ -348,13 +349,11 @@ def cost_inputs(cost, a, b, epsilon, max_iter, tol):
     c = c.astype(np.float64, copy=False)
     if not np.isfinite(c).all():
         raise ValueError("cost contains NaN or infinity; every entry must be finite")
-    epsilon = check_positive_float(epsilon, "epsilon")
     largest = float(np.abs(c).max())
     e = _scale.exponent(c)
     check_epsilon_resolves(epsilon, largest, e)
     a = _ot_weights(a, c.shape[0], "a", normalise=True)
     b = _ot_weights(b, c.shape[1], "b", normalise=True)
-    max_iter, tol = check_int_at_least(max_iter, "max_iter", 1), _check_tol(tol)
     return _scale.scaled(c, e), a, b, math.ldexp(epsilon, -e), max_iter, tol, e
 
 
@@ -404,11 +403,7 @@ def make_result(out, epsilon, tol, costs, a, b, what="Sinkhorn", exponent=0) -> 
     )
 
 
-BACKENDS = ("auto", "online", "dense")
-
-
 def _use_dense(backend, n: int, m: int, pb: SinkhornProblem) -> bool:
-    backend = check_choice(backend, "backend", BACKENDS)
     if backend == "auto":
         if pb.x.shape[1] >= HIGH_DIM:
             return 2 * n * m <= DENSE_AUTO_MAX_ENTRIES
@@ -462,6 +457,7 @@ _SINKHORN_NOTES = r"""
 """
 
 
+@validate_params(SINKHORN_PARAMETERS)
 def sinkhorn(
     x: ArrayLike,
     y: ArrayLike,
@@ -575,6 +571,7 @@ def sinkhorn(
 sinkhorn.__doc__ = sinkhorn.__doc__.replace("{notes}", _SINKHORN_NOTES)
 
 
+@validate_params({**COST_PARAMETERS, "backend": SINKHORN_PARAMETERS["backend"]})
 def sinkhorn_from_cost(
     cost: ArrayLike,
     a: ArrayLike | None = None,
@@ -635,7 +632,6 @@ def sinkhorn_from_cost(
     (0.0, True)
     """
     c, a, b, eps_scaled, max_iter, tol, e = cost_inputs(cost, a, b, epsilon, max_iter, tol)
-    backend = check_choice(backend, "backend", BACKENDS)
     # Unlike point clouds, a matrix gives the online path no truncation to win with: the
     # kernel was faster wherever it fit (rebuilds for drift stay rare even at epsilon =
     # 3e-5 of the costs' spread). Half the points' limit: the matrix is held twice more.
@@ -646,6 +642,7 @@ def sinkhorn_from_cost(
     return make_result(out, float(epsilon), tol, ("cost", owned(c, cost)), a, b, exponent=e)
 
 
+@validate_params(SINKHORN_PARAMETERS)
 def sinkhorn_divergence(
     x: ArrayLike,
     y: ArrayLike,

@@ -9,13 +9,14 @@ import numpy as np
 from divergent import _core, _scale
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
+    COUNT,
+    SEED,
+    Interval,
     as_samples,
     check_memory,
-    check_positive_int,
     check_same_dim,
-    check_scalar,
-    check_seed,
     check_weights,
+    validate_params,
 )
 
 #: Largest order p of a Wasserstein distance: beyond it |u - v|^p of ordinary data
@@ -24,15 +25,15 @@ from divergent._validation import (
 P_MAX = 1000.0
 
 
-def _check_p(p) -> float:
-    return check_scalar(
-        p,
-        "p",
-        low=1,
-        high=P_MAX,
-        hint="higher powers of distances leave float64's range, and W_p for p that large equals the largest "
-        "quantile difference",
-    )
+#: wasserstein_1d's and sliced_wasserstein's parameters (also the references').
+WASSERSTEIN_P = Interval(
+    "real",
+    1,
+    P_MAX,
+    hint="higher powers of distances leave float64's range, and W_p for p that large equals the largest "
+    "quantile difference",
+)
+SLICED_PARAMETERS = {"n_projections": COUNT, "p": WASSERSTEIN_P, "seed": SEED}
 
 
 def _distance(scale: float, total: float, p: float, e: int, what: str) -> float:
@@ -54,7 +55,6 @@ def _samples_1d(x, name):
 
 def wasserstein_1d_inputs(u, v, p, u_weights, v_weights):
     u, v = _samples_1d(u, "u"), _samples_1d(v, "v")
-    p = _check_p(p)
     uw = None if u_weights is None else check_weights(u_weights, u.shape[0], "u_weights")
     vw = None if v_weights is None else check_weights(v_weights, v.shape[0], "v_weights")
     # W_p is homogeneous of degree 1: W_p(c u, c v) = c W_p(u, v).
@@ -62,6 +62,7 @@ def wasserstein_1d_inputs(u, v, p, u_weights, v_weights):
     return u, v, p, uw, vw, e
 
 
+@validate_params({"p": WASSERSTEIN_P})
 def wasserstein_1d(
     u: ArrayLike, v: ArrayLike, *, p: float = 1, u_weights: ArrayLike | None = None, v_weights: ArrayLike | None = None
 ) -> float:
@@ -111,19 +112,18 @@ def random_directions(d: int, n_projections: int, seed) -> np.ndarray:
 def sliced_inputs(x, y, n_projections, p, seed):
     x, y = as_samples(x, "x"), as_samples(y, "y")
     check_same_dim(x, y)
-    n_projections = check_positive_int(n_projections, "n_projections")
-    p = _check_p(p)
     # The directions (drawn, then normalised) and one projection per direction and thread.
     check_memory(
         16.0 * n_projections * x.shape[1],
         f"n_projections={n_projections}",
         "the Monte Carlo error falls as 1/sqrt(n_projections): 100 to 10,000 directions are usual",
     )
-    directions = random_directions(x.shape[1], n_projections, check_seed(seed))
+    directions = random_directions(x.shape[1], n_projections, seed)
     (x, y), e = _scale.in_range(x, y)
     return x, y, p, directions, e
 
 
+@validate_params(SLICED_PARAMETERS)
 def sliced_wasserstein(
     x: ArrayLike, y: ArrayLike, *, n_projections: int = 200, p: float = 2, seed: Seed = None
 ) -> float:

@@ -13,11 +13,17 @@ import numpy as np
 
 from divergent import _scale
 from divergent._results import TestResult, monte_carlo_pvalue
-from divergent._validation import as_samples, check_positive_int, check_same_dim, check_seed
-from divergent.kernel._density import KdeSetup, cs_inputs
-from divergent.kernel._mmd import _finite, _median_bandwidth, _mmd_inputs, _scaled_inputs
-from divergent.kernel._stein import rademacher_signs, stein_inputs
-from divergent.kernel._two_sample import _test_inputs, kernel_scale, permutation_masks, unscaled_null
+from divergent._validation import as_samples, check_same_dim, validate_params
+from divergent.kernel._density import CS_PARAMETERS, KDE_PARAMETERS, KdeSetup, cs_inputs
+from divergent.kernel._mmd import MMD_PARAMETERS, _finite, _median_bandwidth, _mmd_inputs, _scaled_inputs
+from divergent.kernel._stein import KSD_PARAMETERS, KSD_TEST_PARAMETERS, rademacher_signs, stein_inputs
+from divergent.kernel._two_sample import (
+    MMD_TEST_PARAMETERS,
+    _test_inputs,
+    kernel_scale,
+    permutation_masks,
+    unscaled_null,
+)
 
 __all__ = [
     "mmd",
@@ -86,6 +92,7 @@ def median_bandwidth(x, y=None) -> float:
     return _median_bandwidth(x, y, _median_distance)
 
 
+@validate_params(MMD_PARAMETERS)
 def mmd(x, y, *, kernel="gaussian", bandwidth="median", estimator="unbiased") -> float:
     """Reference for :func:`divergent.kernel.mmd` (same arguments and conventions)."""
     x, y, h, e = _mmd_inputs(x, y, kernel, bandwidth, estimator, _median_distance)
@@ -123,6 +130,7 @@ def energy_distance(x, y) -> float:
     return _finite(exx + eyy - 2.0 * exy, "energy distance", e)
 
 
+@validate_params(MMD_TEST_PARAMETERS)
 def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999, seed=None) -> TestResult:
     """Reference for :func:`divergent.kernel.mmd_test`: the dense pooled kernel matrix,
     re-summed over the index sets of each permutation (same permutations for a seed)."""
@@ -178,6 +186,7 @@ def stein_kernel_matrix(x, s, *, kernel="imq", bandwidth=1.0) -> np.ndarray:
     return np.concatenate([blk for _, blk in _stein_row_blocks(x, s, kernel, bandwidth)])
 
 
+@validate_params(KSD_PARAMETERS)
 def ksd(x, score, *, kernel="imq", bandwidth=1.0, estimator="unbiased") -> float:
     """Reference for :func:`divergent.kernel.ksd` (Stein kernel rows in blocks)."""
     if estimator not in ("unbiased", "biased"):
@@ -193,10 +202,9 @@ def ksd(x, score, *, kernel="imq", bandwidth=1.0, estimator="unbiased") -> float
     return _finite(math.fsum(total) / n**2, "KSD^2")
 
 
+@validate_params(KSD_TEST_PARAMETERS)
 def ksd_test(x, score, *, kernel="imq", bandwidth=1.0, n_bootstrap=999, seed=None) -> TestResult:
     """Reference for :func:`divergent.kernel.ksd_test` (dense; same signs for a seed)."""
-    n_bootstrap = check_positive_int(n_bootstrap, "n_bootstrap")
-    seed = check_seed(seed)
     x, s, kernel, h = stein_inputs(x, score, kernel, bandwidth, 2)
     U = stein_kernel_matrix(x, s, kernel=kernel, bandwidth=h)
     n = x.shape[0]
@@ -206,6 +214,7 @@ def ksd_test(x, score, *, kernel="imq", bandwidth=1.0, n_bootstrap=999, seed=Non
     return TestResult(float(statistic), monte_carlo_pvalue(statistic, null), null)
 
 
+@validate_params(KDE_PARAMETERS)
 def kde_logpdf(data, points, *, bandwidth="scott", weights=None) -> np.ndarray:
     """Reference for :func:`divergent.kernel.kde_logpdf`: all exponents, then a
     max-shifted log-sum-exp per point."""
@@ -219,6 +228,7 @@ def kde_logpdf(data, points, *, bandwidth="scott", weights=None) -> np.ndarray:
     return out + kde.log_norm
 
 
+@validate_params(CS_PARAMETERS)
 def cauchy_schwarz_divergence(x, y, *, bandwidth=1.0) -> float:
     """Reference for :func:`divergent.kernel.cauchy_schwarz_divergence` (dense means)."""
     x, y, h = cs_inputs(x, y, bandwidth)

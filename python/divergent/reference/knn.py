@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from divergent._validation import check_choice
-from divergent.knn._common import check_no_zero, log_unit_ball_volume
+from divergent._validation import validate_params
+from divergent.knn._common import KNN_PARAMETERS, KSG_METHODS, RENYI_ALPHA, check_no_zero, log_unit_ball_volume
 from divergent.knn._divergences import (
     check_alpha,
     divergence_inputs,
@@ -99,6 +99,7 @@ def _entropy(x, k) -> float:
     return float(_digamma_int(n) - _digamma_int(k) + log_unit_ball_volume(d) + d * np.mean(np.log(eps)))
 
 
+@validate_params(KNN_PARAMETERS)
 def entropy(x, *, k=3, jitter=None, seed=None) -> float:
     """Reference for :func:`divergent.knn.entropy`."""
     x, k, offset = entropy_inputs(x, k, jitter, seed)
@@ -113,6 +114,7 @@ def _rho_nu(x, y, k):
     return rho, nu
 
 
+@validate_params(KNN_PARAMETERS)
 def kl_divergence(x, y, *, k=1, jitter=None, seed=None) -> float:
     """Reference for :func:`divergent.knn.kl_divergence`."""
     x, y, k = divergence_inputs(x, y, k, jitter, seed)
@@ -121,6 +123,7 @@ def kl_divergence(x, y, *, k=1, jitter=None, seed=None) -> float:
     return float(d / n * np.sum(np.log(nu / rho)) + math.log(y.shape[0] / (n - 1)))
 
 
+@validate_params({**KNN_PARAMETERS, "alpha": RENYI_ALPHA})
 def renyi_divergence(x, y, *, alpha, k=5, jitter=None, seed=None) -> float:
     """Reference for :func:`divergent.knn.renyi_divergence`."""
     x, y, k = divergence_inputs(x, y, k, jitter, seed)
@@ -132,6 +135,7 @@ def renyi_divergence(x, y, *, alpha, k=5, jitter=None, seed=None) -> float:
     return float(math.log(b * np.mean(ratio ** (1 - alpha))) / (alpha - 1))
 
 
+@validate_params(KNN_PARAMETERS)
 def js_divergence(x, y, *, k=3, jitter=None, seed=None) -> float:
     """Reference for :func:`divergent.knn.js_divergence`."""
     x, y, k = js_inputs(x, y, k, jitter, seed)
@@ -158,9 +162,9 @@ def _ksg(samples, groups, k, strict_joint):
     return counts
 
 
+@validate_params({**KNN_PARAMETERS, "method": KSG_METHODS})
 def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None) -> float:
     """Reference for :func:`divergent.knn.mutual_information`."""
-    method = check_choice(method, "method", ("ksg1", "ksg2"))
     (x, y), k = paired_inputs([x, y], ["x", "y"], k, jitter, seed)
     n, dx, dy = x.shape[0], x.shape[1], y.shape[1]
     groups = [list(range(dx)), list(range(dx, dx + dy))]
@@ -172,6 +176,7 @@ def mutual_information(x, y, *, k=3, method="ksg1", jitter=None, seed=None) -> f
     return float(_digamma_int(k) - 1 / k + _digamma_int(n) - np.mean(terms))
 
 
+@validate_params(KNN_PARAMETERS)
 def conditional_mutual_information(x, y, z, *, k=3, jitter=None, seed=None) -> float:
     """Reference for :func:`divergent.knn.conditional_mutual_information`."""
     (x, y, z), k = paired_inputs([x, y, z], ["x", "y", "z"], k, jitter, seed)

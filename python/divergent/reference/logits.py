@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from divergent import logits as _logits
+from divergent._validation import validate_params
 from divergent.logits import _numpy
 from divergent.logits import cross_entropy as cross_entropy
 from divergent.logits import entropy as entropy
@@ -20,11 +21,13 @@ from divergent.logits import kl_from_logprobs as kl_from_logprobs
 from divergent.logits import renyi as renyi
 from divergent.logits import tv as tv
 from divergent.logits._divergences import divergence
+from divergent.logits._inputs import LOGITS_PARAMETERS
 
 __all__ = list(_logits.__all__)
 
 
 def _numpy_twin(which: str, what: str):
+    @validate_params({k: LOGITS_PARAMETERS[k] for k in ("temperature", "reduction")})
     def twin(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
         return divergence(
             which, p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, fused=False, what=what

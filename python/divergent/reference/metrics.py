@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from divergent.metrics._inception import inception_inputs, inception_parts
-from divergent.metrics._kid import KIDResult, kid_inputs, kid_subsets
-from divergent.metrics._prdc import PRDCResult, prdc_inputs
-from divergent.metrics._vendi import entropy_of_order, vendi_inputs
+from divergent._validation import validate_params
+from divergent.metrics._inception import INCEPTION_PARAMETERS, inception_inputs, inception_parts
+from divergent.metrics._kid import KID_PARAMETERS, KIDResult, kid_inputs, kid_subsets
+from divergent.metrics._prdc import PRDC_PARAMETERS, PRDCResult, prdc_inputs
+from divergent.metrics._vendi import VENDI_PARAMETERS, entropy_of_order, vendi_inputs
 
 __all__ = ["fid", "kid", "prdc", "vendi_score", "inception_score"]
 
@@ -26,6 +27,7 @@ def fid(x, y) -> float:
     return float(((mx - my) ** 2).sum() + np.trace(sx) + np.trace(sy) - 2 * root_trace)
 
 
+@validate_params(KID_PARAMETERS)
 def kid(x, y, *, n_subsets=100, subset_size=1000, degree=3, gamma=None, coef0=1.0, seed=None) -> KIDResult:
     """KID as clean-fid's ``kernel_distance`` loop computes it, in float64, on the same
     subsets as :func:`divergent.metrics.kid` for a seed."""
@@ -56,6 +58,7 @@ def _distances(a, b):
     return np.sqrt(((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=-1))
 
 
+@validate_params(PRDC_PARAMETERS)
 def prdc(real, fake, *, k=5) -> PRDCResult:
     """The prdc package's ``compute_prdc`` on dense distance matrices (exact differences)."""
     real, fake, k = prdc_inputs(real, fake, k)
@@ -72,6 +75,7 @@ def prdc(real, fake, *, k=5) -> PRDCResult:
     )
 
 
+@validate_params(VENDI_PARAMETERS)
 def vendi_score(x, *, kernel="cosine", bandwidth=None, q=1.0) -> float:
     """The Vendi score from the eigenvalues of the n x n matrix K / n, every kernel."""
     x, q, h = vendi_inputs(x, kernel, bandwidth, q)
@@ -82,6 +86,7 @@ def vendi_score(x, *, kernel="cosine", bandwidth=None, q=1.0) -> float:
     return float(np.exp(entropy_of_order(np.linalg.eigvalsh(K / x.shape[0]), q)))
 
 
+@validate_params(INCEPTION_PARAMETERS)
 def inception_score(probs, *, splits=10, from_logits=False):
     """The original Inception Score loop (one KL per row)."""
     scores = []

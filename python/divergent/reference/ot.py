@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from divergent._validation import check_choice
+from divergent._validation import validate_params
 from divergent.ot._sinkhorn import (
-    BACKENDS,
+    COST_PARAMETERS,
+    SINKHORN_PARAMETERS,
     cost_inputs,
     cost_matrix,
     divergence_from,
     make_result,
     sinkhorn_inputs,
 )
-from divergent.ot._wasserstein import _distance, sliced_inputs, wasserstein_1d_inputs
+from divergent.ot._wasserstein import SLICED_PARAMETERS, WASSERSTEIN_P, _distance, sliced_inputs, wasserstein_1d_inputs
 
 __all__ = ["sinkhorn", "sinkhorn_from_cost", "sinkhorn_divergence", "wasserstein_1d", "sliced_wasserstein"]
 
@@ -40,12 +41,14 @@ def _wpp(u, v, p, uw, vw):
     return scale, float(np.sum(np.diff(grid) * (gap / scale) ** p))
 
 
+@validate_params({"p": WASSERSTEIN_P})
 def wasserstein_1d(u, v, *, p=1, u_weights=None, v_weights=None) -> float:
     """Reference for :func:`divergent.ot.wasserstein_1d`."""
     u, v, p, uw, vw, e = wasserstein_1d_inputs(u, v, p, u_weights, v_weights)
     return _distance(*_wpp(u, v, p, uw, vw), p, e, "W_p")
 
 
+@validate_params(SLICED_PARAMETERS)
 def sliced_wasserstein(x, y, *, n_projections=200, p=2, seed=None) -> float:
     """Reference for :func:`divergent.ot.sliced_wasserstein` (same directions for a seed)."""
     x, y, p, directions, e = sliced_inputs(x, y, n_projections, p, seed)
@@ -210,17 +213,18 @@ def _solve_symmetric(c, a, schedule, rho, max_iter, tol):
     return f, f.copy(), n_iter, err, err <= tol, value, np.nan, mass
 
 
+@validate_params(SINKHORN_PARAMETERS)
 def sinkhorn(
     x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6, scaling=None, backend="auto"
 ):
     """Reference for :func:`divergent.ot.sinkhorn` (dense cost matrix whatever the backend)."""
-    check_choice(backend, "backend", BACKENDS)
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
     c = cost_matrix(pb.x, pb.y, pb.p)
     out = _solve(c, pb.a, pb.b, pb.schedule, pb.rho, pb.max_iter, pb.tol, True)
     return make_result(out, pb.epsilon, pb.tol, ("cost", c), pb.a, pb.b)
 
 
+@validate_params(COST_PARAMETERS)
 def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6):
     """Reference for :func:`divergent.ot.sinkhorn_from_cost`."""
     c, a, b, eps_scaled, max_iter, tol, e = cost_inputs(cost, a, b, epsilon, max_iter, tol)
@@ -228,11 +232,11 @@ def sinkhorn_from_cost(cost, a=None, b=None, *, epsilon, max_iter=1000, tol=1e-6
     return make_result(out, float(epsilon), tol, ("cost", c.copy()), a, b, exponent=e)
 
 
+@validate_params(SINKHORN_PARAMETERS)
 def sinkhorn_divergence(
     x, y, *, a=None, b=None, epsilon=0.05, p=2, reach=None, max_iter=1000, tol=1e-6, scaling=None, backend="auto"
 ):
     """Reference for :func:`divergent.ot.sinkhorn_divergence`."""
-    check_choice(backend, "backend", BACKENDS)
     pb = sinkhorn_inputs(x, y, a, b, epsilon, p, reach, max_iter, tol, scaling)
     args = (pb.schedule, pb.rho, pb.max_iter, pb.tol)
     outs = [

@@ -15,8 +15,9 @@ import math
 import numpy as np
 
 from divergent import _core, targets
+from divergent._validation import Options, validate_params
 from divergent.reference.kernel import median_bandwidth
-from divergent.sampling import METHODS, Trace, _langevin_inputs, _run_svgd
+from divergent.sampling import LANGEVIN_PARAMETERS, METHODS, SVGD_PARAMETERS, Trace, _langevin_inputs, _run_svgd
 
 __all__ = ["Gaussian", "GaussianMixture", "Banana", "Funnel", "langevin", "svgd", "svgd_direction"]
 
@@ -125,6 +126,7 @@ def _check(lp, g, step, allow_neg_inf):
         raise ValueError(f"the target returned a non-finite value for chain {int(np.argmax(bad))} at step {step}")
 
 
+@validate_params({**LANGEVIN_PARAMETERS, "noise": Options(("numpy", "replay"))})
 def langevin(
     target,
     *,
@@ -149,10 +151,8 @@ def langevin(
     if noise == "replay":
         n_normals = total * d + (d if x0 is None else 0) + (d if method == "underdamped" else 0)
         rng = _Replay(seed, c, n_normals, total if method == "mala" else 0)
-    elif noise == "numpy":
-        rng = _Numpy(seed, c)
     else:
-        raise ValueError(f"noise must be 'numpy' or 'replay', got {noise!r}")
+        rng = _Numpy(seed, c)
     x = rng.normal(d).copy() if x0 is None else np.array(x0)
     lp, g = target.logp_and_grad(x)
     _check(lp, g, 0, False)
@@ -215,6 +215,7 @@ def svgd_direction(x, score, bandwidth) -> np.ndarray:
     return (K @ score + (K[:, :, None] * diff).sum(axis=1) / bandwidth**2) / x.shape[0]
 
 
+@validate_params(SVGD_PARAMETERS)
 def svgd(score, particles, *, n_steps=500, step_size=0.1, bandwidth="median") -> np.ndarray:
     """Reference for :func:`divergent.sampling.svgd` (dense n x n kernel per step)."""
     return _run_svgd(score, particles, n_steps, step_size, bandwidth, svgd_direction, median_bandwidth)
