@@ -16,8 +16,11 @@ from scipy.special import log_softmax, rel_entr, softmax
 
 L = dv.logits
 R = reference.logits
-FUSED = ["kl", "reverse_kl", "js"]
-ALL = FUSED + ["tv", "hellinger", "cross_entropy"]
+# The divergences without an order, and those with one (each on both sides of its
+# special values): all run in the fused kernel.
+ALL = ["kl", "reverse_kl", "js", "tv", "hellinger", "cross_entropy"]
+FUSED = ALL
+ORDERED = [("generalized_js", 0.1), ("generalized_js", 0.7), *[("renyi", a) for a in (0.0, 0.5, 3.0, math.inf)]]
 
 
 def pair(seed, shape, dtype=np.float64, spread=3.0, shift=0.5):
@@ -36,10 +39,12 @@ def pair(seed, shape, dtype=np.float64, spread=3.0, shift=0.5):
 )
 def test_fused_kernel_matches_numpy_twin(lead, v, dtype, temperature, seed):
     a, b = pair(seed, lead + (v,), dtype)
-    for name in FUSED:
-        got = getattr(L, name)(a, b, temperature=temperature, reduction="none")
-        want = getattr(reference.logits, name)(a, b, temperature=temperature, reduction="none")
-        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-15, err_msg=name)
+    for name, args in [(name, ()) for name in ALL] + [(name, (order,)) for name, order in ORDERED]:
+        got = getattr(L, name)(a, b, *args, temperature=temperature, reduction="none")
+        want = getattr(reference.logits, name)(a, b, *args, temperature=temperature, reduction="none")
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14, err_msg=f"{name}{args}")
+    got = L.entropy(a, temperature=temperature, reduction="none")
+    np.testing.assert_allclose(got, R.entropy(a, temperature=temperature, reduction="none"), rtol=1e-10, atol=1e-14)
 
 
 def test_scipy_known_answers_for_every_divergence():
@@ -156,8 +161,7 @@ def half_dtypes():
 
 @pytest.mark.parametrize("dtype", half_dtypes(), ids=lambda d: d.name)
 def test_float16_and_bfloat16_read_as_their_float32_values(dtype):
-    """Half logits are read from their bits in Rust (kl, reverse_kl, js) or widened block
-    by block (the rest): the same bits as the float32 values of the same logits, for
+    """Half logits are read from their bits in Rust: the same bits as the float32 values of the same logits, for
     contiguous, strided and broadcast inputs, banned tokens, masks and a mix of dtypes."""
     a, b = pair(8, (6, 53), dtype)
     a[1, 3] = b[2, 7] = a[4, 0] = b[4, 0] = -np.inf
@@ -190,10 +194,14 @@ def test_float16_and_bfloat16_read_as_their_float32_values(dtype):
 
 def test_results_do_not_depend_on_the_thread_count():
     a, b = pair(9, (64, 1000), np.float32)
+
+    def every():
+        return [getattr(L, n)(a, b, reduction="none") for n in ALL] + [L.renyi(a, b, 3.0, reduction="none")]
+
     with dv.threads(1):
-        one = [L.kl(a, b, reduction="none"), L.js(a, b, reduction="none")]
+        one = every()
     with dv.threads(2):
-        two = [L.kl(a, b, reduction="none"), L.js(a, b, reduction="none")]
+        two = every()
     for x, y in zip(one, two):
         np.testing.assert_array_equal(x, y)
 

@@ -121,6 +121,8 @@ def rowwise_logits_divergence(
     scale: float = 1.0,
     allow_neg_inf: bool = False,
     half: str | None = None,
+    beta: float | None = None,
+    alpha: float | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def rowwise_kl_and_top_tokens(
     a: npt.NDArray[np.float32] | npt.NDArray[np.float64] | npt.NDArray[np.uint16],

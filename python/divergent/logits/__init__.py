@@ -3,8 +3,8 @@ r"""Divergences between the next-token distributions of two models, from their l
 Logits have shape ``(..., V)``: any leading shape (batch, sequence, ...) and the
 vocabulary last; p = softmax(p_logits / temperature) and q = softmax(q_logits /
 temperature) at every position. float16, bfloat16 (ml_dtypes), float32 and float64 are
-read as given (the fused kernel reads float16 and bfloat16 from their bits; elsewhere
-they are widened block by block, never as a whole array);
+read as given (the fused kernel reads float16 and bfloat16 from their bits; a mix of
+dtypes or a truncation is widened block by block, never as a whole array);
 a ``-inf`` logit is a banned token of probability exactly 0, and NaN or ``+inf`` is an
 error naming the position.
 
@@ -22,11 +22,12 @@ Every function takes
   to the smallest set of them whose probability reaches top_p, renormalised, as the
   evaluation of the head of a distribution (and sampling with these settings) uses.
 
-``kl``, ``reverse_kl`` and ``js`` run in the fused Rust kernel: one pass for the maxima
-and one for the log-sum-exps and the divergence's sum together (a third for JS),
+Every divergence runs in the fused Rust kernel: one pass over a row pair for the
+maxima, one for the log-sum-exps (and the two KLs, from the same sums), and one more for
+the others' sum over tokens (two for Renyi, whose exponent has its own maximum),
 compensated, with no ``(..., V)`` temporary, in parallel over positions and with results
-independent of the thread count. The others are computed in NumPy, in blocks of rows.
-``divergent.reference.logits`` holds NumPy twins of all of them.
+independent of the thread count. ``divergent.reference.logits`` holds NumPy twins of all
+of them.
 
 ``KLStats`` folds a stream of chunks into the summary that quantisation work reports
 (mean KL with its standard error, percentiles, top-token agreement, the change in the

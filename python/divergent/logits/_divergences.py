@@ -24,8 +24,8 @@ from divergent.logits._inputs import (
 from divergent.logits._truncation import check_truncation, truncate
 
 #: The divergences of the fused Rust kernel (by its names); "kl_top" is KL with the top
-#: tokens (see _kernel_rows).
-FUSED = ("kl", "reverse_kl", "js", "kl_top")
+#: tokens, and "entropy" the cross-entropy of p with itself (see _kernel_rows).
+FUSED = ("kl", "reverse_kl", "js", "generalized_js", "tv", "hellinger", "renyi", "cross_entropy", "entropy", "kl_top")
 
 
 def _bad_row_error(block: np.ndarray, name: str, first_row: int, rows, lead, temperature):
@@ -77,8 +77,11 @@ def _same_dtype(arrays) -> bool:
 
 def _kernel_rows(inputs, which, temperature, extra) -> tuple:
     """The fused kernel's outputs per row: (divergence,), or for "kl_top" (KL, whether the
-    top tokens agree (0 or 1), p's top-token probability, q's probability of that token)."""
+    top tokens agree (0 or 1), p's top-token probability, q's probability of that token).
+    `extra`: the core's keywords (half, beta, alpha)."""
     scale = 1.0 / temperature
+    if which == "entropy":
+        which, inputs = "cross_entropy", [inputs[0], inputs[0]]
     if which == "kl_top":
         kl, p_index, q_index, p_top, q_at = _core.rowwise_kl_and_top_tokens(
             *inputs, scale=scale, allow_neg_inf=True, **extra
@@ -123,7 +126,7 @@ def _per_row(p, q, which, temperature, mask, params, fused, truncation=(None, No
             inputs, extra = blocks, {}
         if use_kernel:
             try:
-                values = _kernel_rows(inputs, which, temperature, extra)
+                values = _kernel_rows(inputs, which, temperature, {**extra, **params})
             except ValueError:
                 values = None
         else:

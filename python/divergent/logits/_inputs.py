@@ -22,9 +22,10 @@ LOGITS_PARAMETERS = {
     "top_p": (Interval("real", 0, 1, closed="right", hint="the probability mass of p kept"), None),
 }
 
-#: Rows per block where logits are widened (a mix of dtypes with float16 or bfloat16) or
-#: computed in NumPy: a block of about this many elements, so that no temporary grows
-#: with the input. The fused kernel reads float16 and bfloat16 from their bits.
+#: Rows per block where logits are widened (a mix of dtypes with float16 or bfloat16, a
+#: truncation, a mask) or computed in NumPy (the references): a block of about this many
+#: elements, so that no temporary grows with the input. The fused kernel reads float16
+#: and bfloat16 from their bits.
 BLOCK_ELEMENTS = 1 << 21
 
 

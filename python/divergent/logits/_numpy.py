@@ -1,5 +1,5 @@
-"""Row-wise divergences of log-probabilities in NumPy: the path of the divergences the
-Rust kernel does not fuse, and the reference of those it does.
+"""Row-wise divergences of log-probabilities in NumPy: the references of the fused Rust
+kernel (divergent.reference.logits).
 
 Every function takes log-softmaxes `lp`, `lq` of shape (rows, V) in float64, -inf for
 a token of probability 0, and returns one value per row. Terms of a token with p = 0

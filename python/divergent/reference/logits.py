@@ -1,9 +1,9 @@
 """NumPy references for divergent.logits.
 
-kl, reverse_kl and js are those of divergent.logits with the fused Rust kernel
-disabled (a log-softmax per row, then the divergence's sum, in NumPy); agreement and
-KLStats are written here in NumPy (KLStats keeps every value: exact percentiles); the
-other functions of divergent.logits are NumPy already and are re-exported.
+The divergences are those of divergent.logits with the fused Rust kernel disabled (a
+log-softmax per row, then the divergence's sum, in NumPy); agreement and KLStats are
+written here in NumPy (KLStats keeps every value: exact percentiles); kl_from_logprobs
+is NumPy already and is re-exported.
 """
 
 import math
@@ -13,21 +13,18 @@ import numpy as np
 from divergent import logits as _logits
 from divergent._validation import validate_params
 from divergent.logits import _numpy
-from divergent.logits import cross_entropy as cross_entropy
-from divergent.logits import entropy as entropy
-from divergent.logits import generalized_js as generalized_js
-from divergent.logits import hellinger as hellinger
 from divergent.logits import kl_from_logprobs as kl_from_logprobs
-from divergent.logits import renyi as renyi
-from divergent.logits import tv as tv
-from divergent.logits._divergences import divergence
+from divergent.logits._divergences import ALPHA, BETA, divergence
 from divergent.logits._inputs import LOGITS_PARAMETERS
 
 __all__ = list(_logits.__all__)
 
 
+_TWIN_PARAMETERS = {k: LOGITS_PARAMETERS[k] for k in ("temperature", "reduction")}
+
+
 def _numpy_twin(which: str, what: str):
-    @validate_params({k: LOGITS_PARAMETERS[k] for k in ("temperature", "reduction")})
+    @validate_params(_TWIN_PARAMETERS)
     def twin(p_logits, q_logits, *, temperature=1.0, mask=None, reduction="mean"):
         return divergence(
             which, p_logits, q_logits, temperature=temperature, mask=mask, reduction=reduction, fused=False, what=what
@@ -41,6 +38,30 @@ def _numpy_twin(which: str, what: str):
 kl = _numpy_twin("kl", "KL(p || q)")
 reverse_kl = _numpy_twin("reverse_kl", "KL(q || p)")
 js = _numpy_twin("js", "the divergence")
+tv = _numpy_twin("tv", "the divergence")
+hellinger = _numpy_twin("hellinger", "the divergence")
+cross_entropy = _numpy_twin("cross_entropy", "the cross-entropy")
+
+
+@validate_params({**_TWIN_PARAMETERS, "beta": BETA})
+def generalized_js(p_logits, q_logits, beta, *, temperature=1.0, mask=None, reduction="mean"):
+    """:func:`divergent.logits.generalized_js` in NumPy."""
+    kw = dict(temperature=temperature, mask=mask, reduction=reduction, params={"beta": beta}, fused=False)
+    return divergence("generalized_js", p_logits, q_logits, **kw)
+
+
+@validate_params({**_TWIN_PARAMETERS, "alpha": ALPHA})
+def renyi(p_logits, q_logits, alpha, *, temperature=1.0, mask=None, reduction="mean"):
+    """:func:`divergent.logits.renyi` in NumPy."""
+    kw = dict(temperature=temperature, mask=mask, reduction=reduction, params={"alpha": alpha}, fused=False)
+    return divergence("renyi", p_logits, q_logits, **kw, what="the Renyi divergence")
+
+
+@validate_params(_TWIN_PARAMETERS)
+def entropy(p_logits, *, temperature=1.0, mask=None, reduction="mean"):
+    """:func:`divergent.logits.entropy` in NumPy."""
+    kw = dict(temperature=temperature, mask=mask, reduction=reduction, fused=False)
+    return divergence("entropy", p_logits, None, **kw)
 
 
 def _top_tokens(p_logits, q_logits, temperature, mask):

@@ -54,12 +54,14 @@ macro_rules! with_logits {
     };
 }
 
-/// Row-wise "kl", "reverse_kl" or "js" between softmax(scale a) and softmax(scale b),
-/// both (B, V) of the same float dtype, or both uint16 views of float16 or bfloat16
-/// logits with `half` naming which; -inf logits are banned tokens with
+/// Row-wise "kl", "reverse_kl", "js", "generalized_js" (with `beta`), "tv", "hellinger",
+/// "cross_entropy" or "renyi" (with `alpha`) between softmax(scale a) and
+/// softmax(scale b), both (B, V) of the same float dtype, or both uint16 views of float16
+/// or bfloat16 logits with `half` naming which; -inf logits are banned tokens with
 /// `allow_neg_inf`, else an error.
 #[pyfunction]
-#[pyo3(signature = (a, b, which, *, scale = 1.0, allow_neg_inf = false, half = None))]
+#[pyo3(signature = (a, b, which, *, scale = 1.0, allow_neg_inf = false, half = None, beta = None, alpha = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn rowwise_logits_divergence<'py>(
     py: Python<'py>,
     a: Logits<'py>,
@@ -68,11 +70,25 @@ pub fn rowwise_logits_divergence<'py>(
     scale: f64,
     allow_neg_inf: bool,
     half: Option<&str>,
+    beta: Option<f64>,
+    alpha: Option<f64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let needs = |name: &str, value: Option<f64>| {
+        value.ok_or_else(|| PyValueError::new_err(format!("{which:?} needs {name}")))
+    };
     let which = match which {
         "kl" => core::LogitDivergence::Kl,
         "reverse_kl" => core::LogitDivergence::ReverseKl,
         "js" => core::LogitDivergence::Js,
+        "generalized_js" => core::LogitDivergence::GeneralizedJs {
+            beta: needs("beta", beta)?,
+        },
+        "tv" => core::LogitDivergence::Tv,
+        "hellinger" => core::LogitDivergence::Hellinger,
+        "cross_entropy" => core::LogitDivergence::CrossEntropy,
+        "renyi" => core::LogitDivergence::Renyi {
+            alpha: needs("alpha", alpha)?,
+        },
         _ => {
             return Err(PyValueError::new_err(format!(
                 "unknown divergence {which:?}"

@@ -6,9 +6,8 @@
 //! * KL(p || q) = sum p (log p - log q) = T_a / S_a - (M_a - M_b) - ln S_a + ln S_b with
 //!   T_a = sum exp(a - M_a) (a - b): one pass for the maxima, one for the sums.
 //! * reverse KL(q || p): the same with a and b exchanged, from the same two passes.
-//! * JS(p, q) = (sum p ln(p / m) + sum q ln(q / m)) / 2, m = (p + q) / 2, a third pass
-//!   written as p ln w + q ln(2 - w), w = 2 p / (p + q), which stays accurate when
-//!   p is close to q (no difference of entropies).
+//! * every other divergence (Jensen-Shannon and its generalisation, total variation,
+//!   Hellinger, cross-entropy, Renyi): a third pass over the tokens (`row_terms`).
 //!
 //! Every logit is multiplied by `scale` (the inverse of a temperature) as it is read.
 //! Nothing of size B x V is allocated; rows run in parallel; float32 and bfloat16 logits
@@ -26,26 +25,43 @@ use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 use crate::arith::exp::{exp, fma};
-use crate::arith::ln::ln;
 use crate::arith::simd::{dispatch, Isa, IsaJob};
 use crate::arith::sum::neumaier_sum;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 
 use super::half::stage;
+use super::row_terms::{self, lane_sum, RowScale};
 use super::top_tokens::{first_index_of, TopTokens};
 
 pub(super) const W: usize = 16;
 
-/// Which divergence of the softmaxes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which divergence of the softmaxes p = softmax(a), q = softmax(b) (natural logs).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LogitDivergence {
-    /// KL(softmax(a) || softmax(b))
+    /// KL(p || q)
     Kl,
-    /// KL(softmax(b) || softmax(a))
+    /// KL(q || p)
     ReverseKl,
-    /// Jensen-Shannon divergence (natural log)
+    /// Jensen-Shannon divergence
     Js,
+    /// beta KL(p || m) + (1 - beta) KL(q || m), m = beta p + (1 - beta) q, 0 < beta < 1
+    GeneralizedJs {
+        /// The weight of p.
+        beta: f64,
+    },
+    /// Total variation, sum |p - q| / 2
+    Tv,
+    /// Hellinger distance, sqrt(sum (sqrt p - sqrt q)^2 / 2)
+    Hellinger,
+    /// Cross-entropy -sum p ln q (the entropy of p where a and b are the same rows)
+    CrossEntropy,
+    /// Renyi divergence ln(sum p^alpha q^(1 - alpha)) / (alpha - 1), alpha >= 0 (inf: the
+    /// max-divergence ln max p / q; 1: KL(p || q))
+    Renyi {
+        /// The order.
+        alpha: f64,
+    },
 }
 
 /// A float element of the logits.
@@ -119,7 +135,7 @@ const UNDERFLOW: f64 = 708.0;
 /// e^x, with `ZERO` exactly 0 below the normal range (the shared `exp` clamps there to
 /// ~2e-308, which a difference of logits of 1e308 would turn into a term of order 1).
 #[inline(always)]
-fn exp_or_zero<const FMA: bool, const ZERO: bool>(x: f64) -> f64 {
+pub(super) fn exp_or_zero<const FMA: bool, const ZERO: bool>(x: f64) -> f64 {
     let e = exp::<FMA>(x);
     if ZERO && x < -UNDERFLOW {
         0.0
@@ -329,30 +345,20 @@ fn sums_and_divergence<
         hmb,
     };
     match which {
-        LogitDivergence::Kl => return sums((lane_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb),
-        LogitDivergence::ReverseKl => {
-            return sums((lane_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa)
-        }
-        LogitDivergence::Js => {}
-    }
-
-    // Pass 3 (JS): sum p ln(2p / (p + q)) + q ln(2q / (p + q)).
-    let (isa, isb) = (1.0 / sa, 1.0 / sb);
-    let mut acc = [0.0; W];
-    for (xa, xb) in ca.zip(cb) {
-        let (xa, xb): (&[T; W], &[T; W]) = (xa.try_into().unwrap(), xb.try_into().unwrap());
-        for j in 0..W {
-            let x = (h * xa[j].widen() - hma) * inv_h;
-            let y = (h * xb[j].widen() - hmb) * inv_h;
-            acc[j] += js_term::<FMA, ZERO>(x, y, isa, isb);
+        LogitDivergence::Kl => sums((lane_sum(ta) / sa - (hma - hmb)) * inv_h - lsa + lsb),
+        LogitDivergence::ReverseKl => sums((lane_sum(tb) / sb - (hmb - hma)) * inv_h - lsb + lsa),
+        _ => {
+            let scale = RowScale {
+                h,
+                inv_h,
+                hma,
+                hmb,
+                sa,
+                sb,
+            };
+            sums(row_terms::divergence::<T, FMA, ZERO>(a, b, which, &scale))
         }
     }
-    for (x, y) in ra.iter().zip(rb) {
-        let x = (h * x.widen() - hma) * inv_h;
-        let y = (h * y.widen() - hmb) * inv_h;
-        acc[0] += js_term::<FMA, ZERO>(x, y, isa, isb);
-    }
-    sums(0.5 * neumaier_sum(acc))
 }
 
 /// The row's result, with its top tokens where `top`: the first index of each row's
@@ -379,17 +385,6 @@ fn finish<T: Logit>(a: &[T], b: &[T], top: bool, s: RowSums, ma: f64, mb: f64) -
     }
 }
 
-/// The compensated sum of the lanes, or +inf where a lane is (a token that q bans and
-/// p does not), which the compensation would turn into inf - inf = NaN.
-#[inline(always)]
-fn lane_sum(v: [f64; W]) -> f64 {
-    if v.contains(&f64::INFINITY) {
-        f64::INFINITY
-    } else {
-        neumaier_sum(v)
-    }
-}
-
 /// acc + w d, with a weight 0 contributing 0 under `NEG_INF` even where d is infinite or
 /// NaN (a difference with a -inf logit); a positive weight times +inf is +inf.
 #[inline(always)]
@@ -400,30 +395,6 @@ fn weighted<const FMA: bool, const NEG_INF: bool>(w: f64, d: f64, acc: f64) -> f
     } else {
         t
     }
-}
-
-/// p ln(2p / (p + q)) + q ln(2q / (p + q)) for p = exp(x) / S_a, q = exp(y) / S_b.
-///
-/// A ratio below the normal range (a probability ~1e-308 next to one ~1) contributes
-/// 0, the 0 log 0 = 0 convention; its exact contribution is below 1e-305.
-#[inline(always)]
-fn js_term<const FMA: bool, const ZERO: bool>(x: f64, y: f64, inv_sa: f64, inv_sb: f64) -> f64 {
-    let p = exp_or_zero::<FMA, ZERO>(x) * inv_sa;
-    let q = exp_or_zero::<FMA, ZERO>(y) * inv_sb;
-    let half_m = 0.5 * (p + q);
-    let (wp, wq) = (p / half_m, q / half_m);
-    // Written so that 0 / 0 (both probabilities 0) also contributes 0.
-    let tp = if wp >= f64::MIN_POSITIVE {
-        p * ln::<FMA>(wp)
-    } else {
-        0.0
-    };
-    let tq = if wq >= f64::MIN_POSITIVE {
-        q * ln::<FMA>(wq)
-    } else {
-        0.0
-    };
-    tp + tq
 }
 
 /// The divergence for every row of `a` and `b` (both (B, V), rows of length V >= 1), of
@@ -473,6 +444,16 @@ fn rows<T: Logit>(
     if !(scale > 0.0 && scale.is_finite()) {
         return invalid(format!("scale must be positive and finite, got {scale}"));
     }
+    let which = match which {
+        LogitDivergence::GeneralizedJs { beta } if !(beta > 0.0 && beta < 1.0) => {
+            return invalid(format!("beta must be in (0, 1), got {beta}"));
+        }
+        LogitDivergence::Renyi { alpha } if alpha.is_nan() || alpha < 0.0 => {
+            return invalid(format!("alpha must be >= 0 (or inf), got {alpha}"));
+        }
+        LogitDivergence::Renyi { alpha: 1.0 } => LogitDivergence::Kl,
+        other => other,
+    };
     if a.dim() != b.dim() {
         return invalid(format!(
             "logits have shapes {:?} and {:?}; they must match",
@@ -566,19 +547,57 @@ mod tests {
                 .map(|(x, y)| x.exp() * (x - y))
                 .sum::<f64>()
         };
+        let gjs = |beta: f64| {
+            let lm: Vec<f64> = la
+                .iter()
+                .zip(&lb)
+                .map(|(x, y)| (beta * x.exp() + (1.0 - beta) * y.exp()).ln())
+                .collect();
+            beta * kl(&la, &lm) + (1.0 - beta) * kl(&lb, &lm)
+        };
+        let pairs = la.iter().zip(&lb);
         match which {
             LogitDivergence::Kl => kl(&la, &lb),
             LogitDivergence::ReverseKl => kl(&lb, &la),
-            LogitDivergence::Js => {
-                let lm: Vec<f64> = la
-                    .iter()
-                    .zip(&lb)
-                    .map(|(x, y)| ((x.exp() + y.exp()) / 2.0).ln())
-                    .collect();
-                0.5 * kl(&la, &lm) + 0.5 * kl(&lb, &lm)
+            LogitDivergence::Js => gjs(0.5),
+            LogitDivergence::GeneralizedJs { beta } => gjs(beta),
+            LogitDivergence::Tv => 0.5 * pairs.map(|(x, y)| (x.exp() - y.exp()).abs()).sum::<f64>(),
+            LogitDivergence::Hellinger => {
+                let s: f64 = pairs
+                    .map(|(x, y)| ((0.5 * x).exp() - (0.5 * y).exp()).powi(2))
+                    .sum();
+                (0.5 * s).sqrt()
+            }
+            LogitDivergence::CrossEntropy => -pairs.map(|(x, y)| x.exp() * y).sum::<f64>(),
+            LogitDivergence::Renyi { alpha } if alpha.is_infinite() => {
+                pairs.map(|(x, y)| x - y).fold(f64::NEG_INFINITY, f64::max)
+            }
+            LogitDivergence::Renyi { alpha } => {
+                let s: f64 = pairs
+                    .map(|(x, y)| (alpha * x + (1.0 - alpha) * y).exp())
+                    .sum();
+                s.ln() / (alpha - 1.0)
             }
         }
     }
+
+    /// Every divergence, with orders and weights on both sides of their special values.
+    const ALL: [LogitDivergence; 12] = [
+        LogitDivergence::Kl,
+        LogitDivergence::ReverseKl,
+        LogitDivergence::Js,
+        LogitDivergence::GeneralizedJs { beta: 0.1 },
+        LogitDivergence::GeneralizedJs { beta: 0.9 },
+        LogitDivergence::Tv,
+        LogitDivergence::Hellinger,
+        LogitDivergence::CrossEntropy,
+        LogitDivergence::Renyi { alpha: 0.0 },
+        LogitDivergence::Renyi { alpha: 0.5 },
+        LogitDivergence::Renyi { alpha: 3.0 },
+        LogitDivergence::Renyi {
+            alpha: f64::INFINITY,
+        },
+    ];
 
     #[test]
     fn top_tokens_match_naive() {
@@ -642,11 +661,7 @@ mod tests {
         for v in [1, 5, 16, 37, 1000] {
             let a = random_points(7, v, 1) * 3.0;
             let b = random_points(7, v, 2) * 3.0;
-            for which in [
-                LogitDivergence::Kl,
-                LogitDivergence::ReverseKl,
-                LogitDivergence::Js,
-            ] {
+            for which in ALL {
                 let got = rowwise_from_logits(a.view(), b.view(), which, 1.0, false, &ctl).unwrap();
                 for (r, g) in got.iter().enumerate() {
                     let want = naive(
@@ -772,11 +787,6 @@ mod tests {
     fn banned_tokens_and_scale() {
         let ctl = Control::new();
         let ninf = f64::NEG_INFINITY;
-        let all = [
-            LogitDivergence::Kl,
-            LogitDivergence::ReverseKl,
-            LogitDivergence::Js,
-        ];
         // A token banned under both rows is the same as no token at all.
         let a = ndarray::array![[0.5, ninf, 2.0, -1.0]];
         let b = ndarray::array![[1.0, ninf, -0.5, 0.0]];
@@ -784,7 +794,7 @@ mod tests {
             ndarray::array![[0.5, 2.0, -1.0]],
             ndarray::array![[1.0, -0.5, 0.0]],
         );
-        for which in all {
+        for which in ALL {
             let got = rowwise_from_logits(a.view(), b.view(), which, 1.0, true, &ctl).unwrap()[0];
             let want = naive(
                 a3.row(0).as_slice().unwrap(),
@@ -792,7 +802,7 @@ mod tests {
                 which,
             );
             assert!(
-                (got - want).abs() < 1e-14 * want,
+                (got - want).abs() < 1e-14 * want.abs().max(1.0),
                 "{which:?}: {got} vs {want}"
             );
             // Not allowed: an error naming the row.
@@ -813,6 +823,43 @@ mod tests {
             "{}",
             run(LogitDivergence::Js)
         );
+        // The others at p = (1/2, 1/2), q = (1, 0): TV 1/2, Hellinger^2 = 1 - 1/sqrt 2,
+        // cross-entropy inf, Renyi ln 2 at alpha = 1/2 (-2 ln sum sqrt(p q)), 0 at
+        // alpha = 0 (q(supp p) = 1) and inf for alpha > 1.
+        let hellinger = (1.0 - 0.5f64.sqrt()).sqrt();
+        for (which, want) in [
+            (LogitDivergence::Tv, 0.5),
+            (LogitDivergence::Hellinger, hellinger),
+            (
+                LogitDivergence::Renyi { alpha: 0.5 },
+                std::f64::consts::LN_2,
+            ),
+            (LogitDivergence::Renyi { alpha: 0.0 }, 0.0),
+        ] {
+            let got = run(which);
+            assert!((got - want).abs() < 1e-15, "{which:?}: {got} vs {want}");
+        }
+        for which in [
+            LogitDivergence::CrossEntropy,
+            LogitDivergence::Renyi { alpha: 3.0 },
+            LogitDivergence::Renyi {
+                alpha: f64::INFINITY,
+            },
+        ] {
+            assert_eq!(run(which), f64::INFINITY, "{which:?}");
+        }
+        // Exchanged, p = (1, 0) bans what q = (1/2, 1/2) does not: H(p, q) = ln 2, and
+        // -ln q(supp p) = ln 2 is Renyi's alpha = 0 and every finite order's value.
+        let back =
+            |which| rowwise_from_logits(b.view(), a.view(), which, 1.0, true, &ctl).unwrap()[0];
+        for alpha in [0.0, 0.5, 3.0] {
+            let got = back(LogitDivergence::Renyi { alpha });
+            assert!(
+                (got - std::f64::consts::LN_2).abs() < 1e-15,
+                "{alpha}: {got}"
+            );
+        }
+        assert!((back(LogitDivergence::CrossEntropy) - std::f64::consts::LN_2).abs() < 1e-15);
         // Every logit -inf: an error naming the row and the argument.
         let z = ndarray::array![[0.0, 1.0], [ninf, ninf]];
         let err = rowwise_from_logits(z.view(), z.view(), LogitDivergence::Kl, 1.0, true, &ctl)
@@ -821,7 +868,7 @@ mod tests {
         // scale multiplies every logit: the same as scaled input, on each path.
         let a = random_points(5, 40, 3) * 3.0;
         let b = random_points(5, 40, 4) * 3.0;
-        for which in all {
+        for which in ALL {
             for scale in [0.25, 1.0, 3.0] {
                 let got =
                     rowwise_from_logits(a.view(), b.view(), which, scale, false, &ctl).unwrap();
