@@ -36,7 +36,7 @@ CONTRACT = {
         "mutual_information",
         "conditional_mutual_information",
     ],
-    "divergent.sampling": ["langevin", "svgd", "Trace"],
+    "divergent.sampling": ["langevin", "hmc", "svgd", "Trace"],
     "divergent._results": ["TestResult", "ConvergenceWarning"],
 }
 

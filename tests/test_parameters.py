@@ -71,6 +71,18 @@ BASE = {
         (TARGET,),
         {"n_chains": 2, "n_steps": 20, "step_size": 0.5, "burn_in": 10, "seed": 0, "adapt_step_size": True},
     ),
+    "sampling.hmc": (
+        (TARGET,),
+        {
+            "n_chains": 2,
+            "n_steps": 20,
+            "step_size": 0.5,
+            "n_leapfrog": 3,
+            "burn_in": 10,
+            "seed": 0,
+            "adapt_step_size": True,
+        },
+    ),
     "sampling.svgd": ((score, X[:10]), {"n_steps": 3}),
     "diagnostics.ess": ((DRAWS,), {}),
     "diagnostics.rhat": ((DRAWS,), {}),

@@ -59,7 +59,7 @@ from divergent.ot import (
     sliced_wasserstein,
     wasserstein_1d,
 )
-from divergent.sampling import Trace, langevin, svgd
+from divergent.sampling import Trace, hmc, langevin, svgd
 
 __version__ = _core.__version__
 
@@ -86,6 +86,7 @@ __all__ = [
     "mutual_information",
     "conditional_mutual_information",
     "langevin",
+    "hmc",
     "svgd",
     "Trace",
     "TestResult",

@@ -19,6 +19,7 @@ __all__ = [
     "energy_distance",
     "gaussian_logsumexp",
     "get_num_threads",
+    "hmc",
     "kernel_row_sums",
     "kernel_self_sum",
     "kernel_sum",
@@ -248,6 +249,35 @@ def langevin(
     adapt: bool,
     seed: int,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint64], npt.NDArray[np.float64]]: ...
+def hmc(
+    spec: tuple[str, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[float]] | None,
+    custom: Callable[[npt.NDArray[np.float64]], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] | None,
+    dim: int,
+    x0: npt.NDArray[np.float64] | None,
+    n_chains: int,
+    *,
+    n_steps: int,
+    burn_in: int,
+    thin: int,
+    step_size: float,
+    n_leapfrog: int,
+    jitter: bool,
+    metric_diag: npt.NDArray[np.float64] | None,
+    metric_dense: npt.NDArray[np.float64] | None,
+    adapt_metric: str | None,
+    adapt_step_size: bool,
+    target_accept: float,
+    seed: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint64],
+    float,
+    npt.NDArray[np.float64] | None,
+]: ...
 def svgd_direction(x: npt.NDArray[np.float64], s: npt.NDArray[np.float64], h: float) -> npt.NDArray[np.float64]: ...
 def chain_draws(seed: int, n_chains: int, count: int, kind: str) -> npt.NDArray[np.float64]: ...
 def set_num_threads(n: int) -> None: ...

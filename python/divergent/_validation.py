@@ -36,6 +36,7 @@ __all__ = [
     "Options",
     "FLAG",
     "SEED",
+    "ARRAY",
     "check_param",
     "validate_params",
 ]
@@ -372,8 +373,16 @@ class _Checked:
         return self.label
 
 
+def check_array_like(value, name: str):
+    """`value` if it is array-like (not a scalar); its contents are the caller's to check."""
+    if np.ndim(value) == 0:
+        raise InvalidParameterError(f"{name} must be an array (or one of its named choices), got {value!r}")
+    return value
+
+
 FLAG = _Checked("FLAG", check_bool, "True or False")
 SEED = _Checked("SEED", check_seed, "a seed")
+ARRAY = _Checked("ARRAY", check_array_like, "an array")
 COUNT = Interval("int", 1)
 NON_NEGATIVE_INT = Interval("int", 0)
 POSITIVE = Interval("real", 0, closed="neither")
@@ -399,7 +408,8 @@ def check_param(constraint, value, name: str):
     else:
         chosen = None
     if chosen is None:
-        chosen = next((c for c in present if isinstance(c, Interval)), present[0])
+        numbers = [c for c in present if isinstance(c, Interval)] or [c for c in present if not isinstance(c, Options)]
+        chosen = (numbers or present)[0]
     try:
         return chosen.check(value, name)
     except InvalidParameterError:

@@ -23,7 +23,8 @@
 //!   [`skip_allowance`]) on a [`Softmin`] ([`MatrixCost`], [`CloudCost`],
 //!   [`GibbsKernel`], [`Coarse`], [`Side`]); [`wasserstein_1d_pow`],
 //!   [`sliced_wasserstein_pow`].
-//! - Sampling: [`langevin`] ([`LangevinConfig`], [`LangevinTrace`], [`Method`]) on a
+//! - Sampling: [`langevin`] ([`LangevinConfig`], [`LangevinTrace`], [`Method`]) and
+//!   [`hmc`] ([`HmcConfig`], [`HmcTrace`], [`InverseMass`], [`MetricAdaptation`]) on a
 //!   [`BatchTarget`] ([`Builtin`], [`GaussianComponent`]), [`svgd_direction`],
 //!   [`chain_draws`] ([`Stream`]).
 //! - Running: [`Control`] (cancellation and progress), [`CoreError`], [`Result`], the
@@ -74,6 +75,7 @@ pub use ot::wasserstein1d::{sliced_wasserstein_pow, wasserstein_1d_pow};
 pub use pairwise::kernels::Kernel;
 pub use pairwise::{use_gram, PairPath, Real};
 pub use sampling::chain_rng::{chain_draws, Stream};
+pub use sampling::hmc::{hmc, HmcConfig, HmcTrace, InverseMass, MetricAdaptation};
 pub use sampling::langevin::{langevin, LangevinConfig, LangevinTrace, Method};
 pub use sampling::svgd::svgd_direction;
 pub use sampling::targets::{BatchTarget, Builtin, GaussianComponent};

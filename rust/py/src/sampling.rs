@@ -190,6 +190,57 @@ fn method_from(name: &str, friction: f64) -> PyResult<Method> {
     }
 }
 
+/// `run` on a sampler's target with the GIL released: the built-in target of `spec`, or
+/// the callable `custom` of dimension `dim`, whose error (if it raised) is the one
+/// returned. `evaluations` (points at which the target is evaluated) sizes the work of a
+/// built-in target; a callable's cost is unknown, so its runs are always watched for
+/// Ctrl-C.
+fn on_target<'py, R: Send>(
+    py: Python<'py>,
+    spec: Option<Spec<'py>>,
+    custom: Option<Py<PyAny>>,
+    dim: usize,
+    evaluations: f64,
+    run: impl FnOnce(&mut dyn BatchTarget, &core::Control) -> core::Result<R> + Send,
+) -> PyResult<R> {
+    match (spec, custom) {
+        (Some(spec), None) => {
+            let target = builtin_from(&spec)?;
+            let work = evaluations * (target.dim() * target.dim()) as f64;
+            detached(py, work, |ctl| run(&mut &target, ctl))
+        }
+        (None, Some(func)) => {
+            let mut target = PyTarget {
+                func: &func,
+                dim,
+                error: None,
+                points: None,
+            };
+            // The sampler's own per-chain work runs on one thread: a NumPy callable's
+            // OpenBLAS worker keeps spinning on another core for a while after each call,
+            // and a second sampler thread sharing that core made every phase wait for it
+            // (measured on 2 cores: 2.0-2.1 s against 1.6-1.7 s for 1,000 chains x 1,000
+            // Langevin steps, d = 100).
+            let out = detached(py, f64::INFINITY, |ctl| {
+                let solo = rayon::ThreadPoolBuilder::new()
+                    .num_threads(1)
+                    .build()
+                    .map_err(|e| {
+                        core::CoreError::InvalidInput(format!("cannot start a thread: {e}"))
+                    })?;
+                solo.install(|| run(&mut target, ctl))
+            });
+            if let Some(e) = target.error.take() {
+                return Err(e);
+            }
+            out
+        }
+        _ => Err(PyValueError::new_err(
+            "give exactly one of a built-in spec and a callable",
+        )),
+    }
+}
+
 type TraceArrays<'py> = (
     Bound<'py, PyArray3<f64>>,
     Bound<'py, PyArray2<f64>>,
@@ -228,47 +279,10 @@ pub fn langevin<'py>(
         seed,
     };
     let x0: Option<Vec<f64>> = x0.map(|a| a.as_array().iter().copied().collect());
-    let steps = (n_steps + burn_in) as f64;
-    let trace = match (spec, custom) {
-        (Some(spec), None) => {
-            let target = builtin_from(&spec)?;
-            let work = steps * n_chains as f64 * (target.dim() * target.dim()) as f64;
-            detached(py, work, |ctl| {
-                core::langevin(&mut &target, x0.as_deref(), n_chains, &cfg, ctl)
-            })?
-        }
-        (None, Some(func)) => {
-            let mut target = PyTarget {
-                func: &func,
-                dim,
-                error: None,
-                points: None,
-            };
-            // Always watched: the callable's cost is unknown. The sampler's own per-chain
-            // work runs on one thread: a NumPy callable's OpenBLAS worker keeps spinning
-            // on another core for a while after each call, and a second sampler thread
-            // sharing that core made every phase wait for it (measured on 2 cores: 2.0-2.1 s
-            // against 1.6-1.7 s for 1,000 chains x 1,000 steps, d = 100).
-            let out = detached(py, f64::INFINITY, |ctl| {
-                let solo = rayon::ThreadPoolBuilder::new()
-                    .num_threads(1)
-                    .build()
-                    .map_err(|e| {
-                        core::CoreError::InvalidInput(format!("cannot start a thread: {e}"))
-                    })?;
-                solo.install(|| core::langevin(&mut target, x0.as_deref(), n_chains, &cfg, ctl))
-            });
-            if let Some(e) = target.error.take() {
-                return Err(e);
-            }
-            out?
-        }
-        _ => {
-            return Err(PyValueError::new_err(
-                "give exactly one of a built-in spec and a callable",
-            ))
-        }
-    };
+    let evaluations = ((n_steps + burn_in) * n_chains) as f64;
+    let trace = on_target(py, spec, custom, dim, evaluations, |target, ctl| {
+        core::langevin(target, x0.as_deref(), n_chains, &cfg, ctl)
+    })?;
     let (c, k, d) = (trace.n_chains, trace.n_draws, trace.dim);
     let samples = Array3::from_shape_vec((c, k, d), trace.samples).expect("C x D x d values");
     let logp = Array2::from_shape_vec((c, k), trace.logp).expect("C x D values");
@@ -277,6 +291,107 @@ pub fn langevin<'py>(
         logp.into_pyarray(py),
         trace.accepted.into_pyarray(py),
         trace.step_size.into_pyarray(py),
+    ))
+}
+
+/// The arrays of an HMC run: samples (C, D, d), logp, acceptance probabilities,
+/// divergences and energies (C, D), leapfrog steps per draw (D,), the step size and the
+/// inverse mass matrix after burn-in (None for the identity, (d,) or (d, d)).
+type HmcArrays<'py> = (
+    Bound<'py, PyArray3<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray2<bool>>,
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    f64,
+    Option<Bound<'py, PyAny>>,
+);
+
+/// Run HMC; `spec` (built-in) or `custom` (callable of dimension `dim`); the metric is
+/// the identity, `metric_diag` (d,) or `metric_dense` (d, d), adapted during burn-in as
+/// `adapt_metric` ("diag", "dense") says.
+#[pyfunction]
+#[pyo3(signature = (spec, custom, dim, x0, n_chains, *, n_steps, burn_in, thin, step_size, n_leapfrog, jitter, metric_diag, metric_dense, adapt_metric, adapt_step_size, target_accept, seed))]
+#[allow(clippy::too_many_arguments)]
+pub fn hmc<'py>(
+    py: Python<'py>,
+    spec: Option<Spec<'py>>,
+    custom: Option<Py<PyAny>>,
+    dim: usize,
+    x0: Option<PyReadonlyArray2<'py, f64>>,
+    n_chains: usize,
+    n_steps: usize,
+    burn_in: usize,
+    thin: usize,
+    step_size: f64,
+    n_leapfrog: usize,
+    jitter: bool,
+    metric_diag: Option<PyReadonlyArray1<'py, f64>>,
+    metric_dense: Option<PyReadonlyArray2<'py, f64>>,
+    adapt_metric: Option<&str>,
+    adapt_step_size: bool,
+    target_accept: f64,
+    seed: u64,
+) -> PyResult<HmcArrays<'py>> {
+    let metric = match (metric_diag, metric_dense) {
+        (None, None) => core::InverseMass::Identity,
+        (Some(m), None) => core::InverseMass::Diag(m.as_array().to_vec()),
+        (None, Some(m)) => core::InverseMass::Dense(m.as_array().iter().copied().collect()),
+        _ => return Err(PyValueError::new_err("give at most one metric")),
+    };
+    let adapt_metric = match adapt_metric {
+        None => None,
+        Some("diag") => Some(core::MetricAdaptation::Diag),
+        Some("dense") => Some(core::MetricAdaptation::Dense),
+        Some(other) => {
+            return Err(PyValueError::new_err(format!(
+                "unknown metric adaptation {other:?}"
+            )))
+        }
+    };
+    let cfg = core::HmcConfig {
+        n_steps,
+        burn_in,
+        thin,
+        step_size,
+        n_leapfrog,
+        jitter,
+        metric,
+        adapt_metric,
+        adapt_step_size,
+        target_accept,
+        seed,
+    };
+    let x0: Option<Vec<f64>> = x0.map(|a| a.as_array().iter().copied().collect());
+    let evaluations = ((n_steps + burn_in) * n_leapfrog * n_chains) as f64;
+    let trace = on_target(py, spec, custom, dim, evaluations, |target, ctl| {
+        core::hmc(target, x0.as_deref(), n_chains, &cfg, ctl)
+    })?;
+    let (c, k, d) = (trace.n_chains, trace.n_draws, trace.dim);
+    let grid = |v: Vec<f64>| Array2::from_shape_vec((c, k), v).expect("C x D values");
+    let samples = Array3::from_shape_vec((c, k, d), trace.samples).expect("C x D x d values");
+    let diverging = Array2::from_shape_vec((c, k), trace.diverging).expect("C x D values");
+    let metric = match trace.metric {
+        core::InverseMass::Identity => None,
+        core::InverseMass::Diag(m) => Some(m.into_pyarray(py).into_any()),
+        core::InverseMass::Dense(m) => Some(
+            Array2::from_shape_vec((d, d), m)
+                .expect("d x d values")
+                .into_pyarray(py)
+                .into_any(),
+        ),
+    };
+    let n_leapfrog: Vec<u64> = trace.n_leapfrog.iter().map(|&n| n as u64).collect();
+    Ok((
+        samples.into_pyarray(py),
+        grid(trace.logp).into_pyarray(py),
+        grid(trace.accept_prob).into_pyarray(py),
+        diverging.into_pyarray(py),
+        grid(trace.energy).into_pyarray(py),
+        n_leapfrog.into_pyarray(py),
+        trace.step_size,
+        metric,
     ))
 }
 

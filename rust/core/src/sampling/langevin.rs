@@ -76,7 +76,7 @@ struct Chain {
     log_h: f64,
 }
 
-fn check_finite_state(
+pub(crate) fn check_finite_state(
     step: usize,
     what: &str,
     logp: &[f64],
@@ -104,19 +104,16 @@ fn check_finite_state(
     Ok(())
 }
 
-/// Run `cfg.burn_in + cfg.n_steps` Langevin steps from `x0` (n_chains x d, row-major).
-///
-/// Each chain's normal stream is consumed in this order: its starting point when `x0` is
-/// None (d draws), its initial velocity (underdamped, d draws), then d draws per step.
-/// MALA's acceptance uniforms come from the chain's uniform stream, one per step.
-pub fn langevin<T: BatchTarget>(
-    target: &mut T,
-    x0: Option<&[f64]>,
+/// The checks every sampler's run makes of its shape: chains and dimension, the starting
+/// points' size, the step size, and the kept steps.
+pub(crate) fn check_run(
+    d: usize,
     n_chains: usize,
-    cfg: &LangevinConfig,
-    ctl: &Control,
-) -> Result<LangevinTrace> {
-    let d = target.dim();
+    x0: Option<&[f64]>,
+    step_size: f64,
+    thin: usize,
+    n_steps: usize,
+) -> Result<()> {
     if n_chains == 0 || d == 0 {
         return invalid(format!(
             "need n_chains >= 1 and d >= 1, got {n_chains} and {d}"
@@ -130,15 +127,54 @@ pub fn langevin<T: BatchTarget>(
             ));
         }
     }
-    if !(cfg.step_size.is_finite() && cfg.step_size > 0.0) {
+    if !(step_size.is_finite() && step_size > 0.0) {
         return invalid(format!(
-            "step_size must be positive and finite, got {}",
-            cfg.step_size
+            "step_size must be positive and finite, got {step_size}"
         ));
     }
-    if cfg.thin == 0 || cfg.n_steps < cfg.thin {
+    if thin == 0 || n_steps < thin {
         return invalid("need thin >= 1 and n_steps >= thin");
     }
+    Ok(())
+}
+
+/// The chains' starting points in `x` (`x0`, or d normal draws from each chain's
+/// stream), and the target there, which must be finite.
+pub(crate) fn start<T: BatchTarget + ?Sized>(
+    target: &mut T,
+    x0: Option<&[f64]>,
+    rngs: &mut [&mut ChainRng],
+    x: &mut [f64],
+    lp: &mut [f64],
+    g: &mut [f64],
+) -> Result<()> {
+    let d = target.dim();
+    match x0 {
+        Some(x0) => x.copy_from_slice(x0),
+        None => x
+            .par_chunks_mut(d)
+            .zip(rngs.par_iter_mut())
+            .with_min_len(CHAINS_PER_TASK)
+            .for_each(|(xc, rng)| rng.fill_normal(xc)),
+    }
+    target.eval(0, x, lp, g)?;
+    check_finite_state(0, "the initial points x0", lp, g, d, false)
+}
+
+/// Run `cfg.burn_in + cfg.n_steps` Langevin steps from `x0` (n_chains x d, row-major).
+///
+/// Each chain's normal stream is consumed in this order: its starting point when `x0` is
+/// None (d draws), its initial velocity (underdamped, d draws), then d draws per step.
+/// MALA's acceptance uniforms come from the chain's uniform stream, one per step.
+pub fn langevin<T: BatchTarget + ?Sized>(
+    target: &mut T,
+    x0: Option<&[f64]>,
+    n_chains: usize,
+    cfg: &LangevinConfig,
+    ctl: &Control,
+) -> Result<LangevinTrace> {
+    let d = target.dim();
+    check_run(d, n_chains, x0, cfg.step_size, cfg.thin, cfg.n_steps)?;
     let friction = match cfg.method {
         Method::Underdamped { friction } => {
             if !(friction.is_finite() && friction > 0.0) {
@@ -180,16 +216,8 @@ pub fn langevin<T: BatchTarget>(
         })
         .collect();
 
-    match x0 {
-        Some(x0) => x.copy_from_slice(x0),
-        None => x
-            .par_chunks_mut(d)
-            .zip(chains.par_iter_mut())
-            .with_min_len(CHAINS_PER_TASK)
-            .for_each(|(xc, ch)| ch.rng.fill_normal(xc)),
-    }
-    target.eval(0, &x, &mut lp, &mut g)?;
-    check_finite_state(0, "the initial points x0", &lp, &g, d, false)?;
+    let mut rngs: Vec<&mut ChainRng> = chains.iter_mut().map(|c| &mut c.rng).collect();
+    start(target, x0, &mut rngs, &mut x, &mut lp, &mut g)?;
     for (ch, l) in chains.iter_mut().zip(&lp) {
         ch.logp = *l;
     }

@@ -3,11 +3,14 @@
 //! - `targets`: log-densities and gradients evaluated for all chains in one batch
 //!   (Gaussian, Gaussian mixture, banana, funnel, or a caller's batch function).
 //! - `langevin`: ULA, MALA and underdamped Langevin (BAOAB), with step-size adaptation.
+//! - `hmc`: Hamiltonian Monte Carlo with a metric (identity, diagonal, dense), jittered
+//!   path lengths, dual-averaging step sizes, metric adaptation and divergences.
 //! - `chain_rng`: per-chain random streams keyed by (seed, chain), so samples do not
 //!   depend on the thread count.
 //! - `svgd`: the Stein variational gradient descent direction, streamed.
 
 pub mod chain_rng;
+pub mod hmc;
 pub mod langevin;
 pub mod svgd;
 pub mod targets;
