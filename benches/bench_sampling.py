@@ -1,9 +1,13 @@
 """Samplers: MALA on many chains against the vectorised NumPy reference and blackjax
-(JAX on CPU, vmap over chains, float64), a Custom (Python) target against the cost of
-evaluating that target in NumPy, and SVGD against the dense NumPy reference.
+(JAX on CPU, vmap over chains, float64), HMC with an adapted dense metric on an
+ill-conditioned Gaussian against blackjax's HMC with window adaptation (effective samples
+per second, warm-up included), a Custom (Python) target against the cost of evaluating
+that target in NumPy, and SVGD against the dense NumPy reference.
 
     pytest benches/bench_sampling.py --benchmark-only --benchmark-json=benches/sampling.json
 """
+
+import time
 
 import divergent as dv
 import numpy as np
@@ -82,6 +86,131 @@ def bench_mala_blackjax(benchmark):
 
     _, acc = benchmark.pedantic(timed, rounds=3, iterations=1)
     benchmark.extra_info["acceptance"] = float(acc)
+
+
+# HMC on N(0, S), d = 100, condition number 10^4 in a random basis: 4 chains, 1,000
+# warm-up and 1,000 kept iterations of 10 leapfrog steps, a dense metric adapted during
+# warm-up and the step size by dual averaging towards 0.8, in both libraries.
+HMC_CHAINS, HMC_WARMUP, HMC_DRAWS, HMC_LEAPFROG = 4, 1000, 1000, 10
+
+
+def ill_conditioned(d=D, condition=1e4, seed=0):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    cov = (q * np.geomspace(1.0, condition, d)) @ q.T
+    return 0.5 * (cov + cov.T)
+
+
+def record_ess(benchmark, draws, seconds):
+    """min over coordinates of the bulk ESS (ArviZ's), and per second of the run."""
+    ess = float(np.min(dv.diagnostics.ess(np.asarray(draws))))
+    benchmark.extra_info["min_bulk_ess"] = ess
+    benchmark.extra_info["ess_per_second"] = ess / seconds
+
+
+def breast_cancer():
+    """scikit-learn's breast cancer data (569 x 30), standardised, with an intercept."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    x, y = datasets.load_breast_cancer(return_X_y=True)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    return np.column_stack([np.ones(len(x)), x]), y.astype(np.float64)
+
+
+def divergent_hmc(benchmark, target, metric):
+    kw = dict(
+        n_chains=HMC_CHAINS,
+        n_steps=HMC_DRAWS,
+        step_size=0.1,
+        n_leapfrog=HMC_LEAPFROG,
+        jitter=False,
+        metric=metric,
+        burn_in=HMC_WARMUP,
+        adapt_step_size=True,
+        seed=0,
+    )
+    tr = benchmark.pedantic(dv.sampling.hmc, args=(target,), kwargs=kw, iterations=1, **WARM)
+    record_ess(benchmark, tr.samples, benchmark.stats.stats.median)
+    benchmark.extra_info["divergences"] = int(tr.sample_stats["diverging"].sum())
+
+
+def blackjax_hmc(benchmark, make_logdensity, d, diagonal, nuts=False):
+    """blackjax's HMC (or NUTS) with its window adaptation (Stan's schedule) of the step
+    size and the metric, vmapped over the chains, float64, compiled before the timing."""
+    jax = pytest.importorskip("jax")
+    blackjax = pytest.importorskip("blackjax")
+    jax.config.update("jax_enable_x64", True)
+    logdensity = make_logdensity(jax.numpy)
+    extra = {} if nuts else {"num_integration_steps": HMC_LEAPFROG}
+    algorithm = blackjax.nuts if nuts else blackjax.hmc
+    warmup = blackjax.window_adaptation(
+        algorithm, logdensity, is_mass_matrix_diagonal=diagonal, target_acceptance_rate=0.8, **extra
+    )
+
+    def one_chain(key, x0):
+        wkey, skey = jax.random.split(key)
+        (state, params), _ = warmup.run(wkey, x0, num_steps=HMC_WARMUP)
+        step = algorithm(logdensity, **params).step
+
+        def body(state, key):
+            state, info = step(key, state)
+            return state, (state.position, info.is_divergent)
+
+        _, (xs, div) = jax.lax.scan(body, state, jax.random.split(skey, HMC_DRAWS))
+        return xs, div.sum()
+
+    run = jax.jit(jax.vmap(one_chain))
+    keys = jax.random.split(jax.random.PRNGKey(0), HMC_CHAINS)
+    x0 = jax.numpy.asarray(np.random.default_rng(0).standard_normal((HMC_CHAINS, d)))
+    start = time.perf_counter()
+    jax.block_until_ready(run(keys, x0))  # compile (and one run) outside the timing
+    benchmark.extra_info["compile_and_first_run_s"] = time.perf_counter() - start
+
+    def timed():
+        return jax.block_until_ready(run(keys, x0))
+
+    xs, div = benchmark.pedantic(timed, rounds=3, iterations=1)
+    record_ess(benchmark, xs, benchmark.stats.stats.median)
+    benchmark.extra_info["divergences"] = int(div.sum())
+
+
+def gaussian_logdensity(jnp):
+    prec = jnp.asarray(np.linalg.inv(ill_conditioned()))
+    return lambda x: -0.5 * x @ (prec @ x)
+
+
+def logistic_logdensity(jnp):
+    x, y = (jnp.asarray(a) for a in breast_cancer())
+
+    def logdensity(b):
+        z = x @ b
+        return jnp.sum(y * z - jnp.logaddexp(0.0, z)) - 0.5 * b @ b
+
+    return logdensity
+
+
+@pytest.mark.benchmark(group="hmc-gaussian-d100-cond1e4-4-chains")
+def bench_hmc_divergent(benchmark):
+    divergent_hmc(benchmark, dv.targets.Gaussian(np.zeros(D), ill_conditioned()), "dense")
+
+
+@pytest.mark.benchmark(group="hmc-gaussian-d100-cond1e4-4-chains")
+def bench_hmc_blackjax(benchmark):
+    blackjax_hmc(benchmark, gaussian_logdensity, D, diagonal=False)
+
+
+@pytest.mark.benchmark(group="hmc-logistic-breast-cancer-4-chains")
+def bench_logistic_divergent(benchmark):
+    divergent_hmc(benchmark, dv.targets.LogisticRegression(*breast_cancer()), "diag")
+
+
+@pytest.mark.benchmark(group="hmc-logistic-breast-cancer-4-chains")
+def bench_logistic_blackjax(benchmark):
+    blackjax_hmc(benchmark, logistic_logdensity, 31, diagonal=True)
+
+
+@pytest.mark.benchmark(group="hmc-logistic-breast-cancer-4-chains")
+def bench_logistic_blackjax_nuts(benchmark):
+    blackjax_hmc(benchmark, logistic_logdensity, 31, diagonal=True, nuts=True)
 
 
 @pytest.mark.benchmark(group="mala-custom-d100-1000x1000")

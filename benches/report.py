@@ -129,6 +129,8 @@ def note(extra, case_tokens):
     for key in COUNTS:
         if key in extra:
             parts.append(f"{extra[key]:,} {key}")
+    if "ess_per_second" in extra:
+        parts.append(f"min bulk ESS {extra['min_bulk_ess']:.0f}: {extra['ess_per_second']:.3g} ESS/s")
     return "; ".join(parts)
 
 

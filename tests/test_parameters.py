@@ -91,6 +91,7 @@ BASE = {
     "targets.GaussianMixture": (([0.5, 0.5], np.zeros((2, 2)), np.stack([np.eye(2)] * 2)), {}),
     "targets.Banana": ((), {}),
     "targets.Funnel": ((), {}),
+    "targets.LogisticRegression": ((X, (X[:, 0] > 0).astype(int)), {}),
     "targets.Custom": ((lambda x: (-0.5 * (x * x).sum(1), -x),), {"dim": 2}),
     "gaussian.kl": ((M0, S0, M1, S1), {}),
     "gaussian.renyi": ((M0, S0, M1, S1), {"alpha": 0.5}),

@@ -189,3 +189,55 @@ def test_a_target_not_finite_at_the_start_is_an_error():
         hmc(dv.targets.Custom(bad, dim=2), n_steps=5, step_size=0.1)
     with pytest.raises(TypeError, match="target must be a divergent.targets target"):
         hmc(lambda x: x, n_steps=5, step_size=0.1)
+
+
+@pytest.mark.parametrize("n, d, scale", [(1, 1, 1.0), (7, 3, 0.5), (200, 31, 2.0), (1000, 5, 10.0)])
+def test_logistic_regression_matches_numpy(n, d, scale):
+    from divergent import reference
+
+    rng = np.random.default_rng(n + d)
+    X = rng.normal(size=(n, d)) * 2
+    y = rng.random(n) < 0.4
+    t = dv.targets.LogisticRegression(X, y, prior_scale=scale)
+    r = reference.sampling.LogisticRegression(X, y, prior_scale=scale)
+    # 130 points: two blocks of chains and a partial third; large |x' b| in both tails.
+    b = rng.normal(size=(130, d)) * 3
+    (lp, g), (lp_ref, g_ref) = t.logp_and_grad(b), r.logp_and_grad(b)
+    np.testing.assert_allclose(lp, lp_ref, rtol=1e-12)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-12 * np.abs(g_ref).max())
+
+
+def test_logistic_regression_posterior_by_hmc():
+    """With one feature and a flat-ish prior the posterior is close to normal around the
+    maximum-likelihood fit: HMC's mean and the Laplace approximation agree within a few
+    of the posterior's standard deviations' Monte Carlo errors."""
+    rng = np.random.default_rng(11)
+    X = np.column_stack([np.ones(400), rng.normal(size=400)])
+    y = rng.random(400) < 1 / (1 + np.exp(-(0.5 + 1.5 * X[:, 1])))
+    t = dv.targets.LogisticRegression(X, y, prior_scale=10.0)
+    tr = hmc(t, n_chains=8, n_steps=500, step_size=0.1, metric="diag", burn_in=300, adapt_step_size=True, seed=12)
+    # The mode by Newton's method, and the inverse Hessian there.
+    b = np.zeros(2)
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-X @ b))
+        hess = X.T @ (X * (p * (1 - p))[:, None]) + np.eye(2) / 100
+        b = b + np.linalg.solve(hess, X.T @ (y - p) - b / 100)
+    sd = np.sqrt(np.diag(np.linalg.inv(hess)))
+    mean = tr.samples.mean(axis=(0, 1))
+    # The Laplace mean differs from the posterior mean by O(1/n) relative to sd: 0.3 sd.
+    assert np.all(np.abs(mean - b) < 0.3 * sd + 4 * tr.mcse()), (mean, b, sd)
+    np.testing.assert_allclose(tr.samples.std(axis=(0, 1)), sd, rtol=0.15)
+
+
+@pytest.mark.parametrize(
+    "X, y, match",
+    [
+        (np.ones((3, 2)), [0, 1], r"one label per row"),
+        (np.ones((3, 2)), [0, 1, 2], "labels 0 and 1"),
+        (np.array([[1.0, np.nan]]), [1], "NaN or infinity"),
+        (np.ones(3), [0, 1, 1], "2-D array"),
+    ],
+)
+def test_logistic_regression_bad_input(X, y, match):
+    with pytest.raises(ValueError, match=match):
+        dv.targets.LogisticRegression(X, y)

@@ -19,7 +19,16 @@ from divergent._validation import Options, validate_params
 from divergent.reference.kernel import median_bandwidth
 from divergent.sampling import LANGEVIN_PARAMETERS, METHODS, SVGD_PARAMETERS, Trace, _langevin_inputs, _run_svgd
 
-__all__ = ["Gaussian", "GaussianMixture", "Banana", "Funnel", "langevin", "svgd", "svgd_direction"]
+__all__ = [
+    "Gaussian",
+    "GaussianMixture",
+    "Banana",
+    "Funnel",
+    "LogisticRegression",
+    "langevin",
+    "svgd",
+    "svgd_direction",
+]
 
 _LN_2PI = math.log(2.0 * math.pi)
 
@@ -87,6 +96,20 @@ class Funnel(_NumpyTarget, targets.Funnel):
         g[:, 1:] = -rest * prec[:, None]
         lp = -0.5 * self.dim * _LN_2PI - math.log(self.scale) - 0.5 * v**2 / s2 - 0.5 * m * v - 0.5 * ss * prec
         return lp, g
+
+
+class LogisticRegression(_NumpyTarget, targets.LogisticRegression):
+    """NumPy version of :class:`divergent.targets.LogisticRegression` (scipy's stable
+    log-sigmoid and expit)."""
+
+    def _eval(self, b):
+        from scipy.special import expit, log_expit
+
+        z = b @ self.X.T
+        s2 = self.prior_scale**2
+        loglik = (self.y * log_expit(z) + (1 - self.y) * log_expit(-z)).sum(axis=1)
+        prior = -0.5 * (b * b).sum(axis=1) / s2 - self.dim * (math.log(self.prior_scale) + 0.5 * math.log(2 * math.pi))
+        return loglik + prior, (self.y - expit(z)) @ self.X - b / s2
 
 
 class _Replay:

@@ -14,7 +14,9 @@ use pyo3::prelude::*;
 use crate::run::detached;
 
 /// A built-in target as Python describes it: (kind, means (K, d), precisions (K, d, d),
-/// log constants (K,), scalar parameters).
+/// log constants (K,), scalar parameters). A logistic regression ("logistic") carries its
+/// features X (n, d) in the means' place, its labels (n,) in the constants' and no
+/// precision (0, d, d).
 type Spec<'py> = (
     String,
     PyReadonlyArray2<'py, f64>,
@@ -57,6 +59,12 @@ fn builtin_from(spec: &Spec<'_>) -> PyResult<Builtin> {
         "funnel" if params.len() == 1 => Builtin::Funnel {
             dim,
             scale: params[0],
+        },
+        "logistic" if params.len() == 1 => Builtin::Logistic {
+            dim,
+            x: means.iter().copied().collect(),
+            y: consts.to_vec(),
+            prior_scale: params[0],
         },
         _ => {
             return Err(PyValueError::new_err(format!(

@@ -45,6 +45,14 @@ pub enum Builtin {
     Banana { dim: usize, b: f64, sigma: f64 },
     /// Neal's funnel: v ~ N(0, scale^2), x_i | v ~ N(0, e^v), i = 1..dim-1.
     Funnel { dim: usize, scale: f64 },
+    /// Bayesian logistic regression: labels y_j in {0, 1} with P(y_j = 1) = sigma(x_j' b)
+    /// for the rows x_j of `x` (n x dim, row-major), and the prior b ~ N(0, prior_scale^2 I).
+    Logistic {
+        dim: usize,
+        x: Vec<f64>,
+        y: Vec<f64>,
+        prior_scale: f64,
+    },
 }
 
 const LN_2PI: f64 = 1.837_877_066_409_345_5;
@@ -80,6 +88,26 @@ impl Builtin {
                     return invalid("Funnel needs dim >= 2 and scale > 0");
                 }
             }
+            Builtin::Logistic {
+                dim,
+                x,
+                y,
+                prior_scale,
+            } => {
+                if *dim == 0 || y.is_empty() || x.len() != y.len() * dim {
+                    return invalid(
+                        "a logistic regression needs n x d features and n labels, d >= 1",
+                    );
+                }
+                if !x.iter().all(|v| v.is_finite()) || !y.iter().all(|v| *v == 0.0 || *v == 1.0) {
+                    return invalid(
+                        "logistic regression features must be finite and labels 0 or 1",
+                    );
+                }
+                if !(prior_scale.is_finite() && *prior_scale > 0.0) {
+                    return invalid("prior_scale must be positive and finite");
+                }
+            }
         }
         Ok(())
     }
@@ -88,7 +116,8 @@ impl Builtin {
         match self {
             Builtin::Mixture { dim, .. }
             | Builtin::Banana { dim, .. }
-            | Builtin::Funnel { dim, .. } => *dim,
+            | Builtin::Funnel { dim, .. }
+            | Builtin::Logistic { dim, .. } => *dim,
         }
     }
 
@@ -141,6 +170,91 @@ impl Builtin {
                     *lp = c - 0.5 * v * v / s2 - 0.5 * m * v - 0.5 * ss * prec;
                 }
             }
+            Builtin::Logistic {
+                x: features,
+                y,
+                prior_scale,
+                ..
+            } => logistic_block(features, y, *prior_scale, d, x, logp, grad),
+        }
+    }
+}
+
+/// row-major C (m x n) = A (m x k) B (k x n), B read with strides (`b_row`, `b_col`).
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f64],
+    b: &[f64],
+    b_row: isize,
+    b_col: isize,
+    c: &mut [f64],
+) {
+    // SAFETY: a is m x k row-major, b holds k x n values at the given strides (the
+    // callers pass the n x k matrix X with strides (1, k) for X', or X itself), and c
+    // is m x n row-major: every index matrixmultiply forms lies within the slices.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            k as isize,
+            1,
+            b.as_ptr(),
+            b_row,
+            b_col,
+            0.0,
+            c.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+}
+
+/// The logistic regression's log posterior (unnormalised in the likelihood, the prior
+/// normalised) and its gradient at a block of coefficient vectors (rows of `b`): the
+/// linear predictors Z = B X' (one GEMM), then
+/// log p = sum_j [y_j z_j - softplus(z_j)] - |b|^2 / (2 s^2) - d ln(s sqrt(2 pi)) and
+/// grad = (Y - sigma(Z)) X - b / s^2 (a second GEMM).
+fn logistic_block(
+    features: &[f64],
+    y: &[f64],
+    scale: f64,
+    d: usize,
+    b: &[f64],
+    logp: &mut [f64],
+    grad: &mut [f64],
+) {
+    let (rows, n) = (logp.len(), y.len());
+    let mut z = vec![0.0; rows * n];
+    gemm(rows, d, n, b, features, 1, d as isize, &mut z);
+    let prior_const = -(d as f64) * (scale.ln() + 0.5 * LN_2PI);
+    let inv_s2 = 1.0 / (scale * scale);
+    for ((zi, lp), bi) in z.chunks_mut(n).zip(logp.iter_mut()).zip(b.chunks(d)) {
+        let mut ll = 0.0;
+        for (zj, yj) in zi.iter_mut().zip(y) {
+            let t = *zj;
+            // softplus(t) = max(t, 0) + ln(1 + e^-|t|); sigma(t) from the same exponent.
+            let e = (-t.abs()).exp();
+            ll += yj * t - (t.max(0.0) + e.ln_1p());
+            let sigma = if t >= 0.0 {
+                1.0 / (1.0 + e)
+            } else {
+                e / (1.0 + e)
+            };
+            *zj = yj - sigma;
+        }
+        let norm2: f64 = bi.iter().map(|v| v * v).sum();
+        *lp = ll - 0.5 * norm2 * inv_s2 + prior_const;
+    }
+    gemm(rows, n, d, &z, features, d as isize, 1, grad);
+    for (gi, bi) in grad.chunks_mut(d).zip(b.chunks(d)) {
+        for (g, v) in gi.iter_mut().zip(bi) {
+            *g -= v * inv_s2;
         }
     }
 }
@@ -284,6 +398,14 @@ mod tests {
                 sigma: 2.0,
             },
             Builtin::Funnel { dim: 4, scale: 3.0 },
+            Builtin::Logistic {
+                dim: 3,
+                x: vec![
+                    1.0, 0.5, -1.2, 1.0, -0.3, 0.8, 1.0, 2.0, 0.1, 1.0, -1.5, -0.4, 1.0, 0.2, 3.0,
+                ],
+                y: vec![1.0, 0.0, 1.0, 0.0, 1.0],
+                prior_scale: 2.0,
+            },
         ]
     }
 
