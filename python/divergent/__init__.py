@@ -59,7 +59,7 @@ from divergent.ot import (
     sliced_wasserstein,
     wasserstein_1d,
 )
-from divergent.sampling import Trace, hmc, langevin, svgd
+from divergent.sampling import SMCResult, Trace, hmc, langevin, smc, svgd
 
 __version__ = _core.__version__
 
@@ -87,8 +87,10 @@ __all__ = [
     "conditional_mutual_information",
     "langevin",
     "hmc",
+    "smc",
     "svgd",
     "Trace",
+    "SMCResult",
     "TestResult",
     "ConvergenceWarning",
     "InvalidParameterError",

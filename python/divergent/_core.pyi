@@ -42,6 +42,7 @@ __all__ = [
     "sinkhorn_points",
     "sinkhorn_points_symmetric",
     "sliced_wasserstein_pow",
+    "smc",
     "softmin_lse",
     "svgd_direction",
     "target_logp_grad",
@@ -277,6 +278,25 @@ def hmc(
     npt.NDArray[np.uint64],
     float,
     npt.NDArray[np.float64] | None,
+]: ...
+def smc(
+    spec: tuple[str, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[float]] | None,
+    custom: Callable[[npt.NDArray[np.float64]], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] | None,
+    dim: int,
+    *,
+    ref_mean: npt.NDArray[np.float64],
+    ref_cov: npt.NDArray[np.float64] | None,
+    n_particles: int,
+    n_mcmc_steps: int,
+    ess_threshold: float,
+    seed: int,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    float,
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
 ]: ...
 def svgd_direction(x: npt.NDArray[np.float64], s: npt.NDArray[np.float64], h: float) -> npt.NDArray[np.float64]: ...
 def chain_draws(seed: int, n_chains: int, count: int, kind: str) -> npt.NDArray[np.float64]: ...

@@ -45,6 +45,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sampling::target_logp_grad, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::langevin, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::hmc, m)?)?;
+    m.add_function(wrap_pyfunction!(sampling::smc, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::svgd_direction, m)?)?;
     m.add_function(wrap_pyfunction!(sampling::chain_draws, m)?)?;
     m.add_function(wrap_pyfunction!(discrete::rowwise_logits_divergence, m)?)?;

@@ -1,5 +1,5 @@
 //! Bindings of the samplers: built-in targets from their parameter tuples, Python
-//! callables as batch targets, Langevin runs and the SVGD direction.
+//! callables as batch targets, Langevin, HMC and SMC runs and the SVGD direction.
 
 use divergent_core as core;
 use divergent_core::{BatchTarget, Builtin, GaussianComponent, LangevinConfig, Method};
@@ -400,6 +400,61 @@ pub fn hmc<'py>(
         n_leapfrog.into_pyarray(py),
         trace.step_size,
         metric,
+    ))
+}
+
+/// The arrays of an SMC run: particles (N, d), normalised log-weights (N,), the
+/// log-evidence, the temperatures (T + 1,), and per stage the mean acceptance
+/// probability and the MALA step size (T,).
+type SmcArrays<'py> = (
+    Bound<'py, PyArray2<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    f64,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// Run adaptive tempered SMC from N(ref_mean, ref_cov) (the identity when `ref_cov` is
+/// None) to a built-in `spec` or a callable `custom` of dimension `dim`.
+#[pyfunction]
+#[pyo3(signature = (spec, custom, dim, *, ref_mean, ref_cov, n_particles, n_mcmc_steps, ess_threshold, seed))]
+#[allow(clippy::too_many_arguments)]
+pub fn smc<'py>(
+    py: Python<'py>,
+    spec: Option<Spec<'py>>,
+    custom: Option<Py<PyAny>>,
+    dim: usize,
+    ref_mean: PyReadonlyArray1<'py, f64>,
+    ref_cov: Option<PyReadonlyArray2<'py, f64>>,
+    n_particles: usize,
+    n_mcmc_steps: usize,
+    ess_threshold: f64,
+    seed: u64,
+) -> PyResult<SmcArrays<'py>> {
+    let reference = core::Reference {
+        mean: ref_mean.as_array().to_vec(),
+        cov: ref_cov.map(|c| c.as_array().iter().copied().collect()),
+    };
+    let cfg = core::SmcConfig {
+        n_particles,
+        n_mcmc_steps,
+        ess_threshold,
+        seed,
+    };
+    // The number of temperatures is not known ahead; a few tens is typical.
+    let evaluations = (30 * (n_mcmc_steps + 1) * n_particles) as f64;
+    let r = on_target(py, spec, custom, dim, evaluations, |target, ctl| {
+        core::smc(target, &reference, &cfg, ctl)
+    })?;
+    let samples = Array2::from_shape_vec((r.n_particles, r.dim), r.samples).expect("N x d values");
+    Ok((
+        samples.into_pyarray(py),
+        r.log_weights.into_pyarray(py),
+        r.log_evidence,
+        r.temperatures.into_pyarray(py),
+        r.acceptance_rate.into_pyarray(py),
+        r.step_size.into_pyarray(py),
     ))
 }
 

@@ -169,7 +169,7 @@ impl Mass {
 }
 
 /// The lower Cholesky factor of a symmetric positive definite d x d matrix, or None.
-fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
+pub(crate) fn cholesky(a: &[f64], d: usize) -> Option<Vec<f64>> {
     let mut c = vec![0.0; d * d];
     for i in 0..d {
         for j in 0..=i {

@@ -5,6 +5,7 @@
 //! - `langevin`: ULA, MALA and underdamped Langevin (BAOAB), with step-size adaptation.
 //! - `hmc`: Hamiltonian Monte Carlo with a metric (identity, diagonal, dense), jittered
 //!   path lengths, dual-averaging step sizes, metric adaptation and divergences.
+//! - `smc`: adaptive tempered sequential Monte Carlo with a log-evidence estimate.
 //! - `chain_rng`: per-chain random streams keyed by (seed, chain), so samples do not
 //!   depend on the thread count.
 //! - `svgd`: the Stein variational gradient descent direction, streamed.
@@ -12,5 +13,6 @@
 pub mod chain_rng;
 pub mod hmc;
 pub mod langevin;
+pub mod smc;
 pub mod svgd;
 pub mod targets;
