@@ -188,6 +188,14 @@ def _check_target(target) -> None:
         )
 
 
+def _target_args(target) -> tuple:
+    """The core's (spec, custom) pair for a target: a built-in's parameters, or a Custom
+    target's batch callback."""
+    if isinstance(target, Custom):
+        return None, target._sampler_callback()
+    return target._spec(), None
+
+
 def _start(target, n_chains: int, x0):
     """The chains' starting points (n_chains, d) as float64, or None (drawn from N(0, I))."""
     d = target.dim
@@ -302,10 +310,7 @@ def langevin(
     (method, n_chains, n_steps, step_size, x0, friction, burn_in, thin, seed) = _langevin_inputs(
         target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size
     )
-    if isinstance(target, Custom):
-        spec, custom = None, target._sampler_callback()
-    else:
-        spec, custom = target._spec(), None
+    spec, custom = _target_args(target)
     samples, logp, accepted, steps = _core.langevin(
         spec=spec,
         custom=custom,
@@ -470,10 +475,7 @@ def hmc(
         raise ValueError("adapt_step_size adapts during burn-in only; set burn_in > 0")
     diag, dense, adapt_metric = _metric_input(metric, target.dim, burn_in)
     x0, seed = _start(target, n_chains, x0), _u64_seed(seed)
-    if isinstance(target, Custom):
-        spec, custom = None, target._sampler_callback()
-    else:
-        spec, custom = target._spec(), None
+    spec, custom = _target_args(target)
     samples, logp, accept, diverging, energy, n_l, h, used = _core.hmc(
         spec,
         custom,
@@ -651,26 +653,20 @@ def smc(
                 f"reference has dimension {reference.dim} but the target has {d}; give a "
                 f"reference of the target's dimension"
             )
-        ref_mean, ref_cov = (
-            np.ascontiguousarray(reference.mean, dtype=np.float64),
-            np.ascontiguousarray(reference.cov, dtype=np.float64),
-        )
+        ref_mean, ref_cov = reference.mean.reshape(d), reference.cov.reshape(d, d)
     else:
         raise TypeError(
             f"reference must be a divergent.targets.Gaussian (a normalised density drawn exactly) "
             f"or None for N(0, I), got {type(reference).__name__}"
         )
     seed = _u64_seed(seed)
-    if isinstance(target, Custom):
-        spec, custom = None, target._sampler_callback()
-    else:
-        spec, custom = target._spec(), None
+    spec, custom = _target_args(target)
     samples, log_w, log_z, temps, accept, steps = _core.smc(
         spec,
         custom,
         d,
-        ref_mean=ref_mean.reshape(d),
-        ref_cov=None if ref_cov is None else ref_cov.reshape(d, d),
+        ref_mean=ref_mean,
+        ref_cov=ref_cov,
         n_particles=n_particles,
         n_mcmc_steps=n_mcmc_steps,
         ess_threshold=ess_threshold,

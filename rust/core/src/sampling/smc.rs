@@ -115,20 +115,19 @@ impl RefDensity {
         })
     }
 
-    /// x = mean + L z for z ~ N(0, I) from `rng`.
+    /// x = mean + L z for z ~ N(0, I) from `rng`, in place: row i of the lower-triangular
+    /// L reads z_0..z_i only, so the rows go from the last up.
     fn draw(&self, rng: &mut ChainRng, x: &mut [f64]) {
         let d = self.d;
-        let mut z = vec![0.0; d];
-        rng.fill_normal(&mut z);
-        if self.chol.is_empty() {
-            for k in 0..d {
-                x[k] = self.mean[k] + z[k];
-            }
-        } else {
-            for (i, (xi, mi)) in x.iter_mut().zip(&self.mean).enumerate() {
+        rng.fill_normal(x);
+        for i in (0..d).rev() {
+            let lz = if self.chol.is_empty() {
+                x[i]
+            } else {
                 let row = &self.chol[i * d..i * d + i + 1];
-                *xi = mi + row.iter().zip(&z).map(|(a, b)| a * b).sum::<f64>();
-            }
+                row.iter().zip(&x[..=i]).map(|(a, b)| a * b).sum::<f64>()
+            };
+            x[i] = self.mean[i] + lz;
         }
     }
 
@@ -340,6 +339,9 @@ pub fn smc<T: BatchTarget + ?Sized>(
     let mut b = 0.0;
     let mut log_z = 0.0;
     let mut temperatures = vec![0.0];
+    // Batch evaluations of the target so far (the draws from the reference are the 0th),
+    // to name the one that fails.
+    let mut evaluations = 0;
     let mut acceptance = Vec::new();
     let mut steps = Vec::new();
     let mut h = (d as f64).powf(-1.0 / 3.0);
@@ -371,31 +373,33 @@ pub fn smc<T: BatchTarget + ?Sized>(
         // 2. Resample.
         if b < 1.0 || ess(&log_w) < cfg.ess_threshold * n as f64 {
             let anc = systematic(&log_w, resampling.uniform());
-            let (xs, gts, grs, ps) = (x.clone(), gt.clone(), gr.clone(), parts.clone());
+            // Gathered into the proposals' buffers (free between moves), then swapped in.
             (
-                x.par_chunks_mut(d),
-                gt.par_chunks_mut(d),
-                gr.par_chunks_mut(d),
-                parts.par_iter_mut(),
+                y.par_chunks_mut(d),
+                gty.par_chunks_mut(d),
+                gry.par_chunks_mut(d),
                 anc.par_iter(),
             )
                 .into_par_iter()
                 .with_min_len(PARTICLES_PER_TASK)
-                .for_each(|(xc, gtc, grc, p, &a)| {
-                    xc.copy_from_slice(&xs[a * d..(a + 1) * d]);
-                    gtc.copy_from_slice(&gts[a * d..(a + 1) * d]);
-                    grc.copy_from_slice(&grs[a * d..(a + 1) * d]);
-                    *p = ps[a].clone();
+                .for_each(|(xc, gtc, grc, &a)| {
+                    xc.copy_from_slice(&x[a * d..(a + 1) * d]);
+                    gtc.copy_from_slice(&gt[a * d..(a + 1) * d]);
+                    grc.copy_from_slice(&gr[a * d..(a + 1) * d]);
                 });
+            std::mem::swap(&mut x, &mut y);
+            std::mem::swap(&mut gt, &mut gty);
+            std::mem::swap(&mut gr, &mut gry);
+            parts = anc.iter().map(|&a| parts[a].clone()).collect();
             log_w.iter_mut().for_each(|w| *w = -log_n);
         }
 
         // 3. Move, preconditioned by the particles' (weighted) standard deviations.
         weighted_scale(&x, &log_w, d, &mut scale);
         let mut acc_sum = 0.0;
-        for step in 0..cfg.n_mcmc_steps {
+        for _ in 0..cfg.n_mcmc_steps {
             ctl.check()?;
-            let eval_step = temperatures.len() * (cfg.n_mcmc_steps + 1) + step;
+            evaluations += 1;
             let s = (2.0 * h).sqrt();
             (
                 y.par_chunks_mut(d),
@@ -413,8 +417,8 @@ pub fn smc<T: BatchTarget + ?Sized>(
                         yc[k] = xc[k] + h * m * g + s * scale[k] * rng.normal();
                     }
                 });
-            target.eval(eval_step, &y, &mut lt_new, &mut gty)?;
-            check_finite_state(eval_step, "at the proposals", &lt_new, &gty, d, true)?;
+            target.eval(evaluations, &y, &mut lt_new, &mut gty)?;
+            check_finite_state(evaluations, "at the proposals", &lt_new, &gty, d, true)?;
             (
                 x.par_chunks_mut(d),
                 gt.par_chunks_mut(d),

@@ -180,27 +180,30 @@ impl Builtin {
     }
 }
 
-/// row-major C (m x n) = A (m x k) B (k x n), B read with strides (`b_row`, `b_col`).
+/// row-major C (m x n) = alpha A (m x k) B (k x n), B read with strides (`b_row`, `b_col`).
 #[allow(clippy::too_many_arguments)]
 fn gemm(
     m: usize,
     k: usize,
     n: usize,
+    alpha: f64,
     a: &[f64],
     b: &[f64],
     b_row: isize,
     b_col: isize,
     c: &mut [f64],
 ) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
     // SAFETY: a is m x k row-major, b holds k x n values at the given strides (the
-    // callers pass the n x k matrix X with strides (1, k) for X', or X itself), and c
-    // is m x n row-major: every index matrixmultiply forms lies within the slices.
+    // callers pass a row-major k x n matrix with strides (n, 1), or the transpose of a
+    // row-major n x k one with strides (1, k)), and c is m x n row-major: every index
+    // matrixmultiply forms lies within the slices.
     unsafe {
         matrixmultiply::dgemm(
             m,
             k,
             n,
-            1.0,
+            alpha,
             a.as_ptr(),
             k as isize,
             1,
@@ -231,7 +234,7 @@ fn logistic_block(
 ) {
     let (rows, n) = (logp.len(), y.len());
     let mut z = vec![0.0; rows * n];
-    gemm(rows, d, n, b, features, 1, d as isize, &mut z);
+    gemm(rows, d, n, 1.0, b, features, 1, d as isize, &mut z);
     let prior_const = -(d as f64) * (scale.ln() + 0.5 * LN_2PI);
     let inv_s2 = 1.0 / (scale * scale);
     for ((zi, lp), bi) in z.chunks_mut(n).zip(logp.iter_mut()).zip(b.chunks(d)) {
@@ -251,7 +254,7 @@ fn logistic_block(
         let norm2: f64 = bi.iter().map(|v| v * v).sum();
         *lp = ll - 0.5 * norm2 * inv_s2 + prior_const;
     }
-    gemm(rows, n, d, &z, features, d as isize, 1, grad);
+    gemm(rows, n, d, 1.0, &z, features, d as isize, 1, grad);
     for (gi, bi) in grad.chunks_mut(d).zip(b.chunks(d)) {
         for (g, v) in gi.iter_mut().zip(bi) {
             *g -= v * inv_s2;
@@ -267,25 +270,7 @@ fn residual_gradient(c: &GaussianComponent, d: usize, x: &[f64], r: &mut [f64], 
             ri[k] = xi[k] - c.mean[k];
         }
     }
-    // SAFETY: r is rows x d, precision d x d, g rows x d, all row-major and in bounds.
-    unsafe {
-        matrixmultiply::dgemm(
-            rows,
-            d,
-            d,
-            -1.0,
-            r.as_ptr(),
-            d as isize,
-            1,
-            c.precision.as_ptr(),
-            d as isize,
-            1,
-            0.0,
-            g.as_mut_ptr(),
-            d as isize,
-            1,
-        );
-    }
+    gemm(rows, d, d, -1.0, r, &c.precision, d as isize, 1, g);
 }
 
 /// log N and gradient for one component: log p = c + r.g / 2 with g = -P r.
