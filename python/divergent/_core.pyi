@@ -249,7 +249,18 @@ def langevin(
     friction: float,
     adapt: bool,
     seed: int,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.uint64], npt.NDArray[np.float64]]: ...
+    *,
+    metric_diag: npt.NDArray[np.float64] | None = None,
+    metric_dense: npt.NDArray[np.float64] | None = None,
+    adapt_metric: str | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64] | None,
+]: ...
 def hmc(
     spec: tuple[str, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[float]] | None,
     custom: Callable[[npt.NDArray[np.float64]], tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]] | None,
@@ -269,6 +280,7 @@ def hmc(
     adapt_step_size: bool,
     target_accept: float,
     seed: int,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],
@@ -290,6 +302,7 @@ def smc(
     n_mcmc_steps: int,
     ess_threshold: float,
     seed: int,
+    progress: Callable[[int], object] | None = None,
 ) -> tuple[
     npt.NDArray[np.float64],
     npt.NDArray[np.float64],

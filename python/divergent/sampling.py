@@ -18,6 +18,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from divergent import _core
+from divergent._progress import progress_bar
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import (
     ARRAY,
@@ -56,6 +57,7 @@ LANGEVIN_PARAMETERS = {
     "thin": COUNT,
     "seed": SEED,
     "adapt_step_size": FLAG,
+    "progress": FLAG,
 }
 #: hmc's parameters, and the mean acceptance probability its step-size adaptation aims
 #: at (Stan's default; 0.65 is optimal in high dimension, Beskos et al. 2013, and a
@@ -70,8 +72,13 @@ HMC_PARAMETERS = {
     "adapt_step_size": FLAG,
     "thin": COUNT,
     "seed": SEED,
+    "progress": FLAG,
 }
 HMC_TARGET_ACCEPT = 0.8
+#: smc reports its progress as the temperature times this (the core's PROGRESS_UNITS).
+SMC_PROGRESS_UNITS = 1e6
+#: The named metrics of langevin and hmc.
+METRICS = ("identity", "diag", "dense")
 #: smc's parameters.
 SMC_PARAMETERS = {
     "n_particles": Interval("int", 2),
@@ -79,6 +86,7 @@ SMC_PARAMETERS = {
     "n_mcmc_steps": NON_NEGATIVE_INT,
     "ess_threshold": Interval("real", 0, 1, closed="right"),
     "seed": SEED,
+    "progress": FLAG,
 }
 SVGD_PARAMETERS = {"n_steps": NON_NEGATIVE_INT, "step_size": POSITIVE, "bandwidth": (POSITIVE, Options(("median",)))}
 
@@ -108,8 +116,8 @@ class Trace:
         also ``acceptance_rate``, ``diverging`` (bool), ``energy`` (the Hamiltonian of
         the kept state, for ArviZ's BFMI) and ``n_steps`` (leapfrog steps).
     metric : ndarray or None
-        The inverse mass matrix after burn-in ((d,) diagonal or (d, d)); None for the
-        identity and for the Langevin samplers.
+        The inverse mass matrix (Langevin: the preconditioner) after burn-in ((d,)
+        diagonal or (d, d)); None for the identity.
     """
 
     samples: np.ndarray = field(repr=False)
@@ -168,7 +176,9 @@ def _u64_seed(seed) -> int:
     return int(np.random.default_rng(seed).integers(0, 2**63))
 
 
-def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size):
+def _langevin_inputs(
+    target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size, metric
+):
     _check_target(target)
     if n_steps < thin:
         raise ValueError(f"n_steps ({n_steps}) must be at least thin ({thin}) to keep any draw")
@@ -176,7 +186,9 @@ def _langevin_inputs(target, n_chains, n_steps, step_size, method, x0, friction,
         raise ValueError("adapt_step_size is for method='mala' (it targets MALA's acceptance rate 0.574)")
     if adapt_step_size and burn_in == 0:
         raise ValueError("adapt_step_size adapts during burn-in only; set burn_in > 0")
-    return method, n_chains, n_steps, step_size, _start(target, n_chains, x0), friction, burn_in, thin, _u64_seed(seed)
+    x0 = _start(target, n_chains, x0)
+    metric = _metric_input(metric, target.dim, burn_in)
+    return method, n_chains, n_steps, step_size, x0, friction, burn_in, thin, _u64_seed(seed), metric
 
 
 def _check_target(target) -> None:
@@ -214,7 +226,7 @@ def _start(target, n_chains: int, x0):
     return x0
 
 
-@validate_params(LANGEVIN_PARAMETERS)
+@validate_params({**LANGEVIN_PARAMETERS, "metric": (Options(METRICS), ARRAY)})
 def langevin(
     target: Target,
     *,
@@ -228,6 +240,8 @@ def langevin(
     thin: int = 1,
     seed: Seed = None,
     adapt_step_size: bool = False,
+    metric: Literal["identity", "diag", "dense"] | ArrayLike = "identity",
+    progress: bool = False,
 ) -> Trace:
     """Sample from a target with Langevin dynamics on many chains in parallel.
 
@@ -243,6 +257,13 @@ def langevin(
       v = e^{-gamma h} v + sqrt(1 - e^{-2 gamma h}) xi; x += h/2 v; v += h/2 g(x).
       One gradient per step; its bias is O(h^2) and for Gaussians BAOAB samples the
       position exactly at any stable h.
+
+    With a metric M^{-1} (C C' = M^{-1}), ULA and MALA propose
+    y = x + h M^{-1} g(x) + sqrt(2h) C xi, the Langevin diffusion preconditioned by M^{-1}
+    (Girolami & Calderhead 2011, with a constant metric); for a Gaussian target with
+    covariance S, M^{-1} = S makes every direction mix at the same pace, and the best
+    step no longer depends on the condition number. Underdamped Langevin then runs with
+    mass matrix M (momentum refreshed from N(0, M), drifts x += h/2 M^{-1} v).
 
     Parameters
     ----------
@@ -267,12 +288,21 @@ def langevin(
         MALA only: during burn-in, adapt each chain's log step size by Robbins-Monro
         (gain t^-0.6) toward an acceptance rate of 0.574 (Roberts & Rosenthal 1998); the
         step size is frozen afterwards, so the kept chain is a valid MCMC.
+    metric : {"identity", "diag", "dense"} or array_like, default "identity"
+        M^{-1} above: an array (d,) (its diagonal) or (d, d), symmetric positive
+        definite, e.g. a covariance estimate; or "diag" / "dense" to estimate it during
+        burn-in from the pooled chains in windows that double (Stan's schedule; every
+        chain's state at every step of a window, regularised towards the identity),
+        then frozen. Each estimate restarts the step-size adaptation's gains.
+    progress : bool, default False
+        Show a progress bar over the steps (tqdm when installed, else a line on stderr).
 
     Returns
     -------
     Trace
         ``samples`` (n_chains, n_draws, d), ``logp``, ``acceptance_rate``, ``step_size``,
-        with ``ess()``, ``rhat()`` and ``to_arviz()``.
+        ``metric`` (the one used after burn-in; None for the identity), with ``ess()``,
+        ``rhat()`` and ``to_arviz()``.
 
     Raises
     ------
@@ -294,6 +324,8 @@ def langevin(
     discrete approximations. Bernoulli 2(4), 341-363.
     Roberts & Rosenthal (1998). Optimal scaling of discrete approximations to Langevin
     diffusions. JRSS B 60(1), 255-268.
+    Girolami & Calderhead (2011). Riemann manifold Langevin and Hamiltonian Monte Carlo
+    methods. JRSS B 73(2), 123-214.
     Leimkuhler & Matthews (2013). Rational construction of stochastic numerical methods
     for molecular sampling. Applied Mathematics Research eXpress 2013(1), 34-56.
 
@@ -307,31 +339,40 @@ def langevin(
     >>> bool(abs(tr.samples[..., 0].mean() - 1.0) < 0.1)
     True
     """
-    (method, n_chains, n_steps, step_size, x0, friction, burn_in, thin, seed) = _langevin_inputs(
-        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size
+    (method, n_chains, n_steps, step_size, x0, friction, burn_in, thin, seed, metric) = _langevin_inputs(
+        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size, metric
     )
+    diag, dense, adapt_metric = metric
     spec, custom = _target_args(target)
-    samples, logp, accepted, steps = _core.langevin(
-        spec=spec,
-        custom=custom,
-        dim=target.dim,
-        x0=x0,
-        n_chains=n_chains,
-        method=method,
-        n_steps=n_steps,
-        burn_in=burn_in,
-        thin=thin,
-        step_size=step_size,
-        friction=friction,
-        adapt=bool(adapt_step_size),
-        seed=seed,
-    )
+    with progress_bar(progress, burn_in + n_steps, method) as report:
+        samples, logp, accepted, steps, used = _core.langevin(
+            spec,
+            custom,
+            target.dim,
+            x0,
+            n_chains,
+            method,
+            n_steps,
+            burn_in,
+            thin,
+            step_size,
+            friction,
+            bool(adapt_step_size),
+            seed,
+            metric_diag=diag,
+            metric_dense=dense,
+            adapt_metric=adapt_metric,
+            progress=report,
+        )
     return Trace(
-        samples=samples, logp=logp, acceptance_rate=accepted / n_steps, step_size=steps, method=method, seed=seed
+        samples=samples,
+        logp=logp,
+        acceptance_rate=accepted / n_steps,
+        step_size=steps,
+        method=method,
+        seed=seed,
+        metric=used,
     )
-
-
-METRICS = ("identity", "diag", "dense")
 
 
 def _metric_input(metric, d: int, burn_in: int):
@@ -375,6 +416,7 @@ def hmc(
     x0: ArrayLike | None = None,
     thin: int = 1,
     seed: Seed = None,
+    progress: bool = False,
 ) -> Trace:
     r"""Hamiltonian Monte Carlo on many chains in parallel.
 
@@ -428,6 +470,9 @@ def hmc(
     thin : int, default 1
         Keep every thin-th iteration.
     seed : int, numpy SeedSequence or Generator, optional
+    progress : bool, default False
+        Show a progress bar over the iterations (tqdm when installed, else a line on
+        stderr).
 
     Returns
     -------
@@ -476,25 +521,27 @@ def hmc(
     diag, dense, adapt_metric = _metric_input(metric, target.dim, burn_in)
     x0, seed = _start(target, n_chains, x0), _u64_seed(seed)
     spec, custom = _target_args(target)
-    samples, logp, accept, diverging, energy, n_l, h, used = _core.hmc(
-        spec,
-        custom,
-        target.dim,
-        x0,
-        n_chains,
-        n_steps=n_steps,
-        burn_in=burn_in,
-        thin=thin,
-        step_size=step_size,
-        n_leapfrog=n_leapfrog,
-        jitter=jitter,
-        metric_diag=diag,
-        metric_dense=dense,
-        adapt_metric=adapt_metric,
-        adapt_step_size=adapt_step_size,
-        target_accept=HMC_TARGET_ACCEPT,
-        seed=seed,
-    )
+    with progress_bar(progress, burn_in + n_steps, "hmc") as report:
+        samples, logp, accept, diverging, energy, n_l, h, used = _core.hmc(
+            spec,
+            custom,
+            target.dim,
+            x0,
+            n_chains,
+            n_steps=n_steps,
+            burn_in=burn_in,
+            thin=thin,
+            step_size=step_size,
+            n_leapfrog=n_leapfrog,
+            jitter=jitter,
+            metric_diag=diag,
+            metric_dense=dense,
+            adapt_metric=adapt_metric,
+            adapt_step_size=adapt_step_size,
+            target_accept=HMC_TARGET_ACCEPT,
+            seed=seed,
+            progress=report,
+        )
     stats = {
         "acceptance_rate": accept,
         "diverging": diverging,
@@ -567,6 +614,7 @@ def smc(
     n_mcmc_steps: int = 5,
     ess_threshold: float = 0.5,
     seed: Seed = None,
+    progress: bool = False,
 ) -> SMCResult:
     r"""Adaptive tempered sequential Monte Carlo, with the target's log-normalising constant.
 
@@ -606,6 +654,8 @@ def smc(
         The fraction of effective samples kept at each reweighting; closer to 1 gives
         more, smaller temperature steps.
     seed : int, numpy SeedSequence or Generator, optional
+    progress : bool, default False
+        Show a progress bar over the temperature, from 0 to 1.
 
     Returns
     -------
@@ -661,17 +711,19 @@ def smc(
         )
     seed = _u64_seed(seed)
     spec, custom = _target_args(target)
-    samples, log_w, log_z, temps, accept, steps = _core.smc(
-        spec,
-        custom,
-        d,
-        ref_mean=ref_mean,
-        ref_cov=ref_cov,
-        n_particles=n_particles,
-        n_mcmc_steps=n_mcmc_steps,
-        ess_threshold=ess_threshold,
-        seed=seed,
-    )
+    with progress_bar(progress, 1.0, "smc", unit="temperature", scale=SMC_PROGRESS_UNITS) as report:
+        samples, log_w, log_z, temps, accept, steps = _core.smc(
+            spec,
+            custom,
+            d,
+            ref_mean=ref_mean,
+            ref_cov=ref_cov,
+            n_particles=n_particles,
+            n_mcmc_steps=n_mcmc_steps,
+            ess_threshold=ess_threshold,
+            seed=seed,
+            progress=report,
+        )
     return SMCResult(
         samples=samples,
         log_weights=log_w,

@@ -15,9 +15,17 @@ import math
 import numpy as np
 
 from divergent import _core, targets
-from divergent._validation import Options, validate_params
+from divergent._validation import ARRAY, Options, validate_params
 from divergent.reference.kernel import median_bandwidth
-from divergent.sampling import LANGEVIN_PARAMETERS, METHODS, SVGD_PARAMETERS, Trace, _langevin_inputs, _run_svgd
+from divergent.sampling import (
+    LANGEVIN_PARAMETERS,
+    METHODS,
+    METRICS,
+    SVGD_PARAMETERS,
+    Trace,
+    _langevin_inputs,
+    _run_svgd,
+)
 
 __all__ = [
     "Gaussian",
@@ -149,7 +157,78 @@ def _check(lp, g, step, allow_neg_inf):
         raise ValueError(f"the target returned a non-finite value for chain {int(np.argmax(bad))} at step {step}")
 
 
-@validate_params({**LANGEVIN_PARAMETERS, "noise": Options(("numpy", "replay"))})
+def _window_ends(burn_in):
+    """The ends of the metric windows in burn-in (the core's ``metric::window_ends``) and
+    the last iteration of the first buffer."""
+    if burn_in >= 150:
+        first, last, base = 75, 50, 25
+    else:
+        first, last = int(0.15 * burn_in), int(0.1 * burn_in)
+        base = burn_in - first - last
+    stop, ends, start, size = burn_in - last, [], first, max(base, 1)
+    while start < stop:
+        end = start + size
+        if end + 2 * size > stop:
+            end = stop
+        ends.append(end)
+        start, size = end, 2 * size
+    return ends, first
+
+
+class _Warmup:
+    """The pooled-chain metric estimate of burn-in, window by window (Stan's regularisation)."""
+
+    def __init__(self, adapt, burn_in):
+        self.adapt = adapt
+        self.ends, self.first = _window_ends(burn_in) if adapt else ([], 0)
+        self.rows = []
+
+    def observe(self, step, x):
+        if not self.ends:
+            return None
+        if step > self.first:
+            self.rows.append(x.copy())
+        if step not in self.ends:
+            return None
+        pooled = np.concatenate(self.rows)
+        self.rows = []
+        n = pooled.shape[0]
+        w, ridge = n / (n + 5.0), 1e-3 * 5.0 / (n + 5.0)
+        if self.adapt == "dense":
+            return w * np.cov(pooled, rowvar=False) + ridge * np.eye(x.shape[1])
+        return w * pooled.var(axis=0, ddof=1) + ridge
+
+
+class _Metric:
+    """M^-1 (the metric) as a (d,) diagonal or (d, d) matrix, with C (C C' = M^-1)."""
+
+    def __init__(self, m, d):
+        self.identity = m is None
+        self.m = np.ones(d) if m is None else np.asarray(m, dtype=np.float64)
+        self.dense = self.m.ndim == 2
+        self.c = np.linalg.cholesky(self.m) if self.dense else np.sqrt(self.m)
+
+    def times(self, v):  # M^-1 v for rows v
+        return v @ self.m if self.dense else v * self.m
+
+    def scale(self, z):  # C z for rows z
+        return z @ self.c.T if self.dense else z * self.c
+
+    def momentum(self, z):  # C^-T z for rows z
+        if self.dense:
+            from scipy.linalg import solve_triangular
+
+            return solve_triangular(self.c.T, z.T, lower=False).T
+        return z / self.c
+
+
+@validate_params(
+    {
+        **{k: v for k, v in LANGEVIN_PARAMETERS.items() if k != "progress"},
+        "metric": (Options(METRICS), ARRAY),
+        "noise": Options(("numpy", "replay")),
+    }
+)
 def langevin(
     target,
     *,
@@ -163,13 +242,19 @@ def langevin(
     thin=1,
     seed=None,
     adapt_step_size=False,
+    metric="identity",
     noise="numpy",
 ) -> Trace:
     """Reference for :func:`divergent.sampling.langevin`; ``noise="replay"`` reproduces it."""
-    (method, c, n_steps, h0, x0, gamma, burn_in, thin, seed) = _langevin_inputs(
-        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size
+    (method, c, n_steps, h0, x0, gamma, burn_in, thin, seed, metric) = _langevin_inputs(
+        target, n_chains, n_steps, step_size, method, x0, friction, burn_in, thin, seed, adapt_step_size, metric
     )
     assert method in METHODS
+    diag, dense, adapt_metric = metric
+    given = diag if diag is not None else dense
+    pre = given is not None or adapt_metric is not None
+    warmup = _Warmup(adapt_metric, burn_in)
+    mass = _Metric(given, target.dim)
     d, total = target.dim, burn_in + n_steps
     if noise == "replay":
         n_normals = total * d + (d if x0 is None else 0) + (d if method == "underdamped" else 0)
@@ -181,32 +266,47 @@ def langevin(
     _check(lp, g, 0, False)
     h = np.full(c, h0)
     log_h = np.log(h)
-    v = rng.normal(d).copy() if method == "underdamped" else None
+    v = None
+    if method == "underdamped":
+        v = rng.normal(d).copy()
+        v = mass.momentum(v) if pre else v
+    pg = mass.times(g) if pre else None
     accepted = np.zeros(c, dtype=np.int64)
     n_draws = n_steps // thin
     samples, logps = np.empty((c, n_draws, d)), np.empty((c, n_draws))
-    draw = 0
+    draw, rm_start = 0, 0
     for step in range(1, total + 1):
         burning = step <= burn_in
         if method in ("ula", "mala"):
             xi = rng.normal(d)
             log_u = np.log(rng.uniform()) if method == "mala" else None
-            y = x + h[:, None] * g + np.sqrt(2 * h)[:, None] * xi
+            if pre:
+                y = x + h[:, None] * pg + np.sqrt(2 * h)[:, None] * mass.scale(xi)
+            else:
+                y = x + h[:, None] * g + np.sqrt(2 * h)[:, None] * xi
             lpy, gy = target.logp_and_grad(y)
             _check(lpy, gy, step, method == "mala")
+            pgy = mass.times(gy) if pre else None
             if method == "mala":
-                fwd = ((y - x - h[:, None] * g) ** 2).sum(axis=1)
-                bwd = ((x - y - h[:, None] * gy) ** 2).sum(axis=1)
                 with np.errstate(invalid="ignore"):
-                    log_alpha = np.where(lpy == -np.inf, -np.inf, lpy - lp + (fwd - bwd) / (4 * h))
+                    if pre:
+                        a, sg = y - x - h[:, None] * pg, g + gy
+                        ratio = lpy - lp - 0.5 * (a * sg).sum(axis=1) - 0.25 * h * (sg * (pg + pgy)).sum(axis=1)
+                    else:
+                        fwd = ((y - x - h[:, None] * g) ** 2).sum(axis=1)
+                        bwd = ((x - y - h[:, None] * gy) ** 2).sum(axis=1)
+                        ratio = lpy - lp + (fwd - bwd) / (4 * h)
+                    log_alpha = np.where(lpy == -np.inf, -np.inf, ratio)
                 accept = log_u < log_alpha
                 if adapt_step_size and burning:
                     alpha = np.where(log_alpha >= 0, 1.0, np.exp(np.minimum(log_alpha, 0.0)))
-                    log_h = np.clip(log_h + step**-0.6 * (alpha - 0.574), -60.0, 20.0)
+                    log_h = np.clip(log_h + (step - rm_start) ** -0.6 * (alpha - 0.574), -60.0, 20.0)
             else:
                 accept = np.ones(c, dtype=bool)
             x = np.where(accept[:, None], y, x)
             g = np.where(accept[:, None], gy, g)
+            if pre:
+                pg = np.where(accept[:, None], pgy, pg)
             lp = np.where(accept, lpy, lp)
             if adapt_step_size and burning:
                 h = np.exp(log_h)
@@ -215,19 +315,38 @@ def langevin(
             c2 = np.sqrt(-np.expm1(-2 * gamma * h))
             xi = rng.normal(d)
             v = v + 0.5 * h[:, None] * g
-            x = x + 0.5 * h[:, None] * v
-            v = c1[:, None] * v + c2[:, None] * xi
-            x = x + 0.5 * h[:, None] * v
+            if pre:
+                x = x + 0.5 * h[:, None] * mass.times(v)
+                v = c1[:, None] * v + c2[:, None] * mass.momentum(xi)
+                x = x + 0.5 * h[:, None] * mass.times(v)
+            else:
+                x = x + 0.5 * h[:, None] * v
+                v = c1[:, None] * v + c2[:, None] * xi
+                x = x + 0.5 * h[:, None] * v
             lp, g = target.logp_and_grad(x)
             _check(lp, g, step, False)
             v = v + 0.5 * h[:, None] * g
             accept = np.ones(c, dtype=bool)
+        if burning:
+            estimate = warmup.observe(step, x)
+            if estimate is not None:
+                mass, rm_start = _Metric(estimate, d), step
+                pg = mass.times(g)
         if not burning:
             accepted += accept
             if (step - burn_in) % thin == 0 and draw < n_draws:
                 samples[:, draw], logps[:, draw] = x, lp
                 draw += 1
-    return Trace(samples=samples, logp=logps, acceptance_rate=accepted / n_steps, step_size=h, method=method, seed=seed)
+    used = None if mass.identity else mass.m
+    return Trace(
+        samples=samples,
+        logp=logps,
+        acceptance_rate=accepted / n_steps,
+        step_size=h,
+        method=method,
+        seed=seed,
+        metric=used,
+    )
 
 
 def svgd_direction(x, score, bandwidth) -> np.ndarray:

@@ -1,6 +1,7 @@
-//! Cooperative cancellation: long loops poll a flag that another thread may raise.
+//! Cooperative cancellation and progress: long loops poll a flag that another thread may
+//! raise, and may publish how far they are for another thread to show.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::error::{CoreError, Result};
 
@@ -10,6 +11,8 @@ use crate::error::{CoreError, Result};
 #[derive(Debug, Default)]
 pub struct Control {
     cancelled: AtomicBool,
+    /// Units of work done, in the unit the routine documents (a sampler's iterations).
+    done: AtomicU64,
 }
 
 impl Control {
@@ -20,6 +23,16 @@ impl Control {
     /// Ask running work to stop at its next check.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Publish that `done` units of work are complete.
+    pub fn report(&self, done: u64) {
+        self.done.store(done, Ordering::Relaxed);
+    }
+
+    /// The units of work last reported.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
     }
 
     pub fn is_cancelled(&self) -> bool {

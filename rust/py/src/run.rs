@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use divergent_core::{Control, CoreError};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
-use pyo3::{PyErr, PyResult, Python};
+use pyo3::{Py, PyAny, PyErr, PyResult, Python};
 
 use crate::threads;
 
@@ -44,11 +44,27 @@ where
     T: Send,
     F: FnOnce(&Control) -> Result<T, CoreError> + Send,
 {
+    detached_reporting(py, work, None, f)
+}
+
+/// `detached`, and while it runs, `progress(done)` called every 50 ms with the units of
+/// work the core last reported (`Control::report`) when they changed; an exception in
+/// `progress` cancels the work and is raised.
+pub fn detached_reporting<T, F>(
+    py: Python<'_>,
+    work: f64,
+    progress: Option<&Py<PyAny>>,
+    f: F,
+) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Control) -> Result<T, CoreError> + Send,
+{
     let pool = threads::pool()?;
     let ctl = Control::new();
     let (caught, interrupt): (Caught<T>, Option<PyErr>) = py.detach(|| {
         let call = || catch_unwind(AssertUnwindSafe(|| pool.install(|| f(&ctl))));
-        if work < WATCH_ABOVE {
+        if work < WATCH_ABOVE && progress.is_none() {
             return (call(), None);
         }
         std::thread::scope(|scope| {
@@ -57,12 +73,22 @@ where
                 let _ = tx.send(call());
             });
             let mut interrupt = None;
+            let mut shown = 0;
             loop {
                 match rx.recv_timeout(SIGNAL_POLL) {
                     Ok(done) => return (done, interrupt),
                     Err(mpsc::RecvTimeoutError::Timeout) => {
                         if interrupt.is_none() {
-                            if let Err(e) = Python::attach(|py| py.check_signals()) {
+                            let now = ctl.done();
+                            let polled = Python::attach(|py| {
+                                py.check_signals()?;
+                                match progress {
+                                    Some(p) if now != shown => p.call1(py, (now,)).map(drop),
+                                    _ => Ok(()),
+                                }
+                            });
+                            shown = now;
+                            if let Err(e) = polled {
                                 ctl.cancel();
                                 interrupt = Some(e);
                             }

@@ -11,7 +11,7 @@ use numpy::{
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use crate::run::detached;
+use crate::run::{detached, detached_reporting};
 
 /// A built-in target as Python describes it: (kind, means (K, d), precisions (K, d, d),
 /// log constants (K,), scalar parameters). A logistic regression ("logistic") carries its
@@ -202,20 +202,21 @@ fn method_from(name: &str, friction: f64) -> PyResult<Method> {
 /// the callable `custom` of dimension `dim`, whose error (if it raised) is the one
 /// returned. `evaluations` (points at which the target is evaluated) sizes the work of a
 /// built-in target; a callable's cost is unknown, so its runs are always watched for
-/// Ctrl-C.
+/// Ctrl-C. `progress`, when given, is called with the iterations done while it runs.
 fn on_target<'py, R: Send>(
     py: Python<'py>,
     spec: Option<Spec<'py>>,
     custom: Option<Py<PyAny>>,
     dim: usize,
     evaluations: f64,
+    progress: Option<&Py<PyAny>>,
     run: impl FnOnce(&mut dyn BatchTarget, &core::Control) -> core::Result<R> + Send,
 ) -> PyResult<R> {
     match (spec, custom) {
         (Some(spec), None) => {
             let target = builtin_from(&spec)?;
             let work = evaluations * (target.dim() * target.dim()) as f64;
-            detached(py, work, |ctl| run(&mut &target, ctl))
+            detached_reporting(py, work, progress, |ctl| run(&mut &target, ctl))
         }
         (None, Some(func)) => {
             let mut target = PyTarget {
@@ -229,7 +230,7 @@ fn on_target<'py, R: Send>(
             // and a second sampler thread sharing that core made every phase wait for it
             // (measured on 2 cores: 2.0-2.1 s against 1.6-1.7 s for 1,000 chains x 1,000
             // Langevin steps, d = 100).
-            let out = detached(py, f64::INFINITY, |ctl| {
+            let out = detached_reporting(py, f64::INFINITY, progress, |ctl| {
                 let solo = rayon::ThreadPoolBuilder::new()
                     .num_threads(1)
                     .build()
@@ -254,12 +255,16 @@ type TraceArrays<'py> = (
     Bound<'py, PyArray2<f64>>,
     Bound<'py, PyArray1<u64>>,
     Bound<'py, PyArray1<f64>>,
+    Option<Bound<'py, PyAny>>,
 );
 
-/// Run a Langevin sampler; `spec` (built-in) or `custom` (callable of dimension `dim`).
-/// Returns (samples (C, D, d), logp (C, D), accepted (C,), final step sizes (C,)).
+/// Run a Langevin sampler; `spec` (built-in) or `custom` (callable of dimension `dim`),
+/// preconditioned by the identity, `metric_diag` (d,) or `metric_dense` (d, d), adapted
+/// during burn-in as `adapt_metric` ("diag", "dense") says. Returns (samples (C, D, d),
+/// logp (C, D), accepted (C,), final step sizes (C,), the metric after burn-in (None for
+/// the identity)); `progress` is called with the iterations done.
 #[pyfunction]
-#[pyo3(signature = (spec, custom, dim, x0, n_chains, method, n_steps, burn_in, thin, step_size, friction, adapt, seed))]
+#[pyo3(signature = (spec, custom, dim, x0, n_chains, method, n_steps, burn_in, thin, step_size, friction, adapt, seed, *, metric_diag=None, metric_dense=None, adapt_metric=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn langevin<'py>(
     py: Python<'py>,
@@ -276,6 +281,10 @@ pub fn langevin<'py>(
     friction: f64,
     adapt: bool,
     seed: u64,
+    metric_diag: Option<PyReadonlyArray1<'py, f64>>,
+    metric_dense: Option<PyReadonlyArray2<'py, f64>>,
+    adapt_metric: Option<&str>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<TraceArrays<'py>> {
     let cfg = LangevinConfig {
         method: method_from(method, friction)?,
@@ -284,13 +293,21 @@ pub fn langevin<'py>(
         thin,
         step_size,
         adapt,
+        metric: metric_from(metric_diag, metric_dense)?,
+        adapt_metric: adaptation_from(adapt_metric)?,
         seed,
     };
     let x0: Option<Vec<f64>> = x0.map(|a| a.as_array().iter().copied().collect());
     let evaluations = ((n_steps + burn_in) * n_chains) as f64;
-    let trace = on_target(py, spec, custom, dim, evaluations, |target, ctl| {
-        core::langevin(target, x0.as_deref(), n_chains, &cfg, ctl)
-    })?;
+    let trace = on_target(
+        py,
+        spec,
+        custom,
+        dim,
+        evaluations,
+        progress.as_ref(),
+        |target, ctl| core::langevin(target, x0.as_deref(), n_chains, &cfg, ctl),
+    )?;
     let (c, k, d) = (trace.n_chains, trace.n_draws, trace.dim);
     let samples = Array3::from_shape_vec((c, k, d), trace.samples).expect("C x D x d values");
     let logp = Array2::from_shape_vec((c, k), trace.logp).expect("C x D values");
@@ -299,7 +316,49 @@ pub fn langevin<'py>(
         logp.into_pyarray(py),
         trace.accepted.into_pyarray(py),
         trace.step_size.into_pyarray(py),
+        metric_to_py(py, trace.metric, d),
     ))
+}
+
+/// The identity, or the diagonal (d,) or dense (d, d) inverse mass matrix given.
+fn metric_from(
+    diag: Option<PyReadonlyArray1<'_, f64>>,
+    dense: Option<PyReadonlyArray2<'_, f64>>,
+) -> PyResult<core::InverseMass> {
+    match (diag, dense) {
+        (None, None) => Ok(core::InverseMass::Identity),
+        (Some(m), None) => Ok(core::InverseMass::Diag(m.as_array().to_vec())),
+        (None, Some(m)) => Ok(core::InverseMass::Dense(
+            m.as_array().iter().copied().collect(),
+        )),
+        _ => Err(PyValueError::new_err("give at most one metric")),
+    }
+}
+
+/// The metric that burn-in estimates: None, "diag" or "dense".
+fn adaptation_from(name: Option<&str>) -> PyResult<Option<core::MetricAdaptation>> {
+    match name {
+        None => Ok(None),
+        Some("diag") => Ok(Some(core::MetricAdaptation::Diag)),
+        Some("dense") => Ok(Some(core::MetricAdaptation::Dense)),
+        Some(other) => Err(PyValueError::new_err(format!(
+            "unknown metric adaptation {other:?}"
+        ))),
+    }
+}
+
+/// A metric as Python sees it: None for the identity, an array (d,) or (d, d).
+fn metric_to_py(py: Python<'_>, metric: core::InverseMass, d: usize) -> Option<Bound<'_, PyAny>> {
+    match metric {
+        core::InverseMass::Identity => None,
+        core::InverseMass::Diag(m) => Some(m.into_pyarray(py).into_any()),
+        core::InverseMass::Dense(m) => Some(
+            Array2::from_shape_vec((d, d), m)
+                .expect("d x d values")
+                .into_pyarray(py)
+                .into_any(),
+        ),
+    }
 }
 
 /// The arrays of an HMC run: samples (C, D, d), logp, acceptance probabilities,
@@ -320,7 +379,7 @@ type HmcArrays<'py> = (
 /// the identity, `metric_diag` (d,) or `metric_dense` (d, d), adapted during burn-in as
 /// `adapt_metric` ("diag", "dense") says.
 #[pyfunction]
-#[pyo3(signature = (spec, custom, dim, x0, n_chains, *, n_steps, burn_in, thin, step_size, n_leapfrog, jitter, metric_diag, metric_dense, adapt_metric, adapt_step_size, target_accept, seed))]
+#[pyo3(signature = (spec, custom, dim, x0, n_chains, *, n_steps, burn_in, thin, step_size, n_leapfrog, jitter, metric_diag, metric_dense, adapt_metric, adapt_step_size, target_accept, seed, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn hmc<'py>(
     py: Python<'py>,
@@ -341,23 +400,10 @@ pub fn hmc<'py>(
     adapt_step_size: bool,
     target_accept: f64,
     seed: u64,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<HmcArrays<'py>> {
-    let metric = match (metric_diag, metric_dense) {
-        (None, None) => core::InverseMass::Identity,
-        (Some(m), None) => core::InverseMass::Diag(m.as_array().to_vec()),
-        (None, Some(m)) => core::InverseMass::Dense(m.as_array().iter().copied().collect()),
-        _ => return Err(PyValueError::new_err("give at most one metric")),
-    };
-    let adapt_metric = match adapt_metric {
-        None => None,
-        Some("diag") => Some(core::MetricAdaptation::Diag),
-        Some("dense") => Some(core::MetricAdaptation::Dense),
-        Some(other) => {
-            return Err(PyValueError::new_err(format!(
-                "unknown metric adaptation {other:?}"
-            )))
-        }
-    };
+    let metric = metric_from(metric_diag, metric_dense)?;
+    let adapt_metric = adaptation_from(adapt_metric)?;
     let cfg = core::HmcConfig {
         n_steps,
         burn_in,
@@ -373,23 +419,20 @@ pub fn hmc<'py>(
     };
     let x0: Option<Vec<f64>> = x0.map(|a| a.as_array().iter().copied().collect());
     let evaluations = ((n_steps + burn_in) * n_leapfrog * n_chains) as f64;
-    let trace = on_target(py, spec, custom, dim, evaluations, |target, ctl| {
-        core::hmc(target, x0.as_deref(), n_chains, &cfg, ctl)
-    })?;
+    let trace = on_target(
+        py,
+        spec,
+        custom,
+        dim,
+        evaluations,
+        progress.as_ref(),
+        |target, ctl| core::hmc(target, x0.as_deref(), n_chains, &cfg, ctl),
+    )?;
     let (c, k, d) = (trace.n_chains, trace.n_draws, trace.dim);
     let grid = |v: Vec<f64>| Array2::from_shape_vec((c, k), v).expect("C x D values");
     let samples = Array3::from_shape_vec((c, k, d), trace.samples).expect("C x D x d values");
     let diverging = Array2::from_shape_vec((c, k), trace.diverging).expect("C x D values");
-    let metric = match trace.metric {
-        core::InverseMass::Identity => None,
-        core::InverseMass::Diag(m) => Some(m.into_pyarray(py).into_any()),
-        core::InverseMass::Dense(m) => Some(
-            Array2::from_shape_vec((d, d), m)
-                .expect("d x d values")
-                .into_pyarray(py)
-                .into_any(),
-        ),
-    };
+    let metric = metric_to_py(py, trace.metric, d);
     let n_leapfrog: Vec<u64> = trace.n_leapfrog.iter().map(|&n| n as u64).collect();
     Ok((
         samples.into_pyarray(py),
@@ -418,7 +461,7 @@ type SmcArrays<'py> = (
 /// Run adaptive tempered SMC from N(ref_mean, ref_cov) (the identity when `ref_cov` is
 /// None) to a built-in `spec` or a callable `custom` of dimension `dim`.
 #[pyfunction]
-#[pyo3(signature = (spec, custom, dim, *, ref_mean, ref_cov, n_particles, n_mcmc_steps, ess_threshold, seed))]
+#[pyo3(signature = (spec, custom, dim, *, ref_mean, ref_cov, n_particles, n_mcmc_steps, ess_threshold, seed, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn smc<'py>(
     py: Python<'py>,
@@ -431,6 +474,7 @@ pub fn smc<'py>(
     n_mcmc_steps: usize,
     ess_threshold: f64,
     seed: u64,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<SmcArrays<'py>> {
     let reference = core::Reference {
         mean: ref_mean.as_array().to_vec(),
@@ -444,9 +488,15 @@ pub fn smc<'py>(
     };
     // The number of temperatures is not known ahead; a few tens is typical.
     let evaluations = (30 * (n_mcmc_steps + 1) * n_particles) as f64;
-    let r = on_target(py, spec, custom, dim, evaluations, |target, ctl| {
-        core::smc(target, &reference, &cfg, ctl)
-    })?;
+    let r = on_target(
+        py,
+        spec,
+        custom,
+        dim,
+        evaluations,
+        progress.as_ref(),
+        |target, ctl| core::smc(target, &reference, &cfg, ctl),
+    )?;
     let samples = Array2::from_shape_vec((r.n_particles, r.dim), r.samples).expect("N x d values");
     Ok((
         samples.into_pyarray(py),

@@ -13,6 +13,7 @@
 pub mod chain_rng;
 pub mod hmc;
 pub mod langevin;
+pub mod metric;
 pub mod smc;
 pub mod svgd;
 pub mod targets;

@@ -23,14 +23,16 @@ use rayon::prelude::*;
 use crate::control::Control;
 use crate::error::{invalid, Result};
 use crate::sampling::chain_rng::{ChainRng, Stream};
-use crate::sampling::hmc::cholesky;
 use crate::sampling::langevin::{check_finite_state, MALA_TARGET_ACCEPT};
+use crate::sampling::metric::cholesky;
 use crate::sampling::targets::BatchTarget;
 
 /// Particles per parallel task.
 const PARTICLES_PER_TASK: usize = 16;
 /// Temperatures before a run gives up (a threshold near 1 on a far target needs many).
 pub const MAX_STAGES: usize = 10_000;
+/// Progress is reported as the temperature times this (1e6 at the target).
+pub const PROGRESS_UNITS: f64 = 1e6;
 
 /// The normalised Gaussian reference N(mean, L L').
 #[derive(Clone, Debug)]
@@ -369,6 +371,7 @@ pub fn smc<T: BatchTarget + ?Sized>(
         log_w.iter_mut().zip(&buf).for_each(|(w, v)| *w = v - inc);
         b = b_next;
         temperatures.push(b);
+        ctl.report((b * PROGRESS_UNITS) as u64);
 
         // 2. Resample.
         if b < 1.0 || ess(&log_w) < cfg.ess_threshold * n as f64 {
