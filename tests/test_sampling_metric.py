@@ -8,16 +8,8 @@ import pytest
 from divergent.reference import sampling as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_sampling_hmc import rotated_gaussian, z_scores
-from test_sampling_reference import KINDS, dense_cov, target_pair
-
-
-def metric_argument(kind, d, seed):
-    if kind == "diag given":
-        return np.random.default_rng(seed).uniform(0.3, 3.0, d)
-    if kind == "dense given":
-        return dense_cov(d, seed + 1)
-    return kind
+from test_sampling_hmc import metric_argument, rotated_gaussian, z_scores
+from test_sampling_reference import KINDS, target_pair
 
 
 @settings(max_examples=25, deadline=None)

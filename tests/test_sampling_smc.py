@@ -6,7 +6,11 @@ import math
 import divergent as dv
 import numpy as np
 import pytest
+from divergent.reference import sampling as ref
 from divergent.sampling import smc
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_sampling_reference import KINDS, dense_cov, target_pair
 
 
 def _mixture(d=10, scale=3.0):
@@ -106,3 +110,31 @@ def test_a_target_not_finite_at_the_reference_draws_is_an_error():
         smc(dv.targets.Custom(nan, dim=2), n_particles=16)
     with pytest.raises(ValueError, match="-inf at every draw"):
         smc(dv.targets.Custom(zero, dim=2), n_particles=16)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    n_particles=st.integers(2, 300),
+    d=st.integers(1, 5),
+    n_mcmc_steps=st.integers(0, 4),
+    ess_threshold=st.floats(0.2, 0.95),
+    gaussian_reference=st.booleans(),
+    seed=st.integers(0, 2**64 - 1),
+)
+def test_smc_replays_the_reference(kind, n_particles, d, n_mcmc_steps, ess_threshold, gaussian_reference, seed):
+    # The reference follows the core's streams (particle slot i's normals and uniforms,
+    # index n_particles for the resampling) and its arithmetic: the same run to round-off.
+    t, r = target_pair(kind, d)
+    reference = dv.targets.Gaussian(np.full(t.dim, 0.3), dense_cov(t.dim, 2) * 2) if gaussian_reference else None
+    kw = dict(
+        n_particles=n_particles, n_mcmc_steps=n_mcmc_steps, ess_threshold=ess_threshold, reference=reference, seed=seed
+    )
+    a = smc(t, **kw)
+    b = ref.smc(r, **kw)
+    np.testing.assert_allclose(a.temperatures, b.temperatures, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(a.samples, b.samples, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(a.log_weights, b.log_weights, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(a.log_evidence, b.log_evidence, rtol=1e-10, atol=1e-11)
+    np.testing.assert_allclose(a.acceptance_rate, b.acceptance_rate, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(a.step_size, b.step_size, rtol=1e-10)

@@ -401,6 +401,17 @@ def _metric_input(metric, d: int, burn_in: int):
     return None, np.ascontiguousarray(0.5 * (m + m.T)), None
 
 
+def _hmc_inputs(target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed):
+    """hmc's checks across arguments: (metric diagonal, dense, adaptation, x0, seed)."""
+    _check_target(target)
+    if n_steps < thin:
+        raise ValueError(f"n_steps ({n_steps}) must be at least thin ({thin}) to keep any draw")
+    if adapt_step_size and burn_in == 0:
+        raise ValueError("adapt_step_size adapts during burn-in only; set burn_in > 0")
+    diag, dense, adapt_metric = _metric_input(metric, target.dim, burn_in)
+    return diag, dense, adapt_metric, _start(target, n_chains, x0), _u64_seed(seed)
+
+
 @validate_params({**HMC_PARAMETERS, "metric": (Options(METRICS), ARRAY)})
 def hmc(
     target: Target,
@@ -513,13 +524,9 @@ def hmc(
     >>> bool(abs(tr.samples[..., 0].var() - 4.0) < 0.5)
     True
     """
-    _check_target(target)
-    if n_steps < thin:
-        raise ValueError(f"n_steps ({n_steps}) must be at least thin ({thin}) to keep any draw")
-    if adapt_step_size and burn_in == 0:
-        raise ValueError("adapt_step_size adapts during burn-in only; set burn_in > 0")
-    diag, dense, adapt_metric = _metric_input(metric, target.dim, burn_in)
-    x0, seed = _start(target, n_chains, x0), _u64_seed(seed)
+    diag, dense, adapt_metric, x0, seed = _hmc_inputs(
+        target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed
+    )
     spec, custom = _target_args(target)
     with progress_bar(progress, burn_in + n_steps, "hmc") as report:
         samples, logp, accept, diverging, energy, n_l, h, used = _core.hmc(
@@ -602,6 +609,25 @@ class SMCResult:
     def n_temperatures(self) -> int:
         """T, the number of tempering stages."""
         return len(self.temperatures) - 1
+
+
+def _smc_reference(target, reference):
+    """The reference's (mean (d,), covariance (d, d) or None for the identity)."""
+    _check_target(target)
+    d = target.dim
+    if reference is None:
+        return np.zeros(d), None
+    if isinstance(reference, Gaussian):
+        if reference.dim != d:
+            raise ValueError(
+                f"reference has dimension {reference.dim} but the target has {d}; give a "
+                f"reference of the target's dimension"
+            )
+        return reference.mean.reshape(d), reference.cov.reshape(d, d)
+    raise TypeError(
+        f"reference must be a divergent.targets.Gaussian (a normalised density drawn exactly) "
+        f"or None for N(0, I), got {type(reference).__name__}"
+    )
 
 
 @validate_params(SMC_PARAMETERS)
@@ -693,22 +719,8 @@ def smc(
     >>> r.samples.shape
     (1024, 2)
     """
-    _check_target(target)
     d = target.dim
-    if reference is None:
-        ref_mean, ref_cov = np.zeros(d), None
-    elif isinstance(reference, Gaussian):
-        if reference.dim != d:
-            raise ValueError(
-                f"reference has dimension {reference.dim} but the target has {d}; give a "
-                f"reference of the target's dimension"
-            )
-        ref_mean, ref_cov = reference.mean.reshape(d), reference.cov.reshape(d, d)
-    else:
-        raise TypeError(
-            f"reference must be a divergent.targets.Gaussian (a normalised density drawn exactly) "
-            f"or None for N(0, I), got {type(reference).__name__}"
-        )
+    ref_mean, ref_cov = _smc_reference(target, reference)
     seed = _u64_seed(seed)
     spec, custom = _target_args(target)
     with progress_bar(progress, 1.0, "smc", unit="temperature", scale=SMC_PROGRESS_UNITS) as report:

@@ -1,4 +1,5 @@
-"""NumPy references for the samplers: targets, ULA / MALA / underdamped Langevin, SVGD.
+"""NumPy references for the samplers: targets, ULA / MALA / underdamped Langevin, HMC,
+tempered SMC, SVGD.
 
 Vectorised over chains (one array operation per step for all chains), as a careful NumPy
 user would write them. With ``noise="replay"`` they consume exactly the random numbers
@@ -18,13 +19,20 @@ from divergent import _core, targets
 from divergent._validation import ARRAY, Options, validate_params
 from divergent.reference.kernel import median_bandwidth
 from divergent.sampling import (
+    HMC_PARAMETERS,
+    HMC_TARGET_ACCEPT,
     LANGEVIN_PARAMETERS,
     METHODS,
     METRICS,
+    SMC_PARAMETERS,
     SVGD_PARAMETERS,
+    SMCResult,
     Trace,
+    _hmc_inputs,
     _langevin_inputs,
     _run_svgd,
+    _smc_reference,
+    _u64_seed,
 )
 
 __all__ = [
@@ -33,7 +41,9 @@ __all__ = [
     "Banana",
     "Funnel",
     "LogisticRegression",
+    "hmc",
     "langevin",
+    "smc",
     "svgd",
     "svgd_direction",
 ]
@@ -193,6 +203,8 @@ class _Warmup:
         pooled = np.concatenate(self.rows)
         self.rows = []
         n = pooled.shape[0]
+        if n < 2:
+            return None
         w, ridge = n / (n + 5.0), 1e-3 * 5.0 / (n + 5.0)
         if self.adapt == "dense":
             return w * np.cov(pooled, rowvar=False) + ridge * np.eye(x.shape[1])
@@ -346,6 +358,267 @@ def langevin(
         method=method,
         seed=seed,
         metric=used,
+    )
+
+
+class _Stream:
+    """One kind of stream ("normal", "uniform") of chains first .. first + n, drawn on
+    demand; for runs whose number of draws is not known in advance (SMC)."""
+
+    def __init__(self, seed, n, kind, first=0):
+        self.args, self.buf, self.i = (seed, n, kind, first), np.empty((n, 0)), 0
+
+    def take(self, k):
+        if self.i + k > self.buf.shape[1]:
+            seed, n, kind, first = self.args
+            count = max(2 * self.buf.shape[1], self.i + k, 64)
+            self.buf = _core.chain_draws(seed, n, count, kind, first=first)
+        out = self.buf[:, self.i : self.i + k]
+        self.i += k
+        return out
+
+
+class _DualAveraging:
+    """Dual averaging of log h (Hoffman & Gelman 2014, Algorithm 5), as the core's."""
+
+    def __init__(self, h):
+        self.mu, self.t, self.h_bar = math.log(10 * h), 0.0, 0.0
+        self.log_h = self.log_h_bar = math.log(h)
+
+    def update(self, accept, target):
+        self.t += 1.0
+        eta = 1.0 / (self.t + 10.0)
+        self.h_bar = (1 - eta) * self.h_bar + eta * (target - accept)
+        self.log_h = min(max(self.mu - math.sqrt(self.t) / 0.05 * self.h_bar, -60.0), 20.0)
+        w = self.t**-0.75
+        self.log_h_bar = w * self.log_h + (1 - w) * self.log_h_bar
+        return math.exp(self.log_h)
+
+
+@validate_params(
+    {
+        **{k: v for k, v in HMC_PARAMETERS.items() if k != "progress"},
+        "metric": (Options(METRICS), ARRAY),
+        "noise": Options(("numpy", "replay")),
+    }
+)
+def hmc(
+    target,
+    *,
+    n_chains=4,
+    n_steps=1000,
+    step_size,
+    n_leapfrog=10,
+    jitter=True,
+    metric="identity",
+    burn_in=0,
+    adapt_step_size=False,
+    x0=None,
+    thin=1,
+    seed=None,
+    noise="numpy",
+) -> Trace:
+    """Reference for :func:`divergent.sampling.hmc`; ``noise="replay"`` reproduces it."""
+    diag, dense, adapt_metric, x0, seed = _hmc_inputs(
+        target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed
+    )
+    c, d, total = n_chains, target.dim, burn_in + n_steps
+    if noise == "replay":
+        rng = _Replay(seed, c, total * d + (d if x0 is None else 0), total)
+        # The path lengths' stream: the uniforms of chain index 2^63 - 1.
+        lengths = _core.chain_draws(seed, 1, total if jitter else 0, "uniform", first=2**63 - 1)[0]
+    else:
+        rng = _Numpy(seed, c)
+        lengths = rng.rng.random(total)
+    x = rng.normal(d).copy() if x0 is None else np.array(x0)
+    lp, g = target.logp_and_grad(x)
+    _check(lp, g, 0, False)
+    mass = _Metric(diag if diag is not None else dense, d)
+    warmup = _Warmup(adapt_metric, burn_in)
+    h = step_size
+    averaging = _DualAveraging(h)
+    n_draws = n_steps // thin
+    samples = np.empty((c, n_draws, d))
+    logps, accepts, energies = np.empty((c, n_draws)), np.empty((c, n_draws)), np.empty((c, n_draws))
+    divergings, n_ls = np.empty((c, n_draws), dtype=bool), []
+    draw = 0
+    for step in range(1, total + 1):
+        burning = step <= burn_in
+        n_l = 1 + min(int(lengths[step - 1] * n_leapfrog), n_leapfrog - 1) if jitter else n_leapfrog
+        p = mass.momentum(rng.normal(d))
+        h0 = -lp + 0.5 * (p * mass.times(p)).sum(axis=1)
+        xs, gs, lp0, lp_path = x, g, lp, lp.copy()
+        dead = np.zeros(c, dtype=bool)
+        p = p + 0.5 * h * g
+        for ell in range(n_l):
+            x = np.where(dead[:, None], x, x + h * mass.times(p))
+            # A trajectory may leave the target's domain: evaluated unchecked, it ends there.
+            with np.errstate(all="ignore"):
+                lp_new, g = target._eval(x)
+            out = ~dead & ~(np.isfinite(lp_new) & np.isfinite(g).all(axis=1))
+            dead |= out
+            x = np.where(out[:, None], xs, x)
+            lp_path = np.where(dead, lp_path, lp_new)
+            kick = 0.5 * h if ell + 1 == n_l else h
+            p = np.where(dead[:, None], p, p + kick * g)
+        u = rng.uniform()
+        with np.errstate(invalid="ignore", over="ignore"):
+            h1 = np.where(dead, np.inf, -lp_path + 0.5 * (p * mass.times(p)).sum(axis=1))
+            error = h1 - h0
+            diverging = dead | np.isnan(error) | (error > 1000.0)
+            accept = np.where(diverging, 0.0, np.minimum(np.exp(-error), 1.0))
+        take = ~diverging & (u < accept)
+        energy = np.where(take, h1, h0)
+        x, g, lp = np.where(take[:, None], x, xs), np.where(take[:, None], g, gs), np.where(take, lp_path, lp0)
+        if burning:
+            estimate = warmup.observe(step, x)
+            if estimate is not None:
+                mass, averaging = _Metric(estimate, d), _DualAveraging(h)
+            if adapt_step_size:
+                h = averaging.update(accept.mean(), HMC_TARGET_ACCEPT)
+                if step == burn_in:
+                    h = math.exp(averaging.log_h_bar)
+        elif (step - burn_in) % thin == 0 and draw < n_draws:
+            samples[:, draw], logps[:, draw], accepts[:, draw] = x, lp, accept
+            energies[:, draw], divergings[:, draw] = energy, diverging
+            n_ls.append(n_l)
+            draw += 1
+    stats = {
+        "acceptance_rate": accepts,
+        "diverging": divergings,
+        "energy": energies,
+        "n_steps": np.broadcast_to(np.array(n_ls, dtype=np.int64)[None, :], logps.shape),
+    }
+    return Trace(
+        samples=samples,
+        logp=logps,
+        acceptance_rate=accepts.mean(axis=1),
+        step_size=np.full(c, h),
+        method="hmc",
+        seed=seed,
+        sample_stats=stats,
+        metric=None if mass.identity else mass.m,
+    )
+
+
+def _log_sum_exp(v):
+    m = v.max()
+    return m if m == -np.inf else m + math.log(np.exp(v - m).sum())
+
+
+def _ess(log_w):
+    m = log_w.max()
+    if m == -np.inf:
+        return 0.0
+    w = np.exp(log_w - m)
+    return w.sum() ** 2 / (w * w).sum()
+
+
+def _reweighted(log_w, lt, lr, db):
+    with np.errstate(invalid="ignore"):
+        return np.where(lt == -np.inf, -np.inf, log_w + db * (lt - lr))
+
+
+def _next_temperature(log_w, lt, lr, b, threshold):
+    """The core's bisection for the next temperature, step for step."""
+    target = threshold * len(log_w)
+    if _ess(_reweighted(log_w, lt, lr, 1.0 - b)) >= target:
+        return 1.0
+    lo, hi = b, 1.0
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if _ess(_reweighted(log_w, lt, lr, mid - b)) >= target:
+            lo = mid
+        else:
+            hi = mid
+    return lo if lo > b else hi
+
+
+@validate_params({k: v for k, v in SMC_PARAMETERS.items() if k != "progress"})
+def smc(
+    target, *, n_particles=2048, reference=None, kernel="mala", n_mcmc_steps=5, ess_threshold=0.5, seed=None
+) -> SMCResult:
+    """Reference for :func:`divergent.sampling.smc`, replaying the core's streams: the
+    same particles, weights and log-evidence to round-off."""
+    from scipy.linalg import solve_triangular
+
+    mean, cov = _smc_reference(target, reference)
+    seed, n, d = _u64_seed(seed), n_particles, target.dim
+    chol = None if cov is None else np.linalg.cholesky(cov)
+    log_norm = -(0.0 if chol is None else np.log(np.diag(chol)).sum()) - 0.5 * d * _LN_2PI
+
+    def ref_eval(x):
+        r = x - mean
+        if chol is None:
+            return log_norm - 0.5 * (r * r).sum(axis=1), -r
+        z = solve_triangular(chol, r.T, lower=True)
+        return log_norm - 0.5 * (z * z).sum(axis=0), -solve_triangular(chol.T, z, lower=False).T
+
+    normals, uniforms = _Stream(seed, n, "normal"), _Stream(seed, n, "uniform")
+    resampling = _Stream(seed, 1, "uniform", first=n)
+    z = normals.take(d)
+    x = mean + (z if chol is None else z @ chol.T)
+    lt, gt = target.logp_and_grad(x)
+    _check(lt, gt, 0, True)
+    lr, gr = ref_eval(x)
+    log_w = np.full(n, -math.log(n))
+    b, log_z, temps, acceptance, steps = 0.0, 0.0, [0.0], [], []
+    h = d ** (-1.0 / 3.0)
+    while b < 1.0:
+        b_next = _next_temperature(log_w, lt, lr, b, ess_threshold)
+        buf = _reweighted(log_w, lt, lr, b_next - b)
+        inc = _log_sum_exp(buf)
+        if not np.isfinite(inc):
+            raise ValueError(f"the incremental weights at temperature {b_next:.3e} are not finite")
+        log_z += inc
+        log_w, b = buf - inc, b_next
+        temps.append(b)
+        if b < 1.0 or _ess(log_w) < ess_threshold * n:
+            # Systematic resampling: the core's running sum is NumPy's cumsum.
+            pos = (resampling.take(1)[0, 0] + np.arange(n)) / n
+            anc = np.minimum(np.searchsorted(np.cumsum(np.exp(log_w)), pos, side="right"), n - 1)
+            x, gt, gr, lt, lr = x[anc], gt[anc], gr[anc], lt[anc], lr[anc]
+            log_w = np.full(n, -math.log(n))
+        w = np.exp(log_w)
+        centre = (w[:, None] * x).sum(axis=0) / w.sum()
+        scale = np.sqrt((w[:, None] * (x - centre) ** 2).sum(axis=0) / w.sum())
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+        m = scale * scale
+        acc_sum = 0.0
+        for _ in range(n_mcmc_steps):
+            s = math.sqrt(2.0 * h)
+            gx = (1.0 - b) * gr + b * gt
+            y = x + h * m * gx + s * scale * normals.take(d)
+            lty, gty = target.logp_and_grad(y)
+            _check(lty, gty, 1, True)
+            log_u = np.log(uniforms.take(1)[:, 0])
+            lry, gry = ref_eval(y)
+            gy = (1.0 - b) * gry + b * gty
+            a, r = y - x - h * m * gx, x - y - h * m * gy
+            with np.errstate(invalid="ignore"):
+                log_alpha = (1.0 - b) * lry + b * lty - ((1.0 - b) * lr + b * lt)
+                log_alpha += ((a * a / m).sum(axis=1) - (r * r / m).sum(axis=1)) / (4.0 * h)
+            live = lty != -np.inf
+            move = live & (log_u < log_alpha)
+            x, gt, gr = (np.where(move[:, None], new, old) for new, old in ((y, x), (gty, gt), (gry, gr)))
+            lt, lr = np.where(move, lty, lt), np.where(move, lry, lr)
+            alpha = np.where(live, np.exp(np.minimum(log_alpha, 0.0)), 0.0)
+            acc_sum += alpha.sum() / n
+        steps.append(h)
+        acc = acc_sum / n_mcmc_steps if n_mcmc_steps > 0 else math.nan
+        acceptance.append(acc)
+        if n_mcmc_steps > 0:
+            h = min(max(h * math.exp(2.0 * (acc - 0.574)), 1e-12), 1e3)
+    return SMCResult(
+        samples=x,
+        log_weights=log_w,
+        log_evidence=float(log_z),
+        temperatures=np.array(temps),
+        acceptance_rate=np.array(acceptance),
+        step_size=np.array(steps),
+        seed=seed,
     )
 
 

@@ -522,22 +522,25 @@ pub fn svgd_direction<'py>(
     Ok(phi.into_pyarray(py))
 }
 
-/// The first `count` draws of each chain's `kind` ("normal" or "uniform") stream, as
-/// the samplers consume them; for reference implementations that replay a run.
+/// The first `count` draws of the `kind` ("normal" or "uniform") stream of each chain
+/// `first..first + n_chains`, as the samplers consume them; for reference
+/// implementations that replay a run.
 #[pyfunction]
+#[pyo3(signature = (seed, n_chains, count, kind, first=0))]
 pub fn chain_draws<'py>(
     py: Python<'py>,
     seed: u64,
     n_chains: usize,
     count: usize,
     kind: &str,
+    first: u64,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let stream = match kind {
         "normal" => core::Stream::Normal,
         "uniform" => core::Stream::Uniform,
         _ => return Err(PyValueError::new_err(format!("unknown stream {kind:?}"))),
     };
-    let draws = py.detach(|| core::chain_draws(seed, n_chains, count, stream));
+    let draws = py.detach(|| core::chain_draws(seed, first, n_chains, count, stream));
     let out = Array2::from_shape_vec((n_chains, count), draws).expect("chains x count values");
     Ok(out.into_pyarray(py))
 }

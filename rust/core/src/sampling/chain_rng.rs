@@ -73,12 +73,13 @@ impl ChainRng {
     }
 }
 
-/// The first `count` draws of stream `kind` of each chain `0..n_chains`, chain-major.
-pub fn chain_draws(seed: u64, n_chains: usize, count: usize, kind: Stream) -> Vec<f64> {
+/// The first `count` draws of stream `kind` of each chain `first..first + n_chains`,
+/// chain-major.
+pub fn chain_draws(seed: u64, first: u64, n_chains: usize, count: usize, kind: Stream) -> Vec<f64> {
     let mut out = vec![0.0; n_chains * count];
     if count > 0 {
         for (c, row) in out.chunks_mut(count).enumerate() {
-            let mut rng = ChainRng::new(seed, c as u64, kind);
+            let mut rng = ChainRng::new(seed, first.wrapping_add(c as u64), kind);
             match kind {
                 Stream::Normal => rng.fill_normal(row),
                 Stream::Uniform => row.iter_mut().for_each(|v| *v = rng.uniform()),
@@ -119,7 +120,7 @@ mod tests {
 
     #[test]
     fn normals_have_unit_variance() {
-        let z = chain_draws(1, 4, 50_000, Stream::Normal);
+        let z = chain_draws(1, 0, 4, 50_000, Stream::Normal);
         let n = z.len() as f64;
         let mean = z.iter().sum::<f64>() / n;
         let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
@@ -140,7 +141,7 @@ mod tests {
                 c + 1
             );
         }
-        let u = chain_draws(2, 2, 10_000, Stream::Uniform);
+        let u = chain_draws(2, 0, 2, 10_000, Stream::Uniform);
         assert!(u.iter().all(|&v| (0.0..1.0).contains(&v)));
         let mean = u.iter().sum::<f64>() / u.len() as f64;
         assert!((mean - 0.5).abs() < 5.0 * (1.0 / (12.0 * u.len() as f64)).sqrt());

@@ -308,9 +308,11 @@ impl MetricWarmup {
         if !self.ends.contains(&step) {
             return None;
         }
-        let metric = self.moments.metric(d);
+        // One state (one chain over a one-iteration window) has no spread: the metric
+        // stays as it was.
+        let metric = (self.moments.n >= 2.0).then(|| self.moments.metric(d));
         self.moments = WindowMoments::new(d, self.moments.dense);
-        Some(metric)
+        metric
     }
 }
 
