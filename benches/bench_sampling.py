@@ -116,9 +116,9 @@ def breast_cancer():
     return np.column_stack([np.ones(len(x)), x]), y.astype(np.float64)
 
 
-def divergent_hmc(benchmark, target, metric):
+def divergent_hmc(benchmark, target, metric, n_chains=HMC_CHAINS):
     kw = dict(
-        n_chains=HMC_CHAINS,
+        n_chains=n_chains,
         n_steps=HMC_DRAWS,
         step_size=0.1,
         n_leapfrog=HMC_LEAPFROG,
@@ -133,7 +133,7 @@ def divergent_hmc(benchmark, target, metric):
     benchmark.extra_info["divergences"] = int(tr.sample_stats["diverging"].sum())
 
 
-def blackjax_hmc(benchmark, make_logdensity, d, diagonal, nuts=False):
+def blackjax_hmc(benchmark, make_logdensity, d, diagonal, nuts=False, n_chains=HMC_CHAINS):
     """blackjax's HMC (or NUTS) with its window adaptation (Stan's schedule) of the step
     size and the metric, vmapped over the chains, float64, compiled before the timing."""
     jax = pytest.importorskip("jax")
@@ -159,8 +159,8 @@ def blackjax_hmc(benchmark, make_logdensity, d, diagonal, nuts=False):
         return xs, div.sum()
 
     run = jax.jit(jax.vmap(one_chain))
-    keys = jax.random.split(jax.random.PRNGKey(0), HMC_CHAINS)
-    x0 = jax.numpy.asarray(np.random.default_rng(0).standard_normal((HMC_CHAINS, d)))
+    keys = jax.random.split(jax.random.PRNGKey(0), n_chains)
+    x0 = jax.numpy.asarray(np.random.default_rng(0).standard_normal((n_chains, d)))
     start = time.perf_counter()
     jax.block_until_ready(run(keys, x0))  # compile (and one run) outside the timing
     benchmark.extra_info["compile_and_first_run_s"] = time.perf_counter() - start
@@ -256,3 +256,236 @@ def bench_svgd_reference(benchmark):
     mean, cov, x0 = svgd_problem()
     t = ref.Gaussian(mean, cov)
     benchmark.pedantic(ref.svgd, args=(t, x0), kwargs=dict(n_steps=SVGD_STEPS), rounds=1, iterations=1)
+
+
+# Preconditioned MALA on the same ill-conditioned Gaussian, given its covariance as the
+# preconditioner, against blackjax's MALA on the whitened target z = L^-1 x (L L' = S),
+# which is the same algorithm: 1,000 warm-up and 1,000 kept steps at h = 0.25 (the
+# optimal acceptance 0.574 in d = 100 comes near h = 0.3), 4 and 512 chains.
+MALA_WARMUP, MALA_DRAWS, MALA_STEP = 1000, 1000, 0.25
+
+
+def divergent_mala(benchmark, n_chains):
+    cov = ill_conditioned()
+    kw = dict(
+        n_chains=n_chains,
+        n_steps=MALA_DRAWS,
+        step_size=MALA_STEP,
+        metric=cov,
+        burn_in=MALA_WARMUP,
+        seed=0,
+    )
+    target = dv.targets.Gaussian(np.zeros(D), cov)
+    tr = benchmark.pedantic(dv.langevin, args=(target,), kwargs=kw, iterations=1, **WARM)
+    record_ess(benchmark, tr.samples, benchmark.stats.stats.median)
+    benchmark.extra_info["acceptance"] = float(tr.acceptance_rate.mean())
+
+
+def blackjax_mala(benchmark, n_chains):
+    jax = pytest.importorskip("jax")
+    blackjax = pytest.importorskip("blackjax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    cov = ill_conditioned()
+    chol = np.linalg.cholesky(cov)
+    prec = jnp.asarray(np.linalg.inv(cov))
+    L = jnp.asarray(chol)
+
+    def logdensity(z):  # the target in whitened coordinates x = L z (a constant Jacobian)
+        x = L @ z
+        return -0.5 * x @ (prec @ x)
+
+    mala = blackjax.mala(logdensity, MALA_STEP)
+
+    @jax.jit
+    def run(key, z0):
+        states = jax.vmap(mala.init)(z0)
+
+        def one_step(states, key):
+            keys = jax.random.split(key, n_chains)
+            states, info = jax.vmap(mala.step)(keys, states)
+            return states, (states.position, info.is_accepted)
+
+        _, (zs, acc) = jax.lax.scan(one_step, states, jax.random.split(key, MALA_WARMUP + MALA_DRAWS))
+        return zs[MALA_WARMUP:] @ L.T, acc[MALA_WARMUP:].mean()
+
+    key, z0 = jax.random.PRNGKey(0), jnp.asarray(np.random.default_rng(0).standard_normal((n_chains, D)))
+    start = time.perf_counter()
+    jax.block_until_ready(run(key, z0))
+    benchmark.extra_info["compile_and_first_run_s"] = time.perf_counter() - start
+
+    def timed():
+        return jax.block_until_ready(run(key, z0))
+
+    xs, acc = benchmark.pedantic(timed, rounds=3, iterations=1)
+    # (draws, chains, d) -> (chains, draws, d)
+    record_ess(benchmark, np.swapaxes(np.asarray(xs), 0, 1), benchmark.stats.stats.median)
+    benchmark.extra_info["acceptance"] = float(acc)
+
+
+@pytest.mark.benchmark(group="mala-dense-metric-gaussian-d100-cond1e4-4-chains")
+def bench_mala_metric_divergent(benchmark):
+    divergent_mala(benchmark, 4)
+
+
+@pytest.mark.benchmark(group="mala-dense-metric-gaussian-d100-cond1e4-4-chains")
+def bench_mala_metric_blackjax(benchmark):
+    blackjax_mala(benchmark, 4)
+
+
+@pytest.mark.benchmark(group="mala-dense-metric-gaussian-d100-cond1e4-512-chains")
+def bench_mala_metric_divergent_512(benchmark):
+    divergent_mala(benchmark, 512)
+
+
+@pytest.mark.benchmark(group="mala-dense-metric-gaussian-d100-cond1e4-512-chains")
+def bench_mala_metric_blackjax_512(benchmark):
+    blackjax_mala(benchmark, 512)
+
+
+@pytest.mark.benchmark(group="hmc-gaussian-d100-cond1e4-512-chains")
+def bench_hmc_divergent_512(benchmark):
+    divergent_hmc(benchmark, dv.targets.Gaussian(np.zeros(D), ill_conditioned()), "dense", n_chains=512)
+
+
+@pytest.mark.benchmark(group="hmc-gaussian-d100-cond1e4-512-chains")
+def bench_hmc_blackjax_512(benchmark):
+    blackjax_hmc(benchmark, gaussian_logdensity, D, diagonal=False, n_chains=512)
+
+
+# Neal's funnel (d = 10, scale 3) and the banana (d = 2): HMC with a diagonal metric and
+# MALA with an adapted step size, 4 chains, against blackjax's HMC with window adaptation.
+@pytest.mark.benchmark(group="hmc-funnel-d10-4-chains")
+def bench_funnel_divergent(benchmark):
+    divergent_hmc(benchmark, dv.targets.Funnel(dim=10, scale=3.0), "diag")
+
+
+@pytest.mark.benchmark(group="hmc-funnel-d10-4-chains")
+def bench_funnel_blackjax(benchmark):
+    blackjax_hmc(benchmark, funnel_logdensity, 10, diagonal=True)
+
+
+@pytest.mark.benchmark(group="hmc-banana-4-chains")
+def bench_banana_divergent(benchmark):
+    divergent_hmc(benchmark, dv.targets.Banana(dim=2), "diag")
+
+
+@pytest.mark.benchmark(group="hmc-banana-4-chains")
+def bench_banana_blackjax(benchmark):
+    blackjax_hmc(benchmark, banana_logdensity, 2, diagonal=True)
+
+
+@pytest.mark.benchmark(group="hmc-funnel-d10-4-chains")
+def bench_funnel_mala_divergent(benchmark):
+    divergent_adapted_mala(benchmark, dv.targets.Funnel(dim=10, scale=3.0))
+
+
+@pytest.mark.benchmark(group="hmc-banana-4-chains")
+def bench_banana_mala_divergent(benchmark):
+    divergent_adapted_mala(benchmark, dv.targets.Banana(dim=2))
+
+
+def divergent_adapted_mala(benchmark, target):
+    kw = dict(n_chains=HMC_CHAINS, n_steps=HMC_DRAWS * HMC_LEAPFROG, step_size=0.1, burn_in=HMC_WARMUP)
+    kw.update(metric="diag", adapt_step_size=True, thin=HMC_LEAPFROG, seed=0)
+    tr = benchmark.pedantic(dv.langevin, args=(target,), kwargs=kw, iterations=1, **WARM)
+    record_ess(benchmark, tr.samples, benchmark.stats.stats.median)
+
+
+def funnel_logdensity(jnp):
+    def logdensity(x):
+        v, rest = x[0], x[1:]
+        return -0.5 * v**2 / 9.0 - 0.5 * (rest.size * v + jnp.sum(rest**2) * jnp.exp(-v))
+
+    return logdensity
+
+
+def banana_logdensity(jnp):
+    t = dv.targets.Banana(dim=2)
+    s2, b = t.sigma**2, t.b
+
+    def logdensity(x):
+        u = x[1] + b * x[0] ** 2 - b * s2
+        return -0.5 * (x[0] ** 2 / s2 + u**2)
+
+    return logdensity
+
+
+# Adaptive tempered SMC on the 4-mode mixture in d = 10 (log Z = 0): 4,096 particles,
+# 5 MALA steps per temperature, resampling at ESS 0.5, against blackjax's
+# adaptive_tempered_smc with its MALA kernel at a fixed step.
+SMC_PARTICLES, SMC_MCMC = 4096, 5
+
+
+def mixture_target():
+    d = 10
+    means = np.zeros((4, d))
+    means[0, 0], means[1, 0], means[2, 1], means[3, 1] = 3.0, -3.0, 3.0, -3.0
+    return dv.targets.GaussianMixture(np.full(4, 0.25), means, np.stack([0.5 * np.eye(d)] * 4)), means
+
+
+@pytest.mark.benchmark(group="smc-mixture-4-modes-d10-4096")
+def bench_smc_divergent(benchmark):
+    target, _ = mixture_target()
+    kw = dict(n_particles=SMC_PARTICLES, n_mcmc_steps=SMC_MCMC, seed=0)
+    r = benchmark.pedantic(dv.smc, args=(target,), kwargs=kw, iterations=1, **WARM)
+    benchmark.extra_info["log_z_error"] = r.log_evidence
+    benchmark.extra_info["temperatures"] = r.n_temperatures
+
+
+@pytest.mark.benchmark(group="smc-mixture-4-modes-d10-4096")
+def bench_smc_blackjax(benchmark):
+    jax = pytest.importorskip("jax")
+    blackjax = pytest.importorskip("blackjax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    _, means = mixture_target()
+    mu = jnp.asarray(means)
+    d = mu.shape[1]
+
+    def loglik(x):  # the mixture over the N(0, I) reference, as divergent tempers it
+        lp = jax.scipy.special.logsumexp(-jnp.sum((x - mu) ** 2, axis=1)) + jnp.log(0.25)
+        lp += -0.5 * d * jnp.log(2 * jnp.pi * 0.5)
+        return lp - (-0.5 * x @ x - 0.5 * d * jnp.log(2 * jnp.pi))
+
+    def prior(x):
+        return -0.5 * x @ x - 0.5 * d * jnp.log(2 * jnp.pi)
+
+    smc = blackjax.adaptive_tempered_smc(
+        prior,
+        loglik,
+        blackjax.mala.build_kernel(),
+        blackjax.mala.init,
+        blackjax.smc.extend_params({"step_size": jnp.asarray(0.1)}),
+        blackjax.smc.resampling.systematic,
+        0.5,
+        num_mcmc_steps=SMC_MCMC,
+    )
+
+    @jax.jit
+    def run(key, x0):
+        state = smc.init(x0)
+
+        def cond(carry):
+            return carry[1].tempering_param < 1
+
+        def body(carry):
+            key, state, log_z = carry
+            key, sub = jax.random.split(key)
+            state, info = smc.step(sub, state)
+            return key, state, log_z + info.log_likelihood_increment
+
+        _, state, log_z = jax.lax.while_loop(cond, body, (key, state, jnp.zeros(())))
+        return log_z
+
+    key = jax.random.PRNGKey(0)
+    x0 = jnp.asarray(np.random.default_rng(0).standard_normal((SMC_PARTICLES, d)))
+    start = time.perf_counter()
+    jax.block_until_ready(run(key, x0))
+    benchmark.extra_info["compile_and_first_run_s"] = time.perf_counter() - start
+
+    def timed():
+        return jax.block_until_ready(run(key, x0))
+
+    log_z = benchmark.pedantic(timed, rounds=3, iterations=1)
+    benchmark.extra_info["log_z_error"] = float(log_z)

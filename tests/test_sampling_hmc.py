@@ -184,6 +184,7 @@ def test_a_custom_target_gives_the_built_in_samples():
         ({"metric": np.array([1.0, -1.0])}, "must be positive"),
         ({"metric": "dense"}, "estimated during burn-in"),
         ({"adapt_step_size": True}, "burn_in > 0"),
+        ({"adapt_trajectory": True}, "adapt_trajectory adapts during burn-in"),
         ({"x0": np.zeros(3)}, r"x0 has shape \(3,\)"),
         ({"n_steps": 2, "thin": 3}, "at least thin"),
     ],
@@ -310,3 +311,38 @@ def check_replay(a, b):
         assert b.metric is None
     else:
         np.testing.assert_allclose(a.metric, b.metric, rtol=1e-10, atol=1e-14)
+
+
+def test_chees_finds_the_quarter_period_of_a_gaussian():
+    # For N(0, s^2 I) with a unit mass, x(t) = x cos(t / s) + s p sin(t / s), and the
+    # ChEES criterion (without jitter) is proportional to sin^2(T / s): maximal at the
+    # quarter period T = pi s / 2, and within 15% of that for |T / s - pi / 2| < 0.40.
+    s, d = 2.0, 20
+    target = dv.targets.Gaussian(np.zeros(d), s * s * np.eye(d))
+    tr = hmc(
+        target,
+        n_chains=64,
+        n_steps=20,
+        step_size=0.1,
+        n_leapfrog=5,
+        jitter=False,
+        burn_in=600,
+        adapt_trajectory=True,
+        seed=3,
+    )
+    assert abs(tr.trajectory_length / s - math.pi / 2) < 0.40, tr.trajectory_length
+    n_l = tr.sample_stats["n_steps"]
+    assert (n_l == round(tr.trajectory_length / 0.1)).all()
+    plain = hmc(target, n_chains=4, n_steps=20, step_size=0.1, n_leapfrog=5, seed=3)
+    assert plain.trajectory_length == pytest.approx(0.5)
+
+
+def test_chees_with_jitter_and_adaptation_replays_the_reference():
+    t, r = target_pair("gaussian", 4)
+    for jitter in [False, True]:
+        kw = dict(n_chains=16, n_steps=30, step_size=0.1, n_leapfrog=3, jitter=jitter, metric="diag", burn_in=40)
+        kw.update(adapt_trajectory=True, seed=2)
+        a, b = hmc(t, **kw), ref.hmc(r, noise="replay", **kw)
+        check_replay(a, b)
+        assert a.trajectory_length == pytest.approx(b.trajectory_length, rel=1e-10)
+        assert a.trajectory_length != pytest.approx(0.3)

@@ -280,6 +280,7 @@ def hmc(
     adapt_step_size: bool,
     target_accept: float,
     seed: int,
+    adapt_trajectory: bool = False,
     progress: Callable[[int], object] | None = None,
 ) -> tuple[
     npt.NDArray[np.float64],
@@ -290,6 +291,7 @@ def hmc(
     npt.NDArray[np.uint64],
     float,
     npt.NDArray[np.float64] | None,
+    float,
 ]: ...
 def smc(
     spec: tuple[str, npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64], list[float]] | None,

@@ -70,6 +70,7 @@ HMC_PARAMETERS = {
     "jitter": FLAG,
     "burn_in": NON_NEGATIVE_INT,
     "adapt_step_size": FLAG,
+    "adapt_trajectory": FLAG,
     "thin": COUNT,
     "seed": SEED,
     "progress": FLAG,
@@ -118,6 +119,9 @@ class Trace:
     metric : ndarray or None
         The inverse mass matrix (Langevin: the preconditioner) after burn-in ((d,)
         diagonal or (d, d)); None for the identity.
+    trajectory_length : float or None
+        HMC: the integration time after burn-in (``step_size * n_leapfrog``, or the one
+        ``adapt_trajectory`` found); None for the Langevin samplers.
     """
 
     samples: np.ndarray = field(repr=False)
@@ -128,6 +132,7 @@ class Trace:
     seed: int
     sample_stats: dict = field(default_factory=dict, repr=False)
     metric: np.ndarray | None = field(default=None, repr=False)
+    trajectory_length: float | None = None
 
     def __post_init__(self):
         stats = {"lp": self.logp, "step_size": np.broadcast_to(self.step_size[:, None], self.logp.shape)}
@@ -401,13 +406,15 @@ def _metric_input(metric, d: int, burn_in: int):
     return None, np.ascontiguousarray(0.5 * (m + m.T)), None
 
 
-def _hmc_inputs(target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed):
+def _hmc_inputs(target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed, adapt_trajectory):
     """hmc's checks across arguments: (metric diagonal, dense, adaptation, x0, seed)."""
     _check_target(target)
     if n_steps < thin:
         raise ValueError(f"n_steps ({n_steps}) must be at least thin ({thin}) to keep any draw")
     if adapt_step_size and burn_in == 0:
         raise ValueError("adapt_step_size adapts during burn-in only; set burn_in > 0")
+    if adapt_trajectory and burn_in == 0:
+        raise ValueError("adapt_trajectory adapts during burn-in only; set burn_in > 0")
     diag, dense, adapt_metric = _metric_input(metric, target.dim, burn_in)
     return diag, dense, adapt_metric, _start(target, n_chains, x0), _u64_seed(seed)
 
@@ -424,6 +431,7 @@ def hmc(
     metric: Literal["identity", "diag", "dense"] | ArrayLike = "identity",
     burn_in: int = 0,
     adapt_step_size: bool = False,
+    adapt_trajectory: bool = False,
     x0: ArrayLike | None = None,
     thin: int = 1,
     seed: Seed = None,
@@ -476,6 +484,15 @@ def hmc(
         Adapt one step size for all chains by dual averaging during burn-in (Hoffman &
         Gelman 2014) towards a mean acceptance probability of 0.8, restarting after each
         metric window; the run then uses the averaged step size.
+    adapt_trajectory : bool, default False
+        Tune the trajectory length T (integration time, initially
+        ``step_size * n_leapfrog``) during burn-in by ChEES (Hoffman, Radul & Sountsov
+        2021): Adam steps on log T up the acceptance-weighted gradient of the chains'
+        expected squared change in squared distance from their mean,
+        E[(|x' - E x'|^2 - |x - E x|^2)^2] / 4, estimated across the chains at each
+        iteration (many chains make it good); the run then uses the average of the
+        iterates. Each iteration takes T / h leapfrog steps (with ``jitter``, 1 + floor(u
+        T / h) for a uniform u), at most 1000; ``n_leapfrog`` then only sets the start.
     x0 : array_like, shape (n_chains, d) or (d,), optional
         Starting points; by default N(0, I) draws.
     thin : int, default 1
@@ -489,8 +506,9 @@ def hmc(
     -------
     Trace
         ``samples`` (n_chains, n_draws, d), ``logp``, ``acceptance_rate`` (per chain),
-        ``step_size``, ``metric`` and ``sample_stats`` (``acceptance_rate``,
-        ``diverging``, ``energy``, ``n_steps``, ``lp``, ``step_size`` per draw).
+        ``step_size``, ``metric``, ``trajectory_length`` and ``sample_stats``
+        (``acceptance_rate``, ``diverging``, ``energy``, ``n_steps``, ``lp``,
+        ``step_size`` per draw).
 
     Raises
     ------
@@ -510,6 +528,8 @@ def hmc(
     Carlo, ch. 5.
     Hoffman, M. D., Gelman, A. (2014). The No-U-Turn sampler. JMLR 15, 1593-1623 (dual
     averaging of the step size).
+    Hoffman, M. D., Radul, A., Sountsov, P. (2021). An adaptive-MCMC scheme for setting
+    trajectory lengths in Hamiltonian Monte Carlo. AISTATS 2021 (ChEES).
     Betancourt, M. (2017). A conceptual introduction to Hamiltonian Monte Carlo.
     arXiv:1701.02434.
 
@@ -525,11 +545,11 @@ def hmc(
     True
     """
     diag, dense, adapt_metric, x0, seed = _hmc_inputs(
-        target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed
+        target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed, adapt_trajectory
     )
     spec, custom = _target_args(target)
     with progress_bar(progress, burn_in + n_steps, "hmc") as report:
-        samples, logp, accept, diverging, energy, n_l, h, used = _core.hmc(
+        samples, logp, accept, diverging, energy, n_l, h, used, length = _core.hmc(
             spec,
             custom,
             target.dim,
@@ -547,6 +567,7 @@ def hmc(
             adapt_step_size=adapt_step_size,
             target_accept=HMC_TARGET_ACCEPT,
             seed=seed,
+            adapt_trajectory=adapt_trajectory,
             progress=report,
         )
     stats = {
@@ -564,6 +585,7 @@ def hmc(
         seed=seed,
         sample_stats=stats,
         metric=used,
+        trajectory_length=length,
     )
 
 

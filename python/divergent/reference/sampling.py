@@ -378,6 +378,39 @@ class _Stream:
         return out
 
 
+class _Chees:
+    """ChEES adaptation of the trajectory length, as the core's (Adam, beta1 = 0,
+    beta2 = 0.95, rate 0.025, on log T; the average of the iterates after burn-in)."""
+
+    def __init__(self, t):
+        self.log_t = self.log_t_bar = math.log(t)
+        self.second, self.n = 0.0, 0.0
+
+    def n_leapfrog(self, h, u):
+        most = min(max(math.exp(self.log_t) / h, 1.0), 1000.0)
+        return min(1 + int(u * most), 1000) if u is not None else max(round(most), 1)
+
+    def update(self, x, xp, v, a, t):
+        a_sum = a.sum()
+        if not a_sum > 0:
+            return
+        live = a > 0
+        m = x.mean(axis=0)
+        mp = (a[live, None] * xp[live]).sum(axis=0) / a_sum
+        c, cp = x[live] - m, xp[live] - mp
+        terms = t * ((cp * cp).sum(axis=1) - (c * c).sum(axis=1)) * (cp * v[live]).sum(axis=1)
+        grad = (a[live] * terms).sum() / a_sum
+        if not np.isfinite(grad):
+            return
+        self.n += 1.0
+        self.second = 0.95 * self.second + 0.05 * grad * grad
+        scale = math.sqrt(self.second / (1.0 - 0.95**self.n))
+        if scale > 0:
+            self.log_t = min(max(self.log_t + 0.025 * grad / scale, -30.0), 30.0)
+        w = self.n**-0.75
+        self.log_t_bar = w * self.log_t + (1 - w) * self.log_t_bar
+
+
 class _DualAveraging:
     """Dual averaging of log h (Hoffman & Gelman 2014, Algorithm 5), as the core's."""
 
@@ -413,6 +446,7 @@ def hmc(
     metric="identity",
     burn_in=0,
     adapt_step_size=False,
+    adapt_trajectory=False,
     x0=None,
     thin=1,
     seed=None,
@@ -420,7 +454,7 @@ def hmc(
 ) -> Trace:
     """Reference for :func:`divergent.sampling.hmc`; ``noise="replay"`` reproduces it."""
     diag, dense, adapt_metric, x0, seed = _hmc_inputs(
-        target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed
+        target, n_chains, n_steps, burn_in, thin, adapt_step_size, metric, x0, seed, adapt_trajectory
     )
     c, d, total = n_chains, target.dim, burn_in + n_steps
     if noise == "replay":
@@ -437,6 +471,7 @@ def hmc(
     warmup = _Warmup(adapt_metric, burn_in)
     h = step_size
     averaging = _DualAveraging(h)
+    chees = _Chees(step_size * n_leapfrog) if adapt_trajectory else None
     n_draws = n_steps // thin
     samples = np.empty((c, n_draws, d))
     logps, accepts, energies = np.empty((c, n_draws)), np.empty((c, n_draws)), np.empty((c, n_draws))
@@ -444,7 +479,10 @@ def hmc(
     draw = 0
     for step in range(1, total + 1):
         burning = step <= burn_in
-        n_l = 1 + min(int(lengths[step - 1] * n_leapfrog), n_leapfrog - 1) if jitter else n_leapfrog
+        if chees is not None:
+            n_l = chees.n_leapfrog(h, lengths[step - 1] if jitter else None)
+        else:
+            n_l = 1 + min(int(lengths[step - 1] * n_leapfrog), n_leapfrog - 1) if jitter else n_leapfrog
         p = mass.momentum(rng.normal(d))
         h0 = -lp + 0.5 * (p * mass.times(p)).sum(axis=1)
         xs, gs, lp0, lp_path = x, g, lp, lp.copy()
@@ -469,6 +507,10 @@ def hmc(
             accept = np.where(diverging, 0.0, np.minimum(np.exp(-error), 1.0))
         take = ~diverging & (u < accept)
         energy = np.where(take, h1, h0)
+        if burning and chees is not None:
+            chees.update(xs, x, mass.times(p), accept, n_l * h)
+            if step == burn_in:
+                chees.log_t = chees.log_t_bar
         x, g, lp = np.where(take[:, None], x, xs), np.where(take[:, None], g, gs), np.where(take, lp_path, lp0)
         if burning:
             estimate = warmup.observe(step, x)
@@ -498,6 +540,7 @@ def hmc(
         seed=seed,
         sample_stats=stats,
         metric=None if mass.identity else mass.m,
+        trajectory_length=step_size * n_leapfrog if chees is None else math.exp(chees.log_t),
     )
 
 

@@ -362,8 +362,9 @@ fn metric_to_py(py: Python<'_>, metric: core::InverseMass, d: usize) -> Option<B
 }
 
 /// The arrays of an HMC run: samples (C, D, d), logp, acceptance probabilities,
-/// divergences and energies (C, D), leapfrog steps per draw (D,), the step size and the
-/// inverse mass matrix after burn-in (None for the identity, (d,) or (d, d)).
+/// divergences and energies (C, D), leapfrog steps per draw (D,), the step size, the
+/// inverse mass matrix (None for the identity, (d,) or (d, d)) and the trajectory length
+/// after burn-in.
 type HmcArrays<'py> = (
     Bound<'py, PyArray3<f64>>,
     Bound<'py, PyArray2<f64>>,
@@ -373,13 +374,14 @@ type HmcArrays<'py> = (
     Bound<'py, PyArray1<u64>>,
     f64,
     Option<Bound<'py, PyAny>>,
+    f64,
 );
 
 /// Run HMC; `spec` (built-in) or `custom` (callable of dimension `dim`); the metric is
 /// the identity, `metric_diag` (d,) or `metric_dense` (d, d), adapted during burn-in as
 /// `adapt_metric` ("diag", "dense") says.
 #[pyfunction]
-#[pyo3(signature = (spec, custom, dim, x0, n_chains, *, n_steps, burn_in, thin, step_size, n_leapfrog, jitter, metric_diag, metric_dense, adapt_metric, adapt_step_size, target_accept, seed, progress=None))]
+#[pyo3(signature = (spec, custom, dim, x0, n_chains, *, n_steps, burn_in, thin, step_size, n_leapfrog, jitter, metric_diag, metric_dense, adapt_metric, adapt_step_size, target_accept, seed, adapt_trajectory=false, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn hmc<'py>(
     py: Python<'py>,
@@ -400,6 +402,7 @@ pub fn hmc<'py>(
     adapt_step_size: bool,
     target_accept: f64,
     seed: u64,
+    adapt_trajectory: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<HmcArrays<'py>> {
     let metric = metric_from(metric_diag, metric_dense)?;
@@ -414,6 +417,7 @@ pub fn hmc<'py>(
         metric,
         adapt_metric,
         adapt_step_size,
+        adapt_trajectory,
         target_accept,
         seed,
     };
@@ -443,6 +447,7 @@ pub fn hmc<'py>(
         n_leapfrog.into_pyarray(py),
         trace.step_size,
         metric,
+        trace.trajectory_length,
     ))
 }
 

@@ -51,6 +51,9 @@ pub struct HmcConfig {
     pub metric: InverseMass,
     pub adapt_metric: Option<MetricAdaptation>,
     pub adapt_step_size: bool,
+    /// Tune the trajectory length (from `step_size` x `n_leapfrog`) during burn-in by
+    /// the ChEES criterion.
+    pub adapt_trajectory: bool,
     /// The mean acceptance probability that the step-size adaptation aims at.
     pub target_accept: f64,
     pub seed: u64,
@@ -72,6 +75,9 @@ pub struct HmcTrace {
     pub energy: Vec<f64>,
     /// (n_draws,): the leapfrog steps of each kept iteration (the same for every chain).
     pub n_leapfrog: Vec<usize>,
+    /// The trajectory length (integration time) after burn-in: step_size x n_leapfrog,
+    /// or the one ChEES adapted.
+    pub trajectory_length: f64,
     /// The step size and metric after burn-in.
     pub step_size: f64,
     pub metric: InverseMass,
@@ -109,6 +115,102 @@ impl DualAveraging {
         let w = self.t.powf(-KAPPA);
         self.log_h_bar = w * self.log_h + (1.0 - w) * self.log_h_bar;
         self.log_h.exp()
+    }
+}
+
+/// The most leapfrog steps of an iteration whose trajectory length ChEES adapts.
+pub const MAX_LEAPFROG: usize = 1000;
+
+/// ChEES adaptation of the trajectory length T (Hoffman, Radul & Sountsov 2021): Adam
+/// (beta1 = 0, beta2 = 0.95, rate 0.025) ascends the change in the chains' squared
+/// distance from their mean, ChEES = E[(|x' - E x'|^2 - |x - E x|^2)^2] / 4, in log T,
+/// with the acceptance-weighted gradient estimate
+/// sum_i a_i t (|x'_i - m'|^2 - |x_i - m|^2) (x'_i - m') . M^-1 p'_i / sum_i a_i
+/// (m the chains' mean, m' the proposals' acceptance-weighted mean, t the iteration's
+/// integration time); the run then uses an average of the iterates.
+struct Chees {
+    log_t: f64,
+    log_t_bar: f64,
+    /// Adam's second moment and its iteration count.
+    second: f64,
+    n: f64,
+}
+
+impl Chees {
+    const RATE: f64 = 0.025;
+    const BETA2: f64 = 0.95;
+
+    fn new(t: f64) -> Self {
+        Self {
+            log_t: t.ln(),
+            log_t_bar: t.ln(),
+            second: 0.0,
+            n: 0.0,
+        }
+    }
+
+    /// The leapfrog steps of an iteration with step size h: T / h, or with jitter
+    /// 1 + floor(u T / h) for the uniform u; between 1 and MAX_LEAPFROG.
+    fn n_leapfrog(&self, h: f64, u: Option<f64>) -> usize {
+        let most = (self.log_t.exp() / h).clamp(1.0, MAX_LEAPFROG as f64);
+        match u {
+            Some(u) => (1 + (u * most) as usize).min(MAX_LEAPFROG),
+            None => (most.round() as usize).max(1),
+        }
+    }
+
+    /// One Adam step from the starts `x`, proposals `xp`, velocities `v` at the
+    /// proposals, acceptance probabilities `a` and integration time `t` of an iteration.
+    /// Sums run in chain order, so the path does not depend on the thread count.
+    fn update(&mut self, x: &[f64], xp: &[f64], v: &[f64], a: &[f64], t: f64, d: usize) {
+        let a_sum: f64 = a.iter().sum();
+        if a_sum <= 0.0 {
+            return;
+        }
+        let n = a.len() as f64;
+        let (mut m, mut mp) = (vec![0.0; d], vec![0.0; d]);
+        for ((xc, xpc), &ai) in x.chunks_exact(d).zip(xp.chunks_exact(d)).zip(a) {
+            for k in 0..d {
+                m[k] += xc[k] / n;
+                if ai > 0.0 {
+                    mp[k] += ai * xpc[k] / a_sum;
+                }
+            }
+        }
+        let mut grad = 0.0;
+        for (((xc, xpc), vc), &ai) in x
+            .chunks_exact(d)
+            .zip(xp.chunks_exact(d))
+            .zip(v.chunks_exact(d))
+            .zip(a)
+        {
+            if ai > 0.0 {
+                let (mut before, mut after, mut dot) = (0.0, 0.0, 0.0);
+                for k in 0..d {
+                    let (c, cp) = (xc[k] - m[k], xpc[k] - mp[k]);
+                    before += c * c;
+                    after += cp * cp;
+                    dot += cp * vc[k];
+                }
+                grad += ai * t * (after - before) * dot / a_sum;
+            }
+        }
+        if !grad.is_finite() {
+            return;
+        }
+        self.n += 1.0;
+        self.second = Self::BETA2 * self.second + (1.0 - Self::BETA2) * grad * grad;
+        let scale = (self.second / (1.0 - Self::BETA2.powf(self.n))).sqrt();
+        if scale > 0.0 {
+            self.log_t = (self.log_t + Self::RATE * grad / scale).clamp(-30.0, 30.0);
+        }
+        let w = self.n.powf(-0.75);
+        self.log_t_bar = w * self.log_t + (1.0 - w) * self.log_t_bar;
+    }
+
+    /// End of burn-in: the average of the iterates from now on.
+    fn freeze(&mut self) {
+        self.log_t = self.log_t_bar;
     }
 }
 
@@ -183,6 +285,11 @@ pub fn hmc<T: BatchTarget + ?Sized>(
 
     let mut h = cfg.step_size;
     let mut averaging = DualAveraging::new(h);
+    let mut chees = cfg
+        .adapt_trajectory
+        .then(|| Chees::new(cfg.step_size * cfg.n_leapfrog as f64));
+    // The proposals, kept for ChEES's gradient (untouched pages without it).
+    let mut xp = state("the proposals (n_chains x d)")?;
     let mut warmup = MetricWarmup::new(cfg.adapt_metric, cfg.burn_in, d);
 
     let big = |what: &str, n: usize| {
@@ -210,10 +317,12 @@ pub fn hmc<T: BatchTarget + ?Sized>(
         ctl.check()?;
         ctl.report(step as u64 - 1);
         let burning = step <= cfg.burn_in;
-        let n_l = if cfg.jitter {
-            1 + ((lengths.uniform() * cfg.n_leapfrog as f64) as usize).min(cfg.n_leapfrog - 1)
-        } else {
-            cfg.n_leapfrog
+        let n_l = match &chees {
+            None if cfg.jitter => {
+                1 + ((lengths.uniform() * cfg.n_leapfrog as f64) as usize).min(cfg.n_leapfrog - 1)
+            }
+            None => cfg.n_leapfrog,
+            Some(c) => c.n_leapfrog(h, cfg.jitter.then(|| lengths.uniform())),
         };
         // Momenta, the starting energies, a half kick.
         (
@@ -287,9 +396,13 @@ pub fn hmc<T: BatchTarget + ?Sized>(
                 });
         }
         // Accept or reject.
+        let keep_proposals = burning && chees.is_some();
         (
-            x.par_chunks_mut(d),
-            g.par_chunks_mut(d),
+            (
+                x.par_chunks_mut(d),
+                g.par_chunks_mut(d),
+                xp.par_chunks_mut(d),
+            ),
             p.par_chunks(d),
             v.par_chunks_mut(d),
             xs.par_chunks(d),
@@ -301,7 +414,10 @@ pub fn hmc<T: BatchTarget + ?Sized>(
         )
             .into_par_iter()
             .with_min_len(CHAINS_PER_TASK)
-            .for_each(|(xc, gc, pc, vc, xsc, gsc, ch, acc, en, div)| {
+            .for_each(|((xc, gc, xpc), pc, vc, xsc, gsc, ch, acc, en, div)| {
+                if keep_proposals {
+                    xpc.copy_from_slice(xc);
+                }
                 let u = ch.unif.uniform();
                 let h1 = if ch.dead {
                     f64::INFINITY
@@ -321,6 +437,13 @@ pub fn hmc<T: BatchTarget + ?Sized>(
                 }
             });
         if burning {
+            if let Some(c) = chees.as_mut() {
+                // v holds M^-1 p at the proposals (the kinetic energy's scratch).
+                c.update(&xs, &xp, &v, &accept, n_l as f64 * h, d);
+                if step == cfg.burn_in {
+                    c.freeze();
+                }
+            }
             if let Some(metric) = warmup.as_mut().and_then(|w| w.observe(step, &x, d)) {
                 mass = Mass::new(metric, d)?;
                 averaging = DualAveraging::new(h);
@@ -367,6 +490,7 @@ pub fn hmc<T: BatchTarget + ?Sized>(
         diverging: diverging_out,
         energy: energy_out,
         n_leapfrog: leapfrog_out,
+        trajectory_length: chees.map_or(cfg.step_size * cfg.n_leapfrog as f64, |c| c.log_t.exp()),
         step_size: h,
         metric: mass.metric,
     })
@@ -405,6 +529,7 @@ mod tests {
             metric,
             adapt_metric,
             adapt_step_size: true,
+            adapt_trajectory: false,
             target_accept: 0.8,
             seed: 5,
         }
