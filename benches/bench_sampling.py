@@ -1,10 +1,15 @@
 """Samplers: MALA on many chains against the vectorised NumPy reference and blackjax
 (JAX on CPU, vmap over chains, float64), HMC with an adapted dense metric on an
 ill-conditioned Gaussian against blackjax's HMC with window adaptation (effective samples
-per second, warm-up included), a Custom (Python) target against the cost of evaluating
-that target in NumPy, and SVGD against the dense NumPy reference.
+per second, warm-up included), preconditioned MALA, HMC on a logistic regression, the
+funnel and the banana, adaptive tempered SMC against blackjax's, a Custom (Python)
+target against the cost of evaluating that target in NumPy, and SVGD against the dense
+NumPy reference.
 
-    pytest benches/bench_sampling.py --benchmark-only --benchmark-json=benches/sampling.json
+    pytest benches/bench_sampling.py -k "mala_divergent or mala_reference or mala_blackjax or custom or svgd" \
+        --benchmark-only --benchmark-json=benches/sampling.json
+    pytest benches/bench_sampling.py -k "metric or hmc or logistic or funnel or banana or smc" \
+        --benchmark-only --benchmark-json=benches/sampling_adaptive.json
 """
 
 import time
@@ -356,33 +361,35 @@ def bench_hmc_blackjax_512(benchmark):
 # Neal's funnel (d = 10, scale 3) and the banana (d = 2): HMC with a diagonal metric and
 # MALA with an adapted step size, 4 chains, against blackjax's HMC with window adaptation.
 @pytest.mark.benchmark(group="hmc-funnel-d10-4-chains")
-def bench_funnel_divergent(benchmark):
-    divergent_hmc(benchmark, dv.targets.Funnel(dim=10, scale=3.0), "diag")
+@pytest.mark.parametrize("sampler", ["hmc", "mala"])
+def bench_funnel_divergent(benchmark, sampler):
+    target = dv.targets.Funnel(dim=10, scale=3.0)
+    if sampler == "hmc":
+        divergent_hmc(benchmark, target, "diag")
+    else:
+        divergent_adapted_mala(benchmark, target)
 
 
 @pytest.mark.benchmark(group="hmc-funnel-d10-4-chains")
-def bench_funnel_blackjax(benchmark):
+@pytest.mark.parametrize("sampler", ["hmc"])
+def bench_funnel_blackjax(benchmark, sampler):
     blackjax_hmc(benchmark, funnel_logdensity, 10, diagonal=True)
 
 
 @pytest.mark.benchmark(group="hmc-banana-4-chains")
-def bench_banana_divergent(benchmark):
-    divergent_hmc(benchmark, dv.targets.Banana(dim=2), "diag")
+@pytest.mark.parametrize("sampler", ["hmc", "mala"])
+def bench_banana_divergent(benchmark, sampler):
+    target = dv.targets.Banana(dim=2)
+    if sampler == "hmc":
+        divergent_hmc(benchmark, target, "diag")
+    else:
+        divergent_adapted_mala(benchmark, target)
 
 
 @pytest.mark.benchmark(group="hmc-banana-4-chains")
-def bench_banana_blackjax(benchmark):
+@pytest.mark.parametrize("sampler", ["hmc"])
+def bench_banana_blackjax(benchmark, sampler):
     blackjax_hmc(benchmark, banana_logdensity, 2, diagonal=True)
-
-
-@pytest.mark.benchmark(group="hmc-funnel-d10-4-chains")
-def bench_funnel_mala_divergent(benchmark):
-    divergent_adapted_mala(benchmark, dv.targets.Funnel(dim=10, scale=3.0))
-
-
-@pytest.mark.benchmark(group="hmc-banana-4-chains")
-def bench_banana_mala_divergent(benchmark):
-    divergent_adapted_mala(benchmark, dv.targets.Banana(dim=2))
 
 
 def divergent_adapted_mala(benchmark, target):

@@ -131,6 +131,12 @@ def note(extra, case_tokens):
             parts.append(f"{extra[key]:,} {key}")
     if "ess_per_second" in extra:
         parts.append(f"min bulk ESS {extra['min_bulk_ess']:.0f}: {extra['ess_per_second']:.3g} ESS/s")
+    if "divergences" in extra:
+        parts.append(f"{extra['divergences']} divergences")
+    if "log_z_error" in extra:
+        parts.append(f"log Z error {extra['log_z_error']:+.3f}")
+    if "compile_and_first_run_s" in extra:
+        parts.append(f"compile + first run {extra['compile_and_first_run_s']:.3g} s")
     return "; ".join(parts)
 
 
