@@ -304,6 +304,7 @@ def smc(
     n_mcmc_steps: int,
     ess_threshold: float,
     seed: int,
+    kernel: str = "mala",
     progress: Callable[[int], object] | None = None,
 ) -> tuple[
     npt.NDArray[np.float64],

@@ -579,6 +579,39 @@ def _next_temperature(log_w, lt, lr, b, threshold):
     return lo if lo > b else hi
 
 
+def _smc_hmc_move(target, ref_eval, normals, uniforms, b, h, m, x, gt, gr, lt, lr):
+    """The core's HMC move of smc (5 leapfrog steps, inverse mass diag(m)); returns the
+    new state and the mean acceptance probability."""
+    n = x.shape[0]
+    scale = np.sqrt(m)
+    p = normals.take(x.shape[1]) / scale
+    e0 = -((1.0 - b) * lr + b * lt) + 0.5 * (p * p * m).sum(axis=1)
+    dead = lt == -np.inf
+    y, lry, lty = x.copy(), lr.copy(), lt.copy()
+    gty, gry = gt.copy(), gr.copy()
+    p = p + 0.5 * h * ((1.0 - b) * gr + b * gt)
+    for ell in range(5):
+        y = np.where(dead[:, None], y, y + h * m * p)
+        with np.errstate(all="ignore"):
+            lt_new, g_new = target._eval(y)
+        out = ~dead & ~(np.isfinite(lt_new) & np.isfinite(g_new).all(axis=1))
+        dead |= out
+        lr_new, gr_new = ref_eval(y)
+        live = ~dead
+        lty, lry = np.where(live, lt_new, lty), np.where(live, lr_new, lry)
+        gty, gry = np.where(live[:, None], g_new, gty), np.where(live[:, None], gr_new, gry)
+        kick = 0.5 * h if ell == 4 else h
+        p = np.where(live[:, None], p + kick * ((1.0 - b) * gry + b * gty), p)
+    log_u = np.log(uniforms.take(1)[:, 0])
+    with np.errstate(invalid="ignore", over="ignore"):
+        log_alpha = e0 - (-((1.0 - b) * lry + b * lty) + 0.5 * (p * p * m).sum(axis=1))
+        alpha = np.where(dead | np.isnan(log_alpha), 0.0, np.exp(np.minimum(log_alpha, 0.0)))
+    move = ~dead & (log_u < log_alpha)
+    x, gt, gr = (np.where(move[:, None], new, old) for new, old in ((y, x), (gty, gt), (gry, gr)))
+    lt, lr = np.where(move, lty, lt), np.where(move, lry, lr)
+    return x, gt, gr, lt, lr, alpha.sum() / n
+
+
 @validate_params({k: v for k, v in SMC_PARAMETERS.items() if k != "progress"})
 def smc(
     target, *, n_particles=2048, reference=None, kernel="mala", n_mcmc_steps=5, ess_threshold=0.5, seed=None
@@ -630,7 +663,13 @@ def smc(
         scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
         m = scale * scale
         acc_sum = 0.0
+        steps.append(h)
         for _ in range(n_mcmc_steps):
+            if kernel == "hmc":
+                x, gt, gr, lt, lr, a = _smc_hmc_move(target, ref_eval, normals, uniforms, b, h, m, x, gt, gr, lt, lr)
+                acc_sum += a
+                h = min(max(h * math.exp(2.0 * (a - 0.65)), 1e-12), 1e3)
+                continue
             s = math.sqrt(2.0 * h)
             gx = (1.0 - b) * gr + b * gt
             y = x + h * m * gx + s * scale * normals.take(d)
@@ -649,10 +688,9 @@ def smc(
             lt, lr = np.where(move, lty, lt), np.where(move, lry, lr)
             alpha = np.where(live, np.exp(np.minimum(log_alpha, 0.0)), 0.0)
             acc_sum += alpha.sum() / n
-        steps.append(h)
         acc = acc_sum / n_mcmc_steps if n_mcmc_steps > 0 else math.nan
         acceptance.append(acc)
-        if n_mcmc_steps > 0:
+        if n_mcmc_steps > 0 and kernel == "mala":
             h = min(max(h * math.exp(2.0 * (acc - 0.574)), 1e-12), 1e3)
     return SMCResult(
         samples=x,

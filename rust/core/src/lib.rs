@@ -77,6 +77,6 @@ pub use pairwise::{use_gram, PairPath, Real};
 pub use sampling::chain_rng::{chain_draws, Stream};
 pub use sampling::hmc::{hmc, HmcConfig, HmcTrace, InverseMass, MetricAdaptation};
 pub use sampling::langevin::{langevin, LangevinConfig, LangevinTrace, Method};
-pub use sampling::smc::{smc, Reference, SmcConfig, SmcResult};
+pub use sampling::smc::{smc, Kernel as SmcKernel, Reference, SmcConfig, SmcResult};
 pub use sampling::svgd::svgd_direction;
 pub use sampling::targets::{BatchTarget, Builtin, GaussianComponent};

@@ -466,7 +466,7 @@ type SmcArrays<'py> = (
 /// Run adaptive tempered SMC from N(ref_mean, ref_cov) (the identity when `ref_cov` is
 /// None) to a built-in `spec` or a callable `custom` of dimension `dim`.
 #[pyfunction]
-#[pyo3(signature = (spec, custom, dim, *, ref_mean, ref_cov, n_particles, n_mcmc_steps, ess_threshold, seed, progress=None))]
+#[pyo3(signature = (spec, custom, dim, *, ref_mean, ref_cov, n_particles, n_mcmc_steps, ess_threshold, seed, kernel="mala", progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn smc<'py>(
     py: Python<'py>,
@@ -479,14 +479,21 @@ pub fn smc<'py>(
     n_mcmc_steps: usize,
     ess_threshold: f64,
     seed: u64,
+    kernel: &str,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<SmcArrays<'py>> {
+    let kernel = match kernel {
+        "mala" => core::SmcKernel::Mala,
+        "hmc" => core::SmcKernel::Hmc,
+        other => return Err(PyValueError::new_err(format!("unknown kernel {other:?}"))),
+    };
     let reference = core::Reference {
         mean: ref_mean.as_array().to_vec(),
         cov: ref_cov.map(|c| c.as_array().iter().copied().collect()),
     };
     let cfg = core::SmcConfig {
         n_particles,
+        kernel,
         n_mcmc_steps,
         ess_threshold,
         seed,

@@ -2,9 +2,12 @@
 //!
 //! - `targets`: log-densities and gradients evaluated for all chains in one batch
 //!   (Gaussian, Gaussian mixture, banana, funnel, or a caller's batch function).
-//! - `langevin`: ULA, MALA and underdamped Langevin (BAOAB), with step-size adaptation.
-//! - `hmc`: Hamiltonian Monte Carlo with a metric (identity, diagonal, dense), jittered
-//!   path lengths, dual-averaging step sizes, metric adaptation and divergences.
+//! - `langevin`: ULA, MALA and underdamped Langevin (BAOAB), preconditioned by a metric,
+//!   with step-size adaptation.
+//! - `hmc`: Hamiltonian Monte Carlo with a metric, jittered path lengths, dual-averaging
+//!   step sizes, ChEES trajectory lengths and divergences.
+//! - `metric`: the inverse mass matrix (identity, diagonal, dense) and its estimation
+//!   from the pooled chains during burn-in.
 //! - `smc`: adaptive tempered sequential Monte Carlo with a log-evidence estimate.
 //! - `chain_rng`: per-chain random streams keyed by (seed, chain), so samples do not
 //!   depend on the thread count.

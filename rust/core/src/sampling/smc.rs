@@ -12,7 +12,9 @@
 //!    but possibly the last.
 //! 3. Move: `n_mcmc_steps` of MALA targeting pi_b', preconditioned by the particles'
 //!    variances (many particles make that estimate good at every stage), its step size
-//!    adapted from one stage to the next towards an acceptance of 0.574.
+//!    adapted from one stage to the next towards an acceptance of 0.574; or of HMC
+//!    (`Kernel::Hmc`) with those variances as the inverse mass matrix, its step size
+//!    adapted after every move towards 0.65.
 //!
 //! Particle i draws its proposals and acceptance uniforms from streams of (seed, i), and
 //! the resampling uniforms from the stream of index N, so the result does not depend on
@@ -34,6 +36,21 @@ pub const MAX_STAGES: usize = 10_000;
 /// Progress is reported as the temperature times this (1e6 at the target).
 pub const PROGRESS_UNITS: f64 = 1e6;
 
+/// The MCMC move at each temperature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// MALA, preconditioned by the particles' variances, aiming at acceptance 0.574.
+    Mala,
+    /// HMC with `SMC_LEAPFROG` leapfrog steps and the particles' variances as the
+    /// inverse mass matrix, aiming at acceptance `HMC_SMC_TARGET_ACCEPT`.
+    Hmc,
+}
+
+/// The leapfrog steps of an HMC move.
+pub const SMC_LEAPFROG: usize = 5;
+/// The acceptance the HMC moves' step size aims at (Beskos et al. 2013's optimum).
+pub const HMC_SMC_TARGET_ACCEPT: f64 = 0.65;
+
 /// The normalised Gaussian reference N(mean, L L').
 #[derive(Clone, Debug)]
 pub struct Reference {
@@ -45,6 +62,7 @@ pub struct Reference {
 #[derive(Clone, Debug)]
 pub struct SmcConfig {
     pub n_particles: usize,
+    pub kernel: Kernel,
     pub n_mcmc_steps: usize,
     pub ess_threshold: f64,
     pub seed: u64,
@@ -298,6 +316,14 @@ pub fn smc<T: BatchTarget + ?Sized>(
     let mut gty = state("the proposals' target gradients (n_particles x d)")?;
     let mut gry = state("the proposals' reference gradients (n_particles x d)")?;
     let mut lt_new = vec![0.0; n];
+    // HMC moves: the momenta, and per particle the starting energy, the proposal's
+    // reference log-density and whether its path left the target's domain.
+    let mut p = if cfg.kernel == Kernel::Hmc {
+        state("the momenta (n_particles x d)")?
+    } else {
+        Vec::new()
+    };
+    let (mut h0, mut lr_new, mut dead) = (vec![0.0; n], vec![0.0; n], vec![false; n]);
     let mut alpha = vec![0.0; n];
 
     let mut normals: Vec<ChainRng> = (0..n)
@@ -399,9 +425,37 @@ pub fn smc<T: BatchTarget + ?Sized>(
 
         // 3. Move, preconditioned by the particles' (weighted) standard deviations.
         weighted_scale(&x, &log_w, d, &mut scale);
+        steps.push(h);
         let mut acc_sum = 0.0;
         for _ in 0..cfg.n_mcmc_steps {
             ctl.check()?;
+            if cfg.kernel == Kernel::Hmc {
+                let mut m = HmcMove {
+                    rdens: &rdens,
+                    b,
+                    h,
+                    scale: &scale,
+                    p: &mut p,
+                    h0: &mut h0,
+                    lr_new: &mut lr_new,
+                    dead: &mut dead,
+                };
+                m.run(
+                    target,
+                    (&mut x, &mut gt, &mut gr),
+                    (&mut y, &mut gty, &mut gry),
+                    (&mut parts, &mut normals, &mut uniforms),
+                    &mut lt_new,
+                    &mut alpha,
+                    &mut evaluations,
+                )?;
+                let a = alpha.iter().sum::<f64>() / n as f64;
+                acc_sum += a;
+                // HMC's acceptance falls off a cliff as h passes its stability limit,
+                // which moves with the temperature: its step adapts after every move.
+                h = (h * (2.0 * (a - HMC_SMC_TARGET_ACCEPT)).exp()).clamp(1e-12, 1e3);
+                continue;
+            }
             evaluations += 1;
             let s = (2.0 * h).sqrt();
             (
@@ -470,14 +524,13 @@ pub fn smc<T: BatchTarget + ?Sized>(
             // Summed in particle order: the step size it sets must not depend on threads.
             acc_sum += alpha.iter().sum::<f64>() / n as f64;
         }
-        steps.push(h);
         let acc = if cfg.n_mcmc_steps > 0 {
             acc_sum / cfg.n_mcmc_steps as f64
         } else {
             f64::NAN
         };
         acceptance.push(acc);
-        if cfg.n_mcmc_steps > 0 {
+        if cfg.n_mcmc_steps > 0 && cfg.kernel == Kernel::Mala {
             // A multiplicative step towards the optimal acceptance; the particles'
             // spread already carries the change of scale between temperatures.
             h = (h * (2.0 * (acc - MALA_TARGET_ACCEPT)).exp()).clamp(1e-12, 1e3);
@@ -494,6 +547,159 @@ pub fn smc<T: BatchTarget + ?Sized>(
         acceptance_rate: acceptance,
         step_size: steps,
     })
+}
+
+/// One HMC move of every particle targeting pi_b, with inverse mass diag(scale^2): the
+/// momentum p = z / scale from the particle's normal stream, `SMC_LEAPFROG` leapfrog
+/// steps of size h (one batched target evaluation each), acceptance with one uniform
+/// from its uniform stream. A path that leaves the target's domain is rejected.
+struct HmcMove<'a> {
+    rdens: &'a RefDensity,
+    b: f64,
+    h: f64,
+    scale: &'a [f64],
+    p: &'a mut [f64],
+    h0: &'a mut [f64],
+    lr_new: &'a mut [f64],
+    dead: &'a mut [bool],
+}
+
+type Rows<'a> = (&'a mut Vec<f64>, &'a mut Vec<f64>, &'a mut Vec<f64>);
+
+impl HmcMove<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn run<T: BatchTarget + ?Sized>(
+        &mut self,
+        target: &mut T,
+        (x, gt, gr): Rows<'_>,
+        (y, gty, gry): Rows<'_>,
+        (parts, normals, uniforms): (&mut [Particle], &mut [ChainRng], &mut [ChainRng]),
+        lt_new: &mut [f64],
+        alpha: &mut [f64],
+        evaluations: &mut usize,
+    ) -> Result<()> {
+        let d = self.rdens.d;
+        let (b, h, scale) = (self.b, self.h, self.scale);
+        // Momenta, the starting energies, a half kick from the start.
+        (
+            (self.p.par_chunks_mut(d), y.par_chunks_mut(d)),
+            (x.par_chunks(d), gt.par_chunks(d), gr.par_chunks(d)),
+            normals.par_iter_mut(),
+            (self.h0.par_iter_mut(), self.dead.par_iter_mut()),
+            parts.par_iter(),
+        )
+            .into_par_iter()
+            .with_min_len(PARTICLES_PER_TASK)
+            .for_each(|((pc, yc), (xc, gtc, grc), rng, (e0, dd), part)| {
+                let mut kinetic = 0.0;
+                for k in 0..d {
+                    pc[k] = rng.normal() / scale[k];
+                    kinetic += pc[k] * pc[k] * scale[k] * scale[k];
+                }
+                *e0 = -((1.0 - b) * part.lr + b * part.lt) + 0.5 * kinetic;
+                *dd = part.lt == f64::NEG_INFINITY;
+                yc.copy_from_slice(xc);
+                for k in 0..d {
+                    pc[k] += 0.5 * h * ((1.0 - b) * grc[k] + b * gtc[k]);
+                }
+            });
+        for l in 0..SMC_LEAPFROG {
+            (
+                self.p.par_chunks(d),
+                y.par_chunks_mut(d),
+                self.dead.par_iter(),
+            )
+                .into_par_iter()
+                .with_min_len(PARTICLES_PER_TASK)
+                .for_each(|(pc, yc, &dd)| {
+                    if !dd {
+                        for k in 0..d {
+                            yc[k] += h * scale[k] * scale[k] * pc[k];
+                        }
+                    }
+                });
+            *evaluations += 1;
+            target.eval(*evaluations, y, lt_new, gty)?;
+            let kick = if l + 1 == SMC_LEAPFROG { 0.5 * h } else { h };
+            let rdens = self.rdens;
+            (
+                (self.p.par_chunks_mut(d), y.par_chunks(d)),
+                (gty.par_chunks(d), gry.par_chunks_mut(d)),
+                (self.lr_new.par_iter_mut(), self.dead.par_iter_mut()),
+                lt_new.par_iter(),
+            )
+                .into_par_iter()
+                .with_min_len(PARTICLES_PER_TASK)
+                .for_each(|((pc, yc), (gtyc, gryc), (lry, dd), &lty)| {
+                    if *dd {
+                        return;
+                    }
+                    if !(lty.is_finite() && gtyc.iter().all(|v| v.is_finite())) {
+                        *dd = true;
+                        return;
+                    }
+                    *lry = rdens.eval(yc, gryc);
+                    for k in 0..d {
+                        pc[k] += kick * ((1.0 - b) * gryc[k] + b * gtyc[k]);
+                    }
+                });
+        }
+        // Accept or reject.
+        (
+            (
+                x.par_chunks_mut(d),
+                gt.par_chunks_mut(d),
+                gr.par_chunks_mut(d),
+            ),
+            (y.par_chunks(d), gty.par_chunks(d), gry.par_chunks(d)),
+            (
+                self.p.par_chunks(d),
+                self.h0.par_iter(),
+                self.dead.par_iter(),
+            ),
+            (parts.par_iter_mut(), uniforms.par_iter_mut()),
+            (
+                lt_new.par_iter(),
+                self.lr_new.par_iter(),
+                alpha.par_iter_mut(),
+            ),
+        )
+            .into_par_iter()
+            .with_min_len(PARTICLES_PER_TASK)
+            .for_each(
+                |(
+                    (xc, gtc, grc),
+                    (yc, gtyc, gryc),
+                    (pc, &e0, &dd),
+                    (part, unif),
+                    (&lty, &lry, al),
+                )| {
+                    let log_u = unif.uniform().ln();
+                    if dd {
+                        *al = 0.0;
+                        return;
+                    }
+                    let kinetic: f64 = (0..d).map(|k| pc[k] * pc[k] * scale[k] * scale[k]).sum();
+                    let e1 = -((1.0 - b) * lry + b * lty) + 0.5 * kinetic;
+                    let log_alpha = e0 - e1;
+                    if log_u < log_alpha {
+                        xc.copy_from_slice(yc);
+                        gtc.copy_from_slice(gtyc);
+                        grc.copy_from_slice(gryc);
+                        part.lt = lty;
+                        part.lr = lry;
+                    }
+                    *al = if log_alpha >= 0.0 {
+                        1.0
+                    } else if log_alpha.is_nan() {
+                        0.0
+                    } else {
+                        log_alpha.exp()
+                    };
+                },
+            );
+        Ok(())
+    }
 }
 
 /// The weighted standard deviation of each coordinate of the particles (1 where it is 0
@@ -547,6 +753,7 @@ mod tests {
     fn cfg(n: usize, seed: u64) -> SmcConfig {
         SmcConfig {
             n_particles: n,
+            kernel: Kernel::Mala,
             n_mcmc_steps: 5,
             ess_threshold: 0.5,
             seed,
@@ -579,6 +786,16 @@ mod tests {
         assert_eq!(a.samples, b.samples);
         assert_eq!(a.log_evidence, b.log_evidence);
         assert_eq!(a.temperatures, b.temperatures);
+        let hmc = SmcConfig {
+            kernel: Kernel::Hmc,
+            ..cfg(300, 4)
+        };
+        let (a, b) = (
+            run(&t, &standard(3), &hmc, 1),
+            run(&t, &standard(3), &hmc, 3),
+        );
+        assert_eq!(a.samples, b.samples);
+        assert_eq!(a.step_size, b.step_size);
     }
 
     #[test]
