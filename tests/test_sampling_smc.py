@@ -149,5 +149,5 @@ def test_smc_replays_the_reference(kind, n_particles, d, n_mcmc_steps, ess_thres
     np.testing.assert_allclose(a.samples, b.samples, **tol)
     np.testing.assert_allclose(a.log_weights, b.log_weights, **tol)
     np.testing.assert_allclose(a.log_evidence, b.log_evidence, rtol=1e-10, atol=1e-11)
-    np.testing.assert_allclose(a.acceptance_rate, b.acceptance_rate, rtol=1e-10, atol=1e-13)
-    np.testing.assert_allclose(a.step_size, b.step_size, rtol=1e-10)
+    np.testing.assert_allclose(a.acceptance_rate, b.acceptance_rate, **tol)
+    np.testing.assert_allclose(a.step_size, b.step_size, rtol=tol["rtol"])
