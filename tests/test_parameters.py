@@ -51,6 +51,11 @@ BASE = {
     "kernel.ksd_test": ((X, score), {"n_bootstrap": 19, "seed": 0}),
     "kernel.kde_logpdf": ((X, Y), {}),
     "kernel.cauchy_schwarz_divergence": ((X, Y), {}),
+    "independence.hsic": ((X, X1), {}),
+    "independence.hsic_test": ((X, X1), {"n_permutations": 19, "seed": 0}),
+    "independence.distance_covariance": ((X, X1), {}),
+    "independence.distance_correlation": ((X, X1), {}),
+    "independence.dcov_test": ((X, X1), {"n_permutations": 19, "seed": 0}),
     "ot.sinkhorn": ((X, Y), {"epsilon": 0.5, "reach": 1.0, "scaling": 0.5}),
     "ot.sinkhorn_from_cost": ((np.abs(X1[:5, None] - Y1[None, :6]),), {"epsilon": 0.5}),
     "ot.sinkhorn_divergence": ((X, Y), {"epsilon": 0.5, "reach": 1.0, "scaling": 0.5}),
@@ -147,7 +152,19 @@ NO_PARAMETERS = {
     "get_num_threads",
 }
 
-MODULES = ["kernel", "ot", "knn", "logits", "metrics", "sampling", "targets", "gaussian", "discrete", "diagnostics"]
+MODULES = [
+    "kernel",
+    "independence",
+    "ot",
+    "knn",
+    "logits",
+    "metrics",
+    "sampling",
+    "targets",
+    "gaussian",
+    "discrete",
+    "diagnostics",
+]
 # sampling re-exports the diagnostics (sampling.ess is diagnostics.ess).
 ALIASES = {"sampling.ess", "sampling.rhat", "sampling.mcse"}
 TOP_LEVEL = ["set_num_threads", "get_num_threads", "threads"]
@@ -349,6 +366,9 @@ def test_the_references_and_dask_declare_the_same_constraints():
     pairs = [
         (dv.mmd, reference.kernel.mmd),
         (dv.mmd_test, reference.kernel.mmd_test),
+        (dv.hsic, reference.independence.hsic),
+        (dv.hsic_test, reference.independence.hsic_test),
+        (dv.dcov_test, reference.independence.dcov_test),
         (dv.ksd_test, reference.kernel.ksd_test),
         (dv.sinkhorn, reference.ot.sinkhorn),
         (dv.knn.renyi_divergence, reference.knn.renyi_divergence),

@@ -2,7 +2,8 @@
 
 Estimate how far apart two distributions are from samples (MMD and its permutation
 test, energy distance, kernel Stein discrepancy and its test, Gaussian KDE,
-Cauchy-Schwarz divergence, k-nearest-neighbour entropy, KL, Renyi and Jensen-Shannon
+Cauchy-Schwarz divergence, HSIC and distance covariance tests of independence,
+k-nearest-neighbour entropy, KL, Renyi and Jensen-Shannon
 divergences and mutual information, entropic optimal transport and Sinkhorn
 divergences, exact and sliced Wasserstein distances), and sample from unnormalised densities
 (ULA, MALA and underdamped Langevin on many chains, SVGD), with a
@@ -21,6 +22,7 @@ from divergent import (
     diagnostics,
     discrete,
     gaussian,
+    independence,
     knn,
     logits,
     metrics,
@@ -33,6 +35,7 @@ from divergent._results import ConvergenceWarning, TestResult
 from divergent._validation import Interval as _Interval
 from divergent._validation import InvalidParameterError
 from divergent._validation import validate_params as _validate_params
+from divergent.independence import dcov_test, distance_correlation, distance_covariance, hsic, hsic_test
 from divergent.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -85,6 +88,11 @@ __all__ = [
     "js_divergence",
     "mutual_information",
     "conditional_mutual_information",
+    "hsic",
+    "hsic_test",
+    "distance_covariance",
+    "distance_correlation",
+    "dcov_test",
     "langevin",
     "hmc",
     "smc",
@@ -96,6 +104,7 @@ __all__ = [
     "InvalidParameterError",
     "kernel",
     "gaussian",
+    "independence",
     "discrete",
     "knn",
     "logits",

@@ -14,8 +14,11 @@ import numpy.typing as npt
 __all__ = [
     "__version__",
     "ball_counts",
+    "centred_sums",
     "chain_draws",
     "count_within",
+    "distance_centred_sums_1d",
+    "distance_permuted_sums_1d",
     "energy_distance",
     "gaussian_logsumexp",
     "get_num_threads",
@@ -34,6 +37,7 @@ __all__ = [
     "mmd",
     "mmd_permutation_block_sums",
     "mmd_permutation_null",
+    "permuted_centred_sums",
     "rowwise_kl_and_top_tokens",
     "rowwise_logits_divergence",
     "set_num_threads",
@@ -82,6 +86,30 @@ def kernel_row_sums(
     bandwidth: float | None = None,
     v: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]: ...
+def centred_sums(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    kernel_x: str,
+    bandwidth_x: float | None,
+    kernel_y: str,
+    bandwidth_y: float | None,
+    unbiased: bool,
+) -> tuple[float, float, float, float, float, float]: ...
+def permuted_centred_sums(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    kernel_x: str,
+    bandwidth_x: float | None,
+    kernel_y: str,
+    bandwidth_y: float | None,
+    perms: npt.NDArray[np.uint32],
+) -> tuple[npt.NDArray[np.float64], float, float]: ...
+def distance_centred_sums_1d(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], unbiased: bool
+) -> tuple[float, float, float, float, float, float]: ...
+def distance_permuted_sums_1d(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], perms: npt.NDArray[np.uint32]
+) -> tuple[npt.NDArray[np.float64], float, float]: ...
 def mmd_permutation_null(
     z: npt.NDArray[np.float64],
     in_x: npt.NDArray[np.bool_],

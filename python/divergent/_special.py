@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["digamma", "norm_ppf"]
+__all__ = ["digamma", "norm_ppf", "gamma_sf"]
 
 # B_2j / (2j), j = 1..7: the coefficients of x^(-2j) in the asymptotic series of digamma.
 _ASYMPTOTIC = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
@@ -117,3 +119,45 @@ def norm_ppf(p) -> np.ndarray:
     x[~near] = np.polyval(_FAR_NUM, r[~near] - 5.0) / np.polyval(_FAR_DEN, r[~near] - 5.0)
     out[tail] = np.where(q[tail] < 0, -x, x)
     return out
+
+
+def gamma_sf(x: float, shape: float, scale: float = 1.0) -> float:
+    """Pr(X > x) for X ~ Gamma(shape, scale): the regularized upper incomplete gamma
+    function Q(a, t) at a = shape, t = x / scale, by its power series below t = a + 1
+    and its continued fraction (modified Lentz) above (Numerical Recipes, 6.2), both
+    to double precision."""
+    a, t = float(shape), float(x) / float(scale)
+    if not (a > 0 and math.isfinite(a)):
+        raise ValueError(f"gamma_sf needs a finite positive shape, got {shape}")
+    if t <= 0:
+        return 1.0
+    if math.isinf(t):
+        return 0.0
+    log_front = -t + a * math.log(t) - math.lgamma(a)
+    if t < a + 1:
+        term = total = 1.0 / a
+        ap = a
+        for _ in range(100_000):
+            ap += 1.0
+            term *= t / ap
+            total += term
+            if abs(term) < abs(total) * 1e-17:
+                break
+        return max(0.0, 1.0 - total * math.exp(log_front))
+    tiny = 1e-300
+    b = t + 1.0 - a
+    c, d = 1.0 / tiny, 1.0 / b
+    h = d
+    for i in range(1, 100_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = d if abs(d) > tiny else tiny
+        c = b + an / c
+        c = c if abs(c) > tiny else tiny
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    return math.exp(log_front) * h

@@ -5,7 +5,7 @@ the equivalence tests and the baseline of the benchmarks: correct and readable, 
 memory bounded by blocking, but not fast.
 """
 
-from divergent.reference import discrete, knn, logits, metrics, ot, sampling
+from divergent.reference import discrete, independence, knn, logits, metrics, ot, sampling
 from divergent.reference.kernel import (
     cauchy_schwarz_divergence,
     energy_distance,
@@ -30,6 +30,7 @@ from divergent.reference.knn import (
 # Listed explicitly (not derived from kernel.__all__) so static tools see the re-exports.
 __all__ = [
     "discrete",
+    "independence",
     "logits",
     "knn",
     "metrics",

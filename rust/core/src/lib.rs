@@ -12,6 +12,10 @@
 //!   [`row_sums`] (on the path [`PairPath`], [`use_gram`]), [`median_pairwise_distance`],
 //!   [`gaussian_logsumexp`], [`mmd_permutation_null`], [`mmd_permutation_block_sums`]
 //!   ([`BlockSums`]), [`ksd_squared`], [`ksd_wild_bootstrap`] ([`SteinBase`]).
+//! - Independence: [`centred_sums`] ([`Centring`], [`CentredSums`]) of paired samples'
+//!   kernel or distance matrices, [`permuted_centred_sums`] (the permutation null),
+//!   ([`PermutedSums`]), [`distance_centred_sums_1d`] and [`distance_permuted_sums_1d`]
+//!   (O(n log n) for 1-D samples).
 //! - Divergences of logits: [`rowwise_from_logits`] ([`LogitDivergence`]),
 //!   [`rowwise_kl_and_top_tokens`] ([`TopTokens`]) on [`Logit`]
 //!   elements: f32, f64, and [`F16`] / [`Bf16`] seen in u16 bits by [`half_view`].
@@ -36,6 +40,7 @@ mod big_buffer;
 mod control;
 mod discrete;
 mod error;
+mod independence;
 mod kernel;
 mod knn;
 mod ot;
@@ -53,6 +58,9 @@ pub use discrete::logits::{
 };
 pub use discrete::top_tokens::TopTokens;
 pub use error::{CoreError, Result};
+pub use independence::distance_1d::{distance_centred_sums_1d, distance_permuted_sums_1d};
+pub use independence::permutation::{permuted_centred_sums, PermutedSums};
+pub use independence::{centred_sums, CentredSums, Centring};
 pub use kernel::logsumexp::gaussian_logsumexp;
 pub use kernel::median::median_pairwise_distance;
 pub use kernel::mmd::{energy_distance, mmd_squared, MmdEstimator};

@@ -2,11 +2,12 @@
 //!
 //! The public Python API (python/divergent) validates user input first and calls these
 //! functions with float64 arrays; the checks here are the last line against misuse.
-//! One file per family binds its routines (`kernel`, `ot`, `knn`, `sampling`,
-//! `discrete`); `run` runs core calls off the GIL with panics contained, `threads` keeps
+//! One file per family binds its routines (`kernel`, `independence`, `ot`, `knn`,
+//! `sampling`, `discrete`); `run` runs core calls off the GIL with panics contained, `threads` keeps
 //! the worker pool and `runtime` exposes its settings. This file only registers.
 
 mod discrete;
+mod independence;
 mod kernel;
 mod knn;
 mod ot;
@@ -31,6 +32,13 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel::ksd, m)?)?;
     m.add_function(wrap_pyfunction!(kernel::ksd_wild_bootstrap, m)?)?;
     m.add_function(wrap_pyfunction!(kernel::gaussian_logsumexp, m)?)?;
+    m.add_function(wrap_pyfunction!(independence::centred_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(independence::permuted_centred_sums, m)?)?;
+    m.add_function(wrap_pyfunction!(independence::distance_centred_sums_1d, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        independence::distance_permuted_sums_1d,
+        m
+    )?)?;
     m.add_function(wrap_pyfunction!(ot::wasserstein_1d_pow, m)?)?;
     m.add_function(wrap_pyfunction!(ot::sliced_wasserstein_pow, m)?)?;
     m.add_function(wrap_pyfunction!(ot::sinkhorn_points, m)?)?;
