@@ -57,6 +57,30 @@ fn double_centred(z: ArrayView2<'_, f64>, kernel: Kernel, ctl: &Control) -> Resu
     Ok(k)
 }
 
+/// sum_j k[j] l[idx[j]], in eight interleaved partial sums (independent gathers in
+/// flight at once).
+///
+/// # Safety
+/// Every entry of `idx` is below `l.len()` (`check_permutations` guarantees it for the
+/// rows of a permutation of 0..n and a row of an n x n matrix).
+#[inline]
+unsafe fn gathered_dot(k: &[f64], l: &[f64], idx: &[u32]) -> f64 {
+    debug_assert!(k.len() == idx.len() && idx.iter().all(|&j| (j as usize) < l.len()));
+    let mut s = [0.0f64; 8];
+    let mut kq = k.chunks_exact(8);
+    let mut iq = idx.chunks_exact(8);
+    for (kb, ib) in (&mut kq).zip(&mut iq) {
+        for q in 0..8 {
+            // SAFETY: the caller guarantees ib[q] < l.len().
+            s[q] += kb[q] * unsafe { *l.get_unchecked(ib[q] as usize) };
+        }
+    }
+    for (kv, &j) in kq.remainder().iter().zip(iq.remainder()) {
+        s[0] += kv * l[j as usize];
+    }
+    ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+}
+
 /// The permutation null of the centred sums.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PermutedSums {
@@ -114,24 +138,16 @@ pub fn permuted_centred_sums(
             if ctl.is_cancelled() {
                 return 0.0;
             }
-            let mut total = Neumaier::new();
+            // Kc and Lc are symmetric: twice the sum over j > i, plus the diagonal.
+            let (mut upper, mut diagonal) = (Neumaier::new(), Neumaier::new());
             for (i, &pi_i) in pi.iter().enumerate() {
-                let krow = &kc[i * n..(i + 1) * n];
+                let krow = &kc[i * n + i + 1..(i + 1) * n];
                 let lrow = &lc[pi_i as usize * n..(pi_i as usize + 1) * n];
-                let mut s = [0.0f64; 4];
-                let mut kq = krow.chunks_exact(4);
-                let mut pq = pi.chunks_exact(4);
-                for (kb, pb) in (&mut kq).zip(&mut pq) {
-                    for l in 0..4 {
-                        s[l] += kb[l] * lrow[pb[l] as usize];
-                    }
-                }
-                for (kv, &pj) in kq.remainder().iter().zip(pq.remainder()) {
-                    s[0] += kv * lrow[pj as usize];
-                }
-                total.add((s[0] + s[1]) + (s[2] + s[3]));
+                diagonal.add(kc[i * n + i] * lrow[pi_i as usize]);
+                // SAFETY: pi is a checked permutation of 0..n and lrow has n entries.
+                upper.add(unsafe { gathered_dot(krow, lrow, &pi[i + 1..]) });
             }
-            total.value()
+            2.0 * upper.value() + diagonal.value()
         })
         .collect();
     ctl.check()?;
