@@ -121,9 +121,15 @@ def distance_correlation(x: ArrayLike, y: ArrayLike, *, bias_corrected: bool = F
     kl, kk, ll = _sums(x, y, bias_corrected)[:3]
     for name, v in (("x", kk), ("y", ll)):
         if not v > 0:
+            why = (
+                "(x is constant, or the U-centred estimate vanishes, as it can for a few rows with ties); "
+                "use bias_corrected=False or more rows"
+                if bias_corrected
+                else "(x is constant: every row the same point)"
+            )
             raise ValueError(
-                f"{name} is constant (every row the same point), so its distance variance is 0 and "
-                f"the distance correlation is undefined"
+                f"{name} has distance variance 0 {why.replace('x is', name + ' is')}, so the distance "
+                f"correlation is undefined"
             )
     r = kl / math.sqrt(kk * ll)
     return float(r) if bias_corrected else math.sqrt(min(max(r, 0.0), 1.0))
