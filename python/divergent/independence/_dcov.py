@@ -8,9 +8,10 @@ import numpy as np
 
 from divergent import _core
 from divergent._results import TestResult, monte_carlo_pvalue
+from divergent._scale import unscaled
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import COUNT, FLAG, SEED, validate_params
-from divergent.independence._inputs import check_dense, paired, permutation_orders, unscaled
+from divergent.independence._inputs import check_dense, paired, permutation_orders
 
 #: dcov_test's parameters (also those of the reference).
 DCOV_TEST_PARAMETERS = {"n_permutations": COUNT, "seed": SEED}
@@ -187,7 +188,7 @@ def dcov_test(x: ArrayLike, y: ArrayLike, *, n_permutations: int = 999, seed: Se
         check_dense(n)
         values, kk, ll = _core.permuted_centred_sums(x, y, "energy", None, "energy", None, orders)
     e = ex + ey
-    values = np.ldexp(values / (n * n), e) if e else values / (n * n)
+    values = np.ldexp(values / (n * n), e)
     statistic, null = float(values[0]), values[1:]
     scale = unscaled(float(np.sqrt(kk * ll)) / (n * n), e)
     return TestResult(statistic, monte_carlo_pvalue(statistic, null, scale), null)

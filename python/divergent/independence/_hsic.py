@@ -8,6 +8,7 @@ import numpy as np
 
 from divergent import _core
 from divergent._results import TestResult, monte_carlo_pvalue
+from divergent._scale import unscaled
 from divergent._special import gamma_sf
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import COUNT, SEED, Options, validate_params
@@ -17,7 +18,6 @@ from divergent.independence._inputs import (
     check_dense,
     paired,
     permutation_orders,
-    unscaled,
 )
 from divergent.kernel._mmd import KERNELS
 
@@ -182,7 +182,7 @@ def hsic_test(
     check_dense(n)
     orders = permutation_orders(n, n_permutations, seed)
     values, kk, ll = _core.permuted_centred_sums(x, y, kernel, hx, kernel, hy, orders)
-    values = np.ldexp(values / (n * n), e) if e else values / (n * n)
+    values = np.ldexp(values / (n * n), e)
     statistic, null = float(values[0]), values[1:]
     scale = unscaled(float(np.sqrt(kk * ll)) / (n * n), e)
     return TestResult(statistic, monte_carlo_pvalue(statistic, null, scale), null)

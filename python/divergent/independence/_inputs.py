@@ -3,7 +3,6 @@ each argument, the permutations of the tests."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,7 +99,3 @@ def check_dense(n: int) -> None:
         f"a permutation test on {n} rows (two stored {n} x {n} matrices)",
         "test a random subsample of the rows",
     )
-
-
-def unscaled(value: float, e: int) -> float:
-    return math.ldexp(value, e) if e and math.isfinite(value) else value

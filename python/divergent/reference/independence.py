@@ -8,11 +8,12 @@ import math
 import numpy as np
 
 from divergent._results import TestResult, monte_carlo_pvalue
+from divergent._scale import unscaled
 from divergent._special import gamma_sf
 from divergent._validation import FLAG, validate_params
 from divergent.independence._dcov import DCOV_TEST_PARAMETERS
 from divergent.independence._hsic import HSIC_PARAMETERS, HSIC_TEST_PARAMETERS, hsic_inputs
-from divergent.independence._inputs import paired, permutation_orders, unscaled
+from divergent.independence._inputs import paired, permutation_orders
 from divergent.reference.kernel import _median_distance, kernel_matrix
 
 __all__ = ["hsic", "hsic_test", "distance_covariance", "distance_correlation", "dcov_test"]

@@ -2,16 +2,12 @@
 //! or distance matrices, their permutation null, and the 1-D distance sums.
 
 use divergent_core as core;
-use divergent_core::{CentredSums, Centring, Kernel};
+use divergent_core::{CentredSums, Centring};
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::kernel::kernel_from;
 use crate::run::{detached, pair_work};
-
-fn kernel_from(name: &str, bandwidth: Option<f64>) -> PyResult<Kernel> {
-    Kernel::from_name(name, bandwidth).map_err(|e| PyValueError::new_err(e.to_string()))
-}
 
 fn centring(unbiased: bool) -> Centring {
     if unbiased {

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 
 use crate::run::{detached, pair_work};
 
-fn kernel_from(name: &str, bandwidth: Option<f64>) -> PyResult<Kernel> {
+pub(crate) fn kernel_from(name: &str, bandwidth: Option<f64>) -> PyResult<Kernel> {
     Kernel::from_name(name, bandwidth).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 

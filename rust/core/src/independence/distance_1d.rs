@@ -87,35 +87,43 @@ fn distance_row_sums(v: &[f64]) -> Vec<f64> {
     rows
 }
 
-/// sum_ij |x_i - x_j| |y_i - y_j|.
-fn distance_product_sum(x: &[f64], y: &[f64]) -> f64 {
-    let n = x.len();
-    let mut by_y: Vec<usize> = (0..n).collect();
-    by_y.sort_by(|&a, &b| y[a].total_cmp(&y[b]));
-    // Dense ranks: equal y's share a rank, so "below" excludes the ties.
-    let mut rank = vec![0usize; n];
+/// Dense ranks of v: equal values share a rank, so "below" excludes the ties; and the
+/// number of distinct values.
+fn dense_ranks(v: &[f64]) -> (Vec<usize>, usize) {
+    let mut order: Vec<usize> = (0..v.len()).collect();
+    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+    let mut rank = vec![0usize; v.len()];
     let mut r = 0;
-    for k in 0..n {
-        if k > 0 && y[by_y[k]] != y[by_y[k - 1]] {
+    for k in 0..order.len() {
+        if k > 0 && v[order[k]] != v[order[k - 1]] {
             r += 1;
         }
-        rank[by_y[k]] = r;
+        rank[order[k]] = r;
     }
-    let mut by_x: Vec<usize> = (0..n).collect();
-    by_x.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
-    let mut tree = Fenwick::new(r + 1);
+    (rank, r + 1)
+}
+
+/// sum_ij |x_i - x_j| |y_i - y_j|, given the order of x and the dense ranks of y.
+fn distance_product_sum(
+    x: &[f64],
+    by_x: &[usize],
+    y: &[f64],
+    y_rank: &[usize],
+    n_ranks: usize,
+) -> f64 {
+    let mut tree = Fenwick::new(n_ranks);
     let mut inserted = [0.0f64; 4];
     let mut total = Neumaier::new();
-    for &i in &by_x {
+    for &i in by_x {
         let (xi, yi) = (x[i], y[i]);
-        let lo = tree.below(rank[i]);
-        let upto = tree.below(rank[i] + 1);
+        let lo = tree.below(y_rank[i]);
+        let upto = tree.below(y_rank[i] + 1);
         let hi: [f64; 4] = std::array::from_fn(|q| inserted[q] - upto[q]);
         // sum over a set S of (x_i - x_j)(y_i - y_j) = c x_i y_i - x_i Sy - y_i Sx + Sxy.
         let expand = |s: [f64; 4]| s[0] * xi * yi - xi * s[2] - yi * s[1] + s[3];
         total.add(expand(lo) - expand(hi));
         let v = [1.0, xi, yi, xi * yi];
-        tree.add(rank[i], v);
+        tree.add(y_rank[i], v);
         for (t, a) in inserted.iter_mut().zip(v) {
             *t += a;
         }
@@ -123,77 +131,131 @@ fn distance_product_sum(x: &[f64], y: &[f64]) -> f64 {
     2.0 * total.value()
 }
 
+/// What the centred sums of 1-D x and y share with those of any permutation of y: the
+/// centred samples, the order of x and the ranks of y, the distance row sums and their
+/// totals, and the sums of squared distances.
+struct Prepared {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    by_x: Vec<usize>,
+    y_rank: Vec<usize>,
+    n_ranks: usize,
+    ra: Vec<f64>,
+    rb: Vec<f64>,
+    ta: f64,
+    tb: f64,
+    aa: f64,
+    bb: f64,
+}
+
+impl Prepared {
+    fn new(x: &[f64], y: &[f64], centring: Centring) -> Result<Self> {
+        let n = x.len();
+        if y.len() != n {
+            return invalid(format!(
+                "x and y must be paired, got {n} and {} values",
+                y.len()
+            ));
+        }
+        let min_n = if centring == Centring::U { 4 } else { 2 };
+        if n < min_n {
+            return invalid(format!("need at least {min_n} paired values, got {n}"));
+        }
+        let (x, y) = (centred(x), centred(y));
+        let mut by_x: Vec<usize> = (0..n).collect();
+        by_x.sort_by(|&a, &b| x[a].total_cmp(&x[b]));
+        let (y_rank, n_ranks) = dense_ranks(&y);
+        let (ra, rb) = (distance_row_sums(&x), distance_row_sums(&y));
+        let squares = |v: &[f64]| {
+            let s2 = neumaier_sum(v.iter().map(|a| a * a));
+            let s1 = neumaier_sum(v.iter().copied());
+            2.0 * n as f64 * s2 - 2.0 * s1 * s1
+        };
+        Ok(Self {
+            ta: neumaier_sum(ra.iter().copied()),
+            tb: neumaier_sum(rb.iter().copied()),
+            aa: squares(&x),
+            bb: squares(&y),
+            x,
+            y,
+            by_x,
+            y_rank,
+            n_ranks,
+            ra,
+            rb,
+        })
+    }
+}
+
+/// sum_ij Kc Lc from sum_ij K L, sum_i r_i s_i and the row sums' totals.
+fn combine(centring: Centring, n: usize, kl: f64, rs: f64, tr: f64, ts: f64) -> f64 {
+    let nf = n as f64;
+    match centring {
+        Centring::Double => kl - 2.0 / nf * rs + tr * ts / (nf * nf),
+        Centring::U => kl + tr * ts / ((nf - 1.0) * (nf - 2.0)) - 2.0 / (nf - 2.0) * rs,
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    neumaier_sum(a.iter().zip(b).map(|(u, v)| u * v))
+}
+
 /// The centred sums of the distance matrices of 1-D samples x and y (as
 /// `centred_sums` with the energy kernel on both), in O(n log n).
 pub fn distance_centred_sums_1d(x: &[f64], y: &[f64], centring: Centring) -> Result<CentredSums> {
-    let n = x.len();
-    if y.len() != n {
-        return invalid(format!(
-            "x and y must be paired, got {n} and {} values",
-            y.len()
-        ));
-    }
-    let min_n = if centring == Centring::U { 4 } else { 2 };
-    if n < min_n {
-        return invalid(format!("need at least {min_n} paired values, got {n}"));
-    }
-    let (x, y) = (centred(x), centred(y));
-    let (ra, rb) = (distance_row_sums(&x), distance_row_sums(&y));
-    let squares = |v: &[f64]| {
-        let s2 = neumaier_sum(v.iter().map(|a| a * a));
-        let s1 = neumaier_sum(v.iter().copied());
-        2.0 * n as f64 * s2 - 2.0 * s1 * s1
-    };
-    let nf = n as f64;
-    // sum_ij Kc Lc from sum_ij K L, the row sums r, s and their totals.
-    let combine = |kl: f64, r: &[f64], s: &[f64]| {
-        let rs = neumaier_sum(r.iter().zip(s).map(|(a, b)| a * b));
-        let (tr, ts) = (
-            neumaier_sum(r.iter().copied()),
-            neumaier_sum(s.iter().copied()),
-        );
-        match centring {
-            Centring::Double => kl - 2.0 / nf * rs + tr * ts / (nf * nf),
-            Centring::U => kl + tr * ts / ((nf - 1.0) * (nf - 2.0)) - 2.0 / (nf - 2.0) * rs,
-        }
-    };
-    let ab = distance_product_sum(&x, &y);
-    let pairs = nf * (nf - 1.0);
+    let p = Prepared::new(x, y, centring)?;
+    let n = p.x.len();
+    let ab = distance_product_sum(&p.x, &p.by_x, &p.y, &p.y_rank, p.n_ranks);
+    let pairs = n as f64 * (n as f64 - 1.0);
+    let (ta, tb) = (p.ta, p.tb);
     Ok(CentredSums {
-        kl: combine(ab, &ra, &rb),
-        kk: combine(squares(&x), &ra, &ra),
-        ll: combine(squares(&y), &rb, &rb),
+        kl: combine(centring, n, ab, dot(&p.ra, &p.rb), ta, tb),
+        kk: combine(centring, n, p.aa, dot(&p.ra, &p.ra), ta, ta),
+        ll: combine(centring, n, p.bb, dot(&p.rb, &p.rb), tb, tb),
         kl_sq: f64::NAN,
         // Distances enter as the energy kernel -|x - y|.
-        k_offdiag_mean: -neumaier_sum(ra.iter().copied()) / pairs,
-        l_offdiag_mean: -neumaier_sum(rb.iter().copied()) / pairs,
+        k_offdiag_mean: -ta / pairs,
+        l_offdiag_mean: -tb / pairs,
     })
 }
 
 /// The permutation null of the double-centred distance sums of 1-D x and y (as
 /// `permuted_centred_sums` with the energy kernel), O(n log n) per permutation and no
-/// n x n matrix.
+/// n x n matrix. Permuting y permutes its values, ranks and distance row sums, so each
+/// permutation costs one Fenwick pass and one dot product.
 pub fn distance_permuted_sums_1d(
     x: &[f64],
     y: &[f64],
     perms: ArrayView2<'_, u32>,
     ctl: &Control,
 ) -> Result<PermutedSums> {
-    let n = x.len();
-    let base = distance_centred_sums_1d(x, y, Centring::Double)?;
+    let p = Prepared::new(x, y, Centring::Double)?;
+    let n = p.x.len();
     check_permutations(perms, n)?;
     let values: Result<Vec<f64>> = (0..perms.nrows())
         .into_par_iter()
-        .map(|p| {
+        .map(|q| {
             ctl.check()?;
-            let yp: Vec<f64> = perms.row(p).iter().map(|&j| y[j as usize]).collect();
-            Ok(distance_centred_sums_1d(x, &yp, Centring::Double)?.kl)
+            let pi = perms.row(q);
+            let yp: Vec<f64> = pi.iter().map(|&j| p.y[j as usize]).collect();
+            let rank: Vec<usize> = pi.iter().map(|&j| p.y_rank[j as usize]).collect();
+            let rb: Vec<f64> = pi.iter().map(|&j| p.rb[j as usize]).collect();
+            let ab = distance_product_sum(&p.x, &p.by_x, &yp, &rank, p.n_ranks);
+            Ok(combine(
+                Centring::Double,
+                n,
+                ab,
+                dot(&p.ra, &rb),
+                p.ta,
+                p.tb,
+            ))
         })
         .collect();
+    let (ra, rb) = (dot(&p.ra, &p.ra), dot(&p.rb, &p.rb));
     Ok(PermutedSums {
         values: values?,
-        kk: base.kk,
-        ll: base.ll,
+        kk: combine(Centring::Double, n, p.aa, ra, p.ta, p.ta),
+        ll: combine(Centring::Double, n, p.bb, rb, p.tb, p.tb),
     })
 }
 
@@ -232,6 +294,31 @@ mod tests {
                 }
                 assert!((fast.k_offdiag_mean - slow.k_offdiag_mean).abs() <= 1e-12);
             }
+        }
+    }
+
+    #[test]
+    fn each_permutation_matches_the_statistic_on_permuted_data() {
+        let n = 301;
+        let p = random_points(n, 2, 9);
+        let (x, mut y) = (p.column(0).to_vec(), p.column(1).to_vec());
+        y[7] = y[3]; // a tie
+        let mut perms = ndarray::Array2::<u32>::zeros((3, n));
+        for i in 0..n {
+            perms[[0, i]] = i as u32;
+            perms[[1, i]] = ((i * 11 + 5) % n) as u32;
+            perms[[2, i]] = (n - 1 - i) as u32;
+        }
+        let got = distance_permuted_sums_1d(&x, &y, perms.view(), &Control::new()).unwrap();
+        let base = distance_centred_sums_1d(&x, &y, Centring::Double).unwrap();
+        assert_eq!(got.values[0], base.kl);
+        assert_eq!((got.kk, got.ll), (base.kk, base.ll));
+        for q in 1..3 {
+            let yp: Vec<f64> = perms.row(q).iter().map(|&j| y[j as usize]).collect();
+            let want = distance_centred_sums_1d(&x, &yp, Centring::Double)
+                .unwrap()
+                .kl;
+            assert!((got.values[q] - want).abs() <= 1e-12 * base.kk.sqrt() * base.ll.sqrt());
         }
     }
 }
