@@ -1,4 +1,5 @@
-"""Independence-test benchmarks: divergent vs hyppo, dcor and a NumPy-BLAS permutation test.
+"""Independence-test benchmarks: divergent vs hyppo, dcor and a NumPy-BLAS permutation test;
+the aggregated MMD test (MMDAgg) vs its dense NumPy reference and a NumPy-BLAS version.
 
 Run (2 threads, as on the reference machine):
 
@@ -102,3 +103,75 @@ def bench_dcov_test_dcor(benchmark):
     x, y = paired(N, 10)
     test = dcor.independence.distance_covariance_test
     benchmark.pedantic(test, (x, y), {"num_resamples": PERMUTATIONS, "random_state": 0}, rounds=1)
+
+
+# MMDAgg: n = m = 2,000, 10 bandwidths x (gaussian, laplace), 2,000 + 2,000 permutations.
+AGG_PERMUTATIONS = 2_000
+AGG_DECISIONS = {}
+
+
+def two_samples(d, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, d))
+    y = rng.normal(size=(N, d))
+    y[:, 0] += 0.05
+    return x, y
+
+
+def numpy_blas_mmd_agg(x, y, bandwidths, kernels, n_permutations, seed=0):
+    """The aggregated statistics the fast NumPy way: squared distances by a BLAS Gram
+    matrix, per kernel and bandwidth one product K V with the +-1 label matrix (q = v'Kv,
+    with the row sums giving the rest), then the same level correction."""
+    from divergent.kernel._aggregated import corrected_thresholds
+    from divergent.kernel._two_sample import permutation_masks
+
+    z = np.concatenate([x, y])
+    n, m, big_n = len(x), len(y), len(z)
+    masks = np.zeros((2 * n_permutations + 1, big_n), dtype=bool)
+    masks[0, :n] = True
+    masks[1:] = permutation_masks(n, big_n, 2 * n_permutations, seed)
+    v = np.where(masks.T, 1.0, -1.0)
+    sq = (z * z).sum(1)
+    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (z @ z.T), 0.0)
+    stats = []
+    for kernel, hs in zip(kernels, bandwidths):
+        for h in hs:
+            k = np.exp(-d2 / (2 * h * h)) if kernel == "gaussian" else np.exp(-np.sqrt(d2) / h)
+            np.fill_diagonal(k, 0.0)
+            q = (v * (k @ v)).sum(0)
+            r = k.sum(1)
+            t, s = r.sum(), r @ v
+            sxx, syy, sxy = ((q + t) / 2 + s) / 2, ((q + t) / 2 - s) / 2, (t - q) / 4
+            stats.append(sxx / (n * (n - 1)) + syy / (m * (m - 1)) - 2 * sxy / (n * m))
+    stats = np.array(stats)
+    thresholds, _ = corrected_thresholds(stats[:, 0], stats[:, 1:], 0.05)
+    return bool((stats[:, 0] > thresholds).any())
+
+
+@pytest.mark.parametrize("d", [10, 512])
+@pytest.mark.benchmark(group="mmd-agg-test-n2000")
+def bench_mmd_agg_test_divergent(benchmark, d):
+    x, y = two_samples(d)
+    res = benchmark.pedantic(dv.mmd_agg_test, (x, y), {"n_permutations": AGG_PERMUTATIONS, "seed": 0}, rounds=1)
+    AGG_DECISIONS[d] = res
+
+
+@pytest.mark.parametrize("d", [10, 512])
+@pytest.mark.benchmark(group="mmd-agg-test-n2000")
+def bench_mmd_agg_test_reference(benchmark, d):
+    x, y = two_samples(d)
+    kw = {"n_permutations": AGG_PERMUTATIONS, "seed": 0}
+    res = benchmark.pedantic(dv.reference.mmd_agg_test, (x, y), kw, rounds=1)
+    if d in AGG_DECISIONS:
+        assert res.reject == AGG_DECISIONS[d].reject
+        np.testing.assert_array_equal(res.rejects, AGG_DECISIONS[d].rejects)
+
+
+@pytest.mark.parametrize("d", [10, 512])
+@pytest.mark.benchmark(group="mmd-agg-test-n2000")
+def bench_mmd_agg_test_numpy_blas(benchmark, d):
+    x, y = two_samples(d)
+    ours = AGG_DECISIONS.get(d) or dv.mmd_agg_test(x, y, n_permutations=AGG_PERMUTATIONS, seed=0)
+    args = (x, y, ours.bandwidths, ours.kernels, AGG_PERMUTATIONS)
+    reject = benchmark.pedantic(numpy_blas_mmd_agg, args, rounds=1)
+    assert reject == ours.reject

@@ -62,7 +62,12 @@ OPTIONS = re.compile(r"^(plain|scaling[0-9.]+|auto|online|stored|streamed)$")
 # part of the problem): its cell then shows the count instead of a ratio.
 COUNTS = ("permutations", "points")
 # The bare number of a case is n (= m) unless the group says otherwise.
-BARE_NUMBER = {"gaussian-kernel-evaluations": "d", "kl-k1-n1e4-embeddings": "d", "hsic-test-n2000": "d"}
+BARE_NUMBER = {
+    "gaussian-kernel-evaluations": "d",
+    "kl-k1-n1e4-embeddings": "d",
+    "hsic-test-n2000": "d",
+    "mmd-agg-test-n2000": "d",
+}
 
 
 def split_name(name: str):

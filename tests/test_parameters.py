@@ -47,6 +47,7 @@ BASE = {
     "kernel.energy_distance": ((X, Y), {}),
     "kernel.median_bandwidth": ((X,), {}),
     "kernel.mmd_test": ((X, Y), {"n_permutations": 19, "seed": 0}),
+    "kernel.mmd_agg_test": ((X, Y), {"n_permutations": 19, "seed": 0}),
     "kernel.ksd": ((X, score), {}),
     "kernel.ksd_test": ((X, score), {"n_bootstrap": 19, "seed": 0}),
     "kernel.kde_logpdf": ((X, Y), {}),
@@ -139,6 +140,7 @@ BASE = {
 NO_PARAMETERS = {
     "kernel.KERNELS",
     "kernel.ESTIMATORS",
+    "kernel.MMDAggResult",
     "ot.SinkhornResult",
     "ot.ConvergenceWarning",
     "sampling.SMCResult",

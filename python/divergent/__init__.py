@@ -44,6 +44,7 @@ from divergent.kernel import (
     ksd_test,
     median_bandwidth,
     mmd,
+    mmd_agg_test,
     mmd_test,
 )
 from divergent.knn import (
@@ -72,6 +73,7 @@ __all__ = [
     "energy_distance",
     "median_bandwidth",
     "mmd_test",
+    "mmd_agg_test",
     "ksd",
     "ksd_test",
     "kde_logpdf",

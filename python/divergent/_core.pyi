@@ -35,8 +35,10 @@ __all__ = [
     "max_num_threads",
     "median_pairwise_distance",
     "mmd",
+    "mmd_agg_statistics",
     "mmd_permutation_block_sums",
     "mmd_permutation_null",
+    "pairwise_distance_quantile",
     "permuted_centred_sums",
     "rowwise_kl_and_top_tokens",
     "rowwise_logits_divergence",
@@ -229,6 +231,13 @@ def softmin_lse(
     side: str,
 ) -> npt.NDArray[np.float64]: ...
 def median_pairwise_distance(z: _Samples) -> float: ...
+def pairwise_distance_quantile(z: _Samples, q: float) -> float: ...
+def mmd_agg_statistics(
+    z: npt.NDArray[np.float64],
+    in_x: npt.NDArray[np.bool_],
+    kernels: list[str],
+    bandwidths: list[float],
+) -> npt.NDArray[np.float64]: ...
 def knn(
     data: npt.NDArray[np.float32] | npt.NDArray[np.float64],
     k: int,

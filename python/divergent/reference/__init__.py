@@ -15,6 +15,7 @@ from divergent.reference.kernel import (
     ksd_test,
     median_bandwidth,
     mmd,
+    mmd_agg_test,
     mmd_test,
     stein_kernel_matrix,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "median_bandwidth",
     "kernel_matrix",
     "mmd_test",
+    "mmd_agg_test",
     "ksd",
     "ksd_test",
     "stein_kernel_matrix",

@@ -62,8 +62,9 @@ pub use independence::distance_1d::{distance_centred_sums_1d, distance_permuted_
 pub use independence::permutation::{permuted_centred_sums, PermutedSums};
 pub use independence::{centred_sums, CentredSums, Centring};
 pub use kernel::logsumexp::gaussian_logsumexp;
-pub use kernel::median::median_pairwise_distance;
+pub use kernel::median::{median_pairwise_distance, pairwise_distance_quantile};
 pub use kernel::mmd::{energy_distance, mmd_squared, MmdEstimator};
+pub use kernel::mmd_agg::mmd_agg_statistics;
 pub use kernel::mmd_null::{mmd_permutation_block_sums, mmd_permutation_null, BlockSums};
 pub use kernel::pairsum::{
     cross_sum, cross_sum_on, row_sums, self_sum_offdiag, self_sum_offdiag_on,

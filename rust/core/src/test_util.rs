@@ -71,3 +71,15 @@ fn libm_kernel(kernel: Kernel, d2: f64) -> f64 {
         Kernel::Energy => -d2.sqrt(),
     }
 }
+
+/// `count` (at most 7) splits of `big_n` pooled points with `n` in the x group: the
+/// first n, the last n, the even points, then the points i with (a i mod big_n) < n for
+/// a = 7, 11, 13, 17 (permutations of the indices when a is prime to big_n).
+pub fn split_masks(count: usize, big_n: usize, n: usize) -> Array2<bool> {
+    Array2::from_shape_fn((count, big_n), |(p, i)| match p {
+        0 => i < n,
+        1 => i >= big_n - n,
+        2 => i % 2 == 0 && i / 2 < n,
+        _ => (i * [7, 11, 13, 17][p - 3]) % big_n < n,
+    })
+}

@@ -4,7 +4,7 @@
 
 use divergent_core as core;
 use divergent_core::{Kernel, MmdEstimator, SteinBase};
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -143,6 +143,49 @@ pub fn median_pairwise_distance(py: Python<'_>, z: Samples<'_>) -> PyResult<f64>
         let work = pair_work(z.nrows(), z.nrows() / 2, z.ncols());
         detached(py, work, |ctl| core::median_pairwise_distance(z, ctl))
     })
+}
+
+/// The q-quantile of |z_i - z_j| over pairs i < j (exact, numpy's linear interpolation).
+#[pyfunction]
+pub fn pairwise_distance_quantile(py: Python<'_>, z: Samples<'_>, q: f64) -> PyResult<f64> {
+    with_pair!(z, z, |z, _same| {
+        let work = pair_work(z.nrows(), z.nrows() / 2, z.ncols());
+        detached(py, work, |ctl| core::pairwise_distance_quantile(z, q, ctl))
+    })
+}
+
+/// Unbiased MMD^2 (L, P) of each kernel `kernels[l]` with bandwidth `bandwidths[l]`
+/// under every split of the pooled sample z given by the rows of `in_x` (P, N).
+#[pyfunction]
+pub fn mmd_agg_statistics<'py>(
+    py: Python<'py>,
+    z: PyReadonlyArray2<'py, f64>,
+    in_x: PyReadonlyArray2<'py, bool>,
+    kernels: Vec<String>,
+    bandwidths: Vec<f64>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    if kernels.len() != bandwidths.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} kernels but {} bandwidths",
+            kernels.len(),
+            bandwidths.len()
+        )));
+    }
+    let kernels = kernels
+        .iter()
+        .zip(&bandwidths)
+        .map(|(k, &h)| kernel_from(k, Some(h)))
+        .collect::<PyResult<Vec<_>>>()?;
+    let (za, ma) = (z.as_array(), in_x.as_array());
+    let work = pair_work(
+        za.nrows(),
+        za.nrows() / 2,
+        za.ncols() + ma.nrows() * kernels.len(),
+    );
+    let stats = detached(py, work, |ctl| {
+        core::mmd_agg_statistics(za, ma, &kernels, ctl)
+    })?;
+    Ok(stats.into_pyarray(py))
 }
 
 /// Unbiased MMD^2 of every split of the pooled sample z given by the rows of `in_x`

@@ -28,15 +28,64 @@ const BRACKET: f64 = 0.01;
 /// selected among those. If the bracket misses (heavy ties), the pass is repeated with
 /// the bracket widened to everything, which is still exact.
 pub fn median_pairwise_distance<T: Real>(z: ArrayView2<'_, T>, ctl: &Control) -> Result<f64> {
+    let pairs = pair_count(z, "the median heuristic")?;
+    // Ranks (0-based) of the middle value(s).
+    let hi_rank = pairs / 2;
+    let lo_rank = if pairs % 2 == 1 { hi_rank } else { hi_rank - 1 };
+    let (lower, upper) = ranked_distances(z, 0.5, (lo_rank, hi_rank), ctl)?;
+    Ok(if lo_rank == hi_rank {
+        upper
+    } else {
+        (lower + upper) / 2.0
+    })
+}
+
+/// The `q`-quantile (0 <= q <= 1) of the Euclidean distances |z_i - z_j| over all pairs
+/// i < j, interpolated linearly between ranks as `numpy.quantile` does by default;
+/// q = 1 is the largest distance. Exact and without an array of pair distances, as
+/// [`median_pairwise_distance`].
+pub fn pairwise_distance_quantile<T: Real>(
+    z: ArrayView2<'_, T>,
+    q: f64,
+    ctl: &Control,
+) -> Result<f64> {
+    if !(0.0..=1.0).contains(&q) {
+        return invalid(format!("the quantile must lie in [0, 1], got {q}"));
+    }
+    let pairs = pair_count(z, "a distance quantile")?;
+    let pos = q * (pairs - 1) as f64;
+    let lo_rank = (pos.floor() as usize).min(pairs - 1);
+    let hi_rank = (lo_rank + 1).min(pairs - 1);
+    let (lower, upper) = ranked_distances(z, q, (lo_rank, hi_rank), ctl)?;
+    let frac = pos - lo_rank as f64;
+    Ok(if frac == 0.0 {
+        lower
+    } else {
+        lower + (upper - lower) * frac
+    })
+}
+
+/// The number of pairs i < j, for at least 2 points with at least one feature.
+fn pair_count<T: Real>(z: ArrayView2<'_, T>, what: &str) -> Result<usize> {
     let (n, d) = z.dim();
     if n < 2 {
-        return invalid(format!(
-            "the median heuristic needs at least 2 points, got {n}"
-        ));
+        return invalid(format!("{what} needs at least 2 points, got {n}"));
     }
     if d == 0 {
         return invalid("the points have zero features");
     }
+    Ok(n * (n - 1) / 2)
+}
+
+/// The pair distances of ranks `lo_rank <= hi_rank` (0-based, ascending), with the
+/// bracket of the counting pass centred on the rank fraction `q`.
+fn ranked_distances<T: Real>(
+    z: ArrayView2<'_, T>,
+    q: f64,
+    ranks: (usize, usize),
+    ctl: &Control,
+) -> Result<(f64, f64)> {
+    let n = z.nrows();
     let pairs = n * (n - 1) / 2;
     let sqdist = |i: usize, j: usize| -> f64 {
         z.row(i)
@@ -45,10 +94,6 @@ pub fn median_pairwise_distance<T: Real>(z: ArrayView2<'_, T>, ctl: &Control) ->
             .map(|(p, q)| (p.to_f64() - q.to_f64()) * (p.to_f64() - q.to_f64()))
             .sum()
     };
-    // Ranks (0-based) of the middle value(s).
-    let hi_rank = pairs / 2;
-    let lo_rank = if pairs % 2 == 1 { hi_rank } else { hi_rank - 1 };
-
     let bracket = if pairs <= SAMPLE_PAIRS {
         (f64::NEG_INFINITY, f64::INFINITY)
     } else {
@@ -58,12 +103,22 @@ pub fn median_pairwise_distance<T: Real>(z: ArrayView2<'_, T>, ctl: &Control) ->
             .collect::<Vec<_>>();
         sample.sort_unstable_by(f64::total_cmp);
         let at = |q: f64| sample[((q * SAMPLE_PAIRS as f64) as usize).min(SAMPLE_PAIRS - 1)];
-        (at(0.5 - BRACKET), at(0.5 + BRACKET))
+        // Open-ended at the extremes: the sample's extremes need not bracket the pairs'.
+        let lo = if q - BRACKET <= 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            at(q - BRACKET)
+        };
+        let hi = if q + BRACKET >= 1.0 {
+            f64::INFINITY
+        } else {
+            at(q + BRACKET)
+        };
+        (lo, hi)
     };
-    let ranks = (lo_rank, hi_rank);
-    if use_gram::<T>(d) {
+    if use_gram::<T>(z.ncols()) {
         let gram = GramCounts::new(z);
-        select_median(
+        select_ranks(
             |lo2, hi2| gram.count_and_keep(lo2, hi2, ctl),
             bracket,
             ranks,
@@ -71,7 +126,7 @@ pub fn median_pairwise_distance<T: Real>(z: ArrayView2<'_, T>, ctl: &Control) ->
     } else {
         let rows: Vec<f64> = z.rows().into_iter().flatten().map(|v| v.to_f64()).collect();
         let packed = PackedPoints::pack(z, None);
-        select_median(
+        select_ranks(
             |lo2, hi2| count_and_keep(&rows, &packed, lo2, hi2, ctl),
             bracket,
             ranks,
@@ -79,13 +134,14 @@ pub fn median_pairwise_distance<T: Real>(z: ArrayView2<'_, T>, ctl: &Control) ->
     }
 }
 
-/// The exact median from one counting pass with the squared-distance bracket `lo2..=hi2`
-/// (a second pass over everything if the bracket misses the middle ranks).
-fn select_median(
+/// The distances of ranks `lo_rank <= hi_rank` from one counting pass with the
+/// squared-distance bracket `lo2..=hi2` (a second pass over everything if the bracket
+/// misses the ranks).
+fn select_ranks(
     count_and_keep: impl Fn(f64, f64) -> Result<(usize, Vec<f64>)>,
     (lo2, hi2): (f64, f64),
     (lo_rank, hi_rank): (usize, usize),
-) -> Result<f64> {
+) -> Result<(f64, f64)> {
     let mut found = count_and_keep(lo2, hi2)?;
     if !(found.0 <= lo_rank && hi_rank < found.0 + found.1.len()) {
         found = count_and_keep(f64::NEG_INFINITY, f64::INFINITY)?;
@@ -94,10 +150,10 @@ fn select_median(
     let (lower, upper, _) = kept.select_nth_unstable_by(hi_rank - below, f64::total_cmp);
     let upper = *upper;
     if lo_rank == hi_rank {
-        Ok(upper.sqrt())
+        Ok((upper.sqrt(), upper.sqrt()))
     } else {
         let lower = lower.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        Ok((lower.sqrt() + upper.sqrt()) / 2.0)
+        Ok((lower.sqrt(), upper.sqrt()))
     }
 }
 
@@ -377,6 +433,43 @@ mod tests {
     }
 
     #[test]
+    fn quantiles_match_numpy_linear_interpolation() {
+        let ctl = Control::new();
+        // 400 points: the bracketed path; 30: everything kept.
+        for (n, d) in [(30, 3), (400, 2), (400, 40)] {
+            let z = random_points(n, d, 9);
+            let mut v = Vec::new();
+            for i in 0..n {
+                for j in i + 1..n {
+                    let s: f64 = z
+                        .row(i)
+                        .iter()
+                        .zip(z.row(j))
+                        .map(|(a, b)| (a - b).powi(2))
+                        .sum();
+                    v.push(s.sqrt());
+                }
+            }
+            v.sort_by(f64::total_cmp);
+            for q in [0.0, 0.05, 0.5, 0.93, 1.0] {
+                let pos = q * (v.len() - 1) as f64;
+                let (lo, frac) = (pos.floor() as usize, pos - pos.floor());
+                let want = if frac == 0.0 {
+                    v[lo]
+                } else {
+                    v[lo] + (v[lo + 1] - v[lo]) * frac
+                };
+                let got = pairwise_distance_quantile(z.view(), q, &ctl).unwrap();
+                assert!(
+                    (got - want).abs() <= 1e-13 * want,
+                    "n {n} q {q}: {got} vs {want}"
+                );
+            }
+        }
+        assert!(pairwise_distance_quantile(random_points(5, 2, 1).view(), 1.5, &ctl).is_err());
+    }
+
+    #[test]
     fn matches_sorting() {
         let ctl = Control::new();
         for n in [2, 3, 4, 5, 37, 100] {
@@ -425,15 +518,13 @@ mod tests {
         let pairs = 60 * 59 / 2;
         let ranks = (pairs / 2 - 1, pairs / 2);
         for bracket in [(1e6, 2e6), (0.0, 0.0), (-1.0, -0.5)] {
-            assert!(same(
-                select_median(
-                    |lo2, hi2| count_and_keep(&rows, &packed, lo2, hi2, &ctl),
-                    bracket,
-                    ranks
-                )
-                .unwrap(),
-                brute(&z)
-            ));
+            let (lower, upper) = select_ranks(
+                |lo2, hi2| count_and_keep(&rows, &packed, lo2, hi2, &ctl),
+                bracket,
+                ranks,
+            )
+            .unwrap();
+            assert!(same((lower + upper) / 2.0, brute(&z)));
         }
     }
 

@@ -200,7 +200,7 @@ pub fn mmd_permutation_block_sums(
 mod tests {
     use super::*;
     use crate::kernel::mmd::{mmd_squared, MmdEstimator};
-    use crate::test_util::random_points;
+    use crate::test_util::{random_points, split_masks};
 
     #[test]
     fn each_permutation_equals_the_direct_statistic() {
@@ -220,11 +220,7 @@ mod tests {
             Kernel::Imq { bandwidth: 2.0 * h },
         ] {
             // Identity split, a reversed split, and an interleaved one.
-            let masks = ndarray::Array2::from_shape_fn((3, big_n), |(p, i)| match p {
-                0 => i < n,
-                1 => i >= big_n - n,
-                _ => i % 2 == 0 && i / 2 < n,
-            });
+            let masks = split_masks(3, big_n, n);
             let null = mmd_permutation_null(z.view(), masks.view(), kernel, ctl).unwrap();
             for (p, mask) in masks.rows().into_iter().enumerate() {
                 let xi: Vec<usize> = (0..big_n).filter(|&i| mask[i]).collect();
@@ -257,12 +253,7 @@ mod tests {
         ] {
             let z = random_points(300, d, 2) + offset;
             let (n, big_n, cut) = (130, 300, 170);
-            let masks = ndarray::Array2::from_shape_fn((4, big_n), |(p, i)| match p {
-                0 => i < n,
-                1 => i >= big_n - n,
-                2 => i % 2 == 0 && i / 2 < n,
-                _ => (i * 7) % 300 < n,
-            });
+            let masks = split_masks(4, big_n, n);
             let want = mmd_permutation_null(z.view(), masks.view(), kernel, &ctl).unwrap();
             let blocks = [0..cut, cut..big_n];
             let (mut sxx, mut sxy, mut syy) = (vec![0.0; 4], vec![0.0; 4], vec![0.0; 4]);

@@ -7,6 +7,7 @@
 //!   Gram expansion in high dimension).
 //! - `mmd`: the MMD^2 estimators (unbiased, biased, linear) and energy distance.
 //! - `mmd_null`: the permutation null distribution of the unbiased MMD^2 in one pass.
+//! - `mmd_agg`: the same for a collection of kernels at once (the aggregated test).
 //! - `median`: the median of the pairwise distances (bandwidth heuristic).
 //! - `logsumexp`: streaming Gaussian log-sum-exp, the KDE log-density after whitening.
 //! - `stein`: the Stein kernel in tiles, KSD^2 and its wild bootstrap.
@@ -14,6 +15,7 @@
 pub mod logsumexp;
 pub mod median;
 pub mod mmd;
+pub mod mmd_agg;
 pub mod mmd_null;
 pub mod pairsum;
 pub mod stein;

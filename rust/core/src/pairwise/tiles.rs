@@ -78,6 +78,52 @@ impl RadialTiles {
     fn col_points(&self) -> &[f64] {
         self.cols.as_deref().unwrap_or(&self.rows)
     }
+
+    /// Fill `out` with the squared distances of a tile, as [`TileSource::fill`] does
+    /// the kernel values (the diagonal of a symmetric source is zero either way), for
+    /// callers that evaluate several kernels on one tile.
+    pub(crate) fn fill_sqdist(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) {
+        self.fill_with(&SquaredDistance, rows, cols, out)
+    }
+
+    fn fill_with<K: Radial>(&self, k: &K, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) {
+        let isa = Isa::current();
+        match &self.gram {
+            Some(gram) => dispatch(
+                isa,
+                FillGram {
+                    isa,
+                    k,
+                    src: self,
+                    gram,
+                    rows,
+                    cols,
+                    out,
+                },
+            ),
+            None => dispatch(
+                isa,
+                FillRadial {
+                    k,
+                    src: self,
+                    rows,
+                    cols,
+                    out,
+                },
+            ),
+        }
+    }
+}
+
+/// The squared distance itself, as a "kernel" of the tile fills.
+#[derive(Clone, Copy)]
+struct SquaredDistance;
+
+impl Radial for SquaredDistance {
+    #[inline(always)]
+    fn eval<const FMA: bool>(&self, d2: f64) -> f64 {
+        d2
+    }
 }
 
 /// One tile on the Gram path as a job for [`dispatch`].
@@ -200,30 +246,6 @@ impl TileSource for RadialTiles {
         self.n_cols
     }
     fn fill(&self, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) {
-        let isa = Isa::current();
-        if let Some(gram) = &self.gram {
-            return with_radial!(self.kernel, |k| dispatch(
-                isa,
-                FillGram {
-                    isa,
-                    k: &k,
-                    src: self,
-                    gram,
-                    rows,
-                    cols,
-                    out
-                }
-            ));
-        }
-        with_radial!(self.kernel, |k| dispatch(
-            isa,
-            FillRadial {
-                k: &k,
-                src: self,
-                rows,
-                cols,
-                out
-            }
-        ))
+        with_radial!(self.kernel, |k| self.fill_with(&k, rows, cols, out))
     }
 }
