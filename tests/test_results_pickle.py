@@ -19,6 +19,7 @@ RESULTS = {
     "sinkhorn": lambda x, y: dv.ot.sinkhorn(x, y, epsilon=0.5),
     "sinkhorn_from_cost": lambda x, y: dv.ot.sinkhorn_from_cost(((x[:, None] - y[None]) ** 2).sum(-1), epsilon=0.5),
     "mmd_test": lambda x, y: dv.mmd_test(x, y, n_permutations=50, seed=0),
+    "emd": lambda x, y: dv.ot.emd([], [], ((x[:, None] - y[None]) ** 2).sum(-1)),
     "mmd_agg_test": lambda x, y: dv.mmd_agg_test(x, y, n_permutations=50, seed=0),
     "ksd_test": lambda x, y: dv.ksd_test(x, lambda z: -z, n_bootstrap=50, seed=0),
     "langevin": lambda x, y: dv.langevin(

@@ -19,6 +19,8 @@ __all__ = [
     "count_within",
     "distance_centred_sums_1d",
     "distance_permuted_sums_1d",
+    "emd",
+    "emd_points",
     "energy_distance",
     "gaussian_logsumexp",
     "get_num_threads",
@@ -56,6 +58,17 @@ __all__ = [
 ]
 
 _Samples = npt.NDArray[np.float64] | npt.NDArray[np.float32]
+# (cost, rows, cols, values, f, g, n_iter, optimal)
+_EMDOutput = tuple[
+    float,
+    npt.NDArray[np.uintp],
+    npt.NDArray[np.uintp],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    int,
+    bool,
+]
 
 __version__: str
 
@@ -231,6 +244,20 @@ def softmin_lse(
     side: str,
 ) -> npt.NDArray[np.float64]: ...
 def median_pairwise_distance(z: _Samples) -> float: ...
+def emd(
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    cost: npt.NDArray[np.float64],
+    max_iter: int,
+) -> _EMDOutput: ...
+def emd_points(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    p: float,
+    max_iter: int,
+) -> _EMDOutput: ...
 def pairwise_distance_quantile(z: _Samples, q: float) -> float: ...
 def mmd_agg_statistics(
     z: npt.NDArray[np.float64],

@@ -1,12 +1,21 @@
 """NumPy references for divergent.ot: quantile functions evaluated on a merged grid for
 the exact 1-D distances; dense log-domain Sinkhorn (max-shifted log-sum-exp), the same
-iterations (epsilon schedule, over-relaxation rule, stopping rule) as the Rust solver."""
+iterations (epsilon schedule, over-relaxation rule, stopping rule) as the Rust solver;
+exact OT as the transport linear program solved by SciPy's HiGHS."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from divergent._validation import validate_params
+from divergent._validation import as_samples, check_same_dim, check_weights, validate_params
+from divergent.ot._emd import (
+    EMD_PARAMETERS,
+    WASSERSTEIN_PARAMETERS,
+    _cost_matrix,
+    _histogram,
+    _result,
+    _same_mass,
+)
 from divergent.ot._sinkhorn import (
     COST_PARAMETERS,
     SINKHORN_PARAMETERS,
@@ -18,7 +27,16 @@ from divergent.ot._sinkhorn import (
 )
 from divergent.ot._wasserstein import SLICED_PARAMETERS, WASSERSTEIN_P, _distance, sliced_inputs, wasserstein_1d_inputs
 
-__all__ = ["sinkhorn", "sinkhorn_from_cost", "sinkhorn_divergence", "wasserstein_1d", "sliced_wasserstein"]
+__all__ = [
+    "sinkhorn",
+    "sinkhorn_from_cost",
+    "sinkhorn_divergence",
+    "wasserstein_1d",
+    "sliced_wasserstein",
+    "emd",
+    "emd2",
+    "wasserstein",
+]
 
 
 def _wpp(u, v, p, uw, vw):
@@ -245,3 +263,56 @@ def sinkhorn_divergence(
         _solve_symmetric(cost_matrix(pb.y, pb.y, pb.p), pb.b, *args),
     ]
     return divergence_from(outs, pb)
+
+
+@validate_params(EMD_PARAMETERS)
+def emd(a, b, M, max_iter=10**7):
+    """Reference for :func:`divergent.ot.emd`: the transport LP (n m variables, n + m
+    equality constraints) by ``scipy.optimize.linprog(method="highs")``; the duals are
+    the equality constraints' marginals. ``max_iter`` bounds HiGHS's iterations."""
+    from scipy import sparse
+    from scipy.optimize import linprog
+
+    c = _cost_matrix(M)
+    n, m = c.shape
+    a = _histogram(a, n, "a", "one mass per row of M")
+    b = _same_mass(a, _histogram(b, m, "b", "one mass per column of M"))
+    rows = sparse.kron(sparse.eye(n), np.ones((1, m)))
+    cols = sparse.kron(np.ones((1, n)), sparse.eye(m))
+    lp = linprog(
+        c.ravel(),
+        A_eq=sparse.vstack([rows, cols]).tocsr(),
+        b_eq=np.concatenate([a, b]),
+        bounds=(0, None),
+        method="highs",
+        options={"maxiter": max_iter},
+    )
+    if lp.x is None:
+        raise RuntimeError(f"linprog failed: {lp.message}")
+    plan = lp.x.reshape(n, m)
+    i, j = np.nonzero(plan > 0)
+    duals = lp.eqlin.marginals
+    out = (float(c.ravel() @ lp.x), i, j, plan[i, j], duals[:n], duals[n:], lp.nit, lp.status == 0)
+    return _result(out, a, b, (n, m))
+
+
+@validate_params(EMD_PARAMETERS)
+def emd2(a, b, M, max_iter=10**7):
+    """Reference for :func:`divergent.ot.emd2`."""
+    return emd(a, b, M, max_iter=max_iter).cost
+
+
+@validate_params(WASSERSTEIN_PARAMETERS)
+def wasserstein(x, y, p=2, a=None, b=None):
+    """Reference for :func:`divergent.ot.wasserstein`: the dense cost matrix by NumPy
+    broadcasting, then the LP of :func:`emd`."""
+    x, y = as_samples(x, "x"), as_samples(y, "y")
+    check_same_dim(x, y)
+    n, m = x.shape[0], y.shape[0]
+    a = np.full(n, 1.0 / n) if a is None else check_weights(a, n, "a")
+    b = np.full(m, 1.0 / m) if b is None else check_weights(b, m, "b")
+    dist = np.sqrt(((x[:, None, :] - y[None, :, :]) ** 2).sum(-1))
+    scale = dist.max()
+    if scale == 0:
+        return 0.0
+    return scale * emd2(a, b, (dist / scale) ** p) ** (1.0 / p)

@@ -75,6 +75,8 @@ pub use knn::brute::{knn_search, Search};
 pub use knn::counts::{ksg_counts, kth_self_and_cross, KsgRadius};
 pub use knn::kdtree::{count_cross, count_self, KdTree, Metric, Neighbours};
 pub use ot::gibbs_kernel::GibbsKernel;
+pub use ot::network_simplex::{network_simplex, EmdSolution, EmdStatus};
+pub use ot::point_costs::point_costs;
 pub use ot::sinkhorn::{
     sinkhorn, sinkhorn_multiscale, sinkhorn_symmetric, sinkhorn_symmetric_multiscale,
     skip_allowance, SinkhornConfig, SinkhornOutput,

@@ -30,6 +30,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel::mmd_permutation_null, m)?)?;
     m.add_function(wrap_pyfunction!(kernel::pairwise_distance_quantile, m)?)?;
     m.add_function(wrap_pyfunction!(kernel::mmd_agg_statistics, m)?)?;
+    m.add_function(wrap_pyfunction!(ot::emd, m)?)?;
+    m.add_function(wrap_pyfunction!(ot::emd_points, m)?)?;
     m.add_function(wrap_pyfunction!(kernel::mmd_permutation_block_sums, m)?)?;
     m.add_function(wrap_pyfunction!(kernel::ksd, m)?)?;
     m.add_function(wrap_pyfunction!(kernel::ksd_wild_bootstrap, m)?)?;

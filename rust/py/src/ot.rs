@@ -239,3 +239,69 @@ pub fn sliced_wasserstein_pow<'py>(
     let sums: Vec<f64> = out.iter().map(|s| s.sum).collect();
     Ok((scales.into_pyarray(py), sums.into_pyarray(py)))
 }
+
+/// The exact plan's (cost, rows, cols, values, f, g, n_iter, optimal).
+type EmdOutput<'py> = (
+    f64,
+    Bound<'py, PyArray1<usize>>,
+    Bound<'py, PyArray1<usize>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+    u64,
+    bool,
+);
+
+fn emd_to_py(py: Python<'_>, s: core::EmdSolution) -> EmdOutput<'_> {
+    (
+        s.cost,
+        s.rows.into_pyarray(py),
+        s.cols.into_pyarray(py),
+        s.values.into_pyarray(py),
+        s.f.into_pyarray(py),
+        s.g.into_pyarray(py),
+        s.n_iter,
+        s.status == core::EmdStatus::Optimal,
+    )
+}
+
+/// Exact OT between histograms `a` and `b` (equal totals) with the cost matrix `cost`.
+#[pyfunction]
+pub fn emd<'py>(
+    py: Python<'py>,
+    a: PyReadonlyArray1<'py, f64>,
+    b: PyReadonlyArray1<'py, f64>,
+    cost: PyReadonlyArray2<'py, f64>,
+    max_iter: u64,
+) -> PyResult<EmdOutput<'py>> {
+    let (a, b) = (a.as_array().to_vec(), b.as_array().to_vec());
+    let c = cost.as_array();
+    let flat: Vec<f64> = c.as_standard_layout().iter().copied().collect();
+    let work = pair_work(a.len(), b.len(), 100);
+    let sol = detached(py, work, |ctl| {
+        core::network_simplex(&a, &b, &flat, max_iter, ctl)
+    })?;
+    Ok(emd_to_py(py, sol))
+}
+
+/// Exact OT between the point clouds `x` and `y` with weights `a`, `b` and the cost
+/// |x_i - y_j|^p.
+#[pyfunction]
+pub fn emd_points<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    a: PyReadonlyArray1<'py, f64>,
+    b: PyReadonlyArray1<'py, f64>,
+    p: f64,
+    max_iter: u64,
+) -> PyResult<EmdOutput<'py>> {
+    let (xa, ya) = (x.as_array(), y.as_array());
+    let (a, b) = (a.as_array().to_vec(), b.as_array().to_vec());
+    let work = pair_work(xa.nrows(), ya.nrows(), xa.ncols() + 100);
+    let sol = detached(py, work, |ctl| {
+        let cost = core::point_costs(xa, ya, p, ctl)?;
+        core::network_simplex(&a, &b, &cost, max_iter, ctl)
+    })?;
+    Ok(emd_to_py(py, sol))
+}

@@ -27,7 +27,7 @@ use crate::pairwise::kernels::Kernel;
 use crate::pairwise::tiles::RadialTiles;
 
 /// Rows and columns of a tile (a multiple of the pair engine's lanes).
-const TILE: usize = 128;
+const TILE: usize = 256;
 /// Bytes of the label vectors per batch of permutations.
 const BATCH_BYTES: usize = 256 << 20;
 
@@ -239,7 +239,7 @@ mod tests {
     fn every_kernel_and_permutation_equals_the_single_kernel_null() {
         let ctl = Control::new();
         // d = 3: tiles by differences; d = 40, far from the origin: the Gram path;
-        // 300 points: two full tiles and a partial one.
+        // 300 points: a full tile and a partial one.
         for (d, offset, h) in [(3, 0.0, 0.9), (40, 1e3, 6.0)] {
             let z = random_points(300, d, 3) + offset;
             let (n, big_n) = (130, 300);
