@@ -496,8 +496,8 @@ fn solution(s: &Simplex<'_>, n_iter: u64, status: EmdStatus) -> EmdSolution {
 mod tests {
     use super::*;
 
-    /// Brute force over the vertices of a tiny transport polytope is hard; compare with
-    /// the assignment problem solved by trying every permutation.
+    /// The optimal assignment by trying every permutation: with uniform weights on
+    /// n x n the polytope's vertices are the permutation matrices (Birkhoff).
     fn best_assignment(c: &[f64], n: usize) -> f64 {
         fn rec(c: &[f64], n: usize, row: usize, used: &mut Vec<bool>, acc: f64, best: &mut f64) {
             if row == n {
