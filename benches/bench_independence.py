@@ -125,14 +125,11 @@ def numpy_blas_mmd_agg(x, y, bandwidths, kernels, n_permutations, seed=0):
     matrix, per kernel and bandwidth one product K V with the +-1 label matrix (q = v'Kv,
     with the row sums giving the rest), then the same level correction."""
     from divergent.kernel._aggregated import corrected_thresholds
-    from divergent.kernel._two_sample import permutation_masks
+    from divergent.kernel._two_sample import observed_and_permutation_masks
 
     z = np.concatenate([x, y])
     n, m, big_n = len(x), len(y), len(z)
-    masks = np.zeros((2 * n_permutations + 1, big_n), dtype=bool)
-    masks[0, :n] = True
-    masks[1:] = permutation_masks(n, big_n, 2 * n_permutations, seed)
-    v = np.where(masks.T, 1.0, -1.0)
+    v = np.where(observed_and_permutation_masks(n, big_n, 2 * n_permutations, seed).T, 1.0, -1.0)
     sq = (z * z).sum(1)
     d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (z @ z.T), 0.0)
     stats = []

@@ -258,9 +258,7 @@ def mmd_test(
         f"n_permutations={n_permutations}",
         "999 to 9999 permutations resolve p-values to 0.03 to 0.01",
     )
-    observed = np.zeros((1, total), dtype=bool)
-    observed[0, :n] = True
-    masks = np.concatenate([observed, _two_sample.permutation_masks(n, total, n_permutations, seed)])
+    masks = _two_sample.observed_and_permutation_masks(n, total, n_permutations, seed)
     blocks = xs.blocks + ys.blocks
     starts = xs.starts + [n + s for s in ys.starts]
     stops = starts[1:] + [total]

@@ -15,7 +15,7 @@ from divergent._results import monte_carlo_pvalue
 from divergent._typing import ArrayLike, Seed
 from divergent._validation import COUNT, SEED, Interval, as_samples, check_memory, check_same_dim, validate_params
 from divergent.kernel._mmd import _scaled_inputs, scaled_bandwidth
-from divergent.kernel._two_sample import permutation_masks
+from divergent.kernel._two_sample import observed_and_permutation_masks
 
 __all__ = ["mmd_agg_test", "MMDAggResult"]
 
@@ -160,7 +160,6 @@ def agg_inputs(x, y, kernels, bandwidths, n_bandwidths, n_permutations, collecti
     x = as_samples(x, "x", min_samples=2)
     y = as_samples(y, "y", min_samples=2)
     check_same_dim(x, y)
-    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     x, y, _, e = _scaled_inputs(x, y, None)
     z = np.concatenate([x, y])
     if bandwidths is None:
@@ -268,11 +267,8 @@ def mmd_agg_test(
     True
     """
     z, n, names, h, e = agg_inputs(x, y, kernels, bandwidths, n_bandwidths, n_permutations)
-    masks = np.zeros((2 * n_permutations + 1, z.shape[0]), dtype=bool)
-    masks[0, :n] = True
-    masks[1:] = permutation_masks(n, z.shape[0], 2 * n_permutations, seed)
-    n_k, n_b = h.shape
-    values = _core.mmd_agg_statistics(z, masks, [k for k in names for _ in range(n_b)], list(h.ravel()))
+    masks = observed_and_permutation_masks(n, z.shape[0], 2 * n_permutations, seed)
+    values = _core.mmd_agg_statistics(z, masks, [k for k in names for _ in range(h.shape[1])], list(h.ravel()))
     thresholds, u = corrected_thresholds(values[:, 0], values[:, 1:], alpha)
     return agg_result(values[:, 0], values[:, 1:], thresholds, u, names, h, e, alpha)
 

@@ -30,6 +30,15 @@ def permutation_masks(n: int, total: int, n_permutations: int, seed) -> np.ndarr
     return masks
 
 
+def observed_and_permutation_masks(n: int, total: int, n_permutations: int, seed) -> np.ndarray:
+    """(1 + P, total) booleans: the observed split (the first n points) in row 0, then
+    the rows of `permutation_masks`."""
+    masks = np.zeros((1 + n_permutations, total), dtype=bool)
+    masks[0, :n] = True
+    masks[1:] = permutation_masks(n, total, n_permutations, seed)
+    return masks
+
+
 def _test_inputs(x, y, kernel, bandwidth, n_permutations, seed, median):
     x, y, h, e = _mmd_inputs(x, y, kernel, bandwidth, "unbiased", median)
     # The 0/1 split masks and the N x B products K V.
@@ -113,9 +122,7 @@ def mmd_test(
     z = np.concatenate([x, y])
     # The observed split rides along as one more column of the null's single pass over
     # the pooled kernel matrix, so the statistic costs no pass of its own.
-    observed = np.zeros((1, z.shape[0]), dtype=bool)
-    observed[0, : x.shape[0]] = True
-    masks = np.concatenate([observed, permutation_masks(x.shape[0], z.shape[0], n_permutations, seed)])
+    masks = observed_and_permutation_masks(x.shape[0], z.shape[0], n_permutations, seed)
     values = _core.mmd_permutation_null(z, masks, kernel, h)
     power = int(kernel == "energy")
     statistic, null = _finite(float(values[0]), "MMD^2", e, power), unscaled_null(values[1:], e, kernel)

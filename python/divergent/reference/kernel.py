@@ -23,6 +23,7 @@ from divergent.kernel._two_sample import (
     MMD_TEST_PARAMETERS,
     _test_inputs,
     kernel_scale,
+    observed_and_permutation_masks,
     permutation_masks,
     unscaled_null,
 )
@@ -82,12 +83,17 @@ def _self_sum_offdiag(x: np.ndarray, kernel: str, h: float | None) -> float:
     return _pair_sum(x, x, kernel, h) - x.shape[0] * k0
 
 
-def _median_distance(z: np.ndarray) -> float:
+def _pair_distances(z: np.ndarray) -> np.ndarray:
+    """|z_i - z_j| over all pairs i < j."""
     parts = []
     for i0, d2 in _sqdist_blocks(z, z):
         rows = np.arange(i0, i0 + d2.shape[0])[:, None]
         parts.append(np.sqrt(d2[rows < np.arange(z.shape[0])[None, :]]))
-    return float(np.median(np.concatenate(parts)))
+    return np.concatenate(parts)
+
+
+def _median_distance(z: np.ndarray) -> float:
+    return float(np.median(_pair_distances(z)))
 
 
 def median_bandwidth(x, y=None) -> float:
@@ -157,11 +163,7 @@ def mmd_test(x, y, *, kernel="gaussian", bandwidth="median", n_permutations=999,
 
 
 def _distance_quantile(z: np.ndarray, q: float) -> float:
-    parts = []
-    for i0, d2 in _sqdist_blocks(z, z):
-        rows = np.arange(i0, i0 + d2.shape[0])[:, None]
-        parts.append(np.sqrt(d2[rows < np.arange(z.shape[0])[None, :]]))
-    return float(np.quantile(np.concatenate(parts), q))
+    return float(np.quantile(_pair_distances(z), q))
 
 
 def _bandwidth_collection(z: np.ndarray, n_bandwidths: int) -> np.ndarray:
@@ -188,9 +190,7 @@ def mmd_agg_test(
     permutations for a seed), then the bisection of the level correction."""
     z, n, names, h, e = agg_inputs(x, y, kernels, bandwidths, n_bandwidths, n_permutations, _bandwidth_collection)
     big_n, m, b1 = z.shape[0], z.shape[0] - n, n_permutations
-    masks = np.zeros((2 * b1 + 1, big_n), dtype=bool)
-    masks[0, :n] = True
-    masks[1:] = permutation_masks(n, big_n, 2 * b1, seed)
+    masks = observed_and_permutation_masks(n, big_n, 2 * b1, seed)
     v10 = masks.T.astype(np.float64)
     v01 = -(~masks).T.astype(np.float64)
     v11 = v10 + v01

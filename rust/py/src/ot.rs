@@ -275,11 +275,13 @@ pub fn emd<'py>(
     max_iter: u64,
 ) -> PyResult<EmdOutput<'py>> {
     let (a, b) = (a.as_array().to_vec(), b.as_array().to_vec());
+    // Row-major costs are read in place (Python passes a contiguous matrix).
     let c = cost.as_array();
-    let flat: Vec<f64> = c.as_standard_layout().iter().copied().collect();
+    let c = c.as_standard_layout();
+    let flat = c.as_slice().expect("standard layout");
     let work = pair_work(a.len(), b.len(), 100);
     let sol = detached(py, work, |ctl| {
-        core::network_simplex(&a, &b, &flat, max_iter, ctl)
+        core::network_simplex(&a, &b, flat, max_iter, ctl)
     })?;
     Ok(emd_to_py(py, sol))
 }
